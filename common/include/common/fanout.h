@@ -1,0 +1,78 @@
+#pragma once
+// Fan-out after commit: find where recipients are online (presence) and publish one Delivery per
+// target gateway on Redis channel "gw.<gateway id>". Never one publish per recipient, never to
+// every gateway. Pub/sub is a doorbell: a lost delivery is repaired by client sync, so failures
+// here are logged and counted, never returned to the sender.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chat/internal/services.grpc.pb.h"
+#include "chat/v1/client.pb.h"
+#include "common/config.h"
+#include "common/grpc_util.h"
+#include "common/redis.h"
+
+namespace chat {
+
+// Seam: where users are online. Thread-safe.
+class PresenceDirectory {
+ public:
+  virtual ~PresenceDirectory() = default;
+  // Appends the live sessions of `user_ids` to *out. Returns false if presence is unreachable.
+  virtual bool Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) = 0;
+};
+
+// Seam: the pub/sub transport. Thread-safe.
+class DeliveryPublisher {
+ public:
+  virtual ~DeliveryPublisher() = default;
+  // Publishes every (channel, payload) pair in order. Returns false if the transport failed.
+  virtual bool Publish(const std::vector<std::pair<std::string, std::string>>& messages) = 0;
+};
+
+// Real presence over gRPC, split by ShardOfUser.
+class GrpcPresenceDirectory : public PresenceDirectory {
+ public:
+  GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, uint32_t deadline_ms);
+  bool Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) override;
+
+ private:
+  ShardedStubs<internal::PresenceService> stubs_;
+  uint32_t deadline_ms_;
+};
+
+class RedisDeliveryPublisher : public DeliveryPublisher {
+ public:
+  explicit RedisDeliveryPublisher(const RedisConfig& cfg) : redis_(cfg) {}
+  bool Publish(const std::vector<std::pair<std::string, std::string>>& messages) override;
+
+ private:
+  RedisClient redis_;
+};
+
+std::string GatewayChannel(const std::string& gateway_id);
+
+// One event for a set of users.
+struct FanoutItem {
+  std::vector<uint64_t> user_ids;
+  v1::Event event;
+  uint64_t skip_session_id = 0;
+  std::string conversation_id;
+};
+
+class Fanout {
+ public:
+  Fanout(PresenceDirectory& presence, DeliveryPublisher& publisher) : presence_(presence), publisher_(publisher) {}
+  // One presence lookup for the union of all items' users, then one publish per (item, gateway),
+  // all in one pipeline, in item order (so per-conversation order is kept on each channel).
+  // Returns the number of deliveries published.
+  size_t Deliver(const std::vector<FanoutItem>& items);
+
+ private:
+  PresenceDirectory& presence_;
+  DeliveryPublisher& publisher_;
+};
+
+}  // namespace chat

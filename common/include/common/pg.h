@@ -1,0 +1,77 @@
+#pragma once
+// PostgreSQL access layer over libpqxx 6.4: a bounded connection pool, transactions with retry and
+// error mapping, embedded versioned migrations. The only place that knows libpqxx error types.
+//
+// Threads: PgPool is thread-safe; a Lease (one connection) belongs to one thread at a time.
+#include <grpcpp/support/status.h>
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace chat {
+
+struct Migration {
+  const char* name;  // "0001_init.sql": applied in name order, once per database
+  const char* sql;
+};
+
+class PgPool {
+ public:
+  // prepare runs on every new connection (declare prepared statements there).
+  PgPool(std::string conninfo, int size, std::function<void(pqxx::connection&)> prepare);
+  ~PgPool();
+
+  class Lease {
+   public:
+    Lease(PgPool* pool, std::unique_ptr<pqxx::connection> c) : pool_(pool), conn_(std::move(c)) {}
+    Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(std::move(o.conn_)) {}
+    ~Lease();
+    pqxx::connection& operator*() { return *conn_; }
+    pqxx::connection* operator->() { return conn_.get(); }
+    void Discard() { conn_.reset(); }  // broken: do not return it to the pool
+
+   private:
+    PgPool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+  };
+
+  // Waits up to `wait` for a free connection, (re)connecting as needed. Throws pqxx::broken_connection
+  // when the server cannot be reached and std::runtime_error on timeout.
+  Lease Acquire(std::chrono::milliseconds wait = std::chrono::milliseconds(2000));
+
+ private:
+  friend class Lease;
+  void Release(std::unique_ptr<pqxx::connection> c);
+  std::string conninfo_;
+  std::function<void(pqxx::connection&)> prepare_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int size_;
+  int out_ = 0;  // leased + connecting
+};
+
+// Runs fn(pqxx::work&) -> grpc::Status in one transaction and commits if fn returned OK.
+// Retries serialization failures and deadlocks (up to 3 attempts). Maps a lost connection or an
+// unreachable server to UNAVAILABLE, anything else unexpected to INTERNAL (logged, never leaked).
+// When fn returns a non-OK status the transaction is rolled back and that status returned.
+grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn,
+                             const char* what);
+
+// Defined by chat_embed_migrations() in the service target (see common/CMakeLists.txt).
+std::vector<Migration> EmbeddedMigrations();
+
+// Creates `database` on the server if missing (safe to race with other replicas).
+void EnsureDatabase(const PostgresConfig& pg, const std::string& database);
+// Applies migrations not yet recorded in schema_migrations, under an advisory lock.
+void ApplyMigrations(const std::string& conninfo, const std::vector<Migration>& migrations);
+
+}  // namespace chat

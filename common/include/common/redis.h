@@ -1,0 +1,71 @@
+#pragma once
+// Redis over blocking hiredis 0.14 (no async: its pub/sub path is fragile, see docs).
+//
+// RedisClient: thread-safe (one connection behind a mutex), reconnects lazily after an error.
+// RedisSubscriber: one dedicated thread; pub/sub is a doorbell and may drop messages while
+// disconnected (on_reconnect tells the owner so it can prompt a resync).
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/config.h"
+
+struct redisContext;
+
+namespace chat {
+
+struct RedisReply {
+  enum class Type { kNil, kString, kInteger, kArray, kStatus, kError } type = Type::kNil;
+  std::string str;
+  long long integer = 0;
+  std::vector<RedisReply> elements;
+};
+
+class RedisClient {
+ public:
+  explicit RedisClient(RedisConfig cfg);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // nullopt when Redis is unreachable or the connection broke (the caller decides: UNAVAILABLE,
+  // or proceed without the doorbell). A Redis error reply is returned as Type::kError.
+  std::optional<RedisReply> Command(const std::vector<std::string>& args);
+  // All commands in one round trip; nullopt if the connection failed part-way.
+  std::optional<std::vector<RedisReply>> Pipeline(const std::vector<std::vector<std::string>>& cmds);
+
+ private:
+  bool EnsureConnected();
+  void Drop();
+  RedisConfig cfg_;
+  std::mutex mu_;
+  redisContext* ctx_ = nullptr;
+};
+
+class RedisSubscriber {
+ public:
+  using OnMessage = std::function<void(std::string_view channel, std::string_view payload)>;
+  RedisSubscriber(RedisConfig cfg, std::vector<std::string> channels, OnMessage on_message,
+                  std::function<void()> on_reconnect = {});
+  ~RedisSubscriber();
+  void Start();
+  void Stop();  // joins; callbacks never run after Stop returns
+  bool connected() const { return connected_.load(); }
+
+ private:
+  void Run();
+  RedisConfig cfg_;
+  std::vector<std::string> channels_;
+  OnMessage on_message_;
+  std::function<void()> on_reconnect_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> connected_{false};
+  std::thread thread_;
+};
+
+}  // namespace chat

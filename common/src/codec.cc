@@ -1,0 +1,115 @@
+#include "common/codec.h"
+
+#include <google/protobuf/util/json_util.h>
+
+namespace chat {
+
+namespace pbu = google::protobuf::util;
+
+bool ChooseSubprotocol(std::string_view offered, WireEncoding* out) {
+  bool json = false, proto = false;
+  size_t pos = 0;
+  while (pos <= offered.size()) {
+    size_t comma = offered.find(',', pos);
+    if (comma == std::string_view::npos) comma = offered.size();
+    std::string_view tok = offered.substr(pos, comma - pos);
+    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+    if (tok == kSubprotocolProto) proto = true;
+    if (tok == kSubprotocolJson) json = true;
+    pos = comma + 1;
+  }
+  if (proto) *out = WireEncoding::kProto;
+  else if (json) *out = WireEncoding::kJson;
+  return proto || json;
+}
+
+std::string_view SubprotocolName(WireEncoding enc) {
+  return enc == WireEncoding::kProto ? kSubprotocolProto : kSubprotocolJson;
+}
+
+namespace {
+template <typename M>
+bool Decode(std::string_view data, WireEncoding enc, M* out, std::string* error) {
+  if (enc == WireEncoding::kProto) {
+    if (!out->ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+      *error = "frame is not a valid protobuf message";
+      return false;
+    }
+    return true;
+  }
+  pbu::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;
+  auto st = pbu::JsonStringToMessage(google::protobuf::StringPiece(data.data(), data.size()), out, opts);
+  if (!st.ok()) {
+    *error = "frame is not valid protocol JSON: " + std::string(st.message().substr(0, 200));
+    return false;
+  }
+  return true;
+}
+
+template <typename M>
+std::string Encode(const M& m, WireEncoding enc) {
+  std::string out;
+  if (enc == WireEncoding::kProto) {
+    m.SerializeToString(&out);
+    return out;
+  }
+  pbu::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = false;  // canonical lowerCamelCase
+  (void)pbu::MessageToJsonString(m, &out, opts);
+  return out;
+}
+}  // namespace
+
+bool DecodeClientFrame(std::string_view d, WireEncoding e, v1::ClientFrame* o, std::string* err) {
+  return Decode(d, e, o, err);
+}
+bool DecodeServerFrame(std::string_view d, WireEncoding e, v1::ServerFrame* o, std::string* err) {
+  return Decode(d, e, o, err);
+}
+std::string EncodeServerFrame(const v1::ServerFrame& f, WireEncoding e) { return Encode(f, e); }
+std::string EncodeClientFrame(const v1::ClientFrame& f, WireEncoding e) { return Encode(f, e); }
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) { ++i; continue; }
+    int len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > n) return false;
+    for (int k = 1; k < len; ++k) {
+      unsigned char cc = s[i + k];
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+bool HasControlChars(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = s[i];
+    if (c < 0x20 || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9F)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace chat

@@ -1,0 +1,88 @@
+#include "common/fanout.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/shard.h"
+
+namespace chat {
+
+std::string GatewayChannel(const std::string& gateway_id) { return "gw." + gateway_id; }
+
+GrpcPresenceDirectory::GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, uint32_t deadline_ms)
+    : stubs_(shards), deadline_ms_(deadline_ms) {}
+
+bool GrpcPresenceDirectory::Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) {
+  std::vector<internal::LookupRequest> reqs(stubs_.size());
+  for (uint64_t u : user_ids) reqs[ShardOfUser(u, stubs_.size())].add_user_ids(u);
+  bool ok = true;
+  for (uint32_t s = 0; s < stubs_.size(); ++s) {
+    if (reqs[s].user_ids_size() == 0) continue;
+    auto ctx = MakeContext(deadline_ms_);
+    internal::LookupResult res;
+    auto st = stubs_.at(s).Lookup(ctx.get(), reqs[s], &res);
+    if (!st.ok()) {
+      spdlog::warn("presence lookup on shard {} failed: {}", s, st.error_message());
+      ok = false;
+      continue;
+    }
+    for (auto& r : *res.mutable_sessions()) out->push_back(std::move(r));
+  }
+  return ok;
+}
+
+bool RedisDeliveryPublisher::Publish(const std::vector<std::pair<std::string, std::string>>& messages) {
+  if (messages.empty()) return true;
+  std::vector<std::vector<std::string>> cmds;
+  cmds.reserve(messages.size());
+  for (const auto& [ch, payload] : messages) cmds.push_back({"PUBLISH", ch, payload});
+  return redis_.Pipeline(cmds).has_value();
+}
+
+size_t Fanout::Deliver(const std::vector<FanoutItem>& items) {
+  std::vector<uint64_t> all;
+  {
+    std::unordered_set<uint64_t> seen;
+    for (const auto& it : items)
+      for (uint64_t u : it.user_ids)
+        if (seen.insert(u).second) all.push_back(u);
+  }
+  if (all.empty()) return 0;
+  std::vector<internal::SessionRef> sessions;
+  if (!presence_.Lookup(all, &sessions) && sessions.empty()) return 0;
+  // user -> gateways holding at least one session of that user
+  std::unordered_map<uint64_t, std::vector<const std::string*>> where;
+  for (const auto& s : sessions) {
+    auto& v = where[s.user_id()];
+    bool dup = false;
+    for (auto* g : v) dup |= (*g == s.gateway_id());
+    if (!dup) v.push_back(&s.gateway_id());
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& it : items) {
+    std::map<std::string, internal::Delivery> per_gateway;
+    for (uint64_t u : it.user_ids) {
+      auto w = where.find(u);
+      if (w == where.end()) continue;
+      for (const std::string* gw : w->second) per_gateway[*gw].add_user_ids(u);
+    }
+    if (per_gateway.empty()) continue;
+    std::string event_bytes = it.event.SerializeAsString();
+    for (auto& [gw, d] : per_gateway) {
+      d.set_event(event_bytes);
+      d.set_skip_session_id(it.skip_session_id);
+      d.set_conversation_id(it.conversation_id);
+      out.emplace_back(GatewayChannel(gw), d.SerializeAsString());
+    }
+  }
+  if (!publisher_.Publish(out)) {
+    spdlog::warn("fanout: publish of {} deliveries failed; clients will catch up by sync", out.size());
+    return 0;
+  }
+  return out.size();
+}
+
+}  // namespace chat

@@ -1,0 +1,139 @@
+#include "common/pg.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace chat {
+
+PgPool::PgPool(std::string conninfo, int size, std::function<void(pqxx::connection&)> prepare)
+    : conninfo_(std::move(conninfo)), prepare_(std::move(prepare)), size_(std::max(1, size)) {}
+
+PgPool::~PgPool() = default;
+
+PgPool::Lease::~Lease() {
+  if (pool_) pool_->Release(std::move(conn_));
+}
+
+void PgPool::Release(std::unique_ptr<pqxx::connection> c) {
+  std::lock_guard lk(mu_);
+  --out_;
+  if (c && c->is_open()) idle_.push_back(std::move(c));
+  cv_.notify_one();
+}
+
+PgPool::Lease PgPool::Acquire(std::chrono::milliseconds wait) {
+  std::unique_lock lk(mu_);
+  if (!cv_.wait_for(lk, wait, [&] { return !idle_.empty() || out_ < size_; }))
+    throw std::runtime_error("no database connection free");
+  ++out_;
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(c));
+  }
+  lk.unlock();
+  try {
+    auto c = std::make_unique<pqxx::connection>(conninfo_);
+    if (prepare_) prepare_(*c);
+    return Lease(this, std::move(c));
+  } catch (...) {
+    std::lock_guard lk2(mu_);
+    --out_;
+    cv_.notify_one();
+    throw;
+  }
+}
+
+grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn,
+                             const char* what) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      auto lease = pool.Acquire();
+      try {
+        pqxx::work txn(*lease);
+        grpc::Status st = fn(txn);
+        if (!st.ok()) {
+          txn.abort();
+          return st;
+        }
+        txn.commit();
+        return grpc::Status::OK;
+      } catch (const pqxx::broken_connection&) {
+        lease.Discard();
+        throw;
+      } catch (const pqxx::in_doubt_error&) {
+        lease.Discard();
+        throw;
+      }
+    } catch (const pqxx::serialization_failure& e) {
+      if (attempt < 2) continue;
+      spdlog::warn("{}: serialization failure after retries: {}", what, e.what());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "conflict, retry");
+    } catch (const pqxx::deadlock_detected& e) {
+      if (attempt < 2) continue;
+      spdlog::warn("{}: deadlock after retries: {}", what, e.what());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "conflict, retry");
+    } catch (const pqxx::broken_connection& e) {
+      spdlog::warn("{}: database unavailable: {}", what, e.what());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable");
+    } catch (const pqxx::in_doubt_error& e) {
+      spdlog::error("{}: commit in doubt: {}", what, e.what());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable, outcome unknown; retry");
+    } catch (const pqxx::sql_error& e) {
+      spdlog::error("{}: sql error: {} [{}]", what, e.what(), e.query().substr(0, 200));
+      return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {}", what, e.what());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable");
+    }
+  }
+}
+
+void EnsureDatabase(const PostgresConfig& pg, const std::string& database) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      pqxx::connection c(pg.ConnInfo("postgres"));
+      pqxx::nontransaction n(c);
+      auto r = n.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", database);
+      if (!r.empty()) return;
+      n.exec("CREATE DATABASE " + c.quote_name(database));
+      spdlog::info("created database {}", database);
+      return;
+    } catch (const pqxx::sql_error& e) {
+      // duplicate_database from a racing replica: re-check on the next loop.
+      if (attempt >= 5) throw;
+    } catch (const pqxx::broken_connection& e) {
+      if (attempt >= 20) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));  // server still starting
+    }
+  }
+}
+
+void ApplyMigrations(const std::string& conninfo, const std::vector<Migration>& migrations) {
+  pqxx::connection c(conninfo);
+  {
+    pqxx::nontransaction n(c);
+    n.exec("SELECT pg_advisory_lock(7262019)");
+    n.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+  }
+  std::vector<Migration> sorted = migrations;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Migration& a, const Migration& b) { return std::string(a.name) < b.name; });
+  for (const auto& m : sorted) {
+    pqxx::work w(c);
+    auto r = w.exec_params("SELECT 1 FROM schema_migrations WHERE name = $1", std::string(m.name));
+    if (!r.empty()) continue;
+    w.exec(m.sql);
+    w.exec_params("INSERT INTO schema_migrations(name) VALUES ($1)", std::string(m.name));
+    w.commit();
+    spdlog::info("applied migration {}", m.name);
+  }
+  pqxx::nontransaction n(c);
+  n.exec("SELECT pg_advisory_unlock(7262019)");
+}
+
+}  // namespace chat

@@ -1,0 +1,168 @@
+#include "common/redis.h"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <poll.h>
+
+#include <cerrno>
+#include <chrono>
+
+namespace chat {
+
+namespace {
+RedisReply Convert(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.type = RedisReply::Type::kString; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_STATUS: out.type = RedisReply::Type::kStatus; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_ERROR: out.type = RedisReply::Type::kError; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_INTEGER: out.type = RedisReply::Type::kInteger; out.integer = r->integer; break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(Convert(r->element[i]));
+      break;
+    default: out.type = RedisReply::Type::kNil;
+  }
+  return out;
+}
+
+redisContext* Connect(const RedisConfig& cfg) {
+  timeval tv{cfg.timeout_ms / 1000, (cfg.timeout_ms % 1000) * 1000};
+  redisContext* c = redisConnectWithTimeout(cfg.host.c_str(), cfg.port, tv);
+  if (!c) return nullptr;
+  if (c->err) {
+    redisFree(c);
+    return nullptr;
+  }
+  redisSetTimeout(c, tv);
+  redisEnableKeepAlive(c);
+  return c;
+}
+
+void AppendArgs(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  redisAppendCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data());
+}
+}  // namespace
+
+RedisClient::RedisClient(RedisConfig cfg) : cfg_(std::move(cfg)) {}
+RedisClient::~RedisClient() { Drop(); }
+
+void RedisClient::Drop() {
+  if (ctx_) redisFree(ctx_);
+  ctx_ = nullptr;
+}
+
+bool RedisClient::EnsureConnected() {
+  if (ctx_) return true;
+  ctx_ = Connect(cfg_);
+  return ctx_ != nullptr;
+}
+
+std::optional<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
+  auto r = Pipeline({args});
+  if (!r) return std::nullopt;
+  return std::move((*r)[0]);
+}
+
+std::optional<std::vector<RedisReply>> RedisClient::Pipeline(const std::vector<std::vector<std::string>>& cmds) {
+  std::lock_guard lk(mu_);
+  if (!EnsureConnected()) return std::nullopt;
+  for (const auto& c : cmds) AppendArgs(ctx_, c);
+  std::vector<RedisReply> out;
+  out.reserve(cmds.size());
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
+      spdlog::warn("redis: connection lost: {}", ctx_->errstr);
+      Drop();
+      return std::nullopt;
+    }
+    out.push_back(Convert(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  return out;
+}
+
+RedisSubscriber::RedisSubscriber(RedisConfig cfg, std::vector<std::string> channels, OnMessage on_message,
+                                 std::function<void()> on_reconnect)
+    : cfg_(std::move(cfg)), channels_(std::move(channels)), on_message_(std::move(on_message)),
+      on_reconnect_(std::move(on_reconnect)) {}
+
+RedisSubscriber::~RedisSubscriber() { Stop(); }
+
+void RedisSubscriber::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void RedisSubscriber::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void RedisSubscriber::Run() {
+  // The socket is read only after poll() says it is readable, so a quiet channel never times the
+  // connection out and Stop() is noticed within kPollMs.
+  constexpr int kPollMs = 200;
+  bool ever_connected = false;
+  while (!stop_) {
+    redisContext* c = Connect(cfg_);
+    if (!c) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+      continue;
+    }
+    std::vector<std::string> args{"SUBSCRIBE"};
+    args.insert(args.end(), channels_.begin(), channels_.end());
+    AppendArgs(c, args);
+    int done = 0;
+    while (!done && redisBufferWrite(c, &done) == REDIS_OK) {}
+    if (!done) {
+      redisFree(c);
+      continue;
+    }
+    size_t acks = 0;
+    bool ok = true;
+    while (ok && !stop_) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(c->reader, &raw) != REDIS_OK) {
+        ok = false;
+        break;
+      }
+      if (!raw) {
+        pollfd pfd{c->fd, POLLIN, 0};
+        int n = poll(&pfd, 1, kPollMs);
+        if (n < 0 && errno != EINTR) ok = false;
+        if (n > 0 && redisBufferRead(c) != REDIS_OK) {
+          spdlog::warn("redis: subscriber connection lost: {}", c->errstr);
+          ok = false;
+        }
+        continue;
+      }
+      auto* r = static_cast<redisReply*>(raw);
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING) {
+        std::string_view kind(r->element[0]->str, r->element[0]->len);
+        if (kind == "message") {
+          on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
+                      std::string_view(r->element[2]->str, r->element[2]->len));
+        } else if (kind == "subscribe" && ++acks == channels_.size()) {
+          connected_ = true;
+          spdlog::info("redis: subscribed to {} channel(s)", channels_.size());
+          if (ever_connected && on_reconnect_) on_reconnect_();
+          ever_connected = true;
+        }
+      }
+      freeReplyObject(raw);
+    }
+    connected_ = false;
+    redisFree(c);
+  }
+}
+
+}  // namespace chat

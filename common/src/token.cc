@@ -1,0 +1,120 @@
+#include "common/token.h"
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+
+#include <charconv>
+
+namespace chat {
+
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int B64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+template <typename T>
+bool ParseNum(std::string_view s, T& out) {
+  if (s.empty() || s.size() > 20) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+}  // namespace
+
+std::string Base64UrlEncode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kB64[v >> 18]; out += kB64[(v >> 12) & 63]; out += kB64[(v >> 6) & 63]; out += kB64[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kB64[v >> 18]; out += kB64[(v >> 12) & 63];
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kB64[v >> 18]; out += kB64[(v >> 12) & 63]; out += kB64[(v >> 6) & 63];
+  }
+  return out;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = B64Value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += char((acc >> bits) & 0xff);
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical tail
+  return out;
+}
+
+bool ValidDeviceId(std::string_view d) {
+  if (d.empty() || d.size() > 64) return false;
+  for (char c : d) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string TokenSigner::Mac(std::string_view data) const {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string TokenSigner::Issue(const TokenClaims& c) const {
+  std::string payload = std::to_string(c.user_id) + ":" + c.device_id + ":" + std::to_string(c.expires_s);
+  std::string body = "v1." + Base64UrlEncode(payload);
+  return body + "." + Base64UrlEncode(Mac(body));
+}
+
+std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t now_s, TokenError* error) const {
+  auto fail = [&](TokenError e) -> std::optional<TokenClaims> {
+    if (error) *error = e;
+    return std::nullopt;
+  };
+  if (token.size() > 512 || token.substr(0, 3) != "v1.") return fail(TokenError::kMalformed);
+  auto dot = token.rfind('.');
+  if (dot <= 3) return fail(TokenError::kMalformed);
+  std::string_view body = token.substr(0, dot);
+  auto mac = Base64UrlDecode(token.substr(dot + 1));
+  if (!mac) return fail(TokenError::kMalformed);
+  std::string expected = Mac(body);
+  if (mac->size() != expected.size() || CRYPTO_memcmp(mac->data(), expected.data(), expected.size()) != 0)
+    return fail(TokenError::kBadSignature);
+  auto payload = Base64UrlDecode(body.substr(3));
+  if (!payload) return fail(TokenError::kMalformed);
+  std::string_view p = *payload;
+  auto c1 = p.find(':');
+  auto c2 = p.rfind(':');
+  if (c1 == std::string_view::npos || c2 == c1) return fail(TokenError::kMalformed);
+  TokenClaims claims;
+  claims.device_id = std::string(p.substr(c1 + 1, c2 - c1 - 1));
+  if (!ParseNum(p.substr(0, c1), claims.user_id) || !ParseNum(p.substr(c2 + 1), claims.expires_s) ||
+      !ValidDeviceId(claims.device_id) || claims.user_id == 0)
+    return fail(TokenError::kMalformed);
+  if (claims.expires_s <= now_s) return fail(TokenError::kExpired);
+  return claims;
+}
+
+}  // namespace chat
