@@ -1,0 +1,249 @@
+// presence-service against a real Redis (tests/run starts it). Every test uses its own random
+// gateway and user ids, so tests never see each other's keys and need no flush.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/status.h"
+#include "presence_service.h"
+#include "test_env.h"
+
+namespace chat::presence {
+namespace {
+
+using internal::LookupRequest;
+using internal::LookupResult;
+using internal::RegisterRequest;
+using internal::SessionRef;
+
+class PresenceTest : public ::testing::Test {
+ protected:
+  PresenceTest() : redis_(chat::testing::TestRedis()), service_(redis_, limits_) {}
+
+  uint64_t NewUser() { return (rng_() >> 1) | 1; }
+  std::string NewGateway(const std::string& name) {
+    return "test-" + name + "." + std::to_string(getpid()) + "." + std::to_string(rng_() % 1000000000);
+  }
+  static SessionRef Ref(uint64_t user, const std::string& device, const std::string& gw, uint64_t session) {
+    SessionRef r;
+    r.set_user_id(user);
+    r.set_device_id(device);
+    r.set_gateway_id(gw);
+    r.set_session_id(session);
+    return r;
+  }
+  grpc::Status Heartbeat(const std::string& gw, uint32_t ttl_ms) {
+    grpc::ServerContext ctx;
+    internal::GatewayHeartbeatRequest req;
+    req.set_gateway_id(gw);
+    req.set_ttl_ms(ttl_ms);
+    v1::Empty res;
+    return service_.GatewayHeartbeat(&ctx, &req, &res);
+  }
+  grpc::Status Register(const std::vector<SessionRef>& refs) {
+    grpc::ServerContext ctx;
+    RegisterRequest req;
+    for (const auto& r : refs) *req.add_sessions() = r;
+    v1::Empty res;
+    return service_.Register(&ctx, &req, &res);
+  }
+  grpc::Status Unregister(const std::vector<SessionRef>& refs) {
+    grpc::ServerContext ctx;
+    RegisterRequest req;
+    for (const auto& r : refs) *req.add_sessions() = r;
+    v1::Empty res;
+    return service_.Unregister(&ctx, &req, &res);
+  }
+  // Sessions as sortable tuples "user/device/gateway/session".
+  std::set<std::string> Lookup(const std::vector<uint64_t>& users, grpc::Status* status = nullptr) {
+    grpc::ServerContext ctx;
+    LookupRequest req;
+    for (uint64_t u : users) req.add_user_ids(u);
+    LookupResult res;
+    auto st = service_.Lookup(&ctx, &req, &res);
+    if (status) *status = st;
+    else EXPECT_TRUE(st.ok()) << st.error_message();
+    std::set<std::string> out;
+    for (const auto& s : res.sessions()) out.insert(Key(s));
+    EXPECT_EQ(out.size(), static_cast<size_t>(res.sessions_size())) << "duplicate sessions in lookup";
+    return out;
+  }
+  static std::string Key(const SessionRef& s) {
+    return std::to_string(s.user_id()) + "/" + s.device_id() + "/" + s.gateway_id() + "/" +
+           std::to_string(s.session_id());
+  }
+
+  Limits limits_;
+  RedisClient redis_;
+  PresenceServiceImpl service_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+TEST_F(PresenceTest, RegisterAndLookupAcrossGatewaysAndDevices) {
+  auto gw_a = NewGateway("a"), gw_b = NewGateway("b");
+  ASSERT_TRUE(Heartbeat(gw_a, 30000).ok());
+  ASSERT_TRUE(Heartbeat(gw_b, 30000).ok());
+  uint64_t alice = NewUser(), bob = NewUser(), carol = NewUser();
+  auto a1 = Ref(alice, "phone", gw_a, 11), a2 = Ref(alice, "laptop", gw_b, 12), b1 = Ref(bob, "phone", gw_b, 13);
+  ASSERT_TRUE(Register({a1, a2, b1}).ok());
+
+  EXPECT_EQ(Lookup({alice}), (std::set<std::string>{Key(a1), Key(a2)}));
+  EXPECT_EQ(Lookup({alice, bob, carol}), (std::set<std::string>{Key(a1), Key(a2), Key(b1)}));
+  EXPECT_TRUE(Lookup({carol}).empty());
+  // Repeated ids are answered once.
+  EXPECT_EQ(Lookup({bob, bob, bob}), (std::set<std::string>{Key(b1)}));
+  // Registering again is idempotent and refreshes the hash's expiry (2 days).
+  ASSERT_TRUE(Register({a1}).ok());
+  EXPECT_EQ(Lookup({alice}).size(), 2u);
+  auto ttl = redis_.Command({"TTL", SessionsKey(alice)});
+  ASSERT_TRUE(ttl);
+  EXPECT_GT(ttl->integer, kSessionHashTtlSeconds - 60);
+  EXPECT_LE(ttl->integer, kSessionHashTtlSeconds);
+}
+
+TEST_F(PresenceTest, UnregisterRemovesOnlyThatSession) {
+  auto gw = NewGateway("u");
+  ASSERT_TRUE(Heartbeat(gw, 30000).ok());
+  uint64_t alice = NewUser();
+  auto s1 = Ref(alice, "phone", gw, 1), s2 = Ref(alice, "tablet", gw, 2);
+  ASSERT_TRUE(Register({s1, s2}).ok());
+  ASSERT_TRUE(Unregister({s1}).ok());
+  EXPECT_EQ(Lookup({alice}), (std::set<std::string>{Key(s2)}));
+  // Unregistering twice is harmless.
+  ASSERT_TRUE(Unregister({s1}).ok());
+  ASSERT_TRUE(Unregister({s2}).ok());
+  EXPECT_TRUE(Lookup({alice}).empty());
+}
+
+TEST_F(PresenceTest, SessionsOfAGatewayWhoseLeaseExpiresDisappear) {
+  auto dying = NewGateway("dying"), healthy = NewGateway("healthy");
+  ASSERT_TRUE(Heartbeat(dying, 300).ok());
+  ASSERT_TRUE(Heartbeat(healthy, 30000).ok());
+  uint64_t alice = NewUser(), bob = NewUser();
+  auto on_dying = Ref(alice, "phone", dying, 21), other_dying = Ref(bob, "phone", dying, 22);
+  auto on_healthy = Ref(alice, "laptop", healthy, 23);
+  ASSERT_TRUE(Register({on_dying, other_dying, on_healthy}).ok());
+  ASSERT_EQ(Lookup({alice, bob}).size(), 3u);
+
+  // The dying gateway never heartbeats again: wait (bounded) for its sessions to drop out.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::set<std::string> seen;
+  while (std::chrono::steady_clock::now() < deadline) {
+    seen = Lookup({alice, bob});
+    if (seen.size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{Key(on_healthy)}));
+  // The lookup removed the dead gateway's entries from the hashes.
+  auto left = redis_.Command({"HEXISTS", SessionsKey(alice), SessionField(dying, 21)});
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->integer, 0);
+  auto still = redis_.Command({"HEXISTS", SessionsKey(alice), SessionField(healthy, 23)});
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->integer, 1);
+}
+
+TEST_F(PresenceTest, HeartbeatWithoutTtlUsesConfiguredLease) {
+  auto gw = NewGateway("default");
+  ASSERT_TRUE(Heartbeat(gw, 0).ok());
+  auto pttl = redis_.Command({"PTTL", LeaseKey(gw)});
+  ASSERT_TRUE(pttl);
+  EXPECT_GT(pttl->integer, static_cast<long long>(limits_.presence_ttl_ms) - 5000);
+  EXPECT_LE(pttl->integer, static_cast<long long>(limits_.presence_ttl_ms));
+  EXPECT_EQ(Heartbeat(gw, kMaxLeaseTtlMs + 1).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(Heartbeat("", 1000).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
+}
+
+TEST_F(PresenceTest, RegisteringMakesAGatewayAliveWithoutShorteningItsLease) {
+  auto gw = NewGateway("fresh");
+  uint64_t alice = NewUser();
+  auto s = Ref(alice, "phone", gw, 5);
+  ASSERT_TRUE(Register({s}).ok());  // no heartbeat yet
+  EXPECT_EQ(Lookup({alice}), (std::set<std::string>{Key(s)}));
+  ASSERT_TRUE(Heartbeat(gw, 600000).ok());
+  ASSERT_TRUE(Register({s}).ok());
+  auto pttl = redis_.Command({"PTTL", LeaseKey(gw)});
+  ASSERT_TRUE(pttl);
+  EXPECT_GT(pttl->integer, 500000);
+}
+
+TEST_F(PresenceTest, BatchedLookupOfManyUsers) {
+  auto gw_a = NewGateway("ba"), gw_b = NewGateway("bb");
+  ASSERT_TRUE(Heartbeat(gw_a, 30000).ok());
+  ASSERT_TRUE(Heartbeat(gw_b, 30000).ok());
+  std::vector<uint64_t> online, everyone;
+  std::vector<SessionRef> refs;
+  for (int i = 0; i < 3000; ++i) {
+    uint64_t u = NewUser();
+    online.push_back(u);
+    refs.push_back(Ref(u, "d", i % 2 ? gw_a : gw_b, 1000 + i));
+  }
+  ASSERT_TRUE(Register(refs).ok());
+  everyone = online;
+  for (int i = 0; i < 2000; ++i) everyone.push_back(NewUser());  // offline users
+  std::shuffle(everyone.begin(), everyone.end(), rng_);
+
+  auto found = Lookup(everyone);
+  std::set<std::string> expected;
+  for (const auto& r : refs) expected.insert(Key(r));
+  EXPECT_EQ(found, expected);
+  ASSERT_TRUE(Unregister(refs).ok());
+}
+
+TEST_F(PresenceTest, InputCaps) {
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < kMaxIdsPerCall; ++i) ids.push_back(NewUser());
+  grpc::Status st;
+  Lookup(ids, &st);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  ids.push_back(NewUser());
+  Lookup(ids, &st);
+  EXPECT_EQ(st.error_code(), ToGrpc(v1::INVALID_ARGUMENT));
+
+  auto gw = NewGateway("cap");
+  std::vector<SessionRef> refs(kMaxIdsPerCall + 1, Ref(NewUser(), "d", gw, 1));
+  EXPECT_EQ(Register(refs).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(Register({Ref(0, "d", gw, 1)}).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(Register({Ref(NewUser(), "d", "", 1)}).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(Register({Ref(NewUser(), std::string(kMaxDeviceIdChars + 1, 'x'), gw, 1)}).error_code(),
+            ToGrpc(v1::INVALID_ARGUMENT));
+}
+
+TEST(PresenceUnavailableTest, UnreachableRedisIsUnavailable) {
+  // A port nobody listens on: bind an ephemeral port, read it back, close it.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  RedisConfig cfg;
+  cfg.host = "127.0.0.1";
+  cfg.port = ntohs(addr.sin_port);
+  cfg.timeout_ms = 500;
+  RedisClient redis(cfg);
+  Limits limits;
+  PresenceServiceImpl service(redis, limits);
+  grpc::ServerContext ctx;
+  LookupRequest req;
+  req.add_user_ids(42);
+  LookupResult res;
+  EXPECT_EQ(service.Lookup(&ctx, &req, &res).error_code(), ToGrpc(v1::UNAVAILABLE));
+  internal::GatewayHeartbeatRequest hb;
+  hb.set_gateway_id("gw");
+  v1::Empty empty;
+  EXPECT_EQ(service.GatewayHeartbeat(&ctx, &hb, &empty).error_code(), ToGrpc(v1::UNAVAILABLE));
+}
+
+}  // namespace
+}  // namespace chat::presence
