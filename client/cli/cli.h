@@ -1,0 +1,49 @@
+#pragma once
+// chat-cli: a command-line client over chat::client (see client/README.md and `chat-cli --help`).
+// Split from main.cc so the pieces with logic (argument and env-file parsing, profiles) can be
+// unit-tested.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace chat::cli {
+
+// Command-line words split into options with a value, flags and positional words.
+// "--name value" and "--name=value" are accepted anywhere; "--" makes every later word positional.
+struct Args {
+  std::map<std::string, std::string> options;  // without the leading "--"
+  std::set<std::string> flags;
+  std::vector<std::string> positional;
+};
+// Returns false and *error for an unknown option or an option missing its value.
+bool ParseArgs(const std::vector<std::string>& words, Args* out, std::string* error);
+
+// KEY=VALUE lines (optional "export ", optional quotes, '#' comments) of a cluster env file.
+// A missing file gives an empty map.
+std::map<std::string, std::string> ReadEnvFile(const std::string& path);
+// Splits "a,b,,c" into {"a","b","c"}.
+std::vector<std::string> SplitList(const std::string& s);
+
+// What chat-cli remembers between runs, per --profile, in <config dir>/<name>.json (mode 0600).
+struct Profile {
+  std::string token;
+  int64_t token_expires_ms = 0;
+  uint64_t user_id = 0;
+  std::string handle;
+  std::string display_name;
+  std::string device_id;
+};
+// <dir> is $CHAT_CLI_CONFIG_DIR if set, else $HOME/.config/chat-cli.
+std::string ProfilePath(const std::string& name);
+std::optional<Profile> LoadProfile(const std::string& path, std::string* error);
+// Writes atomically (temp file + rename), creating the directory (0700); file mode 0600.
+bool SaveProfile(const std::string& path, const Profile& profile, std::string* error);
+
+// The whole program; returns the exit code (0 ok, 1 error, 2 usage). SIGINT/SIGTERM must already
+// be blocked in every thread (main does it first): `watch` collects them with sigtimedwait.
+int Main(const std::vector<std::string>& words);
+
+}  // namespace chat::cli
