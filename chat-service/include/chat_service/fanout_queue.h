@@ -1,0 +1,75 @@
+#pragma once
+// FanoutQueue: the one ordered fan-out thread of a chat-service process.
+//
+// Writers enqueue after their commit, under the store's commit-order mutex, so the queue is in
+// commit order (per conversation: seq order). The thread drains everything queued, resolves the
+// recipients of each message and hands the whole round to the EventSink in one Deliver call. It never
+// blocks a reply; failures are logged only (clients repair by sync).
+//
+// Group membership cache contract: entries are tagged with conversations.members_version, and every
+// committed message carries the version it was written under (returned by the send statement at no
+// extra cost), so a stale entry is detected and reloaded before fan-out, whichever replica changed the
+// membership. Recipients are filtered by each member's (joined_seq, left_seq] window, so a member
+// added later never gets older messages and a removed member gets nothing after removal. Entries also
+// expire after `ttl` to bound memory held for idle groups.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "chat_service/chat_store.h"
+#include "chat_service/event_sink.h"
+
+namespace chat::chatsvc {
+
+class FanoutQueue {
+ public:
+  FanoutQueue(PgChatStore& store, EventSink& sink, std::chrono::milliseconds member_ttl = std::chrono::seconds(60),
+              size_t max_cached_groups = 10000);
+  ~FanoutQueue();  // Stop()
+
+  void Start();
+  // Drains what is queued, then joins. Pushes after Stop are dropped.
+  void Stop();
+
+  // Thread-safe. Message events to every member allowed to read the message (the sender included,
+  // its sending session skipped).
+  void PushMessages(std::vector<CommittedMessage>&& messages);
+  // Thread-safe. A ready-made item (e.g. a read-position event for the user's other sessions).
+  void PushItem(FanoutItem item);
+
+ private:
+  struct Job {
+    bool is_message = false;
+    CommittedMessage message;
+    FanoutItem item;
+  };
+  struct CacheEntry {
+    GroupMembers members;
+    std::chrono::steady_clock::time_point loaded;
+  };
+  void Run();
+  void DeliverRound(std::vector<Job>& jobs);
+
+  PgChatStore& store_;
+  EventSink& sink_;
+  const std::chrono::milliseconds member_ttl_;
+  const size_t max_cached_groups_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  bool started_ = false;
+  bool exited_ = false;  // the thread drained the queue and returned
+  std::thread thread_;
+
+  // Fan-out thread only.
+  std::unordered_map<std::string, CacheEntry> members_;
+};
+
+}  // namespace chat::chatsvc

@@ -1,0 +1,57 @@
+#pragma once
+// Seam: "are these two users friends?" for direct-message authorization. Thread-safe.
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/internal/services.grpc.pb.h"
+#include "common/config.h"
+#include "common/grpc_util.h"
+
+namespace chat::chatsvc {
+
+class FriendChecker {
+ public:
+  virtual ~FriendChecker() = default;
+  // Sets *friends. Returns non-OK (UNAVAILABLE, ...) only when the answer is unknown.
+  virtual grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) = 0;
+};
+
+// Asks account-service CheckFriends on the shard owning `user_id` (ShardOfUser), with a deadline.
+class GrpcFriendChecker : public FriendChecker {
+ public:
+  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms);
+  grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) override;
+
+ private:
+  ShardedStubs<internal::AccountService> stubs_;
+  uint32_t deadline_ms_;
+};
+
+// Remembers positive answers for `ttl` (friendship is symmetric, so (a,b) and (b,a) share an entry).
+// Negative answers are never cached, so a new friend can write at once; an unfriended user may still
+// send for up to `ttl`. Bounded: the cache is cleared when it holds max_entries.
+class CachingFriendChecker : public FriendChecker {
+ public:
+  CachingFriendChecker(FriendChecker& inner, std::chrono::milliseconds ttl, size_t max_entries = 100000)
+      : inner_(inner), ttl_(ttl), max_entries_(max_entries) {}
+  grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) override;
+
+ private:
+  struct PairHash {
+    size_t operator()(const std::pair<uint64_t, uint64_t>& p) const noexcept {
+      return std::hash<uint64_t>()(p.first * 0x9e3779b97f4a7c15ULL ^ p.second);
+    }
+  };
+  FriendChecker& inner_;
+  std::chrono::milliseconds ttl_;
+  size_t max_entries_;
+  std::mutex mu_;
+  std::unordered_map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point, PairHash> positive_;
+};
+
+}  // namespace chat::chatsvc

@@ -1,0 +1,180 @@
+#include "chat_service/chat_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+#include "chat_service/validation.h"
+#include "common/shard.h"
+#include "common/status.h"
+
+namespace chat::chatsvc {
+
+namespace {
+
+constexpr uint64_t kMaxId = static_cast<uint64_t>(INT64_MAX);
+
+// Runs a handler body; nothing it throws escapes to gRPC.
+template <typename F>
+grpc::Status Guard(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: unexpected error: {}", what, e.what());
+    return Internal("internal error");
+  } catch (...) {
+    spdlog::error("{}: unexpected error", what);
+    return Internal("internal error");
+  }
+}
+
+}  // namespace
+
+ChatServiceImpl::ChatServiceImpl(ChatServiceOptions options, PgChatStore& store, SendBatcher& batcher,
+                                 FanoutQueue& fanout, FriendChecker& friends)
+    : options_(std::move(options)), store_(store), batcher_(batcher), fanout_(fanout), friends_(friends) {}
+
+grpc::Status ChatServiceImpl::CheckConversation(const std::string& id, ParsedConversation* parsed) const {
+  auto p = ParseConversationId(id);
+  if (!p) return InvalidArgument("conversation_id is not a valid conversation id");
+  if ((p->kind == ParsedConversation::kDirect && p->b > kMaxId) || p->a > kMaxId)
+    return InvalidArgument("conversation_id is not a valid conversation id");
+  if (ShardOfConversation(id, options_.shard_count) != options_.shard) return FailedPrecondition("wrong shard");
+  *parsed = *p;
+  return grpc::Status::OK;
+}
+
+grpc::Status ChatServiceImpl::Send(grpc::ServerContext* ctx, const internal::SendRequest* req,
+                                   v1::SendMessageResult* res) {
+  return Guard("Send", [&] { return DoSend(ctx, *req, res); });
+}
+
+grpc::Status ChatServiceImpl::DoSend(grpc::ServerContext* ctx, const internal::SendRequest& req,
+                                     v1::SendMessageResult* res) {
+  const uint64_t sender = req.origin().user_id();
+  if (sender == 0 || sender > kMaxId) return InvalidArgument("sender is required");
+  const v1::SendMessageRequest& m = req.request();
+  ParsedConversation conv{};
+  if (auto st = CheckConversation(m.conversation_id(), &conv); !st.ok()) return st;
+  if (auto st = ValidateClientMsgId(m.client_msg_id(), options_.limits); !st.ok()) return st;
+  if (auto st = ValidateUserContent(m.content(), options_.limits); !st.ok()) return st;
+
+  PendingSend send;
+  send.conversation_id = m.conversation_id();
+  send.sender_id = sender;
+  send.client_msg_id = m.client_msg_id();
+  send.content = m.content();
+  send.skip_session_id = req.origin().session_id();
+  if (conv.kind == ParsedConversation::kDirect) {
+    if (sender != conv.a && sender != conv.b) return PermissionDenied("you are not part of this conversation");
+    const uint64_t peer = sender == conv.a ? conv.b : conv.a;
+    bool friends = false;
+    if (auto st = friends_.AreFriends(sender, peer, &friends); !st.ok()) return st;
+    if (!friends) return PermissionDenied("you can only message friends");
+    send.direct = true;
+    send.user_a = conv.a;
+    send.user_b = conv.b;
+  } else {
+    send.direct = false;
+    send.require_member = true;  // checked in the send statement itself
+  }
+
+  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.limits.rpc_deadline_ms);
+  if (ctx && ctx->deadline() < deadline) deadline = ctx->deadline();
+  std::future<SendOutcome> f = batcher_.Submit(std::move(send));
+  if (f.wait_until(deadline) != std::future_status::ready)
+    return Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id");
+  SendOutcome o = f.get();
+  if (!o.status.ok()) return o.status;
+  *res = std::move(o.result);
+  return grpc::Status::OK;
+}
+
+grpc::Status ChatServiceImpl::GetHistory(grpc::ServerContext*, const internal::HistoryRequest* req,
+                                         v1::HistoryResult* res) {
+  return Guard("GetHistory", [&] {
+    const uint64_t user = req->user_id();
+    if (user == 0 || user > kMaxId) return InvalidArgument("user is required");
+    ParsedConversation conv{};
+    if (auto st = CheckConversation(req->request().conversation_id(), &conv); !st.ok()) return st;
+    uint32_t limit = req->request().limit();
+    if (limit == 0) limit = options_.limits.history_page_default;
+    limit = std::min(limit, options_.limits.history_page_max);
+    return store_.GetHistory(user, req->request(), limit, res);
+  });
+}
+
+grpc::Status ChatServiceImpl::ListConversations(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                                v1::ConversationsResult* res) {
+  return Guard("ListConversations", [&] {
+    if (req->user_id() == 0 || req->user_id() > kMaxId) return InvalidArgument("user is required");
+    return store_.ListConversations(req->user_id(), res);
+  });
+}
+
+grpc::Status ChatServiceImpl::MarkRead(grpc::ServerContext*, const internal::MarkReadRequest* req,
+                                       v1::MarkReadResult* res) {
+  return Guard("MarkRead", [&] { return DoMarkRead(*req, res); });
+}
+
+grpc::Status ChatServiceImpl::DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res) {
+  const uint64_t user = req.origin().user_id();
+  if (user == 0 || user > kMaxId) return InvalidArgument("user is required");
+  ParsedConversation conv{};
+  if (auto st = CheckConversation(req.request().conversation_id(), &conv); !st.ok()) return st;
+  uint64_t read_seq = 0;
+  bool moved = false;
+  if (auto st = store_.MarkRead(user, req.request().conversation_id(), req.request().seq(), &read_seq, &moved);
+      !st.ok())
+    return st;
+  res->set_read_seq(read_seq);
+  if (moved) {
+    FanoutItem item;
+    item.user_ids = {user};
+    item.skip_session_id = req.origin().session_id();
+    auto* ev = item.event.mutable_read_position();
+    ev->set_conversation_id(req.request().conversation_id());
+    ev->set_read_seq(read_seq);
+    fanout_.PushItem(std::move(item));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ChatServiceImpl::UpdateMembers(grpc::ServerContext*, const internal::UpdateMembersRequest* req,
+                                            internal::UpdateMembersResult* res) {
+  return Guard("UpdateMembers", [&] { return DoUpdateMembers(*req, res); });
+}
+
+grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersRequest& req,
+                                              internal::UpdateMembersResult* res) {
+  if (req.group_id() == 0 || req.group_id() > kMaxId) return InvalidArgument("group_id is required");
+  if (req.conversation_id() != GroupConversationId(req.group_id()))
+    return InvalidArgument("conversation_id does not match group_id");
+  ParsedConversation conv{};
+  if (auto st = CheckConversation(req.conversation_id(), &conv); !st.ok()) return st;
+  const size_t max_ids = static_cast<size_t>(options_.limits.max_group_members) * 2;
+  if (static_cast<size_t>(req.add_user_ids_size() + req.remove_user_ids_size()) > max_ids)
+    return InvalidArgument("too many members in one change");
+  std::unordered_set<uint64_t> adds;
+  for (uint64_t u : req.add_user_ids()) {
+    if (u == 0 || u > kMaxId) return InvalidArgument("member ids must be valid user ids");
+    adds.insert(u);
+  }
+  for (uint64_t u : req.remove_user_ids()) {
+    if (u == 0 || u > kMaxId) return InvalidArgument("member ids must be valid user ids");
+    if (adds.count(u)) return InvalidArgument("a user cannot be added and removed in one change");
+  }
+  size_t cps = 0;
+  if (!IsValidUtf8(req.notice(), &cps) || cps > options_.limits.max_text_chars)
+    return InvalidArgument("notice must be valid UTF-8 of at most " + std::to_string(options_.limits.max_text_chars) +
+                           " characters");
+  uint64_t seq = 0;
+  if (auto st = store_.UpdateMembers(req, &seq,
+                                     [this](std::vector<CommittedMessage>&& m) { fanout_.PushMessages(std::move(m)); });
+      !st.ok())
+    return st;
+  res->set_seq(seq);
+  return grpc::Status::OK;
+}
+
+}  // namespace chat::chatsvc

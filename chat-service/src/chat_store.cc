@@ -1,0 +1,540 @@
+#include "chat_service/chat_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "common/log.h"
+#include "common/shard.h"
+#include "common/status.h"
+
+namespace chat::chatsvc {
+
+namespace {
+
+// ---- Statements (named, prepared on every pooled connection) ------------------------------------
+
+// The hot path: one statement per send. Dedup on (conversation, sender, client_msg_id); otherwise
+// bump last_seq under the row lock, insert the message with that seq and advance the sender's read
+// position. Returns one row (duplicate or new) or none (conversation missing / sender not a member).
+// $1 conversation, $2 sender, $3 client_msg_id, $4 server_time_ms, $5 content, $6 require_member.
+constexpr const char* kSend = "chat_send";
+constexpr const char* kSendSql = R"(
+WITH dup AS (
+  SELECT seq, message_id, server_time_ms FROM messages
+  WHERE conversation_id = $1::text AND sender_id = $2::bigint AND client_msg_id = $3::text),
+bump AS (
+  UPDATE conversations SET last_seq = last_seq + 1, last_message_ms = $4::bigint
+  WHERE id = $1::text AND NOT EXISTS (SELECT 1 FROM dup)
+    AND (NOT $6::boolean OR EXISTS (
+      SELECT 1 FROM conversation_members
+      WHERE conversation_id = $1::text AND user_id = $2::bigint AND left_seq IS NULL))
+  RETURNING last_seq, members_version),
+ins AS (
+  INSERT INTO messages (conversation_id, seq, message_id, sender_id, client_msg_id, server_time_ms, content)
+  SELECT $1::text, last_seq, $1::text || ':' || last_seq, $2::bigint, $3::text, $4::bigint, $5::bytea FROM bump
+  RETURNING seq, message_id, server_time_ms),
+rd AS (
+  UPDATE conversation_members SET read_seq = ins.seq FROM ins
+  WHERE conversation_id = $1::text AND user_id = $2::bigint AND read_seq < ins.seq)
+SELECT seq, message_id, server_time_ms, true AS duplicate, 0::bigint AS members_version FROM dup
+UNION ALL
+SELECT i.seq, i.message_id, i.server_time_ms, false, b.members_version FROM ins i, bump b)";
+
+constexpr const char* kDedupLookup = "chat_dedup_lookup";
+constexpr const char* kDedupLookupSql =
+    "SELECT seq, message_id, server_time_ms FROM messages "
+    "WHERE conversation_id = $1 AND sender_id = $2 AND client_msg_id = $3";
+
+// Creates a direct conversation and its two members on first send.
+constexpr const char* kEnsureDirect = "chat_ensure_direct";
+constexpr const char* kEnsureDirectSql = R"(
+WITH c AS (INSERT INTO conversations (id, kind) VALUES ($1::text, 1) ON CONFLICT (id) DO NOTHING)
+INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1::text, $2::bigint), ($1::text, $3::bigint)
+ON CONFLICT DO NOTHING)";
+
+constexpr const char* kConversationExists = "chat_conversation_exists";
+constexpr const char* kConversationExistsSql = "SELECT 1 FROM conversations WHERE id = $1";
+
+constexpr const char* kEnsureGroup = "chat_ensure_group";
+constexpr const char* kEnsureGroupSql =
+    "INSERT INTO conversations (id, kind, group_id) VALUES ($1, 2, $2) ON CONFLICT (id) DO NOTHING";
+
+// Locks the conversation row (ordering membership changes against sends) and bumps members_version.
+constexpr const char* kLockForMembership = "chat_lock_for_membership";
+constexpr const char* kLockForMembershipSql =
+    "UPDATE conversations SET members_version = members_version + 1 WHERE id = $1 "
+    "RETURNING last_seq, members_version";
+
+// Adds members at joined_seq = $2; a present member is unchanged, a departed one re-joins.
+constexpr const char* kAddMembers = "chat_add_members";
+constexpr const char* kAddMembersSql = R"(
+INSERT INTO conversation_members (conversation_id, user_id, joined_seq, read_seq)
+SELECT $1::text, u, $2::bigint, $2::bigint FROM unnest($3::bigint[]) AS u
+ON CONFLICT (conversation_id, user_id) DO UPDATE
+  SET joined_seq = EXCLUDED.joined_seq, left_seq = NULL, read_seq = EXCLUDED.read_seq
+  WHERE conversation_members.left_seq IS NOT NULL)";
+
+constexpr const char* kRemoveMembers = "chat_remove_members";
+constexpr const char* kRemoveMembersSql =
+    "UPDATE conversation_members SET left_seq = $2 "
+    "WHERE conversation_id = $1 AND user_id = ANY($3::bigint[]) AND left_seq IS NULL";
+
+// The caller's view of one conversation: (kind, last_seq, is_member, joined_seq, left_seq or -1, read_seq).
+constexpr const char* kMemberView = "chat_member_view";
+constexpr const char* kMemberViewSql = R"(
+SELECT c.kind, c.last_seq, m.user_id IS NOT NULL, COALESCE(m.joined_seq, 0), COALESCE(m.left_seq, -1),
+       COALESCE(m.read_seq, 0)
+FROM conversations c LEFT JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2
+WHERE c.id = $1)";
+
+constexpr const char* kHistoryForward = "chat_history_forward";
+constexpr const char* kHistoryForwardSql =
+    "SELECT seq, message_id, sender_id, client_msg_id, server_time_ms, content FROM messages "
+    "WHERE conversation_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
+
+constexpr const char* kHistoryBackward = "chat_history_backward";
+constexpr const char* kHistoryBackwardSql =
+    "SELECT seq, message_id, sender_id, client_msg_id, server_time_ms, content FROM messages "
+    "WHERE conversation_id = $1 AND seq < $2 AND seq > $3 ORDER BY seq DESC LIMIT $4";
+
+// The user's conversations on this shard (direct, or groups they currently belong to) with the last
+// message, newest first.
+constexpr int kMaxConversationsListed = 2000;
+constexpr const char* kListConversations = "chat_list_conversations";
+constexpr const char* kListConversationsSql = R"(
+SELECT c.id, c.kind, COALESCE(c.group_id, 0), c.last_seq, c.last_message_ms, m.joined_seq, m.read_seq,
+       msg.seq IS NOT NULL, COALESCE(msg.message_id, ''), COALESCE(msg.sender_id, 0),
+       COALESCE(msg.client_msg_id, ''), COALESCE(msg.server_time_ms, 0), msg.content
+FROM conversation_members m
+JOIN conversations c ON c.id = m.conversation_id
+LEFT JOIN messages msg ON msg.conversation_id = c.id AND msg.seq = c.last_seq AND c.last_seq > m.joined_seq
+WHERE m.user_id = $1 AND (m.left_seq IS NULL OR c.kind = 1)
+ORDER BY c.last_message_ms DESC, c.id
+LIMIT $2)";
+
+// read_seq = max(read_seq, min(seq, last_seq)); returns a row only when it moved.
+constexpr const char* kMarkRead = "chat_mark_read";
+constexpr const char* kMarkReadSql = R"(
+UPDATE conversation_members m SET read_seq = LEAST($3::bigint, c.last_seq)
+FROM conversations c
+WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.left_seq IS NULL AND c.id = m.conversation_id
+  AND m.read_seq < LEAST($3::bigint, c.last_seq)
+RETURNING m.read_seq)";
+
+constexpr const char* kLoadGroupMembers = "chat_load_group_members";
+constexpr const char* kLoadGroupMembersSql = R"(
+SELECT c.id, c.members_version, m.user_id, m.joined_seq, COALESCE(m.left_seq, -1)
+FROM conversations c JOIN conversation_members m ON m.conversation_id = c.id
+WHERE c.id = ANY($1::text[]) AND c.kind = 2)";
+
+int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
+
+std::string BigintArray(const google::protobuf::RepeatedField<uint64_t>& ids) {
+  std::string s = "{";
+  for (int i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(ids[i]);
+  }
+  return s + "}";
+}
+
+// Conversation ids are canonical ("g.<digits>"), so they need no quoting inside an array literal.
+std::string TextArray(const std::vector<std::string>& ids) {
+  std::string s = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += ids[i];
+  }
+  return s + "}";
+}
+
+std::string Bytes(const pqxx::field& f) {
+  if (f.is_null()) return {};
+  return pqxx::binarystring(f).str();
+}
+
+void FillMessage(const pqxx::row& r, const std::string& conversation_id, v1::Message* m) {
+  m->set_conversation_id(conversation_id);
+  m->set_seq(r[0].as<uint64_t>());
+  m->set_message_id(r[1].as<std::string>());
+  m->set_sender_id(r[2].as<uint64_t>());
+  m->set_client_msg_id(r[3].as<std::string>());
+  m->set_server_time_ms(r[4].as<int64_t>());
+  if (!r[5].is_null()) m->mutable_content()->ParseFromString(Bytes(r[5]));
+}
+
+// Thrown inside a fast-path batch so that WithTransaction rolls back; the batch is then redone with
+// one savepoint per send.
+struct RedoWithSavepoints {};
+
+}  // namespace
+
+void PgChatStore::Prepare(pqxx::connection& c) {
+  c.prepare(kSend, kSendSql);
+  c.prepare(kDedupLookup, kDedupLookupSql);
+  c.prepare(kEnsureDirect, kEnsureDirectSql);
+  c.prepare(kConversationExists, kConversationExistsSql);
+  c.prepare(kEnsureGroup, kEnsureGroupSql);
+  c.prepare(kLockForMembership, kLockForMembershipSql);
+  c.prepare(kAddMembers, kAddMembersSql);
+  c.prepare(kRemoveMembers, kRemoveMembersSql);
+  c.prepare(kMemberView, kMemberViewSql);
+  c.prepare(kHistoryForward, kHistoryForwardSql);
+  c.prepare(kHistoryBackward, kHistoryBackwardSql);
+  c.prepare(kListConversations, kListConversationsSql);
+  c.prepare(kMarkRead, kMarkReadSql);
+  c.prepare(kLoadGroupMembers, kLoadGroupMembersSql);
+}
+
+namespace {
+
+// Runs the send statement for one send in `t` and fills `out` (and `committed` for a new message).
+void ExecSend(pqxx::transaction_base& t, const PendingSend& s, int64_t now_ms, SendOutcome* out,
+              std::vector<CommittedMessage>* committed) {
+  const std::string content = s.content.SerializeAsString();
+  pqxx::result r = t.exec_prepared(kSend, s.conversation_id, I64(s.sender_id), s.client_msg_id, now_ms,
+                                   pqxx::binarystring(content.data(), content.size()), s.require_member);
+  if (r.empty()) {
+    if (t.exec_prepared(kConversationExists, s.conversation_id).empty())
+      out->status = NotFound("conversation not found");
+    else
+      out->status = PermissionDenied("not a member of this group");
+    return;
+  }
+  const auto row = r[0];
+  out->status = grpc::Status::OK;
+  out->result.set_seq(row[0].as<uint64_t>());
+  out->result.set_message_id(row[1].as<std::string>());
+  out->result.set_server_time_ms(row[2].as<int64_t>());
+  out->result.set_duplicate(row[3].as<bool>());
+  if (out->result.duplicate()) return;
+  CommittedMessage cm;
+  cm.direct = s.direct;
+  cm.skip_session_id = s.skip_session_id;
+  cm.members_version = row[4].as<uint64_t>();
+  v1::Message& m = cm.message;
+  m.set_conversation_id(s.conversation_id);
+  m.set_seq(out->result.seq());
+  m.set_message_id(out->result.message_id());
+  m.set_sender_id(s.sender_id);
+  m.set_client_msg_id(s.client_msg_id);
+  m.set_server_time_ms(out->result.server_time_ms());
+  *m.mutable_content() = s.content;
+  committed->push_back(std::move(cm));
+}
+
+}  // namespace
+
+std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const PendingSend*>& sends,
+                                                  const OnCommit& on_commit) {
+  const size_t n = sends.size();
+  std::vector<SendOutcome> out(n);
+  if (n == 0) return out;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return sends[a]->conversation_id < sends[b]->conversation_id;
+  });
+  std::vector<const PendingSend*> to_create;  // direct conversations perhaps not created yet
+  {
+    std::lock_guard lk(known_mu_);
+    std::unordered_set<std::string> seen;
+    for (size_t i : order) {
+      const PendingSend* s = sends[i];
+      if (s->direct && !known_direct_.count(s->conversation_id) && seen.insert(s->conversation_id).second)
+        to_create.push_back(s);
+    }
+  }
+  const int64_t now_ms = NowMs();
+  std::vector<CommittedMessage> committed;
+  std::unique_lock<std::mutex> order_lock(commit_order_mu_, std::defer_lock);
+
+  auto run = [&](bool savepoints) {
+    return WithTransaction(
+        pool_,
+        [&](pqxx::work& w) -> grpc::Status {
+          // A retried attempt (deadlock) must not wait on row locks while holding the order mutex.
+          if (order_lock.owns_lock()) order_lock.unlock();
+          committed.clear();
+          for (auto& o : out) o = SendOutcome{};
+          for (const PendingSend* s : to_create)
+            w.exec_prepared(kEnsureDirect, s->conversation_id, I64(s->user_a), I64(s->user_b));
+          for (size_t i : order) {
+            const PendingSend& s = *sends[i];
+            if (!savepoints) {
+              try {
+                ExecSend(w, s, now_ms, &out[i], &committed);
+              } catch (const pqxx::transaction_rollback&) {
+                throw;  // deadlock / serialization: WithTransaction retries the whole batch
+              } catch (const pqxx::sql_error& e) {
+                spdlog::info("send batch: one send failed ({}); redoing the batch with savepoints", e.what());
+                throw RedoWithSavepoints{};
+              }
+              continue;
+            }
+            bool failed = false;
+            {
+              pqxx::subtransaction sub(w, "send");
+              try {
+                const size_t before = committed.size();
+                ExecSend(sub, s, now_ms, &out[i], &committed);
+                try {
+                  sub.commit();
+                } catch (...) {
+                  committed.resize(before);
+                  throw;
+                }
+              } catch (const pqxx::transaction_rollback&) {
+                throw;
+              } catch (const pqxx::sql_error& e) {
+                spdlog::info("send to {} failed on its own: {}", s.conversation_id, e.what());
+                failed = true;
+              }
+            }
+            if (failed) {
+              // Most likely a duplicate committed by another replica after our statement's snapshot.
+              pqxx::result r = w.exec_prepared(kDedupLookup, s.conversation_id, I64(s.sender_id), s.client_msg_id);
+              if (!r.empty()) {
+                out[i].status = grpc::Status::OK;
+                out[i].result.set_seq(r[0][0].as<uint64_t>());
+                out[i].result.set_message_id(r[0][1].as<std::string>());
+                out[i].result.set_server_time_ms(r[0][2].as<int64_t>());
+                out[i].result.set_duplicate(true);
+              } else {
+                out[i].result.Clear();
+                out[i].status = Internal("message could not be stored");
+              }
+            }
+          }
+          order_lock.lock();
+          return grpc::Status::OK;
+        },
+        "send batch");
+  };
+
+  grpc::Status st;
+  try {
+    st = run(false);
+  } catch (const RedoWithSavepoints&) {
+    if (order_lock.owns_lock()) order_lock.unlock();
+    st = run(true);
+  }
+  if (!st.ok()) {
+    if (order_lock.owns_lock()) order_lock.unlock();
+    for (auto& o : out) {
+      o.status = st;
+      o.result.Clear();
+    }
+    return out;
+  }
+  if (on_commit && !committed.empty()) on_commit(std::move(committed));
+  order_lock.unlock();
+  if (!to_create.empty()) {
+    std::lock_guard lk(known_mu_);
+    if (known_direct_.size() > 1000000) known_direct_.clear();
+    for (const PendingSend* s : to_create) known_direct_.insert(s->conversation_id);
+  }
+  return out;
+}
+
+grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq,
+                                        const OnCommit& on_commit) {
+  std::vector<CommittedMessage> committed;
+  std::unique_lock<std::mutex> order_lock(commit_order_mu_, std::defer_lock);
+  const int64_t now_ms = NowMs();
+  const std::string adds = BigintArray(req.add_user_ids());
+  const std::string removes = BigintArray(req.remove_user_ids());
+  grpc::Status st = WithTransaction(
+      pool_,
+      [&](pqxx::work& w) -> grpc::Status {
+        if (order_lock.owns_lock()) order_lock.unlock();
+        committed.clear();
+        w.exec_prepared(kEnsureGroup, req.conversation_id(), I64(req.group_id()));
+        pqxx::result lock = w.exec_prepared(kLockForMembership, req.conversation_id());
+        const int64_t last_seq = lock[0][0].as<int64_t>();
+        const uint64_t version = lock[0][1].as<uint64_t>();
+        size_t changed = 0;
+        if (req.add_user_ids_size() > 0)
+          changed += w.exec_prepared(kAddMembers, req.conversation_id(), last_seq, adds).affected_rows();
+        if (req.remove_user_ids_size() > 0)
+          changed += w.exec_prepared(kRemoveMembers, req.conversation_id(), last_seq, removes).affected_rows();
+        *seq = static_cast<uint64_t>(last_seq);
+        const bool pure_notice = req.add_user_ids_size() == 0 && req.remove_user_ids_size() == 0;
+        if (!req.notice().empty() && (changed > 0 || pure_notice)) {
+          PendingSend notice;
+          notice.conversation_id = req.conversation_id();
+          notice.direct = false;
+          notice.sender_id = 0;
+          // Retries must not repeat the notice: a membership change posts only when it changed
+          // something, keyed by the (unique) members_version; a pure notice is keyed by its text.
+          notice.client_msg_id =
+              pure_notice ? fmt::format("sys.n.{:016x}", Fnv1a64(std::to_string(req.actor_id()) + "\n" + req.notice()))
+                          : fmt::format("sys.m.{}", version);
+          notice.content.mutable_system()->set_text(req.notice());
+          SendOutcome o;
+          ExecSend(w, notice, now_ms, &o, &committed);
+          if (!o.status.ok()) return o.status;
+          *seq = o.result.seq();
+        }
+        order_lock.lock();
+        return grpc::Status::OK;
+      },
+      "update members");
+  if (!st.ok()) {
+    if (order_lock.owns_lock()) order_lock.unlock();
+    return st;
+  }
+  if (on_commit && !committed.empty()) on_commit(std::move(committed));
+  return grpc::Status::OK;
+}
+
+grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryRequest& req, uint32_t limit,
+                                     v1::HistoryResult* out) {
+  const auto parsed = ParseConversationId(req.conversation_id());
+  return WithTransaction(
+      pool_,
+      [&](pqxx::work& w) -> grpc::Status {
+        out->Clear();
+        pqxx::result v = w.exec_prepared(kMemberView, req.conversation_id(), I64(user_id));
+        const bool participant = parsed && parsed->kind == ParsedConversation::kDirect &&
+                                 (parsed->a == user_id || parsed->b == user_id);
+        if (v.empty()) {
+          if (participant) return grpc::Status::OK;  // no message yet
+          if (parsed && parsed->kind == ParsedConversation::kDirect)
+            return PermissionDenied("you are not part of this conversation");
+          return NotFound("conversation not found");
+        }
+        const bool member = v[0][2].as<bool>();
+        if (!member)
+          return PermissionDenied(participant || (parsed && parsed->kind == ParsedConversation::kDirect)
+                                      ? "you are not part of this conversation"
+                                      : "not a member of this group");
+        const int64_t last_seq = v[0][1].as<int64_t>();
+        const int64_t joined = v[0][3].as<int64_t>();
+        const int64_t left = v[0][4].as<int64_t>();
+        const int64_t hi = left >= 0 ? std::min(left, last_seq) : last_seq;  // newest readable seq
+        out->set_last_seq(static_cast<uint64_t>(hi));
+        const int64_t fetch = static_cast<int64_t>(limit) + 1;
+        pqxx::result r;
+        if (!req.backward()) {
+          const int64_t after = std::max<int64_t>(joined, static_cast<int64_t>(std::min<uint64_t>(req.after_seq(), INT64_MAX)));
+          r = w.exec_prepared(kHistoryForward, req.conversation_id(), after, hi, fetch);
+        } else {
+          int64_t before = hi + 1;
+          if (req.before_seq() != 0) before = std::min<int64_t>(before, static_cast<int64_t>(std::min<uint64_t>(req.before_seq(), INT64_MAX)));
+          r = w.exec_prepared(kHistoryBackward, req.conversation_id(), before, joined, fetch);
+        }
+        const size_t take = std::min<size_t>(r.size(), limit);
+        out->set_has_more(r.size() > limit);
+        for (size_t i = 0; i < take; ++i) {
+          const size_t k = req.backward() ? take - 1 - i : i;  // always ascending
+          FillMessage(r[static_cast<pqxx::result::size_type>(k)], req.conversation_id(), out->add_messages());
+        }
+        return grpc::Status::OK;
+      },
+      "get history");
+}
+
+grpc::Status PgChatStore::ListConversations(uint64_t user_id, v1::ConversationsResult* out) {
+  return WithTransaction(
+      pool_,
+      [&](pqxx::work& w) -> grpc::Status {
+        out->Clear();
+        pqxx::result r = w.exec_prepared(kListConversations, I64(user_id), kMaxConversationsListed);
+        for (const auto& row : r) {
+          auto* c = out->add_conversations();
+          const std::string id = row[0].as<std::string>();
+          c->set_conversation_id(id);
+          const int kind = row[1].as<int>();
+          c->set_kind(kind == 1 ? v1::CONVERSATION_KIND_DIRECT : v1::CONVERSATION_KIND_GROUP);
+          const uint64_t last_seq = row[3].as<uint64_t>();
+          const uint64_t joined = row[5].as<uint64_t>();
+          const uint64_t read = row[6].as<uint64_t>();
+          c->set_last_seq(last_seq);
+          c->set_read_seq(read);
+          const uint64_t seen = std::max(read, joined);
+          c->set_unread_count(last_seq > seen ? last_seq - seen : 0);
+          c->set_last_message_time_ms(row[4].as<int64_t>());
+          c->set_first_seq(joined + 1);
+          if (kind == 1) {
+            if (auto p = ParseConversationId(id)) c->set_peer_user_id(p->a == user_id ? p->b : p->a);
+          } else {
+            c->set_group_id(row[2].as<uint64_t>());
+          }
+          if (row[7].as<bool>()) {
+            v1::Message* m = c->mutable_last_message();
+            m->set_conversation_id(id);
+            m->set_seq(last_seq);
+            m->set_message_id(row[8].as<std::string>());
+            m->set_sender_id(row[9].as<uint64_t>());
+            m->set_client_msg_id(row[10].as<std::string>());
+            m->set_server_time_ms(row[11].as<int64_t>());
+            if (!row[12].is_null()) m->mutable_content()->ParseFromString(Bytes(row[12]));
+          }
+        }
+        return grpc::Status::OK;
+      },
+      "list conversations");
+}
+
+grpc::Status PgChatStore::MarkRead(uint64_t user_id, const std::string& conversation_id, uint64_t seq,
+                                   uint64_t* read_seq, bool* moved) {
+  const auto parsed = ParseConversationId(conversation_id);
+  const bool direct = parsed && parsed->kind == ParsedConversation::kDirect;
+  return WithTransaction(
+      pool_,
+      [&](pqxx::work& w) -> grpc::Status {
+        *moved = false;
+        *read_seq = 0;
+        const int64_t target = static_cast<int64_t>(std::min<uint64_t>(seq, INT64_MAX));
+        pqxx::result r = w.exec_prepared(kMarkRead, conversation_id, I64(user_id), target);
+        if (!r.empty()) {
+          *moved = true;
+          *read_seq = r[0][0].as<uint64_t>();
+          return grpc::Status::OK;
+        }
+        pqxx::result v = w.exec_prepared(kMemberView, conversation_id, I64(user_id));
+        if (v.empty()) {
+          if (direct && (parsed->a == user_id || parsed->b == user_id)) return grpc::Status::OK;
+          if (direct) return PermissionDenied("you are not part of this conversation");
+          return NotFound("conversation not found");
+        }
+        if (!v[0][2].as<bool>() || v[0][4].as<int64_t>() >= 0)
+          return PermissionDenied(direct ? "you are not part of this conversation" : "not a member of this group");
+        *read_seq = v[0][5].as<uint64_t>();
+        return grpc::Status::OK;
+      },
+      "mark read");
+}
+
+grpc::Status PgChatStore::LoadGroupMembers(const std::vector<std::string>& conversation_ids,
+                                           std::vector<std::pair<std::string, GroupMembers>>* out) {
+  const std::string ids = TextArray(conversation_ids);
+  return WithTransaction(
+      pool_,
+      [&](pqxx::work& w) -> grpc::Status {
+        out->clear();
+        pqxx::result r = w.exec_prepared(kLoadGroupMembers, ids);
+        std::unordered_map<std::string, size_t> index;
+        for (const auto& row : r) {
+          const std::string id = row[0].as<std::string>();
+          auto [it, inserted] = index.emplace(id, out->size());
+          if (inserted) {
+            out->emplace_back(id, GroupMembers{});
+            out->back().second.members_version = row[1].as<uint64_t>();
+          }
+          MemberWindow mw;
+          mw.user_id = row[2].as<uint64_t>();
+          mw.joined_seq = row[3].as<uint64_t>();
+          const int64_t left = row[4].as<int64_t>();
+          mw.left_seq = left >= 0 ? static_cast<uint64_t>(left) : UINT64_MAX;
+          (*out)[it->second].second.members.push_back(mw);
+        }
+        return grpc::Status::OK;
+      },
+      "load group members");
+}
+
+}  // namespace chat::chatsvc

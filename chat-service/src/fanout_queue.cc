@@ -1,0 +1,138 @@
+#include "chat_service/fanout_queue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+#include "common/shard.h"
+
+namespace chat::chatsvc {
+
+namespace {
+constexpr size_t kMaxJobsPerRound = 1024;
+}
+
+FanoutQueue::FanoutQueue(PgChatStore& store, EventSink& sink, std::chrono::milliseconds member_ttl,
+                         size_t max_cached_groups)
+    : store_(store), sink_(sink), member_ttl_(member_ttl), max_cached_groups_(max_cached_groups) {}
+
+FanoutQueue::~FanoutQueue() { Stop(); }
+
+void FanoutQueue::Start() {
+  std::lock_guard lk(mu_);
+  if (started_ || stopping_) return;
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void FanoutQueue::Stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void FanoutQueue::PushMessages(std::vector<CommittedMessage>&& messages) {
+  {
+    std::lock_guard lk(mu_);
+    if (exited_ || (stopping_ && !started_)) return;
+    for (auto& m : messages) {
+      Job j;
+      j.is_message = true;
+      j.message = std::move(m);
+      queue_.push_back(std::move(j));
+    }
+  }
+  cv_.notify_one();
+}
+
+void FanoutQueue::PushItem(FanoutItem item) {
+  {
+    std::lock_guard lk(mu_);
+    if (exited_ || (stopping_ && !started_)) return;
+    Job j;
+    j.item = std::move(item);
+    queue_.push_back(std::move(j));
+  }
+  cv_.notify_one();
+}
+
+void FanoutQueue::Run() {
+  for (;;) {
+    std::vector<Job> jobs;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {  // stopping and drained
+        exited_ = true;
+        return;
+      }
+      while (!queue_.empty() && jobs.size() < kMaxJobsPerRound) {
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    try {
+      DeliverRound(jobs);
+    } catch (const std::exception& e) {
+      spdlog::warn("fan-out round of {} events failed: {}; clients will catch up by sync", jobs.size(), e.what());
+    }
+  }
+}
+
+void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
+  const auto now = std::chrono::steady_clock::now();
+  // Which group member lists are missing, expired or older than a message needs.
+  std::vector<std::string> load;
+  std::unordered_set<std::string> want;
+  for (const Job& j : jobs) {
+    if (!j.is_message || j.message.direct) continue;
+    const std::string& id = j.message.message.conversation_id();
+    auto it = members_.find(id);
+    const bool fresh = it != members_.end() && now - it->second.loaded < member_ttl_ &&
+                       it->second.members.members_version >= j.message.members_version;
+    if (!fresh && want.insert(id).second) load.push_back(id);
+  }
+  if (!load.empty()) {
+    std::vector<std::pair<std::string, GroupMembers>> loaded;
+    grpc::Status st = store_.LoadGroupMembers(load, &loaded);
+    if (!st.ok()) {
+      spdlog::warn("fan-out: cannot load members of {} groups: {}", load.size(), st.error_message());
+    } else {
+      if (members_.size() + loaded.size() > max_cached_groups_) members_.clear();
+      for (auto& [id, gm] : loaded) members_[id] = CacheEntry{std::move(gm), now};
+    }
+  }
+
+  std::vector<FanoutItem> items;
+  items.reserve(jobs.size());
+  for (Job& j : jobs) {
+    if (!j.is_message) {
+      items.push_back(std::move(j.item));
+      continue;
+    }
+    FanoutItem item;
+    const v1::Message& m = j.message.message;
+    if (j.message.direct) {
+      auto p = ParseConversationId(m.conversation_id());
+      if (!p) continue;
+      item.user_ids = {p->a, p->b};
+    } else {
+      auto it = members_.find(m.conversation_id());
+      if (it == members_.end()) continue;  // could not load: sync repairs it
+      for (const MemberWindow& mw : it->second.members.members)
+        if (mw.joined_seq < m.seq() && m.seq() <= mw.left_seq) item.user_ids.push_back(mw.user_id);
+    }
+    if (item.user_ids.empty()) continue;
+    item.skip_session_id = j.message.skip_session_id;
+    item.conversation_id = m.conversation_id();
+    *item.event.mutable_message()->mutable_message() = std::move(j.message.message);
+    items.push_back(std::move(item));
+  }
+  if (!items.empty()) sink_.Deliver(items);
+}
+
+}  // namespace chat::chatsvc

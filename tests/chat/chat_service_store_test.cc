@@ -1,0 +1,644 @@
+// chat-service over a real PostgreSQL database (FreshDatabase per test), with fakes for the friend
+// check and the fan-out sink. Handlers are called directly, as gRPC would.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "chat_service/chat_service.h"
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/shard.h"
+#include "test_env.h"
+
+namespace chat::chatsvc {
+namespace {
+
+using namespace std::chrono_literals;
+using chat::testing::FreshDatabase;
+using chat::testing::TestPostgres;
+
+constexpr uint64_t kAlice = 1001, kBob = 1002, kCarol = 1003, kDave = 1004;
+constexpr uint64_t kGroup = 777;
+
+class FakeFriends : public FriendChecker {
+ public:
+  void Befriend(uint64_t a, uint64_t b) {
+    std::lock_guard lk(mu_);
+    pairs_.insert(std::minmax(a, b));
+  }
+  grpc::Status AreFriends(uint64_t u, uint64_t o, bool* friends) override {
+    std::lock_guard lk(mu_);
+    *friends = pairs_.count(std::minmax(u, o)) > 0;
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::pair<uint64_t, uint64_t>> pairs_;
+};
+
+class RecordingSink : public EventSink {
+ public:
+  void Deliver(const std::vector<FanoutItem>& items) override {
+    std::lock_guard lk(mu_);
+    for (const auto& i : items) items_.push_back(i);
+    cv_.notify_all();
+  }
+  // Waits (bounded) until pred(items) holds; returns a copy of the items.
+  std::vector<FanoutItem> WaitUntil(const std::function<bool(const std::vector<FanoutItem>&)>& pred) {
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, 10s, [&] { return pred(items_); });
+    return items_;
+  }
+  std::vector<FanoutItem> Snapshot() {
+    std::lock_guard lk(mu_);
+    return items_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<FanoutItem> items_;
+};
+
+bool HasMessage(const std::vector<FanoutItem>& items, const std::string& conv, uint64_t seq) {
+  for (const auto& i : items)
+    if (i.event.has_message() && i.conversation_id == conv && i.event.message().message().seq() == seq) return true;
+  return false;
+}
+const FanoutItem* FindMessage(const std::vector<FanoutItem>& items, const std::string& conv, uint64_t seq) {
+  for (const auto& i : items)
+    if (i.event.has_message() && i.conversation_id == conv && i.event.message().message().seq() == seq) return &i;
+  return nullptr;
+}
+
+// One replica of the chat shard: pool, store, fan-out thread, batcher, service.
+struct Replica {
+  Replica(const std::string& conninfo, FriendChecker& friends, ChatServiceOptions options, int pool_size = 8)
+      : pool(conninfo, pool_size, &PgChatStore::Prepare),
+        store(pool),
+        fanout(store, sink),
+        batcher(store, fanout, options.limits.send_batch_max),
+        service(options, store, batcher, fanout, friends) {
+    fanout.Start();
+    batcher.Start();
+  }
+  ~Replica() {
+    batcher.Stop();
+    fanout.Stop();
+  }
+  PgPool pool;
+  PgChatStore store;
+  RecordingSink sink;
+  FanoutQueue fanout;
+  SendBatcher batcher;
+  ChatServiceImpl service;
+};
+
+class ChatStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg_ = TestPostgres();
+    db_ = FreshDatabase("chat");
+    ApplyMigrations(pg_.ConnInfo(db_), EmbeddedMigrations());
+    options_.shard = 0;
+    options_.shard_count = 1;
+    options_.limits.history_page_default = 7;
+    options_.limits.history_page_max = 20;
+    options_.limits.max_text_chars = 100;
+    replica_ = std::make_unique<Replica>(pg_.ConnInfo(db_), friends_, options_);
+  }
+
+  ChatServiceImpl& svc() { return replica_->service; }
+  RecordingSink& sink() { return replica_->sink; }
+
+  static internal::SendRequest MakeSend(uint64_t user, uint64_t session, const std::string& conv,
+                                        const std::string& cmid, const std::string& text) {
+    internal::SendRequest r;
+    r.mutable_origin()->set_user_id(user);
+    r.mutable_origin()->set_session_id(session);
+    r.mutable_request()->set_conversation_id(conv);
+    r.mutable_request()->set_client_msg_id(cmid);
+    r.mutable_request()->mutable_content()->mutable_text()->set_text(text);
+    return r;
+  }
+
+  grpc::Status Send(uint64_t user, const std::string& conv, const std::string& cmid, const std::string& text,
+                    v1::SendMessageResult* res = nullptr, uint64_t session = 0, ChatServiceImpl* on = nullptr) {
+    grpc::ServerContext ctx;
+    v1::SendMessageResult local;
+    auto req = MakeSend(user, session, conv, cmid, text);
+    return (on ? on : &svc())->Send(&ctx, &req, res ? res : &local);
+  }
+
+  grpc::Status History(uint64_t user, const std::string& conv, v1::HistoryResult* res, uint64_t after = 0,
+                       uint64_t before = 0, bool backward = false, uint32_t limit = 0) {
+    grpc::ServerContext ctx;
+    internal::HistoryRequest req;
+    req.set_user_id(user);
+    req.mutable_request()->set_conversation_id(conv);
+    req.mutable_request()->set_after_seq(after);
+    req.mutable_request()->set_before_seq(before);
+    req.mutable_request()->set_backward(backward);
+    req.mutable_request()->set_limit(limit);
+    return svc().GetHistory(&ctx, &req, res);
+  }
+
+  grpc::Status UpdateMembers(uint64_t group, std::vector<uint64_t> add, std::vector<uint64_t> remove,
+                             const std::string& notice, uint64_t* seq = nullptr, ChatServiceImpl* on = nullptr) {
+    grpc::ServerContext ctx;
+    internal::UpdateMembersRequest req;
+    req.set_conversation_id(GroupConversationId(group));
+    req.set_group_id(group);
+    for (auto u : add) req.add_add_user_ids(u);
+    for (auto u : remove) req.add_remove_user_ids(u);
+    req.set_actor_id(kAlice);
+    req.set_notice(notice);
+    internal::UpdateMembersResult res;
+    auto st = (on ? on : &svc())->UpdateMembers(&ctx, &req, &res);
+    if (seq) *seq = res.seq();
+    return st;
+  }
+
+  grpc::Status MarkRead(uint64_t user, uint64_t session, const std::string& conv, uint64_t seq, uint64_t* read_seq) {
+    grpc::ServerContext ctx;
+    internal::MarkReadRequest req;
+    req.mutable_origin()->set_user_id(user);
+    req.mutable_origin()->set_session_id(session);
+    req.mutable_request()->set_conversation_id(conv);
+    req.mutable_request()->set_seq(seq);
+    v1::MarkReadResult res;
+    auto st = svc().MarkRead(&ctx, &req, &res);
+    *read_seq = res.read_seq();
+    return st;
+  }
+
+  v1::ConversationsResult List(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::ConversationsResult res;
+    EXPECT_TRUE(svc().ListConversations(&ctx, &req, &res).ok());
+    return res;
+  }
+
+  int64_t CountRows(const std::string& sql) {
+    pqxx::connection c(pg_.ConnInfo(db_));
+    pqxx::nontransaction n(c);
+    return n.exec(sql)[0][0].as<int64_t>();
+  }
+
+  PostgresConfig pg_;
+  std::string db_;
+  ChatServiceOptions options_;
+  FakeFriends friends_;
+  std::unique_ptr<Replica> replica_;
+  const std::string ab_ = DirectConversationId(kAlice, kBob);
+  const std::string group_ = GroupConversationId(kGroup);
+};
+
+TEST_F(ChatStoreTest, ConcurrentSendsGetGaplessSeqsAndFanOutInOrder) {
+  friends_.Befriend(kAlice, kBob);
+  constexpr int kThreads = 8, kPerThread = 25, kTotal = kThreads * kPerThread;
+  std::vector<uint64_t> seqs(kTotal);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        v1::SendMessageResult r;
+        const uint64_t user = (t % 2) ? kAlice : kBob;
+        auto st = Send(user, ab_, "m-" + std::to_string(t) + "-" + std::to_string(i), "hello", &r, 100 + t);
+        if (!st.ok() || r.duplicate()) ++failures;
+        seqs[t * kPerThread + i] = r.seq();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+  std::sort(seqs.begin(), seqs.end());
+  for (int i = 0; i < kTotal; ++i) ASSERT_EQ(seqs[i], static_cast<uint64_t>(i + 1)) << "gap or duplicate";
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), kTotal);
+  EXPECT_EQ(CountRows("SELECT last_seq FROM conversations"), kTotal);
+
+  auto items = sink().WaitUntil([&](const auto& v) { return HasMessage(v, ab_, kTotal); });
+  uint64_t expect = 1;
+  for (const auto& i : items) {
+    if (!i.event.has_message()) continue;
+    EXPECT_EQ(i.event.message().message().seq(), expect++) << "fan-out out of seq order";
+    std::vector<uint64_t> users = i.user_ids;
+    std::sort(users.begin(), users.end());
+    EXPECT_EQ(users, (std::vector<uint64_t>{kAlice, kBob}));
+  }
+  EXPECT_EQ(expect, static_cast<uint64_t>(kTotal + 1));
+}
+
+TEST_F(ChatStoreTest, RetryWithSameClientMsgIdReturnsOriginal) {
+  friends_.Befriend(kAlice, kBob);
+  v1::SendMessageResult first, again;
+  ASSERT_TRUE(Send(kAlice, ab_, "c1", "hi", &first).ok());
+  EXPECT_FALSE(first.duplicate());
+  EXPECT_EQ(first.seq(), 1u);
+  ASSERT_TRUE(Send(kAlice, ab_, "c1", "hi (retry)", &again).ok());
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.seq(), first.seq());
+  EXPECT_EQ(again.message_id(), first.message_id());
+  EXPECT_EQ(again.server_time_ms(), first.server_time_ms());
+  // The same client_msg_id from the other participant is a different message.
+  v1::SendMessageResult bob;
+  ASSERT_TRUE(Send(kBob, ab_, "c1", "yo", &bob).ok());
+  EXPECT_EQ(bob.seq(), 2u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 2);
+  v1::HistoryResult h;
+  ASSERT_TRUE(History(kBob, ab_, &h).ok());
+  ASSERT_EQ(h.messages_size(), 2);
+  EXPECT_EQ(h.messages(0).content().text().text(), "hi");
+}
+
+TEST_F(ChatStoreTest, StrangersCannotMessage) {
+  auto st = Send(kAlice, ab_, "c1", "hi");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "you can only message friends");
+  friends_.Befriend(kAlice, kBob);
+  // A third user cannot write into somebody else's direct conversation.
+  EXPECT_EQ(Send(kCarol, ab_, "c1", "hi").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  v1::HistoryResult h;
+  EXPECT_EQ(History(kCarol, ab_, &h).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 0);
+  ASSERT_TRUE(Send(kAlice, ab_, "c1", "hi").ok());
+}
+
+TEST_F(ChatStoreTest, GroupMembershipGatesSendAndHistory) {
+  auto st = Send(kAlice, group_, "c1", "hi");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::HistoryResult h;
+  EXPECT_EQ(History(kAlice, group_, &h).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  uint64_t seq = 0;
+  ASSERT_TRUE(UpdateMembers(kGroup, {kAlice, kBob}, {}, "group created", &seq).ok());
+  EXPECT_EQ(seq, 1u);
+  st = Send(kCarol, group_, "c1", "let me in");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "not a member of this group");
+  EXPECT_EQ(History(kCarol, group_, &h).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Send(kAlice, group_, "a" + std::to_string(i), "old news").ok());
+  ASSERT_TRUE(UpdateMembers(kGroup, {kCarol}, {}, "Carol joined", &seq).ok());
+  EXPECT_EQ(seq, 5u);
+  // Idempotent: the same change again adds nothing and posts no second notice.
+  uint64_t again = 0;
+  ASSERT_TRUE(UpdateMembers(kGroup, {kCarol}, {}, "Carol joined", &again).ok());
+  EXPECT_EQ(again, 5u);
+  ASSERT_TRUE(Send(kBob, group_, "b1", "welcome").ok());
+
+  ASSERT_TRUE(History(kCarol, group_, &h).ok());
+  ASSERT_EQ(h.messages_size(), 2);  // only what came after joining
+  EXPECT_EQ(h.messages(0).seq(), 5u);
+  EXPECT_EQ(h.messages(0).sender_id(), 0u);
+  EXPECT_EQ(h.messages(0).content().system().text(), "Carol joined");
+  EXPECT_EQ(h.messages(1).seq(), 6u);
+  EXPECT_EQ(h.last_seq(), 6u);
+  ASSERT_TRUE(History(kCarol, group_, &h, 0, 0, /*backward=*/true).ok());
+  EXPECT_EQ(h.messages_size(), 2);
+  EXPECT_FALSE(h.has_more());
+  ASSERT_TRUE(History(kAlice, group_, &h).ok());
+  EXPECT_EQ(h.messages_size(), 6);
+
+  // After leaving, Carol can read up to her departure only and cannot send.
+  ASSERT_TRUE(UpdateMembers(kGroup, {}, {kCarol}, "Carol left", &seq).ok());
+  EXPECT_EQ(seq, 7u);
+  EXPECT_EQ(Send(kCarol, group_, "c2", "still here?").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(Send(kAlice, group_, "a9", "after carol").ok());
+  ASSERT_TRUE(History(kCarol, group_, &h).ok());
+  ASSERT_EQ(h.messages_size(), 2);
+  EXPECT_EQ(h.last_seq(), 6u);
+}
+
+TEST_F(ChatStoreTest, MemberAddedLaterGetsNoOlderFanOutAndRemovedMemberNothingAfter) {
+  // Two replicas of the shard: membership changes on one, sends on the other.
+  Replica other(pg_.ConnInfo(db_), friends_, options_);
+  ASSERT_TRUE(UpdateMembers(kGroup, {kAlice, kBob, kCarol}, {}, "").ok());
+  v1::SendMessageResult r1;
+  ASSERT_TRUE(Send(kAlice, group_, "m1", "to all three", &r1, 11).ok());
+  auto items = sink().WaitUntil([&](const auto& v) { return HasMessage(v, group_, r1.seq()); });
+  const FanoutItem* first = FindMessage(items, group_, r1.seq());
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(std::set<uint64_t>(first->user_ids.begin(), first->user_ids.end()),
+            (std::set<uint64_t>{kAlice, kBob, kCarol}));
+  EXPECT_EQ(first->skip_session_id, 11u);
+
+  uint64_t notice_seq = 0;
+  ASSERT_TRUE(UpdateMembers(kGroup, {kDave}, {kCarol}, "Dave in, Carol out", &notice_seq, &other.service).ok());
+  v1::SendMessageResult r2;
+  ASSERT_TRUE(Send(kBob, group_, "m2", "after the change", &r2, 12).ok());
+  items = sink().WaitUntil([&](const auto& v) { return HasMessage(v, group_, r2.seq()); });
+  const FanoutItem* second = FindMessage(items, group_, r2.seq());
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(std::set<uint64_t>(second->user_ids.begin(), second->user_ids.end()),
+            (std::set<uint64_t>{kAlice, kBob, kDave}));
+  // The notice went out from the replica that wrote it, to the members after the change.
+  auto other_items = other.sink.WaitUntil([&](const auto& v) { return HasMessage(v, group_, notice_seq); });
+  const FanoutItem* notice = FindMessage(other_items, group_, notice_seq);
+  ASSERT_NE(notice, nullptr);
+  EXPECT_EQ(std::set<uint64_t>(notice->user_ids.begin(), notice->user_ids.end()),
+            (std::set<uint64_t>{kAlice, kBob, kDave}));
+  EXPECT_EQ(notice->event.message().message().content().system().text(), "Dave in, Carol out");
+  for (const auto& i : sink().Snapshot())
+    if (i.event.has_message() && i.event.message().message().seq() > r1.seq())
+      EXPECT_EQ(std::count(i.user_ids.begin(), i.user_ids.end(), kCarol), 0);
+}
+
+TEST_F(ChatStoreTest, HistoryPagesForwardAndBackward) {
+  friends_.Befriend(kAlice, kBob);
+  for (int i = 1; i <= 25; ++i) ASSERT_TRUE(Send(kAlice, ab_, std::to_string(i), "msg " + std::to_string(i)).ok());
+  auto seqs = [](const v1::HistoryResult& h) {
+    std::vector<uint64_t> v;
+    for (const auto& m : h.messages()) v.push_back(m.seq());
+    return v;
+  };
+  auto range = [](uint64_t lo, uint64_t hi) {
+    std::vector<uint64_t> v;
+    for (uint64_t s = lo; s <= hi; ++s) v.push_back(s);
+    return v;
+  };
+  v1::HistoryResult h;
+  ASSERT_TRUE(History(kBob, ab_, &h, 0, 0, false, 10).ok());
+  EXPECT_EQ(seqs(h), range(1, 10));
+  EXPECT_TRUE(h.has_more());
+  EXPECT_EQ(h.last_seq(), 25u);
+  EXPECT_EQ(h.messages(0).content().text().text(), "msg 1");
+  EXPECT_EQ(h.messages(0).sender_id(), kAlice);
+  EXPECT_EQ(h.messages(0).client_msg_id(), "1");
+  ASSERT_TRUE(History(kBob, ab_, &h, 20, 0, false, 10).ok());
+  EXPECT_EQ(seqs(h), range(21, 25));
+  EXPECT_FALSE(h.has_more());
+  ASSERT_TRUE(History(kBob, ab_, &h, 0, 0, true, 10).ok());
+  EXPECT_EQ(seqs(h), range(16, 25));
+  EXPECT_TRUE(h.has_more());
+  ASSERT_TRUE(History(kBob, ab_, &h, 0, 16, true, 10).ok());
+  EXPECT_EQ(seqs(h), range(6, 15));
+  ASSERT_TRUE(History(kBob, ab_, &h, 0, 6, true, 10).ok());
+  EXPECT_EQ(seqs(h), range(1, 5));
+  EXPECT_FALSE(h.has_more());
+  ASSERT_TRUE(History(kBob, ab_, &h).ok());  // default page size
+  EXPECT_EQ(seqs(h), range(1, 7));
+  ASSERT_TRUE(History(kBob, ab_, &h, 0, 0, false, 1000).ok());  // clamped to the max
+  EXPECT_EQ(seqs(h), range(1, 20));
+  EXPECT_TRUE(h.has_more());
+  ASSERT_TRUE(History(kBob, ab_, &h, 25).ok());
+  EXPECT_TRUE(seqs(h).empty());
+  EXPECT_FALSE(h.has_more());
+  // A participant with no messages yet sees an empty conversation.
+  friends_.Befriend(kAlice, kCarol);
+  ASSERT_TRUE(History(kCarol, DirectConversationId(kAlice, kCarol), &h).ok());
+  EXPECT_EQ(h.messages_size(), 0);
+  EXPECT_EQ(h.last_seq(), 0u);
+}
+
+TEST_F(ChatStoreTest, ListConversationsShowsUnreadAndLastMessage) {
+  friends_.Befriend(kAlice, kBob);
+  friends_.Befriend(kAlice, kCarol);
+  const std::string ac = DirectConversationId(kAlice, kCarol);
+  ASSERT_TRUE(Send(kAlice, ab_, "1", "a1").ok());
+  ASSERT_TRUE(Send(kAlice, ab_, "2", "a2").ok());
+  ASSERT_TRUE(Send(kBob, ab_, "3", "b1").ok());
+  ASSERT_TRUE(Send(kBob, ab_, "4", "b2").ok());
+  ASSERT_TRUE(Send(kBob, ab_, "5", "b3").ok());
+  const int64_t t = NowMs();
+  while (NowMs() == t) std::this_thread::yield();  // the next conversation is strictly newer
+  ASSERT_TRUE(Send(kCarol, ac, "1", "c1").ok());
+  ASSERT_TRUE(UpdateMembers(kGroup, {kBob}, {}, "").ok());
+
+  auto alice = List(kAlice);
+  ASSERT_EQ(alice.conversations_size(), 2);
+  EXPECT_EQ(alice.conversations(0).conversation_id(), ac);  // newest first
+  const auto& c = alice.conversations(1);
+  EXPECT_EQ(c.conversation_id(), ab_);
+  EXPECT_EQ(c.kind(), v1::CONVERSATION_KIND_DIRECT);
+  EXPECT_EQ(c.peer_user_id(), kBob);
+  EXPECT_EQ(c.last_seq(), 5u);
+  EXPECT_EQ(c.read_seq(), 2u);
+  EXPECT_EQ(c.unread_count(), 3u);
+  EXPECT_EQ(c.first_seq(), 1u);
+  EXPECT_EQ(c.last_message().content().text().text(), "b3");
+  EXPECT_EQ(c.last_message().sender_id(), kBob);
+  EXPECT_GT(c.last_message_time_ms(), 0);
+
+  auto bob = List(kBob);
+  ASSERT_EQ(bob.conversations_size(), 2);
+  const v1::ConversationSummary* bab = nullptr;
+  const v1::ConversationSummary* bg = nullptr;
+  for (const auto& s : bob.conversations()) (s.conversation_id() == ab_ ? bab : bg) = &s;
+  ASSERT_TRUE(bab && bg);
+  EXPECT_EQ(bab->unread_count(), 0u);  // his own messages came last
+  EXPECT_EQ(bab->read_seq(), 5u);
+  EXPECT_EQ(bg->kind(), v1::CONVERSATION_KIND_GROUP);
+  EXPECT_EQ(bg->group_id(), kGroup);
+  EXPECT_EQ(bg->last_seq(), 0u);
+  EXPECT_FALSE(bg->has_last_message());
+  EXPECT_EQ(List(kDave).conversations_size(), 0);
+}
+
+TEST_F(ChatStoreTest, MarkReadIsMonotonicAndTellsOtherSessions) {
+  friends_.Befriend(kAlice, kBob);
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(Send(kAlice, ab_, std::to_string(i), "x").ok());
+  uint64_t read = 0;
+  ASSERT_TRUE(MarkRead(kBob, 42, ab_, 2, &read).ok());
+  EXPECT_EQ(read, 2u);
+  auto items = sink().WaitUntil([](const auto& v) {
+    return std::any_of(v.begin(), v.end(), [](const FanoutItem& i) { return i.event.has_read_position(); });
+  });
+  std::vector<FanoutItem> reads;
+  for (const auto& i : items)
+    if (i.event.has_read_position()) reads.push_back(i);
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].user_ids, std::vector<uint64_t>{kBob});
+  EXPECT_EQ(reads[0].skip_session_id, 42u);
+  EXPECT_EQ(reads[0].event.read_position().conversation_id(), ab_);
+  EXPECT_EQ(reads[0].event.read_position().read_seq(), 2u);
+
+  ASSERT_TRUE(MarkRead(kBob, 42, ab_, 1, &read).ok());
+  EXPECT_EQ(read, 2u);  // never moves back
+  ASSERT_TRUE(MarkRead(kBob, 43, ab_, 100, &read).ok());
+  EXPECT_EQ(read, 5u);  // clamped to last_seq
+  EXPECT_EQ(List(kBob).conversations(0).unread_count(), 0u);
+  items = sink().WaitUntil([](const auto& v) {
+    return std::count_if(v.begin(), v.end(), [](const FanoutItem& i) { return i.event.has_read_position(); }) >= 2;
+  });
+  reads.clear();
+  for (const auto& i : items)
+    if (i.event.has_read_position()) reads.push_back(i);
+  ASSERT_EQ(reads.size(), 2u);  // the backward MarkRead emitted nothing
+  EXPECT_EQ(reads[1].event.read_position().read_seq(), 5u);
+
+  EXPECT_EQ(MarkRead(kCarol, 1, ab_, 1, &read).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(MarkRead(kCarol, 1, group_, 1, &read).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ChatStoreTest, InvalidInputsAreRejected) {
+  friends_.Befriend(kAlice, kBob);
+  auto code = [&](const internal::SendRequest& req) {
+    grpc::ServerContext ctx;
+    v1::SendMessageResult res;
+    return svc().Send(&ctx, &req, &res).error_code();
+  };
+  const auto bad = grpc::StatusCode::INVALID_ARGUMENT;
+  for (const std::string id : {"", "x", "d.2.1", "d.5.5", "d.01.2", "g.", "g.0", "g.-1", "d.1", "q.1"})
+    EXPECT_EQ(code(MakeSend(kAlice, 1, id, "c", "hi")), bad) << id;
+  EXPECT_EQ(code(MakeSend(kAlice, 1, ab_, "c", "")), bad);
+  EXPECT_EQ(code(MakeSend(kAlice, 1, ab_, "c", std::string(101, 'x'))), bad);
+  EXPECT_EQ(code(MakeSend(kAlice, 1, ab_, "c", std::string(100, 'x'))), grpc::StatusCode::OK);
+  EXPECT_EQ(code(MakeSend(kAlice, 1, ab_, "", "hi")), bad);
+  EXPECT_EQ(code(MakeSend(kAlice, 1, ab_, std::string(65, 'c'), "hi")), bad);
+  EXPECT_EQ(code(MakeSend(kAlice, 1, ab_, "new\nline", "hi")), bad);
+  auto sys = MakeSend(kAlice, 1, ab_, "s", "");
+  sys.mutable_request()->mutable_content()->mutable_system()->set_text("I am the server");
+  EXPECT_EQ(code(sys), bad);
+  auto none = MakeSend(kAlice, 1, ab_, "n", "");
+  none.mutable_request()->clear_content();
+  EXPECT_EQ(code(none), bad);
+  auto media = MakeSend(kAlice, 1, ab_, "m", "");
+  media.mutable_request()->mutable_content()->mutable_media()->set_url("https://cdn/x.jpg");
+  EXPECT_EQ(code(media), bad);
+  media.mutable_request()->mutable_content()->mutable_media()->set_kind(v1::MEDIA_KIND_IMAGE);
+  EXPECT_EQ(code(media), grpc::StatusCode::OK);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 2);
+
+  v1::HistoryResult h;
+  EXPECT_EQ(History(kAlice, "d.x.y", &h).error_code(), bad);
+  uint64_t seq;
+  grpc::ServerContext ctx;
+  internal::UpdateMembersRequest um;
+  um.set_group_id(5);
+  um.set_conversation_id("g.6");
+  internal::UpdateMembersResult umr;
+  EXPECT_EQ(svc().UpdateMembers(&ctx, &um, &umr).error_code(), bad);
+  EXPECT_EQ(UpdateMembers(kGroup, {kAlice}, {kAlice}, "", &seq).error_code(), bad);
+}
+
+TEST_F(ChatStoreTest, WrongShardIsRefused) {
+  ChatServiceOptions two = options_;
+  two.shard_count = 2;
+  two.shard = 0;
+  Replica shard0(pg_.ConnInfo(db_), friends_, two);
+  uint64_t g = 1;
+  while (ShardOfConversation(GroupConversationId(g), 2) == 0) ++g;
+  friends_.Befriend(kAlice, kBob);
+  auto st = Send(kAlice, GroupConversationId(g), "c", "hi", nullptr, 0, &shard0.service);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "wrong shard");
+}
+
+TEST_F(ChatStoreTest, BatchWithFailingSendsCommitsTheOthers) {
+  friends_.Befriend(kAlice, kBob);
+  ASSERT_TRUE(UpdateMembers(kGroup, {kAlice}, {}, "").ok());
+  auto make = [](const std::string& conv, uint64_t sender, const std::string& cmid, bool direct) {
+    PendingSend s;
+    s.conversation_id = conv;
+    s.direct = direct;
+    if (auto p = ParseConversationId(conv); p && direct) {
+      s.user_a = p->a;
+      s.user_b = p->b;
+    }
+    s.sender_id = sender;
+    s.client_msg_id = cmid;
+    s.require_member = !direct;
+    s.content.mutable_text()->set_text(cmid);
+    return s;
+  };
+  const PendingSend ok1 = make(ab_, kAlice, "ok1", true);
+  const PendingSend not_member = make(group_, kBob, "nm", false);
+  const PendingSend no_group = make(GroupConversationId(999), kAlice, "ng", false);
+  const PendingSend ok2 = make(group_, kAlice, "ok2", false);
+  const PendingSend ok3 = make(ab_, kBob, "ok3", true);
+  std::vector<CommittedMessage> committed;
+  auto out = replica_->store.CommitSends({&ok1, &not_member, &no_group, &ok2, &ok3},
+                                         [&](std::vector<CommittedMessage>&& m) { committed = std::move(m); });
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_TRUE(out[0].status.ok());
+  EXPECT_EQ(out[1].status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(out[2].status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(out[3].status.ok());
+  EXPECT_TRUE(out[4].status.ok());
+  EXPECT_EQ(out[0].result.seq(), 1u);
+  EXPECT_EQ(out[4].result.seq(), 2u);
+  EXPECT_EQ(out[3].result.seq(), 1u);
+  EXPECT_EQ(committed.size(), 3u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 3);
+}
+
+// Another replica commits the same (conversation, sender, client_msg_id) while our batch runs: our
+// insert hits the unique constraint; that send must come back as the duplicate, the rest commit.
+TEST_F(ChatStoreTest, DuplicateRacingInFromAnotherReplicaDoesNotFailTheBatch) {
+  friends_.Befriend(kAlice, kBob);
+  ASSERT_TRUE(Send(kAlice, ab_, "warm-up", "creates the conversation").ok());
+  pqxx::connection other(pg_.ConnInfo(db_));
+  pqxx::work rival(other);
+  // The rival replica takes seq 2 for "race" and holds the row lock until it commits.
+  const int64_t rival_seq =
+      rival.exec("UPDATE conversations SET last_seq = last_seq + 1 RETURNING last_seq")[0][0].as<int64_t>();
+  rival.exec_params(
+      "INSERT INTO messages (conversation_id, seq, message_id, sender_id, client_msg_id, server_time_ms, content) "
+      "VALUES ($1, $2, $1 || ':' || $2, $3, 'race', 1, ''::bytea)",
+      ab_, rival_seq, static_cast<int64_t>(kAlice));
+
+  PendingSend racing, before, after;
+  for (auto* s : {&before, &racing, &after}) {
+    s->conversation_id = ab_;
+    s->direct = true;
+    s->user_a = std::min(kAlice, kBob);
+    s->user_b = std::max(kAlice, kBob);
+    s->sender_id = kAlice;
+    s->content.mutable_text()->set_text("x");
+  }
+  before.client_msg_id = "before";
+  racing.client_msg_id = "race";
+  after.client_msg_id = "after";
+  std::vector<SendOutcome> out;
+  std::thread batch([&] { out = replica_->store.CommitSends({&before, &racing, &after}, {}); });
+  // Wait until the batch is blocked on the rival's lock, then let the rival commit.
+  pqxx::connection observer(pg_.ConnInfo(db_));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool waiting = false;
+  while (!waiting && std::chrono::steady_clock::now() < deadline) {
+    pqxx::nontransaction n(observer);
+    waiting = n.exec_params("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                            db_)[0][0]
+                  .as<int>() > 0;
+    if (!waiting) std::this_thread::sleep_for(5ms);  // polling with a deadline
+  }
+  ASSERT_TRUE(waiting);
+  rival.commit();
+  batch.join();
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& o : out) ASSERT_TRUE(o.status.ok()) << o.status.error_message();
+  EXPECT_TRUE(out[1].result.duplicate());
+  EXPECT_EQ(out[1].result.seq(), static_cast<uint64_t>(rival_seq));
+  EXPECT_FALSE(out[0].result.duplicate());
+  EXPECT_FALSE(out[2].result.duplicate());
+  std::set<uint64_t> seqs{out[0].result.seq(), out[2].result.seq(), static_cast<uint64_t>(rival_seq), 1};
+  EXPECT_EQ(seqs, (std::set<uint64_t>{1, 2, 3, 4}));  // still gapless
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 4);
+  EXPECT_EQ(CountRows("SELECT last_seq FROM conversations"), 4);
+}
+
+TEST_F(ChatStoreTest, DatabaseDownIsUnavailable) {
+  PostgresConfig dead = pg_;
+  dead.port = 1;
+  Replica down(dead.ConnInfo(db_), friends_, options_, 1);
+  friends_.Befriend(kAlice, kBob);
+  auto st = Send(kAlice, ab_, "c", "hi", nullptr, 0, &down.service);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(st.error_message().find("SQL"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chat::chatsvc
