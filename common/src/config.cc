@@ -8,10 +8,25 @@
 namespace chat {
 namespace json = boost::json;
 
+namespace {
+// A libpq conninfo value: as is when plain, else single-quoted with \ and ' escaped.
+std::string ConnValue(const std::string& v) {
+  bool plain = !v.empty();
+  for (char c : v) plain = plain && c != ' ' && c != '\'' && c != '\\' && c != '\t' && c != '\n' && c != '=';
+  if (plain) return v;
+  std::string q = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "'";
+}
+}  // namespace
+
 std::string PostgresConfig::ConnInfo(const std::string& database) const {
-  std::string s = "host=" + host + " port=" + std::to_string(port) + " user=" + user +
-                  " dbname=" + database + " connect_timeout=5";
-  if (!password.empty()) s += " password=" + password;
+  std::string s = "host=" + ConnValue(host) + " port=" + std::to_string(port) + " user=" + ConnValue(user) +
+                  " dbname=" + ConnValue(database) + " connect_timeout=5";
+  if (!password.empty()) s += " password=" + ConnValue(password);
   return s;
 }
 
@@ -83,6 +98,8 @@ ClusterConfig ParseConfig(const std::string& text) {
   }
   if (!root.is_object()) Bad("(root)", "must be an object");
   const auto& o = root.as_object();
+  for (const char* section : {"postgres", "redis", "services", "limits"})
+    if (auto* v = o.if_contains(section); v && !v->is_object()) Bad(section, "must be an object");
   ClusterConfig c;
   Get(o, "secret", c.secret, "");
   Get(o, "run_dir", c.run_dir, "");
@@ -128,7 +145,7 @@ ClusterConfig ParseConfig(const std::string& text) {
     const std::string p = "limits.";
 #define LIMIT(name) Get(lo, #name, L.name, p)
     LIMIT(max_frame_bytes); LIMIT(send_queue_max_frames); LIMIT(send_queue_max_bytes);
-    LIMIT(handshake_timeout_ms); LIMIT(auth_timeout_ms); LIMIT(ping_interval_ms);
+    LIMIT(handshake_timeout_ms); LIMIT(auth_timeout_ms);
     LIMIT(idle_timeout_ms); LIMIT(drain_timeout_ms); LIMIT(max_connections);
     LIMIT(requests_per_second); LIMIT(request_burst); LIMIT(max_inflight_requests);
     LIMIT(rpc_deadline_ms); LIMIT(max_text_chars); LIMIT(max_client_msg_id_chars);

@@ -1,0 +1,140 @@
+#include "gateway/gateway.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <thread>
+
+#include "common/fanout.h"
+#include "common/log.h"
+#include "common/redis.h"
+#include "gateway_context.h"
+#include "session.h"
+
+namespace chat::gateway {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+std::string BootId() {
+  std::random_device rd;
+  uint64_t v = (uint64_t(rd()) << 32) ^ rd();
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return std::string(buf, 8);
+}
+
+tcp::endpoint ParseEndpoint(const std::string& hostport) {
+  auto colon = hostport.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("listen address must be host:port: " + hostport);
+  return tcp::endpoint(net::ip::make_address(hostport.substr(0, colon)),
+                       static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+}
+}  // namespace
+
+struct Gateway::Impl {
+  Impl(const ClusterConfig& c, int index, int threads, std::string listen)
+      : config(c),
+        gw(c.gateways.at(index)),
+        instance_id(gw.id + "." + BootId()),
+        listen_address(listen.empty() ? gw.listen : listen),
+        thread_count(std::max(1, threads)),
+        router(c, instance_id),
+        registrar(c, instance_id),
+        ctx{c, c.limits, instance_id, router, hub, registrar},
+        acceptor(ioc) {}
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+        spdlog::warn("accept failed: {}", ec.message());  // e.g. EMFILE: keep accepting
+      } else {
+        socket.set_option(tcp::no_delay(true));
+        StartHttpSession(std::move(socket), ctx);
+      }
+      Accept();
+    });
+  }
+
+  const ClusterConfig& config;
+  const GatewayConfig& gw;
+  std::string instance_id;
+  std::string listen_address;
+  int thread_count;
+  RequestRouter router;
+  SessionHub hub;
+  PresenceRegistrar registrar;
+  GatewayContext ctx;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::unique_ptr<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::unique_ptr<RedisSubscriber> subscriber;
+  uint16_t port = 0;
+  bool stopped = false;
+};
+
+Gateway::Gateway(const ClusterConfig& config, int index, int threads, std::string listen_override)
+    : impl_(std::make_unique<Impl>(config, index, threads, std::move(listen_override))) {}
+
+Gateway::~Gateway() { Stop(); }
+
+void Gateway::Start() {
+  auto& m = *impl_;
+  auto ep = ParseEndpoint(m.listen_address);
+  m.acceptor.open(ep.protocol());
+  m.acceptor.set_option(tcp::acceptor::reuse_address(true));
+  m.acceptor.bind(ep);
+  m.acceptor.listen(net::socket_base::max_listen_connections);
+  m.port = m.acceptor.local_endpoint().port();
+
+  if (!m.registrar.Start(m.config.limits.rpc_deadline_ms * 2))
+    spdlog::warn("presence did not answer; sessions will be registered once it does");
+  m.subscriber = std::make_unique<RedisSubscriber>(
+      m.config.redis, std::vector<std::string>{GatewayChannel(m.instance_id)},
+      [hub = &m.hub](std::string_view, std::string_view payload) { hub->Deliver(payload); },
+      [] { spdlog::warn("redis: resubscribed; pushes missed meanwhile are repaired by client sync"); });
+  m.subscriber->Start();
+
+  m.work = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(m.ioc.get_executor());
+  m.Accept();
+  for (int i = 0; i < m.thread_count; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
+  spdlog::info("gateway {} ready on {}:{} (ws path /ws)", m.instance_id, ep.address().to_string(), m.port);
+}
+
+void Gateway::Stop() {
+  auto& m = *impl_;
+  if (m.stopped || m.threads.empty()) return;
+  m.stopped = true;
+  m.ctx.shutting_down = true;
+  net::post(m.ioc, [&m] {
+    boost::system::error_code ec;
+    m.acceptor.close(ec);
+  });
+  auto sessions = m.hub.All();
+  spdlog::info("shutting down: closing {} session(s) with 1012", m.ctx.open_sessions.load());
+  for (auto& s : sessions) s->Kick(1012, "gateway restarting; reconnect to another gateway");
+  // Unauthenticated sessions are not in the hub; they end by their auth timeout or the deadline.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.drain_timeout_ms);
+  while (m.ctx.open_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // bounded drain poll
+  std::vector<internal::SessionRef> remaining;
+  m.subscriber->Stop();
+  m.registrar.Stop(remaining);
+  m.work.reset();
+  m.ioc.stop();
+  for (auto& t : m.threads) t.join();
+  m.threads.clear();
+  spdlog::info("gateway stopped ({} session(s) left at the deadline)", m.ctx.open_sessions.load());
+}
+
+uint16_t Gateway::port() const { return impl_->port; }
+const std::string& Gateway::instance_id() const { return impl_->instance_id; }
+size_t Gateway::sessions() const { return impl_->hub.size(); }
+
+}  // namespace chat::gateway
