@@ -1,0 +1,70 @@
+#include "group_seams.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/shard.h"
+
+namespace chat::group {
+
+namespace {
+// A peer's failure seen by our caller: keep client-meaningful codes, hide everything else.
+grpc::Status PeerFailure(const char* what, const grpc::Status& st) {
+  spdlog::warn("{} failed: {} {}", what, static_cast<int>(st.error_code()), st.error_message());
+  if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "a backend service did not answer in time; retry");
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "a backend service is unavailable; retry");
+}
+}  // namespace
+
+grpc::Status GrpcFriendChecker::FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                                             std::vector<uint64_t>* friends) {
+  if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
+  internal::CheckFriendsRequest req;
+  req.set_user_id(user_id);
+  for (uint64_t o : others) req.add_other_ids(o);
+  internal::CheckFriendsResult res;
+  auto ctx = MakeContext(deadline_ms_);
+  auto st = stubs_.at(ShardOfUser(user_id, stubs_.size())).CheckFriends(ctx.get(), req, &res);
+  if (!st.ok()) return PeerFailure("account CheckFriends", st);
+  friends->assign(res.friend_ids().begin(), res.friend_ids().end());
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_ids,
+                                            std::vector<v1::UserProfile>* out) {
+  if (user_ids.empty()) return grpc::Status::OK;
+  if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
+  std::vector<v1::GetProfilesRequest> per_shard(stubs_.size());
+  for (uint64_t u : user_ids) per_shard[ShardOfUser(u, stubs_.size())].add_user_ids(u);
+  for (uint32_t s = 0; s < stubs_.size(); ++s) {
+    if (per_shard[s].user_ids_size() == 0) continue;
+    v1::ProfilesResult res;
+    auto ctx = MakeContext(deadline_ms_);
+    auto st = stubs_.at(s).GetProfiles(ctx.get(), per_shard[s], &res);
+    if (!st.ok()) return PeerFailure("account GetProfiles", st);
+    for (auto& p : *res.mutable_profiles()) out->push_back(std::move(p));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcConversationMembership::UpdateMembers(const internal::UpdateMembersRequest& request) {
+  if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no chat shards configured");
+  internal::UpdateMembersResult res;
+  auto ctx = MakeContext(deadline_ms_);
+  auto st = stubs_.at(ShardOfConversation(request.conversation_id(), stubs_.size()))
+                .UpdateMembers(ctx.get(), request, &res);
+  if (!st.ok()) return PeerFailure("chat UpdateMembers", st);
+  return grpc::Status::OK;
+}
+
+void FanoutEventSink::Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event,
+                              uint64_t skip_session_id) {
+  if (user_ids.empty()) return;
+  FanoutItem item;
+  item.user_ids = user_ids;
+  item.event = event;
+  item.skip_session_id = skip_session_id;
+  fanout_.Deliver({item});
+}
+
+}  // namespace chat::group

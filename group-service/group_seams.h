@@ -1,0 +1,100 @@
+#pragma once
+// The other services group-service talks to, behind the interfaces its tests fake. The real
+// implementations are named for what they use and take their shard maps from ClusterConfig.
+//
+// Threads: every implementation is thread-safe (called from gRPC server threads concurrently).
+// Every RPC carries a deadline (limits.rpc_deadline_ms).
+#include <cstdint>
+#include <vector>
+
+#include <grpcpp/support/status.h>
+
+#include "chat/internal/services.grpc.pb.h"
+#include "chat/v1/client.pb.h"
+#include "common/config.h"
+#include "common/fanout.h"
+#include "common/grpc_util.h"
+
+namespace chat::group {
+
+// Which of `others` are friends of `user_id` (account-service CheckFriends).
+class FriendChecker {
+ public:
+  virtual ~FriendChecker() = default;
+  // On OK, *friends holds the subset of `others` that are friends of user_id.
+  virtual grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                                    std::vector<uint64_t>* friends) = 0;
+};
+
+// Public profiles (user id, handle, display name; never a phone number) from account-service.
+class ProfileSource {
+ public:
+  virtual ~ProfileSource() = default;
+  // On OK, appends the profiles found (unknown users are simply missing) to *out.
+  virtual grpc::Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) = 0;
+};
+
+// The group conversation's membership as chat-service sees it (chat UpdateMembers, idempotent).
+class ConversationMembership {
+ public:
+  virtual ~ConversationMembership() = default;
+  virtual grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request) = 0;
+};
+
+// Pushes an event to the online sessions of users. Best effort: a lost event is repaired by the
+// client's next sync, so failures are logged by the implementation, never returned.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // skip_session_id: the session that made the request (it gets the reply instead), 0 = none.
+  virtual void Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) = 0;
+};
+
+// CheckFriends on the account shard ShardOfUser(user_id).
+class GrpcFriendChecker : public FriendChecker {
+ public:
+  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
+      : stubs_(account_shards), deadline_ms_(deadline_ms) {}
+  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                            std::vector<uint64_t>* friends) override;
+
+ private:
+  ShardedStubs<internal::AccountService> stubs_;
+  uint32_t deadline_ms_;
+};
+
+// GetProfiles split by ShardOfUser: each account shard is asked for the users it owns.
+class GrpcProfileSource : public ProfileSource {
+ public:
+  GrpcProfileSource(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
+      : stubs_(account_shards), deadline_ms_(deadline_ms) {}
+  grpc::Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) override;
+
+ private:
+  ShardedStubs<internal::AccountService> stubs_;
+  uint32_t deadline_ms_;
+};
+
+// UpdateMembers on the chat shard ShardOfConversation(conversation_id).
+class GrpcConversationMembership : public ConversationMembership {
+ public:
+  GrpcConversationMembership(const std::vector<ShardConfig>& chat_shards, uint32_t deadline_ms)
+      : stubs_(chat_shards), deadline_ms_(deadline_ms) {}
+  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request) override;
+
+ private:
+  ShardedStubs<internal::ChatService> stubs_;
+  uint32_t deadline_ms_;
+};
+
+// chat::Fanout: one presence lookup, one delivery per target gateway. The Fanout must outlive this.
+class FanoutEventSink : public EventSink {
+ public:
+  explicit FanoutEventSink(Fanout& fanout) : fanout_(fanout) {}
+  void Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) override;
+
+ private:
+  Fanout& fanout_;
+};
+
+}  // namespace chat::group

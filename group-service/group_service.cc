@@ -1,0 +1,452 @@
+#include "group_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/shard.h"
+#include "common/status.h"
+
+namespace chat::group {
+
+namespace {
+
+constexpr size_t kMaxNamesInNotice = 10;
+constexpr int kResyncsPerListMyGroups = 5;
+
+const char kGroupNotFound[] = "group not found";
+const char kNotFriends[] = "can only add friends to a group";
+
+std::string CapMessage(uint32_t max_members) {
+  return "a group holds at most " + std::to_string(max_members) + " members";
+}
+
+// "A, B, C" or "A, B, ... J and 3 others".
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  size_t shown = std::min(names.size(), kMaxNamesInNotice);
+  for (size_t i = 0; i < shown; ++i) {
+    if (i) out += ", ";
+    out += names[i];
+  }
+  if (names.size() > shown) out += " and " + std::to_string(names.size() - shown) + " others";
+  return out;
+}
+
+// Distinct, non-zero ids in request order.
+grpc::Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, bool reject_duplicates,
+                         std::vector<uint64_t>* out) {
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t id : ids) {
+    if (id == 0) return InvalidArgument("user id 0 is not a user");
+    if (!seen.insert(id).second) {
+      if (reject_duplicates) return InvalidArgument("member ids must be distinct");
+      continue;
+    }
+    out->push_back(id);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
+  const std::string too_long = "a group name is at most " + std::to_string(max_chars) + " characters";
+  if (name.size() > static_cast<size_t>(max_chars) * 4) return InvalidArgument(too_long);
+  const auto* s = reinterpret_cast<const unsigned char*>(name.data());
+  const size_t n = name.size();
+  size_t chars = 0;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = s[i];
+    uint32_t cp;
+    size_t len;
+    if (c < 0x80) cp = c, len = 1;
+    else if ((c & 0xE0) == 0xC0) cp = c & 0x1F, len = 2;
+    else if ((c & 0xF0) == 0xE0) cp = c & 0x0F, len = 3;
+    else if ((c & 0xF8) == 0xF0) cp = c & 0x07, len = 4;
+    else return InvalidArgument("a group name must be valid UTF-8");
+    if (i + len > n) return InvalidArgument("a group name must be valid UTF-8");
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return InvalidArgument("a group name must be valid UTF-8");
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return InvalidArgument("a group name must be valid UTF-8");
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+      return InvalidArgument("a group name may not contain control characters");
+    ++chars;
+    i += len;
+  }
+  if (chars > max_chars) return InvalidArgument(too_long);
+  return grpc::Status::OK;
+}
+
+GroupServiceImpl::GroupServiceImpl(GroupServiceDeps deps) : deps_(deps), rng_(std::random_device{}()) {
+  if (!deps_.pool || !deps_.limits || !deps_.friends || !deps_.profiles || !deps_.chat || !deps_.events ||
+      deps_.shard_count == 0 || deps_.shard >= deps_.shard_count)
+    throw std::invalid_argument("GroupServiceImpl: incomplete dependencies");
+}
+
+uint64_t GroupServiceImpl::MintGroupId() {
+  std::lock_guard lk(rng_mu_);
+  for (;;) {
+    uint64_t id = rng_() >> 1;  // positive 63-bit
+    if (id != 0 && ShardOfGroup(id, deps_.shard_count) == deps_.shard) return id;
+  }
+}
+
+bool GroupServiceImpl::OwnsGroup(uint64_t group_id) const {
+  return group_id != 0 && ShardOfGroup(group_id, deps_.shard_count) == deps_.shard;
+}
+
+grpc::Status GroupServiceImpl::CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others) {
+  std::vector<uint64_t> friends;
+  if (auto st = deps_.friends->FriendsAmong(user_id, others, &friends); !st.ok()) return st;
+  std::unordered_set<uint64_t> ok(friends.begin(), friends.end());
+  for (uint64_t o : others)
+    if (!ok.count(o)) return PermissionDenied(kNotFriends);
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::vector<std::string>* names) {
+  std::vector<v1::UserProfile> profiles;
+  if (auto st = deps_.profiles->GetProfiles(users, &profiles); !st.ok()) return st;
+  std::unordered_map<uint64_t, const v1::UserProfile*> by_id;
+  for (const auto& p : profiles) by_id[p.user_id()] = &p;
+  names->clear();
+  for (uint64_t u : users) {
+    auto it = by_id.find(u);
+    if (it != by_id.end() && !it->second->display_name().empty()) names->push_back(it->second->display_name());
+    else if (it != by_id.end() && !it->second->handle().empty()) names->push_back(it->second->handle());
+    else names->push_back("someone");
+  }
+  return grpc::Status::OK;
+}
+
+void GroupServiceImpl::Publish(const std::vector<uint64_t>& to, const GroupRow& group, v1::GroupChangeKind kind,
+                               uint64_t actor, const std::vector<uint64_t>& user_ids, uint64_t skip_session_id) {
+  v1::Event event;
+  auto* changed = event.mutable_group_changed();
+  group.ToProto(changed->mutable_group());
+  changed->set_kind(kind);
+  changed->set_actor_id(actor);
+  for (uint64_t u : user_ids) changed->add_user_ids(u);
+  deps_.events->Publish(to, event, skip_session_id);
+}
+
+grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta) {
+  bool push_failed = false;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        push_failed = false;
+        auto g = LoadGroup(txn, group_id, /*for_update=*/true);
+        if (!g) return NotFound(kGroupNotFound);
+        if (g->chat_synced_version >= g->version) return grpc::Status::OK;          // nothing pending
+        if (version != 0 && g->chat_synced_version >= version) return grpc::Status::OK;  // pushed by another call
+        internal::UpdateMembersRequest req;
+        req.set_conversation_id(GroupConversationId(group_id));
+        req.set_group_id(group_id);
+        int64_t reached;
+        if (delta && version == g->chat_synced_version + 1) {
+          for (uint64_t u : delta->add) req.add_add_user_ids(u);
+          for (uint64_t u : delta->remove) req.add_remove_user_ids(u);
+          reached = version;
+        } else {
+          // An earlier push is missing: send the whole membership instead of a delta.
+          for (uint64_t u : ListMemberIds(txn, group_id)) req.add_add_user_ids(u);
+          for (uint64_t u : RemovedSince(txn, group_id, g->chat_synced_version)) req.add_remove_user_ids(u);
+          reached = g->version;
+        }
+        if (delta) {
+          req.set_actor_id(delta->actor_id);
+          req.set_notice(delta->notice);
+        }
+        if (auto rs = deps_.chat->UpdateMembers(req); !rs.ok()) {
+          push_failed = true;
+          return rs;
+        }
+        MarkChatSynced(txn, group_id, reached);
+        return grpc::Status::OK;
+      },
+      "group chat sync");
+  if (!st.ok())
+    spdlog::warn("group {}: chat membership not synced ({}): {}", group_id, push_failed ? "push failed" : "store",
+                 st.error_message());
+  return st;
+}
+
+grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal::CreateGroupRequest* req,
+                                           v1::GroupResult* res) {
+  const uint64_t creator = req->origin().user_id();
+  const auto& r = req->request();
+  const uint32_t max_members = deps_.limits->max_group_members;
+  if (creator == 0) return InvalidArgument("the request has no user");
+  if (auto st = ValidateGroupName(r.name(), deps_.limits->max_group_name_chars); !st.ok()) return st;
+  if (r.member_ids_size() == 0) return InvalidArgument("a group needs at least one member besides its creator");
+  if (static_cast<size_t>(r.member_ids_size()) + 1 > max_members) return FailedPrecondition(CapMessage(max_members));
+  std::vector<uint64_t> members;
+  if (auto st = DistinctIds(r.member_ids(), /*reject_duplicates=*/true, &members); !st.ok()) return st;
+  if (std::find(members.begin(), members.end(), creator) != members.end())
+    return InvalidArgument("do not list yourself: the creator joins as owner");
+  if (auto st = CheckFriends(creator, members); !st.ok()) return st;
+  std::vector<std::string> creator_name;
+  if (auto st = Names({creator}, &creator_name); !st.ok()) return st;
+
+  std::vector<uint64_t> everyone{creator};
+  everyone.insert(everyone.end(), members.begin(), members.end());
+  GroupRow group;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        for (int attempt = 0; attempt < 8; ++attempt) {
+          uint64_t id = MintGroupId();
+          int64_t created_ms = 0;
+          if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), &created_ms))
+            continue;  // id taken (astronomically rare): mint another
+          InsertMembers(txn, id, {creator}, v1::GROUP_ROLE_OWNER, 0);
+          InsertMembers(txn, id, members, v1::GROUP_ROLE_MEMBER, creator);
+          LogMembership(txn, id, 1, everyone, /*added=*/true);
+          group = GroupRow{id, r.name(), creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
+          return grpc::Status::OK;
+        }
+        return Internal("could not allocate a group id");
+      },
+      "create group");
+  if (!st.ok()) return st;
+
+  ChatDelta delta{everyone, {}, creator, creator_name[0] + " created the group"};
+  if (!SyncChat(group.id, 1, &delta).ok())
+    return Unavailable("the group was created, but its chat is not ready yet; it is repaired on its next use");
+  Publish(everyone, group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, req->origin().session_id());
+  group.ToProto(res->mutable_group());
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::AddGroupMembersRequest* req,
+                                          v1::GroupResult* res) {
+  const uint64_t actor = req->origin().user_id();
+  const auto& r = req->request();
+  const uint64_t gid = r.group_id();
+  const uint32_t max_members = deps_.limits->max_group_members;
+  if (actor == 0) return InvalidArgument("the request has no user");
+  if (gid == 0) return InvalidArgument("group id is required");
+  if (r.user_ids_size() == 0) return InvalidArgument("name at least one user to add");
+  if (static_cast<size_t>(r.user_ids_size()) > max_members) return FailedPrecondition(CapMessage(max_members));
+  std::vector<uint64_t> users;
+  if (auto st = DistinctIds(r.user_ids(), /*reject_duplicates=*/false, &users); !st.ok()) return st;
+  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+
+  // Who is new (read without locking; re-checked under the lock below).
+  GroupRow group;
+  std::vector<uint64_t> fresh;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        auto g = LoadGroup(txn, gid, false);
+        if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
+        group = *g;
+        auto present = MembersAmong(txn, gid, users);
+        std::unordered_set<uint64_t> p(present.begin(), present.end());
+        fresh.clear();
+        for (uint64_t u : users)
+          if (!p.count(u)) fresh.push_back(u);
+        return grpc::Status::OK;
+      },
+      "add members (read)");
+  if (!st.ok()) return st;
+
+  auto nothing_new = [&]() -> grpc::Status {
+    // Idempotent repeat; it also re-drives a chat push that failed earlier.
+    if (group.chat_synced_version < group.version && !SyncChat(gid, 0, nullptr).ok())
+      return Unavailable("the group's chat could not be updated yet; retry");
+    group.ToProto(res->mutable_group());
+    return grpc::Status::OK;
+  };
+  if (fresh.empty()) return nothing_new();
+  if (group.member_count + fresh.size() > max_members) return FailedPrecondition(CapMessage(max_members));
+  if (auto s = CheckFriends(actor, fresh); !s.ok()) return s;
+  std::vector<uint64_t> named{actor};
+  named.insert(named.end(), fresh.begin(), fresh.end());
+  std::vector<std::string> names;
+  if (auto s = Names(named, &names); !s.ok()) return s;
+  std::unordered_map<uint64_t, std::string> name_of;
+  for (size_t i = 0; i < named.size(); ++i) name_of[named[i]] = names[i];
+
+  std::vector<uint64_t> added, everyone;
+  int64_t version = 0;
+  st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        added.clear();
+        everyone.clear();
+        version = 0;
+        auto g = LoadGroup(txn, gid, /*for_update=*/true);
+        if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
+        group = *g;
+        added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
+        if (added.empty()) return grpc::Status::OK;
+        if (g->member_count + added.size() > max_members) return FailedPrecondition(CapMessage(max_members));
+        group.member_count = g->member_count + static_cast<uint32_t>(added.size());
+        version = CommitMembershipChange(txn, gid, group.member_count, g->owner_id);
+        group.version = version;
+        LogMembership(txn, gid, version, added, /*added=*/true);
+        everyone = ListMemberIds(txn, gid);
+        return grpc::Status::OK;
+      },
+      "add members");
+  if (!st.ok()) return st;
+  if (added.empty()) return nothing_new();  // a concurrent call added them first
+
+  std::vector<std::string> added_names;
+  for (uint64_t u : added) added_names.push_back(name_of[u]);
+  ChatDelta delta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)};
+  if (!SyncChat(gid, version, &delta).ok())
+    return Unavailable("the members were added, but the group's chat could not be updated yet; retry");
+  Publish(everyone, group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, req->origin().session_id());
+  group.ToProto(res->mutable_group());
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::GroupIdRequest* req, v1::Empty*) {
+  const uint64_t user = req->origin().user_id();
+  const uint64_t gid = req->group_id();
+  if (user == 0) return InvalidArgument("the request has no user");
+  if (gid == 0) return InvalidArgument("group id is required");
+  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+
+  bool member = false, left_pending = false;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        auto g = LoadGroup(txn, gid, false);
+        if (!g) return NotFound(kGroupNotFound);
+        member = MemberRole(txn, gid, user).has_value();
+        left_pending = !member && g->chat_synced_version < g->version &&
+                       LeftSince(txn, gid, user, g->chat_synced_version);
+        return grpc::Status::OK;
+      },
+      "leave (read)");
+  if (!st.ok()) return st;
+  if (!member) {
+    // A retry after a failed chat push: finish the push, then the leave has fully happened.
+    if (left_pending) {
+      if (SyncChat(gid, 0, nullptr).ok()) return grpc::Status::OK;
+      return Unavailable("you left the group, but its chat could not be updated yet; retry");
+    }
+    return NotFound(kGroupNotFound);
+  }
+  std::vector<std::string> name;
+  if (auto s = Names({user}, &name); !s.ok()) return s;
+
+  GroupRow group;
+  std::vector<uint64_t> remaining;
+  int64_t version = 0;
+  st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        auto g = LoadGroup(txn, gid, /*for_update=*/true);
+        if (!g) return NotFound(kGroupNotFound);
+        auto role = DeleteMember(txn, gid, user);
+        if (!role) return NotFound(kGroupNotFound);  // a concurrent Leave won
+        group = *g;
+        group.member_count = g->member_count > 0 ? g->member_count - 1 : 0;
+        if (group.member_count > 0 && (*role == v1::GROUP_ROLE_OWNER || g->owner_id == user)) {
+          auto heir = OldestMember(txn, gid);
+          if (!heir) return Internal("member count out of step");
+          SetRole(txn, gid, *heir, v1::GROUP_ROLE_OWNER);
+          group.owner_id = *heir;
+        }
+        version = CommitMembershipChange(txn, gid, group.member_count, group.owner_id);
+        group.version = version;
+        group.dissolved = group.member_count == 0;
+        LogMembership(txn, gid, version, {user}, /*added=*/false);
+        remaining = ListMemberIds(txn, gid);
+        return grpc::Status::OK;
+      },
+      "leave");
+  if (!st.ok()) return st;
+
+  ChatDelta delta{{}, {user}, user, name[0] + " left the group"};
+  if (!SyncChat(gid, version, &delta).ok())
+    return Unavailable("you left the group, but its chat could not be updated yet; retry");
+  std::vector<uint64_t> to = remaining;
+  to.push_back(user);
+  Publish(to, group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, req->origin().session_id());
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal::GroupIdRequest* req,
+                                           v1::GroupMembersResult* res) {
+  const uint64_t user = req->origin().user_id();
+  const uint64_t gid = req->group_id();
+  if (user == 0) return InvalidArgument("the request has no user");
+  if (gid == 0) return InvalidArgument("group id is required");
+  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+
+  GroupRow group;
+  std::vector<MemberRow> rows;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        auto g = LoadGroup(txn, gid, false);
+        if (!g || g->dissolved || !MemberRole(txn, gid, user)) return NotFound(kGroupNotFound);
+        group = *g;
+        rows = chat::group::ListMembers(txn, gid);
+        return grpc::Status::OK;
+      },
+      "list members");
+  if (!st.ok()) return st;
+  if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);  // best effort re-drive
+
+  std::vector<uint64_t> ids;
+  ids.reserve(rows.size());
+  for (const auto& m : rows) ids.push_back(m.user_id);
+  std::vector<v1::UserProfile> profiles;
+  if (auto s = deps_.profiles->GetProfiles(ids, &profiles); !s.ok()) return s;
+  std::unordered_map<uint64_t, v1::UserProfile*> by_id;
+  for (auto& p : profiles) by_id[p.user_id()] = &p;
+
+  group.ToProto(res->mutable_group());
+  for (const auto& m : rows) {
+    auto* out = res->add_members();
+    auto it = by_id.find(m.user_id);
+    auto* profile = out->mutable_profile();
+    if (it != by_id.end()) {
+      // Copy only the public fields, whatever else the profile source may carry.
+      profile->set_handle(it->second->handle());
+      profile->set_display_name(it->second->display_name());
+    }
+    profile->set_user_id(m.user_id);
+    out->set_role(m.role);
+    out->set_alias(m.alias);
+    out->set_joined_ms(m.joined_ms);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupServiceImpl::ListMyGroups(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                            v1::GroupsResult* res) {
+  const uint64_t user = req->user_id();
+  if (user == 0) return InvalidArgument("the request has no user");
+  std::vector<GroupRow> groups;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        groups = GroupsOfUser(txn, user);
+        return grpc::Status::OK;
+      },
+      "list my groups");
+  if (!st.ok()) return st;
+  int resyncs = kResyncsPerListMyGroups;
+  for (const auto& g : groups) {
+    if (g.chat_synced_version < g.version && resyncs-- > 0) SyncChat(g.id, 0, nullptr);  // best effort
+    g.ToProto(res->add_groups());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace chat::group

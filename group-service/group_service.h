@@ -1,0 +1,97 @@
+#pragma once
+// group-service: groups, their members and roles. Sharded by group id: every row of a group lives
+// in the database of shard ShardOfGroup(id). CreateGroup may arrive at any shard (the gateway
+// picks one); the shard mints an id that maps to itself. Every other call for a group of another
+// shard answers NOT_FOUND.
+//
+// Truth and the chat conversation. PostgreSQL (this shard's database) is the truth for membership.
+// chat-service keeps its own copy of the membership of conversation "g.<id>" (UpdateMembers,
+// idempotent), so after every committed change this service pushes the delta to chat. Each
+// committed change bumps groups.version and is written to group_membership_log; groups.
+// chat_synced_version records the newest version chat has applied. Pushing happens under the
+// group's row lock, so pushes of one group are ordered; a push that does not directly follow the
+// last applied version (an earlier one failed) is replaced by a full re-sync (every current
+// member added, everyone removed since the last applied version removed). When a push fails the
+// call returns UNAVAILABLE and the change stays committed; the next operation on the group
+// (AddMembers, Leave, ListMembers, ListMyGroups of any member) re-drives it. Events are published
+// only after a successful push; a change re-driven later publishes no event (clients learn it from
+// their next list/sync).
+//
+// Retries. AddMembers is idempotent (present members are ignored). Leave retried after a failed
+// push succeeds once the push is re-driven. CreateGroup has no client request id, so a
+// CreateGroup retried after UNAVAILABLE creates a second group; the first one still exists, is
+// listed by ListMyGroups (which also repairs its chat membership) and can be left.
+//
+// Privacy: a non-member cannot tell a group that exists from one that does not (NOT_FOUND "group
+// not found" for both). Member lists carry profiles from account-service (handle, display name),
+// never phone numbers; PERMISSION_DENIED for non-friends names nobody.
+//
+// Threads: all methods may run concurrently on gRPC server threads. The pool, limits and seams
+// are owned by the caller and outlive this object.
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "chat/internal/services.grpc.pb.h"
+#include "common/config.h"
+#include "common/pg.h"
+#include "group_seams.h"
+#include "group_store.h"
+
+namespace chat::group {
+
+struct GroupServiceDeps {
+  PgPool* pool = nullptr;
+  const Limits* limits = nullptr;
+  uint32_t shard = 0;        // this shard's index in config.group
+  uint32_t shard_count = 1;  // config.group.size()
+  FriendChecker* friends = nullptr;
+  ProfileSource* profiles = nullptr;
+  ConversationMembership* chat = nullptr;
+  EventSink* events = nullptr;
+};
+
+// Validates a group name: valid UTF-8, no control characters, at most max_chars code points.
+grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars);
+
+class GroupServiceImpl final : public internal::GroupService::Service {
+ public:
+  explicit GroupServiceImpl(GroupServiceDeps deps);
+
+  grpc::Status CreateGroup(grpc::ServerContext* ctx, const internal::CreateGroupRequest* req,
+                           v1::GroupResult* res) override;
+  grpc::Status AddMembers(grpc::ServerContext* ctx, const internal::AddGroupMembersRequest* req,
+                          v1::GroupResult* res) override;
+  grpc::Status Leave(grpc::ServerContext* ctx, const internal::GroupIdRequest* req, v1::Empty* res) override;
+  grpc::Status ListMembers(grpc::ServerContext* ctx, const internal::GroupIdRequest* req,
+                           v1::GroupMembersResult* res) override;
+  grpc::Status ListMyGroups(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
+                            v1::GroupsResult* res) override;
+
+ private:
+  // What one committed change tells chat-service.
+  struct ChatDelta {
+    std::vector<uint64_t> add;
+    std::vector<uint64_t> remove;
+    uint64_t actor_id = 0;
+    std::string notice;
+  };
+  // Brings chat-service up to the group's committed membership (see the header comment).
+  // `version` is the version the caller committed (0 for a plain re-drive) and `delta` its change.
+  grpc::Status SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta);
+  uint64_t MintGroupId();
+  bool OwnsGroup(uint64_t group_id) const;
+  grpc::Status CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others);
+  // Display names for notices (display name, else handle); UNAVAILABLE if profiles are unreachable.
+  grpc::Status Names(const std::vector<uint64_t>& users, std::vector<std::string>* names);
+  void Publish(const std::vector<uint64_t>& to, const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
+               const std::vector<uint64_t>& user_ids, uint64_t skip_session_id);
+
+  GroupServiceDeps deps_;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace chat::group

@@ -1,0 +1,229 @@
+#include "group_store.h"
+
+#include <algorithm>
+
+namespace chat::group {
+
+namespace {
+
+// Milliseconds since the epoch of a timestamptz column.
+#define CHAT_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
+constexpr const char* kGroupColumns =
+    "id, name, owner_id, " CHAT_MS("created_at") ", member_count, dissolved_at IS NOT NULL, version, "
+    "chat_synced_version";
+
+constexpr const char* kGetGroup = "group_get";
+constexpr const char* kGetGroupForUpdate = "group_get_for_update";
+constexpr const char* kMemberRole = "group_member_role";
+constexpr const char* kInsertGroup = "group_insert";
+constexpr const char* kInsertMembers = "group_insert_members";
+constexpr const char* kMembersAmong = "group_members_among";
+constexpr const char* kDeleteMember = "group_delete_member";
+constexpr const char* kOldestMember = "group_oldest_member";
+constexpr const char* kSetRole = "group_set_role";
+constexpr const char* kCommitChange = "group_commit_change";
+constexpr const char* kLogMembership = "group_log_membership";
+constexpr const char* kListMembers = "group_list_members";
+constexpr const char* kListMemberIds = "group_list_member_ids";
+constexpr const char* kRemovedSince = "group_removed_since";
+constexpr const char* kLeftSince = "group_left_since";
+constexpr const char* kMarkSynced = "group_mark_synced";
+constexpr const char* kPruneLog = "group_prune_log";
+constexpr const char* kGroupsOfUser = "group_groups_of_user";
+
+int64_t Db(uint64_t id) { return static_cast<int64_t>(id); }
+
+std::string ArrayLiteral(const std::vector<uint64_t>& ids) {
+  std::string s = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(ids[i]);
+  }
+  s += '}';
+  return s;
+}
+
+GroupRow ReadGroup(const pqxx::row& r) {
+  GroupRow g;
+  g.id = r[0].as<uint64_t>();
+  g.name = r[1].as<std::string>();
+  g.owner_id = r[2].as<uint64_t>();
+  g.created_ms = r[3].as<int64_t>();
+  g.member_count = r[4].as<uint32_t>();
+  g.dissolved = r[5].as<bool>();
+  g.version = r[6].as<int64_t>();
+  g.chat_synced_version = r[7].as<int64_t>();
+  return g;
+}
+
+std::vector<uint64_t> ReadIds(const pqxx::result& res) {
+  std::vector<uint64_t> out;
+  out.reserve(res.size());
+  for (const auto& r : res) out.push_back(r[0].as<uint64_t>());
+  return out;
+}
+
+}  // namespace
+
+void PrepareGroupStatements(pqxx::connection& c) {
+  c.prepare(kGetGroup, std::string("SELECT ") + kGroupColumns + " FROM groups WHERE id = $1");
+  c.prepare(kGetGroupForUpdate, std::string("SELECT ") + kGroupColumns + " FROM groups WHERE id = $1 FOR UPDATE");
+  c.prepare(kMemberRole, "SELECT role FROM group_members WHERE group_id = $1 AND user_id = $2");
+  c.prepare(kInsertGroup,
+            "INSERT INTO groups (id, name, owner_id, created_by, member_count, version, chat_synced_version) "
+            "VALUES ($1, $2, $3, $3, $4, 1, 0) ON CONFLICT (id) DO NOTHING RETURNING " CHAT_MS("created_at"));
+  c.prepare(kInsertMembers,
+            "INSERT INTO group_members (group_id, user_id, role, invited_by) "
+            "SELECT $1, u.id, $3, NULLIF($4::bigint, 0) FROM unnest($2::bigint[]) WITH ORDINALITY AS u(id, ord) "
+            "ORDER BY u.ord ON CONFLICT (group_id, user_id) DO NOTHING RETURNING user_id");
+  c.prepare(kMembersAmong,
+            "SELECT user_id FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])");
+  c.prepare(kDeleteMember, "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING role");
+  c.prepare(kOldestMember,
+            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY joined_at, join_order LIMIT 1");
+  c.prepare(kSetRole, "UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2");
+  c.prepare(kCommitChange,
+            "UPDATE groups SET member_count = $2, owner_id = $3, version = version + 1, updated_at = now(), "
+            "dissolved_at = CASE WHEN $2 = 0 THEN coalesce(dissolved_at, now()) ELSE dissolved_at END "
+            "WHERE id = $1 RETURNING version");
+  c.prepare(kLogMembership,
+            "INSERT INTO group_membership_log (group_id, version, user_id, added) "
+            "SELECT $1, $2, u, $4 FROM unnest($3::bigint[]) AS u ON CONFLICT DO NOTHING");
+  c.prepare(kListMembers,
+            "SELECT user_id, role, alias, " CHAT_MS("joined_at") " FROM group_members WHERE group_id = $1 "
+            "ORDER BY joined_at, join_order");
+  c.prepare(kListMemberIds, "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY joined_at, join_order");
+  c.prepare(kRemovedSince,
+            "SELECT DISTINCT l.user_id FROM group_membership_log l WHERE l.group_id = $1 AND l.version > $2 "
+            "AND NOT l.added AND NOT EXISTS (SELECT 1 FROM group_members m "
+            "WHERE m.group_id = l.group_id AND m.user_id = l.user_id)");
+  c.prepare(kLeftSince,
+            "SELECT 1 FROM group_membership_log l WHERE l.group_id = $1 AND l.user_id = $2 AND l.version > $3 "
+            "AND NOT l.added AND NOT EXISTS (SELECT 1 FROM group_members m "
+            "WHERE m.group_id = l.group_id AND m.user_id = l.user_id) LIMIT 1");
+  c.prepare(kMarkSynced,
+            "UPDATE groups SET chat_synced_version = $2 WHERE id = $1 AND chat_synced_version < $2");
+  c.prepare(kPruneLog, "DELETE FROM group_membership_log WHERE group_id = $1 AND version <= $2");
+  c.prepare(kGroupsOfUser,
+            "SELECT g.id, g.name, g.owner_id, (extract(epoch FROM g.created_at) * 1000)::bigint, g.member_count, "
+            "g.dissolved_at IS NOT NULL, g.version, g.chat_synced_version "
+            "FROM group_members m JOIN groups g ON g.id = m.group_id "
+            "WHERE m.user_id = $1 AND g.dissolved_at IS NULL ORDER BY g.created_at, g.id");
+}
+
+#undef CHAT_MS
+
+void GroupRow::ToProto(v1::Group* g) const {
+  g->set_group_id(id);
+  g->set_conversation_id("g." + std::to_string(id));
+  g->set_name(name);
+  g->set_owner_id(owner_id);
+  g->set_member_count(member_count);
+  g->set_created_ms(created_ms);
+}
+
+std::optional<GroupRow> LoadGroup(pqxx::work& txn, uint64_t group_id, bool for_update) {
+  auto res = txn.exec_prepared(for_update ? kGetGroupForUpdate : kGetGroup, Db(group_id));
+  if (res.empty()) return std::nullopt;
+  return ReadGroup(res[0]);
+}
+
+std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id) {
+  auto res = txn.exec_prepared(kMemberRole, Db(group_id), Db(user_id));
+  if (res.empty()) return std::nullopt;
+  return static_cast<v1::GroupRole>(res[0][0].as<int>());
+}
+
+bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id,
+                 uint32_t member_count, int64_t* created_ms) {
+  auto res = txn.exec_prepared(kInsertGroup, Db(group_id), name, Db(owner_id), static_cast<int>(member_count));
+  if (res.empty()) return false;
+  *created_ms = res[0][0].as<int64_t>();
+  return true;
+}
+
+std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users,
+                                    v1::GroupRole role, uint64_t invited_by) {
+  if (users.empty()) return {};
+  auto res = txn.exec_prepared(kInsertMembers, Db(group_id), ArrayLiteral(users), static_cast<int>(role),
+                               Db(invited_by));
+  auto inserted = ReadIds(res);
+  // RETURNING order is not guaranteed: report in the caller's order.
+  std::vector<uint64_t> out;
+  out.reserve(inserted.size());
+  std::sort(inserted.begin(), inserted.end());
+  for (uint64_t u : users)
+    if (std::binary_search(inserted.begin(), inserted.end(), u)) out.push_back(u);
+  return out;
+}
+
+std::vector<uint64_t> MembersAmong(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users) {
+  if (users.empty()) return {};
+  return ReadIds(txn.exec_prepared(kMembersAmong, Db(group_id), ArrayLiteral(users)));
+}
+
+std::optional<v1::GroupRole> DeleteMember(pqxx::work& txn, uint64_t group_id, uint64_t user_id) {
+  auto res = txn.exec_prepared(kDeleteMember, Db(group_id), Db(user_id));
+  if (res.empty()) return std::nullopt;
+  return static_cast<v1::GroupRole>(res[0][0].as<int>());
+}
+
+std::optional<uint64_t> OldestMember(pqxx::work& txn, uint64_t group_id) {
+  auto res = txn.exec_prepared(kOldestMember, Db(group_id));
+  if (res.empty()) return std::nullopt;
+  return res[0][0].as<uint64_t>();
+}
+
+void SetRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id, v1::GroupRole role) {
+  txn.exec_prepared(kSetRole, Db(group_id), Db(user_id), static_cast<int>(role));
+}
+
+int64_t CommitMembershipChange(pqxx::work& txn, uint64_t group_id, uint32_t member_count, uint64_t owner_id) {
+  auto res = txn.exec_prepared(kCommitChange, Db(group_id), static_cast<int>(member_count), Db(owner_id));
+  return res.at(0)[0].as<int64_t>();
+}
+
+void LogMembership(pqxx::work& txn, uint64_t group_id, int64_t version, const std::vector<uint64_t>& users,
+                   bool added) {
+  if (users.empty()) return;
+  txn.exec_prepared(kLogMembership, Db(group_id), version, ArrayLiteral(users), added);
+}
+
+std::vector<MemberRow> ListMembers(pqxx::work& txn, uint64_t group_id) {
+  std::vector<MemberRow> out;
+  for (const auto& r : txn.exec_prepared(kListMembers, Db(group_id))) {
+    MemberRow m;
+    m.user_id = r[0].as<uint64_t>();
+    m.role = static_cast<v1::GroupRole>(r[1].as<int>());
+    if (!r[2].is_null()) m.alias = r[2].as<std::string>();
+    m.joined_ms = r[3].as<int64_t>();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<uint64_t> ListMemberIds(pqxx::work& txn, uint64_t group_id) {
+  return ReadIds(txn.exec_prepared(kListMemberIds, Db(group_id)));
+}
+
+std::vector<uint64_t> RemovedSince(pqxx::work& txn, uint64_t group_id, int64_t after_version) {
+  return ReadIds(txn.exec_prepared(kRemovedSince, Db(group_id), after_version));
+}
+
+bool LeftSince(pqxx::work& txn, uint64_t group_id, uint64_t user_id, int64_t after_version) {
+  return !txn.exec_prepared(kLeftSince, Db(group_id), Db(user_id), after_version).empty();
+}
+
+void MarkChatSynced(pqxx::work& txn, uint64_t group_id, int64_t version) {
+  txn.exec_prepared(kMarkSynced, Db(group_id), version);
+  txn.exec_prepared(kPruneLog, Db(group_id), version);
+}
+
+std::vector<GroupRow> GroupsOfUser(pqxx::work& txn, uint64_t user_id) {
+  std::vector<GroupRow> out;
+  for (const auto& r : txn.exec_prepared(kGroupsOfUser, Db(user_id))) out.push_back(ReadGroup(r));
+  return out;
+}
+
+}  // namespace chat::group

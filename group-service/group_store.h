@@ -1,0 +1,76 @@
+#pragma once
+// PostgreSQL access for group-service: named prepared statements (declared in group_store.cc next
+// to these helpers) and thin typed wrappers that run inside a caller's transaction. The caller
+// decides the transaction boundaries and the locking (LoadGroup(..., for_update=true) locks the
+// group row: every membership change and every chat re-sync of a group takes that lock first, so
+// they are serialized per group and the member-count check is race-free).
+//
+// Errors: pqxx exceptions propagate to chat::WithTransaction, which maps them to statuses.
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/v1/client.pb.h"
+
+namespace chat::group {
+
+// Declares every statement below on a new connection (PgPool's prepare hook).
+void PrepareGroupStatements(pqxx::connection& c);
+
+struct GroupRow {
+  uint64_t id = 0;
+  std::string name;
+  uint64_t owner_id = 0;
+  int64_t created_ms = 0;
+  uint32_t member_count = 0;
+  bool dissolved = false;
+  int64_t version = 0;              // membership version
+  int64_t chat_synced_version = 0;  // newest version chat-service applied
+  void ToProto(v1::Group* g) const;
+};
+
+struct MemberRow {
+  uint64_t user_id = 0;
+  v1::GroupRole role = v1::GROUP_ROLE_MEMBER;
+  std::string alias;
+  int64_t joined_ms = 0;
+};
+
+std::optional<GroupRow> LoadGroup(pqxx::work& txn, uint64_t group_id, bool for_update);
+// nullopt when user_id is not a member.
+std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id);
+// Returns false if the id is taken (the caller mints another). Sets *created_ms.
+bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id,
+                 uint32_t member_count, int64_t* created_ms);
+// Inserts in the given order (that order breaks ties of "who joined first"); users already
+// members are skipped. Returns the users actually inserted, in the given order.
+std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users,
+                                    v1::GroupRole role, uint64_t invited_by);
+// Which of `users` are members.
+std::vector<uint64_t> MembersAmong(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users);
+// Returns the removed member's role, nullopt if they were not a member.
+std::optional<v1::GroupRole> DeleteMember(pqxx::work& txn, uint64_t group_id, uint64_t user_id);
+// The longest-standing member (earliest joined_at, then join order).
+std::optional<uint64_t> OldestMember(pqxx::work& txn, uint64_t group_id);
+void SetRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id, v1::GroupRole role);
+// Records a committed membership change: sets member_count and owner, marks the group dissolved
+// when it has no members left, bumps and returns the new version.
+int64_t CommitMembershipChange(pqxx::work& txn, uint64_t group_id, uint32_t member_count, uint64_t owner_id);
+void LogMembership(pqxx::work& txn, uint64_t group_id, int64_t version, const std::vector<uint64_t>& users,
+                   bool added);
+// Ordered by joined_at, then join order (the owner of a new group first).
+std::vector<MemberRow> ListMembers(pqxx::work& txn, uint64_t group_id);
+std::vector<uint64_t> ListMemberIds(pqxx::work& txn, uint64_t group_id);
+// Users removed at a version after `after_version` who are not members now.
+std::vector<uint64_t> RemovedSince(pqxx::work& txn, uint64_t group_id, int64_t after_version);
+// True if user_id left at a version after `after_version` and is not a member now.
+bool LeftSince(pqxx::work& txn, uint64_t group_id, uint64_t user_id, int64_t after_version);
+// Advances chat_synced_version (never backwards) and prunes the log up to it.
+void MarkChatSynced(pqxx::work& txn, uint64_t group_id, int64_t version);
+// Non-dissolved groups of this shard where user_id is a member, oldest first.
+std::vector<GroupRow> GroupsOfUser(pqxx::work& txn, uint64_t user_id);
+
+}  // namespace chat::group

@@ -1,0 +1,598 @@
+// group-service against a real PostgreSQL (a fresh database per test), with fakes for the services
+// it calls: friends, profiles, chat membership and event fan-out.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/pg.h"
+#include "common/shard.h"
+#include "common/status.h"
+#include "group_seams.h"
+#include "group_service.h"
+#include "group_store.h"
+#include "test_env.h"
+
+namespace chat::group {
+namespace {
+
+class FakeFriends : public FriendChecker {
+ public:
+  void Befriend(uint64_t a, uint64_t b) {
+    std::lock_guard lk(mu_);
+    friends_[a].insert(b);
+    friends_[b].insert(a);
+  }
+  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                            std::vector<uint64_t>* out) override {
+    std::lock_guard lk(mu_);
+    if (fail) return Unavailable("account-service down");
+    for (uint64_t o : others)
+      if (friends_[user_id].count(o)) out->push_back(o);
+    return grpc::Status::OK;
+  }
+  std::atomic<bool> fail{false};
+
+ private:
+  std::mutex mu_;
+  std::map<uint64_t, std::set<uint64_t>> friends_;
+};
+
+// Knows each user's phone like account-service does, and answers with public profiles only.
+class FakeProfiles : public ProfileSource {
+ public:
+  struct Person {
+    std::string handle, display_name, phone;
+  };
+  void Add(uint64_t id, Person p) {
+    std::lock_guard lk(mu_);
+    people_[id] = std::move(p);
+  }
+  grpc::Status GetProfiles(const std::vector<uint64_t>& ids, std::vector<v1::UserProfile>* out) override {
+    std::lock_guard lk(mu_);
+    for (uint64_t id : ids) {
+      auto it = people_.find(id);
+      if (it == people_.end()) continue;
+      v1::UserProfile p;
+      p.set_user_id(id);
+      p.set_handle(it->second.handle);
+      p.set_display_name(it->second.display_name);
+      out->push_back(p);
+    }
+    return grpc::Status::OK;
+  }
+  std::vector<std::string> Phones() {
+    std::lock_guard lk(mu_);
+    std::vector<std::string> out;
+    for (auto& [id, p] : people_) out.push_back(p.phone);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<uint64_t, Person> people_;
+};
+
+class FakeChat : public ConversationMembership {
+ public:
+  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& r) override {
+    std::lock_guard lk(mu_);
+    if (fail) return Unavailable("chat-service down");
+    calls.push_back(r);
+    return grpc::Status::OK;
+  }
+  std::vector<internal::UpdateMembersRequest> Take() {
+    std::lock_guard lk(mu_);
+    return std::exchange(calls, {});
+  }
+  std::atomic<bool> fail{false};
+
+ private:
+  std::mutex mu_;
+  std::vector<internal::UpdateMembersRequest> calls;
+};
+
+class FakeEvents : public EventSink {
+ public:
+  struct Published {
+    std::set<uint64_t> to;
+    v1::Event event;
+    uint64_t skip_session_id;
+  };
+  void Publish(const std::vector<uint64_t>& to, const v1::Event& e, uint64_t skip) override {
+    std::lock_guard lk(mu_);
+    published.push_back({{to.begin(), to.end()}, e, skip});
+  }
+  std::vector<Published> Take() {
+    std::lock_guard lk(mu_);
+    return std::exchange(published, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Published> published;
+};
+
+std::set<uint64_t> Set(const google::protobuf::RepeatedField<uint64_t>& f) { return {f.begin(), f.end()}; }
+
+constexpr uint64_t kAlice = 1001, kBob = 1002, kCarol = 1003, kDave = 1004, kEve = 1005;
+
+class GroupServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(0, 1); }
+  void TearDown() override {
+    service_.reset();
+    pool_.reset();
+    if (database_.empty()) return;
+    try {  // tidy up; a leftover database is harmless
+      auto pg = chat::testing::TestPostgres();
+      pqxx::connection c(pg.ConnInfo("postgres"));
+      pqxx::nontransaction n(c);
+      n.exec("DROP DATABASE IF EXISTS " + c.quote_name(database_));
+    } catch (const std::exception&) {
+    }
+  }
+
+  void Start(uint32_t shard, uint32_t shard_count) {
+    if (database_.empty()) {
+      database_ = chat::testing::FreshDatabase("group");
+      auto pg = chat::testing::TestPostgres();
+      ApplyMigrations(pg.ConnInfo(database_), EmbeddedMigrations());
+      pool_ = std::make_unique<PgPool>(pg.ConnInfo(database_), 4, PrepareGroupStatements);
+    }
+    GroupServiceDeps deps;
+    deps.pool = pool_.get();
+    deps.limits = &limits_;
+    deps.shard = shard;
+    deps.shard_count = shard_count;
+    deps.friends = &friends_;
+    deps.profiles = &profiles_;
+    deps.chat = &chat_;
+    deps.events = &events_;
+    service_ = std::make_unique<GroupServiceImpl>(deps);
+    for (auto [id, name] : std::vector<std::pair<uint64_t, std::string>>{
+             {kAlice, "Alice"}, {kBob, "Bob"}, {kCarol, "Carol"}, {kDave, "Dave"}, {kEve, "Eve"}})
+      profiles_.Add(id, {"h_" + name, name, "+1555000" + std::to_string(id)});
+  }
+
+  static internal::Origin Origin(uint64_t user) {
+    internal::Origin o;
+    o.set_user_id(user);
+    o.set_device_id("phone");
+    o.set_gateway_id("gw-test");
+    o.set_session_id(user * 10);
+    return o;
+  }
+
+  grpc::Status Create(uint64_t creator, const std::string& name, const std::vector<uint64_t>& members,
+                      v1::Group* out = nullptr) {
+    grpc::ServerContext ctx;
+    internal::CreateGroupRequest req;
+    *req.mutable_origin() = Origin(creator);
+    req.mutable_request()->set_name(name);
+    for (uint64_t m : members) req.mutable_request()->add_member_ids(m);
+    v1::GroupResult res;
+    auto st = service_->CreateGroup(&ctx, &req, &res);
+    if (out) *out = res.group();
+    return st;
+  }
+  // Creates a group that must succeed and clears the fakes' records.
+  v1::Group MustCreate(uint64_t creator, const std::vector<uint64_t>& members) {
+    for (uint64_t m : members) friends_.Befriend(creator, m);
+    v1::Group g;
+    auto st = Create(creator, "g", members, &g);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    chat_.Take();
+    events_.Take();
+    return g;
+  }
+  grpc::Status Add(uint64_t actor, uint64_t group_id, const std::vector<uint64_t>& users, v1::Group* out = nullptr) {
+    grpc::ServerContext ctx;
+    internal::AddGroupMembersRequest req;
+    *req.mutable_origin() = Origin(actor);
+    req.mutable_request()->set_group_id(group_id);
+    for (uint64_t u : users) req.mutable_request()->add_user_ids(u);
+    v1::GroupResult res;
+    auto st = service_->AddMembers(&ctx, &req, &res);
+    if (out) *out = res.group();
+    return st;
+  }
+  grpc::Status Leave(uint64_t user, uint64_t group_id) {
+    grpc::ServerContext ctx;
+    internal::GroupIdRequest req;
+    *req.mutable_origin() = Origin(user);
+    req.set_group_id(group_id);
+    v1::Empty res;
+    return service_->Leave(&ctx, &req, &res);
+  }
+  grpc::Status List(uint64_t user, uint64_t group_id, v1::GroupMembersResult* out) {
+    grpc::ServerContext ctx;
+    internal::GroupIdRequest req;
+    *req.mutable_origin() = Origin(user);
+    req.set_group_id(group_id);
+    return service_->ListMembers(&ctx, &req, out);
+  }
+  std::vector<v1::Group> MyGroups(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::GroupsResult res;
+    auto st = service_->ListMyGroups(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {res.groups().begin(), res.groups().end()};
+  }
+  std::map<uint64_t, v1::GroupRole> Roles(uint64_t viewer, uint64_t group_id) {
+    v1::GroupMembersResult res;
+    auto st = List(viewer, group_id, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    std::map<uint64_t, v1::GroupRole> out;
+    for (const auto& m : res.members()) out[m.profile().user_id()] = m.role();
+    return out;
+  }
+
+  Limits limits_;
+  std::string database_;
+  std::unique_ptr<PgPool> pool_;
+  FakeFriends friends_;
+  FakeProfiles profiles_;
+  FakeChat chat_;
+  FakeEvents events_;
+  std::unique_ptr<GroupServiceImpl> service_;
+};
+
+TEST_F(GroupServiceTest, CreateWithFriends) {
+  friends_.Befriend(kAlice, kBob);
+  friends_.Befriend(kAlice, kCarol);
+  v1::Group g;
+  auto st = Create(kAlice, "Weekend trip ✈", {kBob, kCarol}, &g);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_NE(g.group_id(), 0u);
+  EXPECT_LT(g.group_id(), 1ull << 63);
+  EXPECT_EQ(g.conversation_id(), "g." + std::to_string(g.group_id()));
+  EXPECT_EQ(g.name(), "Weekend trip ✈");
+  EXPECT_EQ(g.owner_id(), kAlice);
+  EXPECT_EQ(g.member_count(), 3u);
+  EXPECT_GT(g.created_ms(), 0);
+
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].conversation_id(), g.conversation_id());
+  EXPECT_EQ(calls[0].group_id(), g.group_id());
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kBob, kCarol}));
+  EXPECT_EQ(calls[0].remove_user_ids_size(), 0);
+  EXPECT_EQ(calls[0].actor_id(), kAlice);
+  EXPECT_EQ(calls[0].notice(), "Alice created the group");
+
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol}));
+  EXPECT_EQ(events[0].skip_session_id, Origin(kAlice).session_id());
+  const auto& changed = events[0].event.group_changed();
+  EXPECT_EQ(changed.kind(), v1::GROUP_CHANGE_KIND_CREATED);
+  EXPECT_EQ(changed.actor_id(), kAlice);
+  EXPECT_EQ(changed.group().group_id(), g.group_id());
+  EXPECT_EQ(Set(changed.user_ids()), (std::set<uint64_t>{kAlice, kBob, kCarol}));
+
+  EXPECT_EQ(Roles(kBob, g.group_id()), (std::map<uint64_t, v1::GroupRole>{{kAlice, v1::GROUP_ROLE_OWNER},
+                                                                          {kBob, v1::GROUP_ROLE_MEMBER},
+                                                                          {kCarol, v1::GROUP_ROLE_MEMBER}}));
+  for (uint64_t u : {kAlice, kBob, kCarol}) {
+    auto mine = MyGroups(u);
+    ASSERT_EQ(mine.size(), 1u);
+    EXPECT_EQ(mine[0].group_id(), g.group_id());
+    EXPECT_EQ(mine[0].member_count(), 3u);
+  }
+  EXPECT_TRUE(MyGroups(kDave).empty());
+}
+
+TEST_F(GroupServiceTest, NonFriendMemberIsRejected) {
+  friends_.Befriend(kAlice, kBob);
+  auto st = Create(kAlice, "g", {kBob, kDave});
+  EXPECT_EQ(st.error_code(), ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(st.error_message(), "can only add friends to a group");
+  EXPECT_TRUE(MyGroups(kAlice).empty());
+  EXPECT_TRUE(MyGroups(kBob).empty());
+  EXPECT_TRUE(chat_.Take().empty());
+  EXPECT_TRUE(events_.Take().empty());
+
+  auto g = MustCreate(kAlice, {kBob});
+  st = Add(kAlice, g.group_id(), {kDave});
+  EXPECT_EQ(st.error_code(), ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(Roles(kAlice, g.group_id()).size(), 2u);
+  // Bob is in the group but Carol is Alice's friend, not Bob's: Bob cannot add her.
+  friends_.Befriend(kAlice, kCarol);
+  EXPECT_EQ(Add(kBob, g.group_id(), {kCarol}).error_code(), ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_TRUE(chat_.Take().empty());
+}
+
+TEST_F(GroupServiceTest, MemberCapIsEnforced) {
+  ASSERT_EQ(limits_.max_group_members, 500u);
+  std::vector<uint64_t> friends;
+  for (uint64_t u = 50000; u < 50000 + 499; ++u) friends.push_back(u);
+  v1::Group g = MustCreate(kAlice, friends);
+  EXPECT_EQ(g.member_count(), 500u);
+
+  friends_.Befriend(kAlice, kBob);
+  v1::Group after;
+  auto st = Add(kAlice, g.group_id(), {kBob});
+  EXPECT_EQ(st.error_code(), ToGrpc(v1::FAILED_PRECONDITION));
+  EXPECT_EQ(st.error_message(), "a group holds at most 500 members");
+  EXPECT_EQ(Roles(kAlice, g.group_id()).size(), 500u);
+  EXPECT_TRUE(chat_.Take().empty());
+
+  // Creating with 500 others (501 in all) fails before anything is written.
+  friends.push_back(kBob);
+  st = Create(kAlice, "too big", friends);
+  EXPECT_EQ(st.error_code(), ToGrpc(v1::FAILED_PRECONDITION));
+  EXPECT_EQ(MyGroups(kAlice).size(), 1u);
+
+  // Room again after someone leaves.
+  ASSERT_TRUE(Leave(50000, g.group_id()).ok());
+  ASSERT_TRUE(Add(kAlice, g.group_id(), {kBob}, &after).ok());
+  EXPECT_EQ(after.member_count(), 500u);
+}
+
+TEST_F(GroupServiceTest, ConcurrentAddsCannotOverfillTheGroup) {
+  std::vector<uint64_t> friends;
+  for (uint64_t u = 60000; u < 60000 + 498; ++u) friends.push_back(u);
+  v1::Group g = MustCreate(kAlice, friends);  // 499 members: room for exactly one more
+  friends_.Befriend(kAlice, kBob);
+  friends_.Befriend(kAlice, kCarol);
+  grpc::Status a, b;
+  std::thread t1([&] { a = Add(kAlice, g.group_id(), {kBob}); });
+  std::thread t2([&] { b = Add(kAlice, g.group_id(), {kCarol}); });
+  t1.join();
+  t2.join();
+  EXPECT_NE(a.ok(), b.ok()) << a.error_message() << " / " << b.error_message();
+  EXPECT_EQ((a.ok() ? b : a).error_code(), ToGrpc(v1::FAILED_PRECONDITION));
+  EXPECT_EQ(Roles(kAlice, g.group_id()).size(), 500u);
+  EXPECT_EQ(MyGroups(kAlice)[0].member_count(), 500u);
+}
+
+TEST_F(GroupServiceTest, NonMemberCannotTellTheGroupExists) {
+  auto g = MustCreate(kAlice, {kBob});
+  friends_.Befriend(kEve, kDave);
+  v1::GroupMembersResult members;
+  auto listed = List(kEve, g.group_id(), &members);
+  EXPECT_EQ(listed.error_code(), ToGrpc(v1::NOT_FOUND));
+  EXPECT_EQ(members.members_size(), 0);
+  auto added = Add(kEve, g.group_id(), {kDave});
+  EXPECT_EQ(added.error_code(), ToGrpc(v1::NOT_FOUND));
+  auto left = Leave(kEve, g.group_id());
+  EXPECT_EQ(left.error_code(), ToGrpc(v1::NOT_FOUND));
+
+  // Exactly what a group that does not exist answers.
+  uint64_t missing = g.group_id() ^ 0x5555;
+  auto missing_list = List(kEve, missing, &members);
+  EXPECT_EQ(missing_list.error_code(), listed.error_code());
+  EXPECT_EQ(missing_list.error_message(), listed.error_message());
+  EXPECT_EQ(Add(kEve, missing, {kDave}).error_message(), added.error_message());
+  EXPECT_EQ(listed.error_message(), "group not found");
+  EXPECT_EQ(Roles(kAlice, g.group_id()).size(), 2u);
+  EXPECT_TRUE(chat_.Take().empty());
+  EXPECT_TRUE(events_.Take().empty());
+}
+
+TEST_F(GroupServiceTest, LeaveMovesOwnershipToTheLongestStandingMember) {
+  // Carol is listed before Bob, so she joined first.
+  auto g = MustCreate(kAlice, {kCarol, kBob});
+  friends_.Befriend(kAlice, kDave);
+  ASSERT_TRUE(Add(kAlice, g.group_id(), {kDave}).ok());
+  chat_.Take();
+  events_.Take();
+
+  ASSERT_TRUE(Leave(kAlice, g.group_id()).ok());
+  EXPECT_EQ(Roles(kBob, g.group_id()), (std::map<uint64_t, v1::GroupRole>{{kBob, v1::GROUP_ROLE_MEMBER},
+                                                                          {kCarol, v1::GROUP_ROLE_OWNER},
+                                                                          {kDave, v1::GROUP_ROLE_MEMBER}}));
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].add_user_ids_size(), 0);
+  EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kAlice}));
+  EXPECT_EQ(calls[0].notice(), "Alice left the group");
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol, kDave}));
+  EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBER_LEFT);
+  EXPECT_EQ(Set(events[0].event.group_changed().user_ids()), (std::set<uint64_t>{kAlice}));
+  EXPECT_EQ(events[0].event.group_changed().group().owner_id(), kCarol);
+  EXPECT_EQ(events[0].event.group_changed().group().member_count(), 3u);
+
+  EXPECT_TRUE(MyGroups(kAlice).empty());
+  v1::GroupMembersResult res;
+  EXPECT_EQ(List(kAlice, g.group_id(), &res).error_code(), ToGrpc(v1::NOT_FOUND));
+  EXPECT_EQ(Leave(kAlice, g.group_id()).error_code(), ToGrpc(v1::NOT_FOUND));
+
+  // Carol leaves: Bob joined before Dave.
+  ASSERT_TRUE(Leave(kCarol, g.group_id()).ok());
+  EXPECT_EQ(Roles(kDave, g.group_id())[kBob], v1::GROUP_ROLE_OWNER);
+  ASSERT_TRUE(Leave(kBob, g.group_id()).ok());
+  EXPECT_EQ(Roles(kDave, g.group_id())[kDave], v1::GROUP_ROLE_OWNER);
+  // The last member leaves: the group is dissolved and listed nowhere.
+  ASSERT_TRUE(Leave(kDave, g.group_id()).ok());
+  EXPECT_TRUE(MyGroups(kDave).empty());
+  EXPECT_EQ(List(kDave, g.group_id(), &res).error_code(), ToGrpc(v1::NOT_FOUND));
+}
+
+TEST_F(GroupServiceTest, MemberListCarriesProfilesAndNeverAPhone) {
+  auto g = MustCreate(kAlice, {kBob, kCarol});
+  v1::GroupMembersResult res;
+  ASSERT_TRUE(List(kCarol, g.group_id(), &res).ok());
+  EXPECT_EQ(res.group().group_id(), g.group_id());
+  EXPECT_EQ(res.group().member_count(), 3u);
+  ASSERT_EQ(res.members_size(), 3);
+  EXPECT_EQ(res.members(0).profile().user_id(), kAlice);  // the owner joined first
+  std::map<uint64_t, std::pair<std::string, std::string>> seen;
+  for (const auto& m : res.members()) {
+    seen[m.profile().user_id()] = {m.profile().handle(), m.profile().display_name()};
+    EXPECT_GT(m.joined_ms(), 0);
+    EXPECT_EQ(m.alias(), "");
+  }
+  EXPECT_EQ(seen[kAlice], (std::pair<std::string, std::string>{"h_Alice", "Alice"}));
+  EXPECT_EQ(seen[kBob], (std::pair<std::string, std::string>{"h_Bob", "Bob"}));
+  EXPECT_EQ(seen[kCarol], (std::pair<std::string, std::string>{"h_Carol", "Carol"}));
+  std::string wire = res.SerializeAsString() + res.DebugString();
+  for (const auto& phone : profiles_.Phones()) {
+    EXPECT_EQ(wire.find(phone), std::string::npos) << "phone leaked: " << phone;
+    EXPECT_EQ(wire.find(phone.substr(1)), std::string::npos);
+  }
+}
+
+TEST_F(GroupServiceTest, AddIsIdempotentAndTellsChatAndEveryMember) {
+  auto g = MustCreate(kAlice, {kBob});
+  friends_.Befriend(kAlice, kCarol);
+  friends_.Befriend(kAlice, kDave);
+  v1::Group after;
+  ASSERT_TRUE(Add(kAlice, g.group_id(), {kBob, kCarol, kDave, kCarol}, &after).ok());
+  EXPECT_EQ(after.member_count(), 4u);
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kCarol, kDave}));
+  EXPECT_EQ(calls[0].remove_user_ids_size(), 0);
+  EXPECT_EQ(calls[0].actor_id(), kAlice);
+  EXPECT_EQ(calls[0].notice(), "Alice invited Carol, Dave");
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol, kDave}));
+  EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBERS_ADDED);
+  EXPECT_EQ(events[0].event.group_changed().actor_id(), kAlice);
+  EXPECT_EQ(Set(events[0].event.group_changed().user_ids()), (std::set<uint64_t>{kCarol, kDave}));
+
+  // The same request again changes nothing and tells nobody.
+  ASSERT_TRUE(Add(kAlice, g.group_id(), {kCarol, kDave}, &after).ok());
+  EXPECT_EQ(after.member_count(), 4u);
+  EXPECT_TRUE(chat_.Take().empty());
+  EXPECT_TRUE(events_.Take().empty());
+  EXPECT_EQ(Roles(kDave, g.group_id()).size(), 4u);
+}
+
+TEST_F(GroupServiceTest, FailedChatPushIsRedrivenByTheNextOperation) {
+  friends_.Befriend(kAlice, kBob);
+  friends_.Befriend(kAlice, kCarol);
+  chat_.fail = true;
+  auto st = Create(kAlice, "g", {kBob});
+  EXPECT_EQ(st.error_code(), ToGrpc(v1::UNAVAILABLE));
+  EXPECT_TRUE(events_.Take().empty());
+  // The group exists; listing it repairs the chat membership.
+  chat_.fail = false;
+  auto mine = MyGroups(kAlice);
+  ASSERT_EQ(mine.size(), 1u);
+  uint64_t gid = mine[0].group_id();
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kBob}));
+  EXPECT_TRUE(MyGroups(kAlice).size() == 1 && chat_.Take().empty());  // nothing pending any more
+
+  // An add whose push fails: the retry of the same request re-drives it.
+  chat_.fail = true;
+  EXPECT_EQ(Add(kAlice, gid, {kCarol}).error_code(), ToGrpc(v1::UNAVAILABLE));
+  chat_.fail = false;
+  ASSERT_TRUE(Add(kAlice, gid, {kCarol}).ok());
+  calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kBob, kCarol}));
+
+  // A leave whose push fails: chat must still learn that Bob left.
+  chat_.fail = true;
+  EXPECT_EQ(Leave(kBob, gid).error_code(), ToGrpc(v1::UNAVAILABLE));
+  chat_.fail = false;
+  ASSERT_TRUE(Leave(kBob, gid).ok());  // the retry completes the leave
+  calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kBob}));
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kCarol}));
+  EXPECT_EQ(Leave(kBob, gid).error_code(), ToGrpc(v1::NOT_FOUND));
+  EXPECT_TRUE(chat_.Take().empty());
+
+  // After a failure the next change sends the whole membership, then deltas again.
+  chat_.fail = true;
+  friends_.Befriend(kAlice, kDave);
+  EXPECT_EQ(Add(kAlice, gid, {kDave}).error_code(), ToGrpc(v1::UNAVAILABLE));
+  chat_.fail = false;
+  ASSERT_TRUE(Leave(kCarol, gid).ok());
+  calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kDave}));
+  EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kCarol}));
+  EXPECT_EQ(calls[0].notice(), "Carol left the group");
+  friends_.Befriend(kAlice, kEve);
+  ASSERT_TRUE(Add(kAlice, gid, {kEve}).ok());
+  calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kEve}));
+}
+
+TEST_F(GroupServiceTest, InputValidation) {
+  friends_.Befriend(kAlice, kBob);
+  auto invalid = ToGrpc(v1::INVALID_ARGUMENT);
+  EXPECT_EQ(Create(kAlice, std::string(65, 'a'), {kBob}).error_code(), invalid);
+  std::string cjk;
+  for (int i = 0; i < 64; ++i) cjk += "群";  // 64 code points, 192 bytes
+  EXPECT_TRUE(Create(kAlice, cjk, {kBob}).ok());
+  EXPECT_EQ(Create(kAlice, cjk + "群", {kBob}).error_code(), invalid);
+  EXPECT_TRUE(Create(kAlice, "", {kBob}).ok());
+  EXPECT_EQ(Create(kAlice, "bad\xff", {kBob}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "\xc0\xaf", {kBob}).error_code(), invalid);      // overlong '/'
+  EXPECT_EQ(Create(kAlice, "\xed\xa0\x80", {kBob}).error_code(), invalid);  // surrogate
+  EXPECT_EQ(Create(kAlice, "\xe7\xbe", {kBob}).error_code(), invalid);      // truncated
+  EXPECT_EQ(Create(kAlice, "two\nlines", {kBob}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "bell\x7f", {kBob}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "c1\xc2\x85", {kBob}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {kBob, kBob}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {kBob, kAlice}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {kBob, 0}).error_code(), invalid);
+  EXPECT_EQ(Create(0, "g", {kBob}).error_code(), invalid);
+  EXPECT_EQ(MyGroups(kAlice).size(), 2u);  // only the two valid ones
+
+  auto g = MyGroups(kAlice)[0];
+  EXPECT_EQ(Add(kAlice, g.group_id(), {}).error_code(), invalid);
+  EXPECT_EQ(Add(kAlice, 0, {kBob}).error_code(), invalid);
+  EXPECT_EQ(Add(kAlice, g.group_id(), {0}).error_code(), invalid);
+  EXPECT_EQ(Leave(kAlice, 0).error_code(), invalid);
+  v1::GroupMembersResult res;
+  EXPECT_EQ(List(kAlice, 0, &res).error_code(), invalid);
+  grpc::ServerContext ctx;
+  internal::UserIdRequest none;
+  v1::GroupsResult groups;
+  EXPECT_EQ(service_->ListMyGroups(&ctx, &none, &groups).error_code(), invalid);
+}
+
+TEST_F(GroupServiceTest, FailingDependenciesAreUnavailableAndChangeNothing) {
+  friends_.Befriend(kAlice, kBob);
+  friends_.fail = true;
+  EXPECT_EQ(Create(kAlice, "g", {kBob}).error_code(), ToGrpc(v1::UNAVAILABLE));
+  friends_.fail = false;
+  EXPECT_TRUE(MyGroups(kAlice).empty());
+  EXPECT_TRUE(chat_.Take().empty());
+}
+
+TEST_F(GroupServiceTest, GroupIdsBelongToThisShard) {
+  Start(1, 3);
+  std::set<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto g = MustCreate(kAlice, {kBob});
+    EXPECT_EQ(ShardOfGroup(g.group_id(), 3), 1u);
+    ids.insert(g.group_id());
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  // A group id that maps to another shard is not found here.
+  uint64_t foreign = 12345;
+  while (ShardOfGroup(foreign, 3) == 1) ++foreign;
+  EXPECT_EQ(Add(kAlice, foreign, {kBob}).error_code(), ToGrpc(v1::NOT_FOUND));
+}
+
+TEST(GroupNameTest, CountsCodePoints) {
+  EXPECT_TRUE(ValidateGroupName("", 3).ok());
+  EXPECT_TRUE(ValidateGroupName("äöü", 3).ok());
+  EXPECT_FALSE(ValidateGroupName("äöüß", 3).ok());
+  EXPECT_TRUE(ValidateGroupName("😀😀😀", 3).ok());
+  EXPECT_FALSE(ValidateGroupName("\xf4\x90\x80\x80", 3).ok());  // above U+10FFFF
+  EXPECT_FALSE(ValidateGroupName(std::string("a\0b", 3), 3).ok());
+}
+
+}  // namespace
+}  // namespace chat::group
