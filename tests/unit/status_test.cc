@@ -1,0 +1,70 @@
+// One status code set across the cluster: every client-facing code survives a trip through gRPC.
+#include "common/status.h"
+
+#include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace chat {
+namespace {
+
+TEST(Status, EveryCodeRoundTripsThroughGrpc) {
+  const auto* desc = v1::StatusCode_descriptor();
+  ASSERT_GE(desc->value_count(), 11);
+  std::set<grpc::StatusCode> grpc_codes;
+  for (int i = 0; i < desc->value_count(); ++i) {
+    auto code = static_cast<StatusCode>(desc->value(i)->number());
+    grpc::StatusCode g = ToGrpc(code);
+    EXPECT_EQ(FromGrpc(g), code) << desc->value(i)->name();
+    grpc_codes.insert(g);
+  }
+  // Distinct client codes stay distinct on the wire.
+  EXPECT_EQ(grpc_codes.size(), static_cast<size_t>(desc->value_count()));
+  EXPECT_EQ(ToGrpc(v1::OK), grpc::StatusCode::OK);
+  EXPECT_EQ(ToGrpc(v1::UNAVAILABLE), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ToGrpc(v1::DEADLINE_EXCEEDED), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST(Status, GrpcOnlyCodesMapIntoTheDocumentedSet) {
+  EXPECT_EQ(FromGrpc(grpc::StatusCode::CANCELLED), v1::UNAVAILABLE);
+  EXPECT_EQ(FromGrpc(grpc::StatusCode::ABORTED), v1::UNAVAILABLE);
+  EXPECT_EQ(FromGrpc(grpc::StatusCode::OUT_OF_RANGE), v1::INVALID_ARGUMENT);
+  EXPECT_EQ(FromGrpc(grpc::StatusCode::UNKNOWN), v1::INTERNAL);
+  EXPECT_EQ(FromGrpc(grpc::StatusCode::UNIMPLEMENTED), v1::INTERNAL);
+  EXPECT_EQ(FromGrpc(grpc::StatusCode::DATA_LOSS), v1::INTERNAL);
+  EXPECT_EQ(FromGrpc(static_cast<grpc::StatusCode>(1234)), v1::INTERNAL);
+  EXPECT_EQ(ToGrpc(static_cast<StatusCode>(99)), grpc::StatusCode::INTERNAL);
+}
+
+TEST(Status, Names) {
+  const auto* desc = v1::StatusCode_descriptor();
+  for (int i = 0; i < desc->value_count(); ++i)
+    EXPECT_EQ(std::string(StatusName(static_cast<StatusCode>(desc->value(i)->number()))), desc->value(i)->name());
+  EXPECT_STREQ(StatusName(v1::OK), "OK");
+  EXPECT_STREQ(StatusName(v1::INVALID_ARGUMENT), "INVALID_ARGUMENT");
+  EXPECT_STREQ(StatusName(v1::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+  EXPECT_STREQ(StatusName(static_cast<StatusCode>(99)), "INTERNAL");  // unknown value: never null or empty
+}
+
+TEST(Status, HelpersCarryCodeAndMessage) {
+  struct Case {
+    grpc::Status st;
+    StatusCode code;
+  } cases[] = {
+      {InvalidArgument("m"), v1::INVALID_ARGUMENT},   {PermissionDenied("m"), v1::PERMISSION_DENIED},
+      {NotFound("m"), v1::NOT_FOUND},                 {AlreadyExists("m"), v1::ALREADY_EXISTS},
+      {FailedPrecondition("m"), v1::FAILED_PRECONDITION}, {ResourceExhausted("m"), v1::RESOURCE_EXHAUSTED},
+      {Unavailable("m"), v1::UNAVAILABLE},            {Unauthenticated("m"), v1::UNAUTHENTICATED},
+      {Internal("m"), v1::INTERNAL},
+  };
+  for (const auto& c : cases) {
+    EXPECT_FALSE(c.st.ok());
+    EXPECT_EQ(FromGrpc(c.st.error_code()), c.code) << StatusName(c.code);
+    EXPECT_EQ(c.st.error_message(), "m");
+  }
+}
+
+}  // namespace
+}  // namespace chat
