@@ -17,7 +17,7 @@ uint32_t JumpConsistentHash(uint64_t key, uint32_t buckets) {
 }
 
 uint64_t Fnv1a64(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = 14695981039346656037ULL;  // FNV-1a 64 offset basis
   for (unsigned char c : s) {
     h ^= c;
     h *= 1099511628211ULL;

@@ -98,7 +98,8 @@ std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t n
   if (dot <= 3) return fail(TokenError::kMalformed);
   std::string_view body = token.substr(0, dot);
   auto mac = Base64UrlDecode(token.substr(dot + 1));
-  if (!mac) return fail(TokenError::kMalformed);
+  constexpr size_t kMacBytes = 32;  // HMAC-SHA256: any other length is not a token of ours
+  if (!mac || mac->size() != kMacBytes) return fail(TokenError::kMalformed);
   std::string expected = Mac(body);
   if (mac->size() != expected.size() || CRYPTO_memcmp(mac->data(), expected.data(), expected.size()) != 0)
     return fail(TokenError::kBadSignature);
