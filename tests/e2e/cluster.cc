@@ -1,0 +1,473 @@
+#include "cluster.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "test_env.h"
+
+namespace chat::e2e {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kPollInterval = 50ms;  // readiness polling: ports and processes have no event to wait on
+
+std::string RandomHex(size_t n) {
+  std::random_device rd;
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s.push_back(kHex[rd() % 16]);
+  return s;
+}
+
+// Binds 127.0.0.1:0, reads the port back and closes. `taken` avoids handing out a port twice
+// within one cluster.
+uint16_t FreePort(std::set<uint16_t>& taken) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ::close(fd);
+      throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
+    }
+    ::close(fd);
+    uint16_t port = ntohs(a.sin_port);
+    if (taken.insert(port).second) return port;
+  }
+  throw std::runtime_error("no free loopback port");
+}
+
+std::string Addr(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+int ConnectLoopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool AcceptsTcp(uint16_t port) {
+  int fd = ConnectLoopback(port);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+// GET /healthz answered with 200 within about a second.
+bool HealthzOk(uint16_t port) {
+  int fd = ConnectLoopback(port);
+  if (fd < 0) return false;
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  bool ok = ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size());
+  std::string resp;
+  char buf[512];
+  while (ok && resp.size() < 12) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return ok && resp.rfind("HTTP/1.1 200", 0) == 0;
+}
+
+std::string Tail(const std::string& path, size_t lines) {
+  std::ifstream in(path);
+  if (!in) return "(no log)\n";
+  std::vector<std::string> all;
+  std::string line;
+  while (std::getline(in, line)) all.push_back(line);
+  std::string out;
+  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += "  " + all[i] + "\n";
+  return out;
+}
+
+json::object LimitsJson(const Limits& l) {
+  json::object o;
+#define PUT(name) o[#name] = l.name
+  PUT(max_frame_bytes); PUT(send_queue_max_frames); PUT(send_queue_max_bytes);
+  PUT(handshake_timeout_ms); PUT(auth_timeout_ms); PUT(idle_timeout_ms); PUT(drain_timeout_ms);
+  PUT(max_connections); PUT(requests_per_second); PUT(request_burst); PUT(max_inflight_requests);
+  PUT(rpc_deadline_ms); PUT(max_text_chars); PUT(max_client_msg_id_chars); PUT(history_page_max);
+  PUT(history_page_default); PUT(send_batch_max); PUT(max_group_members); PUT(max_group_name_chars);
+  PUT(invite_code_member_limit); PUT(code_ttl_s); PUT(code_max_tries); PUT(code_resend_interval_s);
+  PUT(token_ttl_s); PUT(max_display_name_chars); PUT(max_greeting_chars); PUT(max_friends);
+  PUT(friend_request_ttl_s); PUT(presence_ttl_ms);
+#undef PUT
+  return o;
+}
+
+}  // namespace
+
+Limits ClusterOptions::DefaultTestLimits() {
+  Limits l;
+  l.drain_timeout_ms = 2000;
+  return l;
+}
+
+TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
+  try {
+    char tmpl[] = "/tmp/chat-e2e.XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    run_dir_ = tmpl;
+    config_path_ = run_dir_ + "/cluster.json";
+
+    std::set<uint16_t> taken;
+    const uint16_t account_port = FreePort(taken);
+    const uint16_t presence_port = FreePort(taken);
+    const uint16_t group_port = FreePort(taken);
+    for (int i = 0; i < options_.chat_shards; ++i) chat_ports_.push_back(FreePort(taken));
+    for (int i = 0; i < options_.gateways; ++i) gateway_ports_.push_back(FreePort(taken));
+
+    config_.secret = "e2e-" + RandomHex(32);
+    config_.run_dir = run_dir_;
+    config_.log_level = "info";
+    config_.postgres = chat::testing::TestPostgres();
+    config_.postgres.pool_size = 4;
+    config_.redis = chat::testing::TestRedis();
+    config_.account.push_back({{Addr(account_port)}, chat::testing::FreshDatabase("e2e_account")});
+    config_.presence.push_back({{Addr(presence_port)}, ""});
+    for (int i = 0; i < options_.chat_shards; ++i)
+      config_.chat.push_back({{Addr(chat_ports_[i])}, chat::testing::FreshDatabase("e2e_chat" + std::to_string(i))});
+    config_.group.push_back({{Addr(group_port)}, chat::testing::FreshDatabase("e2e_group")});
+    for (int i = 0; i < options_.gateways; ++i)
+      config_.gateways.push_back({"e2e-gw" + std::to_string(i) + "-" + RandomHex(6), Addr(gateway_ports_[i])});
+    config_.limits = options_.limits;
+    WriteConfig();
+
+    const std::string bin = chat::testing::BinDir();
+    auto service = [&](const std::string& exe, const std::string& name, int shard) {
+      Process p;
+      p.name = name;
+      p.argv = {bin + "/" + exe, "--config", config_path_, "--shard", std::to_string(shard)};
+      p.log_path = run_dir_ + "/" + name + ".log";
+      return p;
+    };
+    services_.push_back(service("account-service", "account-service.0", 0));
+    services_.push_back(service("presence-service", "presence-service.0", 0));
+    services_.push_back(service("group-service", "group-service.0", 0));
+    first_chat_ = services_.size();
+    for (int i = 0; i < options_.chat_shards; ++i)
+      services_.push_back(service("chat-service", "chat-service." + std::to_string(i), i));
+    for (int i = 0; i < options_.gateways; ++i) {
+      Process p;
+      p.name = "gateway." + std::to_string(i);
+      p.argv = {bin + "/gateway", "--config", config_path_, "--index", std::to_string(i), "--threads", "2"};
+      p.log_path = run_dir_ + "/" + p.name + ".log";
+      gateways_.push_back(std::move(p));
+    }
+
+    service_ports_ = {account_port, presence_port, group_port};
+    service_ports_.insert(service_ports_.end(), chat_ports_.begin(), chat_ports_.end());
+    std::vector<Process*> watch;
+    for (auto& p : services_) {
+      Spawn(p);
+      watch.push_back(&p);
+    }
+    WaitReady(service_ports_, {}, watch);
+    for (auto& g : gateways_) {
+      Spawn(g);
+      watch.push_back(&g);
+    }
+    WaitReady({}, gateway_ports_, watch);
+  } catch (...) {
+    for (auto& g : gateways_) Terminate(g, SIGKILL, 5s);
+    for (auto& s : services_) Terminate(s, SIGKILL, 5s);
+    throw;
+  }
+}
+
+TestCluster::~TestCluster() {
+  // Gateways first (they drain their clients), then the services, all SIGTERMed together.
+  for (auto& g : gateways_)
+    if (g.pid > 0) ::kill(g.pid, SIGTERM);
+  for (auto& g : gateways_) Terminate(g, SIGTERM, 15s);
+  for (auto& s : services_)
+    if (s.pid > 0) ::kill(s.pid, SIGTERM);
+  for (auto& s : services_) Terminate(s, SIGTERM, 15s);
+}
+
+void TestCluster::WriteConfig() {
+  json::object root;
+  root["secret"] = config_.secret;
+  root["run_dir"] = config_.run_dir;
+  root["log_level"] = config_.log_level;
+  root["code_sender"] = "file";
+  root["postgres"] = json::object{{"host", config_.postgres.host},
+                                  {"port", config_.postgres.port},
+                                  {"user", config_.postgres.user},
+                                  {"password", config_.postgres.password},
+                                  {"pool_size", config_.postgres.pool_size}};
+  root["redis"] = json::object{
+      {"host", config_.redis.host}, {"port", config_.redis.port}, {"timeout_ms", config_.redis.timeout_ms}};
+  auto shards = [](const std::vector<ShardConfig>& v) {
+    json::array a;
+    for (const auto& s : v) {
+      json::object o;
+      json::array addrs;
+      for (const auto& addr : s.addresses) addrs.emplace_back(addr);
+      o["addresses"] = std::move(addrs);
+      if (!s.database.empty()) o["database"] = s.database;
+      a.emplace_back(std::move(o));
+    }
+    return a;
+  };
+  root["services"] = json::object{{"account", shards(config_.account)},
+                                  {"presence", shards(config_.presence)},
+                                  {"chat", shards(config_.chat)},
+                                  {"group", shards(config_.group)}};
+  json::array gws;
+  for (const auto& g : config_.gateways) gws.emplace_back(json::object{{"id", g.id}, {"listen", g.listen}});
+  root["gateways"] = std::move(gws);
+  root["limits"] = LimitsJson(config_.limits);
+  const std::string text = json::serialize(root);
+  config_ = ParseConfig(text);  // the same validation every process applies
+  std::ofstream out(config_path_);
+  out << text << "\n";
+  if (!out) throw std::runtime_error("cannot write " + config_path_);
+}
+
+void TestCluster::Spawn(Process& p) {
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::vector<char*> argv;
+  for (auto& a : p.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int log_fd = ::open(p.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("cannot open " + p.log_path + ": " + std::strerror(errno));
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    if (null_fd >= 0) ::close(null_fd);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no cluster behind
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    // The test's own sockets (client connections) must not live on in the child, or closing them
+    // in the test would never reach the peer.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    ::execv(argv[0], argv.data());
+    const char msg[] = "e2e cluster: execv failed\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  if (null_fd >= 0) ::close(null_fd);
+  p.pid = pid;
+}
+
+void TestCluster::WaitReady(const std::vector<uint16_t>& tcp_ports, const std::vector<uint16_t>& http_ports,
+                            const std::vector<Process*>& watch) {
+  const auto deadline = Clock::now() + options_.ready_timeout;
+  std::vector<bool> tcp_ok(tcp_ports.size()), http_ok(http_ports.size());
+  for (;;) {
+    for (Process* p : watch) {
+      int status = 0;
+      if (p->pid > 0 && ::waitpid(p->pid, &status, WNOHANG) == p->pid) {
+        p->pid = -1;
+        Fail(p->name + " exited during start-up (wait status " + std::to_string(status) + ")");
+      }
+    }
+    bool all = true;
+    for (size_t i = 0; i < tcp_ports.size(); ++i) all &= (tcp_ok[i] = tcp_ok[i] || AcceptsTcp(tcp_ports[i]));
+    for (size_t i = 0; i < http_ports.size(); ++i) all &= (http_ok[i] = http_ok[i] || HealthzOk(http_ports[i]));
+    if (all) return;
+    if (Clock::now() >= deadline) {
+      std::string missing;
+      for (size_t i = 0; i < tcp_ports.size(); ++i)
+        if (!tcp_ok[i]) missing += " tcp:" + std::to_string(tcp_ports[i]);
+      for (size_t i = 0; i < http_ports.size(); ++i)
+        if (!http_ok[i]) missing += " healthz:" + std::to_string(http_ports[i]);
+      Fail("cluster not ready within " + std::to_string(options_.ready_timeout.count()) + " ms; waiting for" +
+           missing);
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+int TestCluster::Terminate(Process& p, int signal, std::chrono::milliseconds deadline) {
+  if (p.pid <= 0) return 0;
+  ::kill(p.pid, signal);
+  const auto until = Clock::now() + deadline;
+  int status = 0;
+  for (;;) {
+    pid_t r = ::waitpid(p.pid, &status, WNOHANG);
+    if (r == p.pid || (r < 0 && errno == ECHILD)) {
+      p.pid = -1;
+      return status;
+    }
+    if (Clock::now() >= until) break;
+    std::this_thread::sleep_for(10ms);  // reaping a child: no event to wait on without SIGCHLD
+  }
+  ::kill(p.pid, SIGKILL);
+  ::waitpid(p.pid, &status, 0);
+  p.pid = -1;
+  return -1;
+}
+
+void TestCluster::Fail(const std::string& why) const {
+  throw std::runtime_error("e2e cluster (" + run_dir_ + "): " + why + "\n" + LogTails());
+}
+
+std::string TestCluster::LogTails(size_t lines) const {
+  std::string out;
+  for (const auto* list : {&services_, &gateways_})
+    for (const auto& p : *list) out += "---- " + p.log_path + " (last lines)\n" + Tail(p.log_path, lines);
+  return out;
+}
+
+client::ConnectOptions TestCluster::Options(int gateway, WireEncoding encoding) const {
+  client::ConnectOptions o;
+  o.host = "127.0.0.1";
+  o.port = gateway_port(gateway);
+  o.encoding = encoding;
+  o.timeout = 10s;
+  return o;
+}
+
+void TestCluster::KillGateway(int i) { Terminate(gateways_.at(i), SIGKILL, 10s); }
+
+int TestCluster::StopGateway(int i, std::chrono::milliseconds deadline) {
+  return Terminate(gateways_.at(i), SIGTERM, deadline);
+}
+
+void TestCluster::RestartChatShard(int i, bool hard) {
+  Process& p = services_.at(first_chat_ + i);
+  Terminate(p, hard ? SIGKILL : SIGTERM, 15s);
+  // The port is free again once the process is gone (the listener had SO_REUSEADDR via gRPC).
+  Spawn(p);
+  WaitReady({chat_ports_.at(i)}, {}, {&p});
+}
+
+User TestCluster::SignUp(int gateway, WireEncoding encoding, const std::string& display_name) const {
+  User u;
+  u.phone = client::RandomTestPhone();
+  u.device_id = client::NewDeviceId();
+  u.display_name = display_name;
+  std::string error;
+  auto session = client::SignUpNew(Options(gateway, encoding), codes_file(), u.phone, display_name, &error,
+                                   u.device_id);
+  if (!session)
+    throw std::runtime_error("sign up of " + display_name + " on gateway " + std::to_string(gateway) +
+                             " failed: " + error);
+  u.id = session->user_id();
+  u.handle = session->handle();
+  u.token = session->token;
+  u.conn = std::move(session->conn);
+  if (u.id == 0 || u.token.empty()) throw std::runtime_error("sign up returned no user id or token");
+  return u;
+}
+
+std::unique_ptr<client::Connection> TestCluster::Connect(const User& user, int gateway,
+                                                         WireEncoding encoding) const {
+  std::string error;
+  int http = 0;
+  auto session = client::ConnectWithToken(Options(gateway, encoding), user.token, &error, &http);
+  if (!session)
+    throw std::runtime_error("connect of " + user.display_name + " to gateway " + std::to_string(gateway) +
+                             " failed (HTTP " + std::to_string(http) + "): " + error);
+  if (session->user_id() != user.id) throw std::runtime_error("connected as the wrong user");
+  return std::move(session->conn);
+}
+
+void TestCluster::MakeFriends(const User& a, const User& b) const {
+  v1::Reply r = client::SendFriendRequest(a.c(), b.id, "hi from the e2e test");
+  if (r.status() != v1::OK) throw std::runtime_error("send_friend_request: " + client::DescribeError(r));
+  r = client::AcceptFriendRequest(b.c(), a.id);
+  if (r.status() != v1::OK) throw std::runtime_error("accept_friend_request: " + client::DescribeError(r));
+}
+
+// ---- helpers -------------------------------------------------------------------------------------
+
+bool IsMessage(const v1::Event& event, const std::string& conversation_id, uint64_t seq) {
+  return event.has_message() && event.message().message().conversation_id() == conversation_id &&
+         event.message().message().seq() == seq;
+}
+
+std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::string& conversation_id,
+                                          uint64_t seq, std::chrono::milliseconds timeout) {
+  auto e = conn.WaitEvent([&](const v1::Event& ev) { return IsMessage(ev, conversation_id, seq); }, timeout);
+  if (!e) return std::nullopt;
+  return e->message().message();
+}
+
+std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string& conversation_id,
+                                     uint64_t after_seq) {
+  std::vector<v1::Message> out;
+  for (int page = 0; page < 10000; ++page) {
+    v1::Reply r = client::GetHistory(conn, conversation_id, after_seq, 200);
+    if (r.status() != v1::OK) throw std::runtime_error("get_history: " + client::DescribeError(r));
+    for (const auto& m : r.history().messages()) {
+      out.push_back(m);
+      after_seq = std::max(after_seq, m.seq());
+    }
+    if (!r.history().has_more() || r.history().messages().empty()) return out;
+  }
+  throw std::runtime_error("get_history: too many pages");
+}
+
+std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn,
+                                                        const std::string& conversation_id) {
+  v1::Reply r = client::ListConversations(conn);
+  if (r.status() != v1::OK) throw std::runtime_error("list_conversations: " + client::DescribeError(r));
+  for (const auto& c : r.conversations().conversations())
+    if (c.conversation_id() == conversation_id) return c;
+  return std::nullopt;
+}
+
+std::string TextOf(const v1::Message& m) {
+  return m.content().has_text() ? m.content().text().text() : std::string();
+}
+
+uint64_t SendTextOk(client::Connection& conn, const std::string& conversation_id, const std::string& text,
+                    std::string* client_msg_id_out) {
+  std::string id = client::NewClientMsgId();
+  v1::Reply r = client::SendText(conn, conversation_id, id, text);
+  if (r.status() != v1::OK) throw std::runtime_error("send_message: " + client::DescribeError(r));
+  if (client_msg_id_out) *client_msg_id_out = id;
+  return r.send_message().seq();
+}
+
+}  // namespace chat::e2e

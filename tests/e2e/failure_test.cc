@@ -1,0 +1,492 @@
+// End-to-end failures: a gateway killed mid-conversation, a chat shard restarted during sends, a
+// gateway stopped gracefully, and a slow consumer. Each test kills or restarts processes, so each
+// starts its own cluster.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "cluster.h"
+#include "common/shard.h"
+
+namespace chat::e2e {
+namespace {
+
+using client::Connection;
+using Clock = std::chrono::steady_clock;
+constexpr auto kProto = WireEncoding::kProto;
+constexpr auto kJson = WireEncoding::kJson;
+constexpr auto kRetryBackoff = 100ms;  // between retries of one send (client backoff, not a wait)
+
+// ---- a sender that retries like a well-behaved client ---------------------------------------------
+
+// What a RetryingSender did. Guarded by mu; cv is notified on every ack and at the end.
+struct SendLog {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, uint64_t>> acked;  // (client_msg_id, seq), in send order
+  std::map<std::string, std::string> text_of;           // client_msg_id -> text
+  int reconnects = 0;
+  int retries = 0;
+  std::vector<std::string> errors;  // sends that failed for good (must stay empty)
+  bool done = false;
+
+  size_t acked_count() {
+    std::lock_guard lock(mu);
+    return acked.size();
+  }
+  // Waits until at least n sends were acknowledged (or the sender finished); false on timeout.
+  bool WaitAcked(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return acked.size() >= n || done; }) && acked.size() >= n;
+  }
+};
+
+// Sends numbered texts to `conv`, one after the other, until `stop` is set (at least `min_messages`)
+// or `max_messages` were sent. Every send is retried with the SAME client_msg_id on UNAVAILABLE,
+// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and connection loss; a lost connection is replaced by a
+// new one to `fallback_gateway`. Runs on its own thread; owns `conn`.
+// `abort` ends it at once (a failing test), leaving the send in progress unfinished.
+void RunSender(const TestCluster* cluster, const User* user, std::unique_ptr<Connection> conn,
+               int fallback_gateway, WireEncoding encoding, std::string conv, const std::atomic<bool>* stop,
+               const std::atomic<bool>* abort, size_t min_messages, size_t max_messages, SendLog* log) {
+  for (size_t i = 0; i < max_messages && (i < min_messages || !stop->load()) && !abort->load(); ++i) {
+    const std::string id = client::NewClientMsgId();
+    const std::string text = "msg " + std::to_string(i);
+    {
+      std::lock_guard lock(log->mu);
+      log->text_of[id] = text;
+    }
+    const auto deadline = Clock::now() + 60s;
+    bool sent = false;
+    std::string last_error;
+    while (!sent && Clock::now() < deadline && !abort->load()) {
+      if (!conn || !conn->is_open()) {
+        try {
+          conn = cluster->Connect(*user, fallback_gateway, encoding);
+          std::lock_guard lock(log->mu);
+          ++log->reconnects;
+        } catch (const std::exception& e) {
+          last_error = e.what();
+          conn.reset();
+          std::this_thread::sleep_for(kRetryBackoff);
+          continue;
+        }
+      }
+      v1::Reply r = client::SendText(*conn, conv, id, text, 10s);
+      if (r.status() == v1::OK) {
+        std::lock_guard lock(log->mu);
+        log->acked.emplace_back(id, r.send_message().seq());
+        log->cv.notify_all();
+        sent = true;
+      } else if (r.status() == v1::UNAVAILABLE || r.status() == v1::DEADLINE_EXCEEDED ||
+                 r.status() == v1::RESOURCE_EXHAUSTED) {
+        last_error = client::DescribeError(r);
+        {
+          std::lock_guard lock(log->mu);
+          ++log->retries;
+        }
+        std::this_thread::sleep_for(kRetryBackoff);
+      } else {
+        last_error = client::DescribeError(r);
+        break;
+      }
+    }
+    if (!sent) {
+      std::lock_guard lock(log->mu);
+      log->errors.push_back("send " + std::to_string(i) + " failed for good: " + last_error);
+      break;
+    }
+  }
+  std::lock_guard lock(log->mu);
+  log->done = true;
+  log->cv.notify_all();
+}
+
+// A RunSender thread. Finish() lets the send in progress complete and joins; the destructor (a
+// test that failed early) aborts and joins.
+class SenderThread {
+ public:
+  // Takes over user.conn.
+  SenderThread(const TestCluster& cluster, User& user, int fallback_gateway, WireEncoding encoding,
+               const std::string& conv, size_t min_messages, SendLog& log)
+      : thread_(RunSender, &cluster, &user, std::move(user.conn), fallback_gateway, encoding,
+                conv, &stop_, &abort_, min_messages, size_t{5000}, &log) {}
+  ~SenderThread() {
+    stop_ = abort_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  void Finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> abort_{false};
+  std::thread thread_;
+};
+
+// Checks the server's history of `conv` against everything `log` had acknowledged: seqs 1..N
+// without gaps, every acknowledged message exactly once at its acknowledged seq, nothing else.
+void ExpectHistoryMatchesAcks(Connection& reader, const std::string& conv, SendLog& log) {
+  std::vector<v1::Message> h;
+  ASSERT_NO_THROW(h = FullHistory(reader, conv));
+  std::lock_guard lock(log.mu);
+  ASSERT_EQ(h.size(), log.acked.size()) << "history and acknowledged sends differ in size";
+  std::map<std::string, int> copies;
+  for (size_t i = 0; i < h.size(); ++i) {
+    EXPECT_EQ(h[i].seq(), i + 1) << "seq gap or disorder at position " << i;
+    ++copies[h[i].client_msg_id()];
+  }
+  for (const auto& [id, seq] : log.acked) {
+    EXPECT_EQ(copies[id], 1) << "acknowledged message " << id << " is in history " << copies[id] << " times";
+    ASSERT_GE(seq, 1u);
+    ASSERT_LE(seq, h.size());
+    EXPECT_EQ(h[seq - 1].client_msg_id(), id) << "acknowledged seq " << seq << " holds another message";
+    EXPECT_EQ(TextOf(h[seq - 1]), log.text_of[id]);
+  }
+}
+
+// ---- a gateway killed mid-conversation -------------------------------------------------------------
+
+TEST(GatewayFailure, ClientsOfAKilledGatewayResyncWithNothingLostOrRepeated) {
+  ClusterOptions o;
+  o.limits.requests_per_second = 2000;  // the sender goes as fast as replies come back
+  o.limits.request_burst = 2000;
+  TestCluster cluster(o);
+  User alice = cluster.SignUp(0, kProto, "Alice");  // sender, on the gateway that dies
+  User bob = cluster.SignUp(0, kJson, "Bob");       // receiver, on the gateway that dies
+  cluster.MakeFriends(alice, bob);
+  const std::string conv = DirectConversationId(alice.id, bob.id);
+
+  // What Bob saw, deduplicated by seq; the same seq must always be the same message.
+  std::map<uint64_t, v1::Message> seen;
+  auto take = [&](const v1::Message& m) {
+    if (m.conversation_id() != conv) return;
+    auto [it, fresh] = seen.emplace(m.seq(), m);
+    if (!fresh) {
+      EXPECT_EQ(it->second.client_msg_id(), m.client_msg_id()) << "seq " << m.seq() << " seen as two messages";
+    }
+  };
+  auto contiguous = [&] {
+    uint64_t s = 0;
+    while (seen.count(s + 1)) ++s;
+    return s;
+  };
+  auto drain_events = [&](Connection& c, std::chrono::milliseconds wait) {
+    while (auto e = c.NextEvent(wait))
+      if (e->has_message()) take(e->message().message());
+  };
+
+  SendLog log;
+  SenderThread sender(cluster, alice, 1, kProto, conv, 40, log);  // takes over alice.conn
+
+  // Bob is mid-conversation when gateway 0 dies.
+  for (auto deadline = Clock::now() + 30s; seen.size() < 10 && Clock::now() < deadline;)
+    if (auto e = bob.c().NextEvent(1s); e && e->has_message()) take(e->message().message());
+  ASSERT_GE(seen.size(), 10u) << "Bob received too little before the kill";
+  const size_t acked_before_kill = log.acked_count();
+  cluster.KillGateway(0);
+
+  // Bob sees the connection drop (no close frame from a killed process).
+  uint16_t code = 0;
+  ASSERT_TRUE(bob.c().WaitClosed(15s, &code)) << "Bob's connection to the killed gateway stayed open";
+  EXPECT_EQ(code, 1006);
+  drain_events(bob.c(), 0ms);  // events that arrived before the drop
+
+  // Bob reconnects to the other gateway and syncs: list, then history after his last seen seq.
+  std::unique_ptr<Connection> bob1;
+  ASSERT_NO_THROW(bob1 = cluster.Connect(bob, 1, kJson));
+  std::optional<v1::ConversationSummary> summary;
+  ASSERT_NO_THROW(summary = FindConversation(*bob1, conv));
+  ASSERT_TRUE(summary);
+  EXPECT_GE(summary->last_seq(), acked_before_kill);
+  std::vector<v1::Message> page;
+  ASSERT_NO_THROW(page = FullHistory(*bob1, conv, contiguous()));
+  for (const auto& m : page) take(m);
+  EXPECT_GE(contiguous(), summary->last_seq()) << "sync left a gap";
+
+  // The conversation goes on through gateway 1 for a while, then the sender stops.
+  ASSERT_TRUE(log.WaitAcked(acked_before_kill + 30, 60s)) << "the sender did not recover after the kill";
+  sender.Finish();
+  {
+    std::lock_guard lock(log.mu);
+    EXPECT_TRUE(log.errors.empty()) << log.errors.front();
+    EXPECT_GE(log.reconnects, 1) << "the sender never noticed its gateway died";
+  }
+
+  // Bob's final catch-up: pending events, then history after his last seen seq.
+  drain_events(*bob1, 500ms);
+  ASSERT_NO_THROW(page = FullHistory(*bob1, conv, contiguous()));
+  for (const auto& m : page) take(m);
+
+  // The union of what Bob saw holds every acknowledged message exactly once, at its seq.
+  {
+    std::lock_guard lock(log.mu);
+    std::set<uint64_t> acked_seqs;
+    for (const auto& [id, seq] : log.acked) {
+      EXPECT_TRUE(acked_seqs.insert(seq).second) << "two acknowledged sends got seq " << seq;
+      auto it = seen.find(seq);
+      ASSERT_NE(it, seen.end()) << "Bob never saw acknowledged seq " << seq;
+      EXPECT_EQ(it->second.client_msg_id(), id);
+    }
+    EXPECT_EQ(seen.size(), acked_seqs.size()) << "Bob saw messages nobody acknowledged";
+  }
+  ExpectHistoryMatchesAcks(*bob1, conv, log);
+}
+
+// ---- a chat shard restarted during sends -----------------------------------------------------------
+
+TEST(ChatShardRestart, SendsRetriedAcrossRestartsAreStoredExactlyOnceWithoutGaps) {
+  ClusterOptions o;
+  o.limits.requests_per_second = 2000;
+  o.limits.request_burst = 2000;
+  TestCluster cluster(o);
+  User alice = cluster.SignUp(0, kProto, "Alice");
+  User bob = cluster.SignUp(1, kJson, "Bob");
+  cluster.MakeFriends(alice, bob);
+  const std::string conv = DirectConversationId(alice.id, bob.id);
+  const int shard = static_cast<int>(ShardOfConversation(conv, cluster.chat_shard_count()));
+
+  SendLog log;
+  SenderThread sender(cluster, alice, 1, kProto, conv, 30, log);  // takes over alice.conn
+  ASSERT_TRUE(log.WaitAcked(10, 30s));
+  cluster.RestartChatShard(shard, /*hard=*/false);  // SIGTERM: graceful
+  ASSERT_TRUE(log.WaitAcked(log.acked_count() + 10, 60s)) << "sends did not recover after a SIGTERM restart";
+  cluster.RestartChatShard(shard, /*hard=*/true);  // SIGKILL: mid-transaction
+  ASSERT_TRUE(log.WaitAcked(log.acked_count() + 10, 60s)) << "sends did not recover after a SIGKILL restart";
+  sender.Finish();
+  {
+    std::lock_guard lock(log.mu);
+    EXPECT_TRUE(log.errors.empty()) << log.errors.front();
+  }
+  ExpectHistoryMatchesAcks(bob.c(), conv, log);
+  // The recipient's view after sync agrees.
+  auto summary = FindConversation(bob.c(), conv);
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->last_seq(), log.acked_count());
+}
+
+// ---- graceful gateway stop ---------------------------------------------------------------------------
+
+TEST(GracefulStop, ClientsOfAStoppingGatewayGet1012) {
+  TestCluster cluster;
+  User alice = cluster.SignUp(0, kProto, "Alice");
+  User bob = cluster.SignUp(0, kJson, "Bob");
+  User carol = cluster.SignUp(1, kProto, "Carol");
+  cluster.MakeFriends(alice, carol);
+
+  const int status = cluster.StopGateway(0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "gateway did not exit cleanly: " << status;
+  for (User* u : {&alice, &bob}) {
+    uint16_t code = 0;
+    std::string reason;
+    ASSERT_TRUE(u->c().WaitClosed(10s, &code, &reason)) << u->display_name << "'s connection stayed open";
+    EXPECT_EQ(code, 1012) << u->display_name << ": " << reason;
+  }
+  // The other gateway is unaffected, and the clients reconnect there.
+  EXPECT_TRUE(carol.c().is_open());
+  auto alice1 = cluster.Connect(alice, 1, kProto);
+  const std::string conv = DirectConversationId(alice.id, carol.id);
+  const uint64_t seq = SendTextOk(*alice1, conv, "moved to gateway 1");
+  EXPECT_TRUE(WaitForMessage(carol.c(), conv, seq));
+}
+
+// ---- slow consumer -------------------------------------------------------------------------------------
+
+// A WebSocket connection done by hand on a plain socket, so that the test can stop reading (the
+// client library always reads). Only what this test needs: upgrade, masked binary frames out,
+// frames in. Not thread-safe.
+class RawWebSocket {
+ public:
+  ~RawWebSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Connects with a tiny receive buffer (so the server's writes stall early) and upgrades with
+  // chat.v1.proto and `token`. Returns "" or the reason for failing.
+  std::string Open(uint16_t port, const std::string& token) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+    const std::string req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            "Sec-WebSocket-Protocol: chat.v1.proto\r\nAuthorization: Bearer " +
+                            token + "\r\n\r\n";
+    if (!WriteAll(req)) return "sending the upgrade failed";
+    const auto deadline = Clock::now() + 10s;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (Fill(deadline) != kData) return "no upgrade response";
+    const std::string head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    if (head.rfind("HTTP/1.1 101", 0) != 0) return "upgrade refused: " + head.substr(0, head.find("\r\n"));
+    return "";
+  }
+
+  bool SendBinary(const std::string& payload) {
+    std::string f;
+    f.push_back(static_cast<char>(0x82));  // FIN, binary
+    if (payload.size() < 126) {
+      f.push_back(static_cast<char>(0x80 | payload.size()));
+    } else {
+      f.push_back(static_cast<char>(0x80 | 126));
+      f.push_back(static_cast<char>(payload.size() >> 8));
+      f.push_back(static_cast<char>(payload.size() & 0xff));
+    }
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    f.append(reinterpret_cast<const char*>(mask), 4);
+    for (size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+    return WriteAll(f);
+  }
+
+  enum Result { kData, kEof, kTimeout, kError };
+  // Reads one whole frame before `deadline`.
+  Result ReadFrame(Clock::time_point deadline, int* opcode, std::string* payload) {
+    for (;;) {
+      if (buf_.size() >= 2) {
+        const auto b = [&](size_t i) { return static_cast<unsigned char>(buf_[i]); };
+        size_t len = b(1) & 0x7f, at = 2;
+        if (len == 126 && buf_.size() >= 4) {
+          len = (size_t(b(2)) << 8) | b(3);
+          at = 4;
+        } else if (len == 127 && buf_.size() >= 10) {
+          len = 0;
+          for (int i = 0; i < 8; ++i) len = (len << 8) | b(2 + i);
+          at = 10;
+        }
+        if ((b(1) & 0x7f) < 126 || at > 2) {
+          if (buf_.size() >= at + len) {
+            *opcode = b(0) & 0x0f;
+            *payload = buf_.substr(at, len);
+            buf_.erase(0, at + len);
+            return kData;
+          }
+        }
+      }
+      Result r = Fill(deadline);
+      if (r != kData) return r;
+    }
+  }
+
+ private:
+  bool WriteAll(const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) {
+      ssize_t n = ::send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  Result Fill(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return kTimeout;
+    pollfd p{fd_, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n == 0) return kTimeout;
+    if (n < 0) return kError;
+    char tmp[65536];
+    ssize_t got = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (got == 0) return kEof;
+    if (got < 0) return kError;
+    buf_.append(tmp, static_cast<size_t>(got));
+    return kData;
+  }
+
+  int fd_ = -1;
+  std::string buf_;
+};
+
+TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
+  ClusterOptions o;
+  o.limits.send_queue_max_frames = 16;
+  o.limits.requests_per_second = 5000;
+  o.limits.request_burst = 5000;
+  TestCluster cluster(o);
+  User alice = cluster.SignUp(1, kProto, "Alice");  // sender, on the other gateway
+  User bob = cluster.SignUp(0, kProto, "Bob");      // his normal device keeps reading
+  cluster.MakeFriends(alice, bob);
+  const std::string conv = DirectConversationId(alice.id, bob.id);
+
+  // Bob's stalled device on the same gateway. One request/reply first: the gateway reads the
+  // first frame only once the session is registered, so pushes are routed to it afterwards.
+  RawWebSocket stalled;
+  ASSERT_EQ(stalled.Open(cluster.gateway_port(0), bob.token), "");
+  v1::ClientFrame hello;
+  hello.set_request_id(1);
+  hello.mutable_get_me();
+  ASSERT_TRUE(stalled.SendBinary(hello.SerializeAsString()));
+  {
+    int op = 0;
+    std::string payload;
+    ASSERT_EQ(stalled.ReadFrame(Clock::now() + 10s, &op, &payload), RawWebSocket::kData);
+    v1::ServerFrame f;
+    ASSERT_TRUE(f.ParseFromString(payload));
+    ASSERT_TRUE(f.has_reply());
+    ASSERT_EQ(f.reply().status(), v1::OK);
+  }
+  // From here on the stalled device reads nothing until the end.
+
+  constexpr int kMessages = 400;
+  const std::string body(2000, 'z');
+  for (int i = 0; i < kMessages; ++i) ASSERT_NO_THROW(SendTextOk(alice.c(), conv, body));
+
+  // Bob's reading device on the same gateway gets everything.
+  std::set<uint64_t> got;
+  for (auto deadline = Clock::now() + 60s; got.size() < kMessages && Clock::now() < deadline;)
+    if (auto e = bob.c().NextEvent(1s); e && e->has_message() && e->message().message().conversation_id() == conv)
+      got.insert(e->message().message().seq());
+  EXPECT_EQ(got.size(), static_cast<size_t>(kMessages)) << "the reading device missed pushes";
+  EXPECT_TRUE(bob.c().is_open());
+
+  // Now read what the server had managed to hand the stalled device: it must end (the server
+  // dropped it), short of everything, with close code 4008 if a close frame made it through.
+  int events = 0, close_code = -1;
+  RawWebSocket::Result r;
+  const auto deadline = Clock::now() + 30s;
+  for (;;) {
+    int op = 0;
+    std::string payload;
+    r = stalled.ReadFrame(deadline, &op, &payload);
+    if (r != RawWebSocket::kData) break;
+    if (op == 0x8) {
+      close_code = payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8) |
+                                             static_cast<unsigned char>(payload[1])
+                                       : 0;
+      continue;  // the server closes the TCP connection next
+    }
+    v1::ServerFrame f;
+    if (op == 0x2 && f.ParseFromString(payload) && f.has_event()) ++events;
+  }
+  EXPECT_NE(r, RawWebSocket::kTimeout) << "the stalled connection was never dropped (" << events << " events)";
+  EXPECT_LT(events, kMessages) << "everything was delivered: the queue limit never applied";
+  if (close_code != -1) EXPECT_EQ(close_code, 4008);
+
+  // The dropped device resyncs with nothing missing.
+  auto again = cluster.Connect(bob, 0, kProto);
+  auto h = FullHistory(*again, conv);
+  EXPECT_EQ(h.size(), static_cast<size_t>(kMessages));
+  // And the sender never noticed anything.
+  EXPECT_NO_THROW(SendTextOk(alice.c(), conv, "still here"));
+}
+
+}  // namespace
+}  // namespace chat::e2e
