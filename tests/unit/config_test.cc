@@ -14,7 +14,7 @@ namespace {
 // Every field of chat::Limits. A limit added to Limits must be added here (and to ParseConfig).
 #define CHAT_ALL_LIMITS(X)                                                                              \
   X(max_frame_bytes) X(send_queue_max_frames) X(send_queue_max_bytes) X(handshake_timeout_ms)         \
-  X(auth_timeout_ms) X(ping_interval_ms) X(idle_timeout_ms) X(drain_timeout_ms) X(max_connections)    \
+  X(auth_timeout_ms) X(idle_timeout_ms) X(drain_timeout_ms) X(max_connections)    \
   X(requests_per_second) X(request_burst) X(max_inflight_requests) X(rpc_deadline_ms) X(max_text_chars) \
   X(max_client_msg_id_chars) X(history_page_max) X(history_page_default) X(send_batch_max)             \
   X(max_group_members) X(max_group_name_chars) X(invite_code_member_limit) X(code_ttl_s)               \
