@@ -49,6 +49,7 @@ struct Options {
   std::string token_cache;
   std::string scenario = "dm";
   int conns = 1000;
+  int max_users = 0;
   int pairs = 100;
   int inflight = 4;
   double rate = 0;  // total offered msg/s; 0 = closed loop
@@ -144,6 +145,7 @@ int main(int argc, char** argv) {
       ("token-cache", po::value(&o.token_cache), "project: cache of users, tokens, friendships and groups")
       ("scenario", po::value(&o.scenario)->default_value(o.scenario), "idle | dm | fanout | latency | resync")
       ("conns", po::value(&o.conns)->default_value(o.conns), "idle: connections")
+      ("max-users", po::value(&o.max_users)->default_value(o.max_users), "idle: distinct users (0 = one per connection; fewer = several sessions per user)")
       ("pairs", po::value(&o.pairs)->default_value(o.pairs), "dm/latency: sender->receiver pairs (on different gateways)")
       ("inflight", po::value(&o.inflight)->default_value(o.inflight), "closed loop: messages in flight per sender")
       ("rate", po::value(&o.rate)->default_value(o.rate), "open loop: total offered messages/s (0 = closed loop)")
@@ -229,7 +231,7 @@ int main(int argc, char** argv) {
   const std::string& sc = o.scenario;
   if (sc == "latency" && o.rate <= 0) o.rate = 2000;
   if (sc == "idle") {
-    users_needed = o.conns;
+    users_needed = o.max_users > 0 ? std::min(o.conns, o.max_users) : o.conns;
   } else if (sc == "dm" || sc == "latency") {
     users_needed = 2 * o.pairs;
     for (int k = 0; k < o.pairs; ++k) friendships.emplace_back(2 * k, 2 * k + 1);
