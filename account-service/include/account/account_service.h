@@ -1,0 +1,93 @@
+#pragma once
+// account-service: users, phone verification, tokens, handles, profiles and contacts of ONE account
+// shard (implements chat.internal.AccountService). The only process that ever sees phone numbers:
+// they appear in Account replies to their owner and in the code sender, nowhere else.
+//
+// Threads: every method may be called concurrently from gRPC's thread pool. The service holds no
+// mutable state of its own; PostgreSQL serializes conflicting changes (row locks, unique keys).
+// Handlers never throw: every failure is a grpc::Status whose message is user-facing.
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "account/account_events.h"
+#include "account/account_store.h"
+#include "account/code_sender.h"
+#include "chat/internal/services.grpc.pb.h"
+#include "common/config.h"
+#include "common/grpc_util.h"
+#include "common/pg.h"
+#include "common/token.h"
+
+namespace chat::account {
+
+// Clients asking a peer shard set this metadata key so the peer answers from its own database only
+// (never forwards again, even if the two disagree about the shard map).
+inline constexpr char kLocalOnlyMetadata[] = "x-chat-local-only";
+
+// At most this many ids per GetProfiles / CheckFriends request.
+inline constexpr int kMaxIdsPerRequest = 1000;
+// At most this many pending friend requests are listed.
+inline constexpr int kMaxListedFriendRequests = 1000;
+
+class AccountServiceImpl final : public internal::AccountService::Service {
+ public:
+  // config, pool, sender and events must outlive the service. pool must have been created with
+  // PrepareAccountStatements. now_ms is the clock (unix ms); tests inject a fake one.
+  AccountServiceImpl(const ClusterConfig& config, uint32_t shard, PgPool& pool, CodeSender& sender,
+                     AccountEvents& events, std::function<int64_t()> now_ms);
+
+  grpc::Status RequestCode(grpc::ServerContext*, const v1::RequestCodeRequest*, v1::RequestCodeResult*) override;
+  grpc::Status SignUp(grpc::ServerContext*, const v1::SignUpRequest*, v1::SessionResult*) override;
+  grpc::Status LogIn(grpc::ServerContext*, const v1::LogInRequest*, v1::SessionResult*) override;
+  grpc::Status RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest*,
+                            v1::SessionResult*) override;
+  grpc::Status GetAccount(grpc::ServerContext*, const internal::UserIdRequest*, v1::Account*) override;
+  grpc::Status SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest*, v1::Account*) override;
+  grpc::Status LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest*, v1::UserProfile*) override;
+  grpc::Status GetProfiles(grpc::ServerContext*, const v1::GetProfilesRequest*, v1::ProfilesResult*) override;
+  grpc::Status SendFriendRequest(grpc::ServerContext*, const internal::SendFriendRequestRequest*,
+                                 v1::SendFriendRequestResult*) override;
+  grpc::Status AcceptFriendRequest(grpc::ServerContext*, const internal::AcceptFriendRequestRequest*,
+                                   v1::Contact*) override;
+  grpc::Status ListFriendRequests(grpc::ServerContext*, const internal::UserIdRequest*,
+                                  v1::FriendRequestsResult*) override;
+  grpc::Status ListContacts(grpc::ServerContext*, const internal::UserIdRequest*, v1::ContactsResult*) override;
+  grpc::Status CheckFriends(grpc::ServerContext*, const internal::CheckFriendsRequest*,
+                            internal::CheckFriendsResult*) override;
+  grpc::Status PutFriendEdge(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
+
+ private:
+  using ProfileMap = std::unordered_map<uint64_t, v1::UserProfile>;
+
+  uint32_t shard_count() const;
+  bool IsLocal(uint64_t user_id) const;
+  std::string HashCode(const std::string& phone, const std::string& code) const;
+  // Verifies and consumes the phone's code inside t. Returns the verdict for the caller; a wrong
+  // code increments the try counter, which the caller must commit even though the verdict is an
+  // error.
+  grpc::Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
+  void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
+                   v1::SessionResult* out) const;
+  // Profiles of `ids` from whichever shard owns each (this one from its database, others over
+  // gRPC). Unknown ids are omitted. UNAVAILABLE if a needed shard cannot be asked.
+  grpc::Status FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
+  grpc::Status LocalProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
+  // Stores user -> friend on this shard (cap-checked, idempotent). Sets *since_ms to the stored time.
+  grpc::Status PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms);
+  // PutEdgeLocal on the shard that owns `user` (directly if that is this shard).
+  grpc::Status PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms);
+
+  const ClusterConfig& config_;
+  const Limits& limits_;
+  uint32_t shard_;
+  PgPool& pool_;
+  CodeSender& sender_;
+  AccountEvents& events_;
+  std::function<int64_t()> now_ms_;
+  TokenSigner signer_;
+  ShardedStubs<internal::AccountService> peers_;
+};
+
+}  // namespace chat::account

@@ -1,0 +1,91 @@
+#pragma once
+// PostgreSQL access of account-service: every statement is a named prepared statement declared in
+// account_store.cc and registered on each pooled connection by PrepareAccountStatements (the PgPool
+// prepare callback). The functions are stateless and run inside the caller's transaction (see
+// chat::WithTransaction); they throw libpqxx errors, which WithTransaction maps to statuses.
+// Times cross this boundary as unix milliseconds from the service's clock.
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace chat::account {
+
+// The PgPool prepare callback.
+void PrepareAccountStatements(pqxx::connection& c);
+
+struct UserRow {
+  uint64_t id = 0;
+  std::string phone;
+  std::string handle;
+  std::string display_name;
+  int64_t created_ms = 0;
+};
+
+struct CodeRow {
+  std::string code_hash;
+  int64_t expires_ms = 0;
+  int64_t sent_ms = 0;
+  int tries = 0;
+};
+
+struct RequestRow {
+  uint64_t to_user = 0;
+  uint64_t from_user = 0;
+  std::string greeting;
+  int source = 0;
+  int64_t created_ms = 0;
+};
+
+struct EdgeRow {
+  uint64_t friend_id = 0;
+  int64_t since_ms = 0;
+};
+
+namespace store {
+
+// --- phone codes
+// Stores a fresh code (tries = 0) unless the phone's current code was sent after resend_cutoff_ms.
+// Atomic against concurrent requests. Returns false when rate-limited.
+bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms,
+             int64_t now_ms, int64_t resend_cutoff_ms);
+std::optional<CodeRow> GetCode(pqxx::work& t, const std::string& phone);
+// Same, with the row locked until the transaction ends (serializes verifications of one phone).
+std::optional<CodeRow> LockCode(pqxx::work& t, const std::string& phone);
+void AddCodeTry(pqxx::work& t, const std::string& phone);
+void DeleteCode(pqxx::work& t, const std::string& phone);
+
+// --- users
+// Inserts unless the id, phone or handle is taken (never throws a unique violation). Returns true
+// if inserted; on false the caller checks which one collided.
+bool InsertUser(pqxx::work& t, const UserRow& u);
+std::optional<UserRow> UserById(pqxx::work& t, uint64_t id);
+// Like UserById, but locks the user's row: serializes changes to that user's friend edges.
+std::optional<UserRow> LockUser(pqxx::work& t, uint64_t id);
+std::optional<UserRow> UserByPhone(pqxx::work& t, const std::string& phone);
+std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handle_lower);
+// Users among `ids` (unknown ids omitted, order unspecified).
+std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids);
+bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name);
+
+// --- friend requests (stored on the receiver's shard)
+void UpsertRequest(pqxx::work& t, const RequestRow& r);
+// The request from `from` to `to` if created at or after min_created_ms; locked.
+std::optional<RequestRow> LockLiveRequest(pqxx::work& t, uint64_t to, uint64_t from, int64_t min_created_ms);
+void DeleteRequest(pqxx::work& t, uint64_t to, uint64_t from);
+// Live requests to `to`, newest first, at most `limit`.
+std::vector<RequestRow> LiveRequestsTo(pqxx::work& t, uint64_t to, int64_t min_created_ms, int limit);
+
+// --- friendships (one edge per direction, on the shard of user_id)
+bool HasEdge(pqxx::work& t, uint64_t user, uint64_t friend_id);
+int64_t EdgeCount(pqxx::work& t, uint64_t user);
+// Inserts the edge unless present. Returns the stored since (existing edges keep theirs).
+int64_t PutEdge(pqxx::work& t, uint64_t user, uint64_t friend_id, int64_t since_ms);
+void DeleteEdge(pqxx::work& t, uint64_t user, uint64_t friend_id);
+std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit);
+// Which of `ids` are friends of `user`.
+std::vector<uint64_t> FriendsAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids);
+
+}  // namespace store
+}  // namespace chat::account

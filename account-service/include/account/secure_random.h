@@ -1,0 +1,19 @@
+#pragma once
+// Randomness for codes, user ids and handles, from OpenSSL's CSPRNG. Thread-safe. Throws
+// std::runtime_error if the CSPRNG fails (callers inside handlers catch it).
+#include <cstdint>
+#include <string>
+
+namespace chat::account {
+
+uint64_t RandomU64();
+// Uniform in [0, bound), bound > 0 (rejection sampling, no modulo bias).
+uint64_t RandomBelow(uint64_t bound);
+// `digits` random decimal digits, e.g. "042917".
+std::string RandomDigits(int digits);
+// A random positive 63-bit id with ShardOfUser(id, shards) == shard.
+uint64_t RandomUserIdOnShard(uint32_t shard, uint32_t shards);
+// "u_" + 10 random [a-z0-9].
+std::string RandomHandle();
+
+}  // namespace chat::account

@@ -1,0 +1,39 @@
+#pragma once
+// Pure input rules of account-service (no I/O). Every function is thread-safe.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace chat::account {
+
+// E.164: "+", a non-zero digit, then 6..14 more digits (^\+[1-9][0-9]{6,14}$).
+bool ValidPhone(std::string_view phone);
+
+// Number of Unicode code points in `s`, or nullopt if `s` is not valid UTF-8 (overlong forms,
+// surrogates and values above U+10FFFF are invalid).
+std::optional<size_t> Utf8CodePoints(std::string_view s);
+
+// Valid UTF-8, min_chars..max_chars code points, no control characters (C0, DEL, C1).
+bool ValidText(std::string_view s, size_t min_chars, size_t max_chars);
+
+// Display name: 1..max_chars code points, valid UTF-8, no control characters.
+bool ValidDisplayName(std::string_view name, size_t max_chars);
+
+// Greeting of a friend request: 0..max_chars code points, valid UTF-8, no control characters.
+bool ValidGreeting(std::string_view greeting, size_t max_chars);
+
+// Handle syntax (WeChat): 6..20 ASCII chars, starts with a letter, then letters, digits, '_' or '-'.
+// Random handles ("u_" + 10 of [a-z0-9]) satisfy it.
+inline constexpr size_t kMinHandleChars = 6;
+inline constexpr size_t kMaxHandleChars = 20;
+bool ValidHandle(std::string_view handle);
+
+// ASCII lower-case copy (handles are ASCII, compared case-insensitively).
+std::string LowerAscii(std::string_view s);
+
+// A phone number made fit for logs: country prefix and last 4 digits kept, e.g. "+86******1234".
+std::string MaskPhone(std::string_view phone);
+
+}  // namespace chat::account

@@ -1,0 +1,681 @@
+#include "account/account_service.h"
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <climits>
+#include <unordered_set>
+
+#include "account/secure_random.h"
+#include "account/validation.h"
+#include "common/shard.h"
+#include "common/status.h"
+
+namespace chat::account {
+
+namespace {
+
+constexpr int kCodeDigits = 6;
+// Attempts to find a free (id, handle) pair before giving up; collisions are astronomically rare.
+constexpr int kInsertUserAttempts = 8;
+
+bool ValidUserId(uint64_t id) { return id > 0 && id <= static_cast<uint64_t>(INT64_MAX); }
+
+bool ValidCodeSyntax(const std::string& code) {
+  if (code.size() != kCodeDigits) return false;
+  return std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+v1::UserProfile ToProfile(const UserRow& u) {
+  v1::UserProfile p;
+  p.set_user_id(u.id);
+  p.set_handle(u.handle);
+  p.set_display_name(u.display_name);
+  return p;
+}
+
+void FillAccount(const UserRow& u, v1::Account* out) {
+  *out->mutable_profile() = ToProfile(u);
+  out->set_phone(u.phone);
+}
+
+// Runs a handler body; an exception that slipped through becomes INTERNAL (logged, never leaked).
+template <typename F>
+grpc::Status Guarded(const char* what, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: unexpected error: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("{}: unexpected non-standard exception", what);
+  }
+  return Internal("internal error");
+}
+
+grpc::Status FriendLimitReached(uint32_t max_friends) {
+  return FailedPrecondition("friend limit of " + std::to_string(max_friends) + " reached");
+}
+
+// Deduplicated ids, first occurrence order kept.
+std::vector<uint64_t> Dedup(const google::protobuf::RepeatedField<uint64_t>& ids) {
+  std::vector<uint64_t> out;
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t id : ids)
+    if (seen.insert(id).second) out.push_back(id);
+  return out;
+}
+
+}  // namespace
+
+AccountServiceImpl::AccountServiceImpl(const ClusterConfig& config, uint32_t shard, PgPool& pool,
+                                       CodeSender& sender, AccountEvents& events,
+                                       std::function<int64_t()> now_ms)
+    : config_(config),
+      limits_(config.limits),
+      shard_(shard),
+      pool_(pool),
+      sender_(sender),
+      events_(events),
+      now_ms_(std::move(now_ms)),
+      signer_(config.secret),
+      peers_(config.account) {}
+
+uint32_t AccountServiceImpl::shard_count() const {
+  return std::max<uint32_t>(1, static_cast<uint32_t>(config_.account.size()));
+}
+
+bool AccountServiceImpl::IsLocal(uint64_t user_id) const { return ShardOfUser(user_id, shard_count()) == shard_; }
+
+std::string AccountServiceImpl::HashCode(const std::string& phone, const std::string& code) const {
+  const std::string data = "code:" + phone + ":" + code;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), config_.secret.data(), static_cast<int>(config_.secret.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  return out;
+}
+
+grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, const std::string& code,
+                                           int64_t now_ms) {
+  auto row = store::LockCode(t, phone);
+  if (!row || row->expires_ms <= now_ms) return PermissionDenied("wrong or expired code");
+  if (row->tries >= static_cast<int>(limits_.code_max_tries))
+    return FailedPrecondition("too many attempts; request a new code");
+  const std::string hash = HashCode(phone, code);
+  if (hash.size() != row->code_hash.size() || CRYPTO_memcmp(hash.data(), row->code_hash.data(), hash.size()) != 0) {
+    store::AddCodeTry(t, phone);
+    return PermissionDenied("wrong or expired code");
+  }
+  store::DeleteCode(t, phone);
+  return grpc::Status::OK;
+}
+
+void AccountServiceImpl::FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
+                                     v1::SessionResult* out) const {
+  FillAccount(user, out->mutable_account());
+  const int64_t expires_s = now_ms / 1000 + static_cast<int64_t>(limits_.token_ttl_s);
+  out->set_token(signer_.Issue(TokenClaims{user.id, device_id, expires_s}));
+  out->set_token_expires_ms(expires_s * 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone verification and sessions
+
+grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::RequestCodeRequest* req,
+                                             v1::RequestCodeResult* res) {
+  return Guarded("RequestCode", [&]() -> grpc::Status {
+    const std::string& phone = req->phone();
+    if (!ValidPhone(phone))
+      return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    const int64_t now = now_ms_();
+    const std::string code = RandomDigits(kCodeDigits);
+    const int64_t interval_ms = int64_t{limits_.code_resend_interval_s} * 1000;
+    int64_t wait_s = 0;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> grpc::Status {
+          wait_s = 0;
+          if (store::PutCode(t, phone, HashCode(phone, code), now + int64_t{limits_.code_ttl_s} * 1000, now,
+                             now - interval_ms))
+            return grpc::Status::OK;
+          auto existing = store::GetCode(t, phone);
+          const int64_t remaining_ms = existing ? existing->sent_ms + interval_ms - now : interval_ms;
+          wait_s = std::max<int64_t>(1, (remaining_ms + 999) / 1000);
+          return grpc::Status::OK;
+        },
+        "RequestCode");
+    if (!st.ok()) return st;
+    if (wait_s > 0)
+      return ResourceExhausted("wait " + std::to_string(wait_s) + " s before requesting another code");
+    if (!sender_.Send(phone, code)) {
+      // Do not leave a code nobody received blocking the resend interval.
+      WithTransaction(
+          pool_,
+          [&](pqxx::work& t) {
+            store::DeleteCode(t, phone);
+            return grpc::Status::OK;
+          },
+          "RequestCode.undo");
+      return Unavailable("could not send the code; try again");
+    }
+    res->set_expires_in_s(static_cast<int32_t>(limits_.code_ttl_s));
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRequest* req, v1::SessionResult* res) {
+  return Guarded("SignUp", [&]() -> grpc::Status {
+    if (!ValidPhone(req->phone()))
+      return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
+    if (!ValidDisplayName(req->display_name(), limits_.max_display_name_chars))
+      return InvalidArgument("display name must be 1-" + std::to_string(limits_.max_display_name_chars) +
+                             " characters of valid UTF-8 without control characters");
+    if (!ValidDeviceId(req->device_id()))
+      return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
+    const int64_t now = now_ms_();
+    grpc::Status verdict;
+    UserRow user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> grpc::Status {
+          verdict = CheckCode(t, req->phone(), req->code(), now);
+          if (!verdict.ok()) return grpc::Status::OK;  // commit the try counter
+          // From here on an error rolls back, so the code stays usable (e.g. to log in instead).
+          if (store::UserByPhone(t, req->phone()))
+            return AlreadyExists("an account with this phone number already exists; log in instead");
+          for (int attempt = 0; attempt < kInsertUserAttempts; ++attempt) {
+            user.id = RandomUserIdOnShard(shard_, shard_count());
+            user.phone = req->phone();
+            user.handle = RandomHandle();
+            user.display_name = req->display_name();
+            user.created_ms = now;
+            if (store::InsertUser(t, user)) return grpc::Status::OK;
+            // A concurrent sign-up of the same phone committed first, or the id/handle is taken.
+            if (store::UserByPhone(t, req->phone()))
+              return AlreadyExists("an account with this phone number already exists; log in instead");
+          }
+          spdlog::error("SignUp: no free user id/handle after {} attempts", kInsertUserAttempts);
+          return Unavailable("could not create the account; try again");
+        },
+        "SignUp");
+    if (!st.ok()) return st;
+    if (!verdict.ok()) return verdict;
+    FillSession(user, req->device_id(), now, res);
+    spdlog::info("signed up user {} on shard {}", user.id, shard_);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext*, const v1::LogInRequest* req, v1::SessionResult* res) {
+  return Guarded("LogIn", [&]() -> grpc::Status {
+    if (!ValidPhone(req->phone()))
+      return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
+    if (!ValidDeviceId(req->device_id()))
+      return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
+    const int64_t now = now_ms_();
+    grpc::Status verdict;
+    UserRow user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> grpc::Status {
+          verdict = CheckCode(t, req->phone(), req->code(), now);
+          if (!verdict.ok()) return grpc::Status::OK;  // commit the try counter
+          auto u = store::UserByPhone(t, req->phone());
+          // Only now, with the code verified, may the caller learn that the phone is unregistered.
+          // Roll back so the same code can still be used to sign up.
+          if (!u) return NotFound("no account for this phone number; sign up first");
+          user = *u;
+          return grpc::Status::OK;
+        },
+        "LogIn");
+    if (!st.ok()) return st;
+    if (!verdict.ok()) return verdict;
+    FillSession(user, req->device_id(), now, res);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest* req,
+                                              v1::SessionResult* res) {
+  return Guarded("RefreshToken", [&]() -> grpc::Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    if (!ValidDeviceId(req->device_id()))
+      return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
+    const int64_t now = now_ms_();
+    std::optional<UserRow> user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          user = store::UserById(t, req->user_id());
+          return grpc::Status::OK;
+        },
+        "RefreshToken");
+    if (!st.ok()) return st;
+    if (!user) return NotFound("no such user");
+    FillSession(*user, req->device_id(), now, res);
+    return grpc::Status::OK;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and profiles
+
+grpc::Status AccountServiceImpl::GetAccount(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                            v1::Account* res) {
+  return Guarded("GetAccount", [&]() -> grpc::Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    std::optional<UserRow> user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          user = store::UserById(t, req->user_id());
+          return grpc::Status::OK;
+        },
+        "GetAccount");
+    if (!st.ok()) return st;
+    if (!user) return NotFound("no such user");
+    FillAccount(*user, res);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest* req,
+                                                v1::Account* res) {
+  return Guarded("SetDisplayName", [&]() -> grpc::Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    if (!ValidDisplayName(req->display_name(), limits_.max_display_name_chars))
+      return InvalidArgument("display name must be 1-" + std::to_string(limits_.max_display_name_chars) +
+                             " characters of valid UTF-8 without control characters");
+    std::optional<UserRow> user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          if (store::SetDisplayName(t, req->user_id(), req->display_name())) user = store::UserById(t, req->user_id());
+          return grpc::Status::OK;
+        },
+        "SetDisplayName");
+    if (!st.ok()) return st;
+    if (!user) return NotFound("no such user");
+    FillAccount(*user, res);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest* req,
+                                              v1::UserProfile* res) {
+  return Guarded("LookupHandle", [&]() -> grpc::Status {
+    if (!ValidHandle(req->handle()))
+      return InvalidArgument("a handle is 6-20 characters: a letter, then letters, digits, '_' or '-'");
+    std::optional<UserRow> user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          user = store::UserByHandleLower(t, LowerAscii(req->handle()));
+          return grpc::Status::OK;
+        },
+        "LookupHandle");
+    if (!st.ok()) return st;
+    if (!user) return NotFound("no user with this handle");
+    *res = ToProfile(*user);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::LocalProfiles(const std::vector<uint64_t>& ids, ProfileMap* out) {
+  std::vector<uint64_t> valid;
+  for (uint64_t id : ids)
+    if (ValidUserId(id)) valid.push_back(id);
+  if (valid.empty()) return grpc::Status::OK;
+  std::vector<UserRow> rows;
+  auto st = WithTransaction(
+      pool_,
+      [&](pqxx::work& t) {
+        rows = store::UsersByIds(t, valid);
+        return grpc::Status::OK;
+      },
+      "Profiles");
+  if (!st.ok()) return st;
+  for (const auto& u : rows) (*out)[u.id] = ToProfile(u);
+  return grpc::Status::OK;
+}
+
+grpc::Status AccountServiceImpl::FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out) {
+  std::vector<std::vector<uint64_t>> by_shard(shard_count());
+  for (uint64_t id : ids)
+    if (ValidUserId(id)) by_shard[ShardOfUser(id, shard_count())].push_back(id);
+  for (uint32_t s = 0; s < by_shard.size(); ++s) {
+    const auto& part = by_shard[s];
+    if (part.empty()) continue;
+    if (s == shard_) {
+      auto st = LocalProfiles(part, out);
+      if (!st.ok()) return st;
+      continue;
+    }
+    for (size_t off = 0; off < part.size(); off += kMaxIdsPerRequest) {
+      v1::GetProfilesRequest preq;
+      for (size_t i = off; i < std::min(part.size(), off + kMaxIdsPerRequest); ++i) preq.add_user_ids(part[i]);
+      auto ctx = MakeContext(limits_.rpc_deadline_ms);
+      ctx->AddMetadata(kLocalOnlyMetadata, "1");
+      v1::ProfilesResult pres;
+      auto st = peers_.at(s).GetProfiles(ctx.get(), preq, &pres);
+      if (!st.ok()) {
+        spdlog::warn("GetProfiles on account shard {} failed: {}", s, st.error_message());
+        return Unavailable("user profiles are temporarily unavailable; retry");
+      }
+      for (auto& p : *pres.mutable_profiles()) (*out)[p.user_id()] = std::move(p);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AccountServiceImpl::GetProfiles(grpc::ServerContext* ctx, const v1::GetProfilesRequest* req,
+                                             v1::ProfilesResult* res) {
+  return Guarded("GetProfiles", [&]() -> grpc::Status {
+    if (req->user_ids_size() > kMaxIdsPerRequest)
+      return InvalidArgument("at most " + std::to_string(kMaxIdsPerRequest) + " user ids per request");
+    const std::vector<uint64_t> ids = Dedup(req->user_ids());
+    bool local_only = false;
+    if (ctx) {
+      const auto& md = ctx->client_metadata();
+      local_only = md.find(kLocalOnlyMetadata) != md.end();
+    }
+    ProfileMap found;
+    auto st = local_only ? LocalProfiles(ids, &found) : FetchProfiles(ids, &found);
+    if (!st.ok()) return st;
+    for (uint64_t id : ids) {
+      auto it = found.find(id);
+      if (it != found.end()) *res->add_profiles() = it->second;
+    }
+    return grpc::Status::OK;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Friends
+
+grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const internal::SendFriendRequestRequest* req,
+                                                   v1::SendFriendRequestResult* res) {
+  return Guarded("SendFriendRequest", [&]() -> grpc::Status {
+    const uint64_t from = req->origin().user_id();
+    const uint64_t to = req->request().user_id();
+    const auto& r = req->request();
+    if (!ValidUserId(from)) return InvalidArgument("origin user_id is required");
+    if (!ValidUserId(to)) return InvalidArgument("user_id is required");
+    if (from == to) return InvalidArgument("you cannot send a friend request to yourself");
+    if (!ValidGreeting(r.greeting(), limits_.max_greeting_chars))
+      return InvalidArgument("greeting must be at most " + std::to_string(limits_.max_greeting_chars) +
+                             " characters of valid UTF-8 without control characters");
+    if (!v1::FriendRequestSource_IsValid(r.source())) return InvalidArgument("unknown friend request source");
+    if (!IsLocal(to)) return NotFound("no such user");
+
+    // The sender may live on another shard: fetch the profile before opening the transaction.
+    ProfileMap senders;
+    auto st = FetchProfiles({from}, &senders);
+    if (!st.ok()) return st;
+    if (!senders.count(from)) return NotFound("your account was not found");
+
+    const int64_t now = now_ms_();
+    bool already = false;
+    st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> grpc::Status {
+          already = false;
+          if (!store::UserById(t, to)) return NotFound("no such user");
+          if (store::HasEdge(t, to, from)) {
+            already = true;
+            return grpc::Status::OK;
+          }
+          store::UpsertRequest(t, RequestRow{to, from, r.greeting(), r.source(), now});
+          return grpc::Status::OK;
+        },
+        "SendFriendRequest");
+    if (!st.ok()) return st;
+    res->set_already_friends(already);
+    if (already) return grpc::Status::OK;
+
+    FanoutItem item;
+    item.user_ids = {to};
+    auto* fr = item.event.mutable_friend_request()->mutable_request();
+    *fr->mutable_from() = senders[from];
+    fr->set_to_user_id(to);
+    fr->set_greeting(r.greeting());
+    fr->set_source(r.source());
+    fr->set_created_ms(now);
+    events_.Deliver({item});
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms,
+                                              int64_t* stored_since_ms) {
+  return WithTransaction(
+      pool_,
+      [&](pqxx::work& t) -> grpc::Status {
+        if (!store::LockUser(t, user)) return NotFound("no such user");
+        if (!store::HasEdge(t, user, friend_id) && store::EdgeCount(t, user) >= int64_t{limits_.max_friends})
+          return FriendLimitReached(limits_.max_friends);
+        *stored_since_ms = store::PutEdge(t, user, friend_id, since_ms);
+        return grpc::Status::OK;
+      },
+      "PutFriendEdge");
+}
+
+grpc::Status AccountServiceImpl::PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms) {
+  const uint32_t owner = ShardOfUser(user, shard_count());
+  if (owner == shard_) {
+    int64_t stored = 0;
+    return PutEdgeLocal(user, friend_id, since_ms, &stored);
+  }
+  internal::FriendEdge edge;
+  edge.set_user_id(user);
+  edge.set_friend_id(friend_id);
+  edge.set_since_ms(since_ms);
+  auto ctx = MakeContext(limits_.rpc_deadline_ms);
+  v1::Empty empty;
+  auto st = peers_.at(owner).PutFriendEdge(ctx.get(), edge, &empty);
+  if (!st.ok()) spdlog::warn("PutFriendEdge on account shard {} failed: {}", owner, st.error_message());
+  return st;
+}
+
+grpc::Status AccountServiceImpl::PutFriendEdge(grpc::ServerContext*, const internal::FriendEdge* req, v1::Empty*) {
+  return Guarded("PutFriendEdge", [&]() -> grpc::Status {
+    if (!ValidUserId(req->user_id()) || !ValidUserId(req->friend_id()))
+      return InvalidArgument("user_id and friend_id are required");
+    if (req->user_id() == req->friend_id()) return InvalidArgument("a user cannot befriend themselves");
+    if (!IsLocal(req->user_id())) return InvalidArgument("user_id belongs to another account shard");
+    int64_t stored = 0;
+    return PutEdgeLocal(req->user_id(), req->friend_id(), req->since_ms() > 0 ? req->since_ms() : now_ms_(),
+                        &stored);
+  });
+}
+
+grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
+                                                     const internal::AcceptFriendRequestRequest* req,
+                                                     v1::Contact* res) {
+  return Guarded("AcceptFriendRequest", [&]() -> grpc::Status {
+    const uint64_t me = req->origin().user_id();
+    const uint64_t from = req->from_user_id();
+    if (!ValidUserId(me)) return InvalidArgument("origin user_id is required");
+    if (!ValidUserId(from)) return InvalidArgument("user_id is required");
+    if (me == from) return InvalidArgument("you cannot befriend yourself");
+    if (!IsLocal(me)) return InvalidArgument("user_id belongs to another account shard");
+
+    ProfileMap profiles;
+    auto st = FetchProfiles({me, from}, &profiles);
+    if (!st.ok()) return st;
+    if (!profiles.count(from)) return NotFound("no pending friend request from this user");
+    if (!profiles.count(me)) return NotFound("your account was not found");
+
+    // 1. My edge, here, while the request is live (the request row is locked, so concurrent
+    //    accepts of the same request serialize).
+    const int64_t now = now_ms_();
+    const int64_t min_created = now - int64_t{limits_.friend_request_ttl_s} * 1000;
+    int64_t since = now;
+    bool created_edge = false;
+    st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> grpc::Status {
+          if (!store::LockUser(t, me)) return NotFound("your account was not found");
+          if (!store::LockLiveRequest(t, me, from, min_created))
+            return NotFound("no pending friend request from this user");
+          created_edge = !store::HasEdge(t, me, from);
+          if (created_edge && store::EdgeCount(t, me) >= int64_t{limits_.max_friends})
+            return FriendLimitReached(limits_.max_friends);
+          since = store::PutEdge(t, me, from, now);
+          return grpc::Status::OK;
+        },
+        "AcceptFriendRequest");
+    if (!st.ok()) return st;
+
+    // 2. The requester's edge on their shard. The request is kept until this succeeded, so a
+    //    retry of the accept completes a half-done friendship.
+    st = PutEdgeOnOwner(from, me, since);
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        // The requester is at the friend cap: undo my edge so neither side holds half a friendship.
+        if (created_edge) {
+          WithTransaction(
+              pool_,
+              [&](pqxx::work& t) {
+                store::DeleteEdge(t, me, from);
+                return grpc::Status::OK;
+              },
+              "AcceptFriendRequest.undo");
+        }
+        return FriendLimitReached(limits_.max_friends);
+      }
+      return Unavailable("could not complete the friendship right now; retry");
+    }
+
+    // 3. The request is done.
+    auto del = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          store::DeleteRequest(t, me, from);
+          return grpc::Status::OK;
+        },
+        "AcceptFriendRequest.delete");
+    if (!del.ok()) spdlog::warn("AcceptFriendRequest: could not delete the accepted request (accepting again is harmless)");
+
+    const std::string conversation = DirectConversationId(me, from);
+    *res->mutable_profile() = profiles[from];
+    res->set_conversation_id(conversation);
+    res->set_since_ms(since);
+
+    std::vector<FanoutItem> items(2);
+    items[0].user_ids = {me};
+    *items[0].event.mutable_friend_added()->mutable_contact() = *res;
+    items[0].skip_session_id = req->origin().session_id();  // that session has the reply
+    items[1].user_ids = {from};
+    auto* theirs = items[1].event.mutable_friend_added()->mutable_contact();
+    *theirs->mutable_profile() = profiles[me];
+    theirs->set_conversation_id(conversation);
+    theirs->set_since_ms(since);
+    events_.Deliver(items);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                                    v1::FriendRequestsResult* res) {
+  return Guarded("ListFriendRequests", [&]() -> grpc::Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    const int64_t min_created = now_ms_() - int64_t{limits_.friend_request_ttl_s} * 1000;
+    std::vector<RequestRow> rows;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          rows = store::LiveRequestsTo(t, req->user_id(), min_created, kMaxListedFriendRequests);
+          return grpc::Status::OK;
+        },
+        "ListFriendRequests");
+    if (!st.ok()) return st;
+    std::vector<uint64_t> senders;
+    for (const auto& r : rows) senders.push_back(r.from_user);
+    ProfileMap profiles;
+    st = FetchProfiles(senders, &profiles);
+    if (!st.ok()) return st;
+    for (const auto& r : rows) {
+      auto it = profiles.find(r.from_user);
+      if (it == profiles.end()) continue;  // the sender's account is gone
+      auto* out = res->add_requests();
+      *out->mutable_from() = it->second;
+      out->set_to_user_id(r.to_user);
+      out->set_greeting(r.greeting);
+      out->set_source(v1::FriendRequestSource_IsValid(r.source) ? static_cast<v1::FriendRequestSource>(r.source)
+                                                                 : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
+      out->set_created_ms(r.created_ms);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                              v1::ContactsResult* res) {
+  return Guarded("ListContacts", [&]() -> grpc::Status {
+    const uint64_t me = req->user_id();
+    if (!ValidUserId(me)) return InvalidArgument("user_id is required");
+    std::vector<EdgeRow> edges;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          edges = store::EdgesOf(t, me, static_cast<int>(limits_.max_friends));
+          return grpc::Status::OK;
+        },
+        "ListContacts");
+    if (!st.ok()) return st;
+    std::vector<uint64_t> ids;
+    for (const auto& e : edges) ids.push_back(e.friend_id);
+    ProfileMap profiles;
+    st = FetchProfiles(ids, &profiles);
+    if (!st.ok()) return st;
+    for (const auto& e : edges) {
+      auto it = profiles.find(e.friend_id);
+      if (it == profiles.end()) continue;  // the friend's account is gone
+      auto* c = res->add_contacts();
+      *c->mutable_profile() = it->second;
+      c->set_conversation_id(DirectConversationId(me, e.friend_id));
+      c->set_since_ms(e.since_ms);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AccountServiceImpl::CheckFriends(grpc::ServerContext*, const internal::CheckFriendsRequest* req,
+                                              internal::CheckFriendsResult* res) {
+  return Guarded("CheckFriends", [&]() -> grpc::Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    if (req->other_ids_size() > kMaxIdsPerRequest)
+      return InvalidArgument("at most " + std::to_string(kMaxIdsPerRequest) + " user ids per request");
+    std::vector<uint64_t> ids;
+    for (uint64_t id : Dedup(req->other_ids()))
+      if (ValidUserId(id)) ids.push_back(id);
+    std::vector<uint64_t> friends;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          friends = store::FriendsAmong(t, req->user_id(), ids);
+          return grpc::Status::OK;
+        },
+        "CheckFriends");
+    if (!st.ok()) return st;
+    // Answer in request order.
+    std::unordered_set<uint64_t> set(friends.begin(), friends.end());
+    for (uint64_t id : ids)
+      if (set.count(id)) res->add_friend_ids(id);
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace chat::account

@@ -1,0 +1,298 @@
+#include "account/account_store.h"
+
+#include "account/validation.h"
+
+namespace chat::account {
+
+namespace {
+
+// Timestamps are timestamptz in the schema and unix ms in C++.
+#define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+#define TS(param) "to_timestamp(" param "::bigint / 1000.0)"
+
+constexpr const char* kPutCode = "acct_put_code";
+constexpr const char* kPutCodeSql =
+    "INSERT INTO phone_codes (phone, code_hash, expires_at, tries, sent_at) "
+    "VALUES ($1, $2, " TS("$3") ", 0, " TS("$4") ") "
+    "ON CONFLICT (phone) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, "
+    "tries = 0, sent_at = EXCLUDED.sent_at "
+    "WHERE phone_codes.sent_at <= " TS("$5") " RETURNING 1";
+
+constexpr const char* kGetCode = "acct_get_code";
+constexpr const char* kGetCodeSql =
+    "SELECT code_hash, " MS("expires_at") ", " MS("sent_at") ", tries FROM phone_codes WHERE phone = $1";
+
+constexpr const char* kLockCode = "acct_lock_code";
+constexpr const char* kLockCodeSql =
+    "SELECT code_hash, " MS("expires_at") ", " MS("sent_at") ", tries FROM phone_codes WHERE phone = $1 "
+    "FOR UPDATE";
+
+constexpr const char* kAddCodeTry = "acct_add_code_try";
+constexpr const char* kAddCodeTrySql = "UPDATE phone_codes SET tries = tries + 1 WHERE phone = $1";
+
+constexpr const char* kDeleteCode = "acct_delete_code";
+constexpr const char* kDeleteCodeSql = "DELETE FROM phone_codes WHERE phone = $1";
+
+constexpr const char* kInsertUser = "acct_insert_user";
+constexpr const char* kInsertUserSql =
+    "INSERT INTO users (id, phone, handle, handle_lower, display_name, created_at) "
+    "VALUES ($1, $2, $3, $4, $5, " TS("$6") ") ON CONFLICT DO NOTHING RETURNING id";
+
+#define USER_COLUMNS "id, phone, handle, display_name, " MS("created_at")
+
+constexpr const char* kUserById = "acct_user_by_id";
+constexpr const char* kUserByIdSql = "SELECT " USER_COLUMNS " FROM users WHERE id = $1";
+
+constexpr const char* kLockUser = "acct_lock_user";
+constexpr const char* kLockUserSql = "SELECT " USER_COLUMNS " FROM users WHERE id = $1 FOR UPDATE";
+
+constexpr const char* kUserByPhone = "acct_user_by_phone";
+constexpr const char* kUserByPhoneSql = "SELECT " USER_COLUMNS " FROM users WHERE phone = $1";
+
+constexpr const char* kUserByHandle = "acct_user_by_handle";
+constexpr const char* kUserByHandleSql = "SELECT " USER_COLUMNS " FROM users WHERE handle_lower = $1";
+
+constexpr const char* kUsersByIds = "acct_users_by_ids";
+constexpr const char* kUsersByIdsSql = "SELECT " USER_COLUMNS " FROM users WHERE id = ANY($1::bigint[])";
+
+constexpr const char* kSetDisplayName = "acct_set_display_name";
+constexpr const char* kSetDisplayNameSql = "UPDATE users SET display_name = $2 WHERE id = $1 RETURNING 1";
+
+constexpr const char* kUpsertRequest = "acct_upsert_request";
+constexpr const char* kUpsertRequestSql =
+    "INSERT INTO friend_requests (to_user, from_user, greeting, source, created_at) "
+    "VALUES ($1, $2, $3, $4, " TS("$5") ") "
+    "ON CONFLICT (to_user, from_user) DO UPDATE SET greeting = EXCLUDED.greeting, source = EXCLUDED.source, "
+    "created_at = EXCLUDED.created_at";
+
+#define REQUEST_COLUMNS "to_user, from_user, greeting, source, " MS("created_at")
+
+constexpr const char* kLockLiveRequest = "acct_lock_live_request";
+constexpr const char* kLockLiveRequestSql =
+    "SELECT " REQUEST_COLUMNS " FROM friend_requests "
+    "WHERE to_user = $1 AND from_user = $2 AND created_at >= " TS("$3") " FOR UPDATE";
+
+constexpr const char* kDeleteRequest = "acct_delete_request";
+constexpr const char* kDeleteRequestSql = "DELETE FROM friend_requests WHERE to_user = $1 AND from_user = $2";
+
+constexpr const char* kLiveRequestsTo = "acct_live_requests_to";
+constexpr const char* kLiveRequestsToSql =
+    "SELECT " REQUEST_COLUMNS " FROM friend_requests WHERE to_user = $1 AND created_at >= " TS("$2")
+    " ORDER BY created_at DESC, from_user LIMIT $3";
+
+constexpr const char* kHasEdge = "acct_has_edge";
+constexpr const char* kHasEdgeSql = "SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2";
+
+constexpr const char* kEdgeCount = "acct_edge_count";
+constexpr const char* kEdgeCountSql = "SELECT count(*) FROM friendships WHERE user_id = $1";
+
+constexpr const char* kInsertEdge = "acct_insert_edge";
+constexpr const char* kInsertEdgeSql =
+    "INSERT INTO friendships (user_id, friend_id, since) VALUES ($1, $2, " TS("$3") ") "
+    "ON CONFLICT (user_id, friend_id) DO NOTHING";
+
+constexpr const char* kEdgeSince = "acct_edge_since";
+constexpr const char* kEdgeSinceSql =
+    "SELECT " MS("since") " FROM friendships WHERE user_id = $1 AND friend_id = $2";
+
+constexpr const char* kDeleteEdge = "acct_delete_edge";
+constexpr const char* kDeleteEdgeSql = "DELETE FROM friendships WHERE user_id = $1 AND friend_id = $2";
+
+constexpr const char* kEdgesOf = "acct_edges_of";
+constexpr const char* kEdgesOfSql =
+    "SELECT friend_id, " MS("since") " FROM friendships WHERE user_id = $1 ORDER BY since, friend_id LIMIT $2";
+
+constexpr const char* kFriendsAmong = "acct_friends_among";
+constexpr const char* kFriendsAmongSql =
+    "SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[])";
+
+#undef MS
+#undef TS
+#undef USER_COLUMNS
+#undef REQUEST_COLUMNS
+
+int64_t Id(uint64_t id) { return static_cast<int64_t>(id); }
+
+// PostgreSQL array literal of ids, e.g. "{1,2,3}" (numbers only, so no quoting is needed).
+std::string IdArray(const std::vector<uint64_t>& ids) {
+  std::string s = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(static_cast<int64_t>(ids[i]));
+  }
+  s += '}';
+  return s;
+}
+
+UserRow ToUser(const pqxx::row& r) {
+  UserRow u;
+  u.id = static_cast<uint64_t>(r[0].as<int64_t>());
+  u.phone = r[1].as<std::string>();
+  u.handle = r[2].as<std::string>();
+  u.display_name = r[3].as<std::string>();
+  u.created_ms = r[4].as<int64_t>();
+  return u;
+}
+
+std::optional<UserRow> OneUser(const pqxx::result& r) {
+  if (r.empty()) return std::nullopt;
+  return ToUser(r[0]);
+}
+
+CodeRow ToCode(const pqxx::row& r) {
+  CodeRow c;
+  c.code_hash = r[0].as<std::string>();
+  c.expires_ms = r[1].as<int64_t>();
+  c.sent_ms = r[2].as<int64_t>();
+  c.tries = r[3].as<int>();
+  return c;
+}
+
+RequestRow ToRequest(const pqxx::row& r) {
+  RequestRow q;
+  q.to_user = static_cast<uint64_t>(r[0].as<int64_t>());
+  q.from_user = static_cast<uint64_t>(r[1].as<int64_t>());
+  q.greeting = r[2].as<std::string>();
+  q.source = r[3].as<int>();
+  q.created_ms = r[4].as<int64_t>();
+  return q;
+}
+
+}  // namespace
+
+void PrepareAccountStatements(pqxx::connection& c) {
+  const std::pair<const char*, const char*> statements[] = {
+      {kPutCode, kPutCodeSql},
+      {kGetCode, kGetCodeSql},
+      {kLockCode, kLockCodeSql},
+      {kAddCodeTry, kAddCodeTrySql},
+      {kDeleteCode, kDeleteCodeSql},
+      {kInsertUser, kInsertUserSql},
+      {kUserById, kUserByIdSql},
+      {kLockUser, kLockUserSql},
+      {kUserByPhone, kUserByPhoneSql},
+      {kUserByHandle, kUserByHandleSql},
+      {kUsersByIds, kUsersByIdsSql},
+      {kSetDisplayName, kSetDisplayNameSql},
+      {kUpsertRequest, kUpsertRequestSql},
+      {kLockLiveRequest, kLockLiveRequestSql},
+      {kDeleteRequest, kDeleteRequestSql},
+      {kLiveRequestsTo, kLiveRequestsToSql},
+      {kHasEdge, kHasEdgeSql},
+      {kEdgeCount, kEdgeCountSql},
+      {kInsertEdge, kInsertEdgeSql},
+      {kEdgeSince, kEdgeSinceSql},
+      {kDeleteEdge, kDeleteEdgeSql},
+      {kEdgesOf, kEdgesOfSql},
+      {kFriendsAmong, kFriendsAmongSql},
+  };
+  for (const auto& [name, sql] : statements) c.prepare(name, sql);
+}
+
+namespace store {
+
+bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms,
+             int64_t now_ms, int64_t resend_cutoff_ms) {
+  return !t.exec_prepared(kPutCode, phone, code_hash, expires_ms, now_ms, resend_cutoff_ms).empty();
+}
+
+std::optional<CodeRow> GetCode(pqxx::work& t, const std::string& phone) {
+  auto r = t.exec_prepared(kGetCode, phone);
+  if (r.empty()) return std::nullopt;
+  return ToCode(r[0]);
+}
+
+std::optional<CodeRow> LockCode(pqxx::work& t, const std::string& phone) {
+  auto r = t.exec_prepared(kLockCode, phone);
+  if (r.empty()) return std::nullopt;
+  return ToCode(r[0]);
+}
+
+void AddCodeTry(pqxx::work& t, const std::string& phone) { t.exec_prepared(kAddCodeTry, phone); }
+
+void DeleteCode(pqxx::work& t, const std::string& phone) { t.exec_prepared(kDeleteCode, phone); }
+
+bool InsertUser(pqxx::work& t, const UserRow& u) {
+  return !t.exec_prepared(kInsertUser, Id(u.id), u.phone, u.handle, LowerAscii(u.handle), u.display_name,
+                          u.created_ms)
+              .empty();
+}
+
+std::optional<UserRow> UserById(pqxx::work& t, uint64_t id) { return OneUser(t.exec_prepared(kUserById, Id(id))); }
+
+std::optional<UserRow> LockUser(pqxx::work& t, uint64_t id) { return OneUser(t.exec_prepared(kLockUser, Id(id))); }
+
+std::optional<UserRow> UserByPhone(pqxx::work& t, const std::string& phone) {
+  return OneUser(t.exec_prepared(kUserByPhone, phone));
+}
+
+std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handle_lower) {
+  return OneUser(t.exec_prepared(kUserByHandle, handle_lower));
+}
+
+std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids) {
+  std::vector<UserRow> out;
+  if (ids.empty()) return out;
+  auto r = t.exec_prepared(kUsersByIds, IdArray(ids));
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(ToUser(row));
+  return out;
+}
+
+bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name) {
+  return !t.exec_prepared(kSetDisplayName, Id(id), name).empty();
+}
+
+void UpsertRequest(pqxx::work& t, const RequestRow& r) {
+  t.exec_prepared(kUpsertRequest, Id(r.to_user), Id(r.from_user), r.greeting, r.source, r.created_ms);
+}
+
+std::optional<RequestRow> LockLiveRequest(pqxx::work& t, uint64_t to, uint64_t from, int64_t min_created_ms) {
+  auto r = t.exec_prepared(kLockLiveRequest, Id(to), Id(from), min_created_ms);
+  if (r.empty()) return std::nullopt;
+  return ToRequest(r[0]);
+}
+
+void DeleteRequest(pqxx::work& t, uint64_t to, uint64_t from) { t.exec_prepared(kDeleteRequest, Id(to), Id(from)); }
+
+std::vector<RequestRow> LiveRequestsTo(pqxx::work& t, uint64_t to, int64_t min_created_ms, int limit) {
+  auto r = t.exec_prepared(kLiveRequestsTo, Id(to), min_created_ms, limit);
+  std::vector<RequestRow> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(ToRequest(row));
+  return out;
+}
+
+bool HasEdge(pqxx::work& t, uint64_t user, uint64_t friend_id) {
+  return !t.exec_prepared(kHasEdge, Id(user), Id(friend_id)).empty();
+}
+
+int64_t EdgeCount(pqxx::work& t, uint64_t user) { return t.exec_prepared(kEdgeCount, Id(user))[0][0].as<int64_t>(); }
+
+int64_t PutEdge(pqxx::work& t, uint64_t user, uint64_t friend_id, int64_t since_ms) {
+  t.exec_prepared(kInsertEdge, Id(user), Id(friend_id), since_ms);
+  return t.exec_prepared(kEdgeSince, Id(user), Id(friend_id))[0][0].as<int64_t>();
+}
+
+void DeleteEdge(pqxx::work& t, uint64_t user, uint64_t friend_id) {
+  t.exec_prepared(kDeleteEdge, Id(user), Id(friend_id));
+}
+
+std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit) {
+  auto r = t.exec_prepared(kEdgesOf, Id(user), limit);
+  std::vector<EdgeRow> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back({static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<int64_t>()});
+  return out;
+}
+
+std::vector<uint64_t> FriendsAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids) {
+  std::vector<uint64_t> out;
+  if (ids.empty()) return out;
+  auto r = t.exec_prepared(kFriendsAmong, Id(user), IdArray(ids));
+  for (const auto& row : r) out.push_back(static_cast<uint64_t>(row[0].as<int64_t>()));
+  return out;
+}
+
+}  // namespace store
+}  // namespace chat::account

@@ -1,0 +1,200 @@
+// Two account shards in-process, each behind a real gRPC server, talking to each other: profiles
+// and friend edges that cross shards.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "account_test_util.h"
+#include "common/shard.h"
+
+namespace chat::account {
+namespace {
+
+using testing::BaseConfig;
+using testing::NewestCode;
+using testing::Shard;
+using testing::TempDir;
+
+// A port that was free a moment ago (the servers bind it right after).
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind");
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A phone number that ShardOfPhone routes to `shard` of 2, distinct per `n`.
+std::string PhoneOnShard(uint32_t shard, int n) {
+  for (int i = 0;; ++i) {
+    std::string phone = "+86139" + std::to_string(10000000 + n * 1000 + i);
+    if (ShardOfPhone(phone, 2) == shard) return phone;
+  }
+}
+
+class AccountMultiShardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    now_ms_ = NowMs();
+    config_ = BaseConfig(run_dir_.path());
+    config_.limits.rpc_deadline_ms = 2000;
+    for (int s = 0; s < 2; ++s)
+      config_.account.push_back(
+          ShardConfig{{"127.0.0.1:" + std::to_string(FreePort())}, testing::NewAccountDatabase()});
+    for (uint32_t s = 0; s < 2; ++s) {
+      shards_.push_back(std::make_unique<Shard>(config_, s, now_ms_, config_.run_dir));
+      servers_.push_back(StartServer(config_.account[s].addresses[0], {&shards_[s]->service}));
+    }
+  }
+  void TearDown() override {
+    for (auto& s : servers_)
+      if (s) s->Shutdown(std::chrono::system_clock::now());
+    servers_.clear();
+    shards_.clear();
+    for (const auto& a : config_.account) testing::DropDatabase(a.database);
+  }
+  AccountServiceImpl& On(uint32_t shard) { return shards_.at(shard)->service; }
+
+  v1::UserProfile NewUser(uint32_t shard, int n, const std::string& name) {
+    const std::string phone = PhoneOnShard(shard, n);
+    grpc::ServerContext ctx;
+    v1::RequestCodeRequest rreq;
+    rreq.set_phone(phone);
+    v1::RequestCodeResult rres;
+    EXPECT_TRUE(On(shard).RequestCode(&ctx, &rreq, &rres).ok());
+    v1::SignUpRequest req;
+    req.set_phone(phone);
+    req.set_code(NewestCode(config_.run_dir, phone));
+    req.set_display_name(name);
+    req.set_device_id("d1");
+    v1::SessionResult res;
+    auto st = On(shard).SignUp(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(ShardOfUser(res.account().profile().user_id(), 2), shard);
+    return res.account().profile();
+  }
+  grpc::Status SendRequest(uint64_t from, uint64_t to) {
+    grpc::ServerContext ctx;
+    internal::SendFriendRequestRequest req;
+    req.mutable_origin()->set_user_id(from);
+    req.mutable_request()->set_user_id(to);
+    req.mutable_request()->set_greeting("hello");
+    v1::SendFriendRequestResult res;
+    return On(ShardOfUser(to, 2)).SendFriendRequest(&ctx, &req, &res);
+  }
+  grpc::Status Accept(uint64_t me, uint64_t from, v1::Contact* res) {
+    grpc::ServerContext ctx;
+    internal::AcceptFriendRequestRequest req;
+    req.mutable_origin()->set_user_id(me);
+    req.set_from_user_id(from);
+    return On(ShardOfUser(me, 2)).AcceptFriendRequest(&ctx, &req, res);
+  }
+  v1::ContactsResult Contacts(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::ContactsResult res;
+    auto st = On(ShardOfUser(user, 2)).ListContacts(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+
+  TempDir run_dir_;
+  std::atomic<int64_t> now_ms_{0};
+  ClusterConfig config_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::unique_ptr<grpc::Server>> servers_;
+};
+
+TEST_F(AccountMultiShardTest, ProfilesAndFriendshipsCrossShards) {
+  auto a = NewUser(0, 1, "Alice");
+  auto b = NewUser(1, 2, "Bob");
+
+  // Any shard answers profiles of every shard.
+  for (uint32_t s = 0; s < 2; ++s) {
+    grpc::ServerContext ctx;
+    v1::GetProfilesRequest req;
+    req.add_user_ids(a.user_id());
+    req.add_user_ids(b.user_id());
+    v1::ProfilesResult res;
+    ASSERT_TRUE(On(s).GetProfiles(&ctx, &req, &res).ok());
+    ASSERT_EQ(res.profiles_size(), 2) << "shard " << s;
+    EXPECT_EQ(res.profiles(0).display_name(), "Alice");
+    EXPECT_EQ(res.profiles(1).display_name(), "Bob");
+  }
+
+  // A handle resolves only on its own shard (the gateway asks every shard).
+  {
+    grpc::ServerContext ctx;
+    v1::LookupUserRequest req;
+    req.set_handle(a.handle());
+    v1::UserProfile p;
+    EXPECT_TRUE(On(0).LookupHandle(&ctx, &req, &p).ok());
+    EXPECT_EQ(On(1).LookupHandle(&ctx, &req, &p).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+
+  // Alice (shard 0) asks Bob (shard 1); the event carries Alice's profile fetched from shard 0.
+  ASSERT_TRUE(SendRequest(a.user_id(), b.user_id()).ok());
+  auto events = shards_[1]->events.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event.friend_request().request().from().display_name(), "Alice");
+
+  v1::Contact contact;
+  auto st = Accept(b.user_id(), a.user_id(), &contact);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(contact.profile().display_name(), "Alice");
+
+  auto ca = Contacts(a.user_id());
+  ASSERT_EQ(ca.contacts_size(), 1);
+  EXPECT_EQ(ca.contacts(0).profile().display_name(), "Bob");
+  EXPECT_EQ(ca.contacts(0).since_ms(), contact.since_ms());
+  auto cb = Contacts(b.user_id());
+  ASSERT_EQ(cb.contacts_size(), 1);
+  EXPECT_EQ(cb.contacts(0).profile().display_name(), "Alice");
+
+  grpc::ServerContext ctx;
+  internal::CheckFriendsRequest creq;
+  creq.set_user_id(a.user_id());
+  creq.add_other_ids(b.user_id());
+  internal::CheckFriendsResult cres;
+  ASSERT_TRUE(On(0).CheckFriends(&ctx, &creq, &cres).ok());
+  ASSERT_EQ(cres.friend_ids_size(), 1);
+  EXPECT_EQ(cres.friend_ids(0), b.user_id());
+}
+
+TEST_F(AccountMultiShardTest, AcceptWhileThePeerShardIsDownIsUnavailableAndRetryable) {
+  auto c = NewUser(0, 3, "Carol");
+  auto b = NewUser(1, 4, "Bob");
+  ASSERT_TRUE(SendRequest(c.user_id(), b.user_id()).ok());
+
+  servers_[0]->Shutdown(std::chrono::system_clock::now());
+  servers_[0].reset();
+  v1::Contact contact;
+  auto st = Accept(b.user_id(), c.user_id(), &contact);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+
+  // Shard 0 comes back on the same address; the retry completes the friendship.
+  servers_[0] = StartServer(config_.account[0].addresses[0], {&shards_[0]->service});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    st = Accept(b.user_id(), c.user_id(), &contact);
+    if (st.ok() || st.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        std::chrono::steady_clock::now() >= deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll until the channel reconnects
+  }
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(Contacts(c.user_id()).contacts_size(), 1);
+  EXPECT_EQ(Contacts(b.user_id()).contacts_size(), 1);
+}
+
+}  // namespace
+}  // namespace chat::account

@@ -1,0 +1,657 @@
+// account-service against a real PostgreSQL, one shard in-process, events into a fake.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <thread>
+
+#include "account/validation.h"
+#include "account_test_util.h"
+#include "common/shard.h"
+#include "common/token.h"
+
+namespace chat::account {
+namespace {
+
+using testing::BaseConfig;
+using testing::CodeLines;
+using testing::NewestCode;
+using testing::OtherCode;
+using testing::Shard;
+using testing::TempDir;
+
+constexpr char kPhoneA[] = "+8613800131234";
+constexpr char kPhoneB[] = "+4915112345678";
+constexpr char kPhoneC[] = "+12025550123";
+
+class AccountServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    now_ms_ = NowMs();
+    config_ = BaseConfig(run_dir_.path() + "/run");  // not yet existing: the sender creates it
+    config_.account = {ShardConfig{{"127.0.0.1:1"}, testing::NewAccountDatabase()}};
+    Start();
+  }
+  void TearDown() override {
+    shard_.reset();
+    testing::DropDatabase(config_.account[0].database);
+  }
+  // (Re)creates the service, e.g. after a config change.
+  void Start() {
+    shard_.reset();
+    shard_ = std::make_unique<Shard>(config_, 0, now_ms_, config_.run_dir);
+  }
+  AccountServiceImpl& svc() { return shard_->service; }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+
+  grpc::Status RequestCode(const std::string& phone, v1::RequestCodeResult* res = nullptr) {
+    grpc::ServerContext ctx;
+    v1::RequestCodeRequest req;
+    req.set_phone(phone);
+    v1::RequestCodeResult local;
+    return svc().RequestCode(&ctx, &req, res ? res : &local);
+  }
+  grpc::Status SignUp(const std::string& phone, const std::string& code, const std::string& name,
+                      v1::SessionResult* res, const std::string& device = "phone-1") {
+    grpc::ServerContext ctx;
+    v1::SignUpRequest req;
+    req.set_phone(phone);
+    req.set_code(code);
+    req.set_display_name(name);
+    req.set_device_id(device);
+    return svc().SignUp(&ctx, &req, res);
+  }
+  grpc::Status LogIn(const std::string& phone, const std::string& code, v1::SessionResult* res,
+                     const std::string& device = "phone-1") {
+    grpc::ServerContext ctx;
+    v1::LogInRequest req;
+    req.set_phone(phone);
+    req.set_code(code);
+    req.set_device_id(device);
+    return svc().LogIn(&ctx, &req, res);
+  }
+  std::string Code(const std::string& phone) { return NewestCode(config_.run_dir, phone); }
+
+  // Requests a code, reads it from the file and signs up; returns the session.
+  v1::SessionResult NewUser(const std::string& phone, const std::string& name) {
+    EXPECT_TRUE(RequestCode(phone).ok());
+    v1::SessionResult res;
+    auto st = SignUp(phone, Code(phone), name, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+
+  grpc::Status SendRequest(uint64_t from, uint64_t to, const std::string& greeting,
+                           v1::SendFriendRequestResult* res = nullptr) {
+    grpc::ServerContext ctx;
+    internal::SendFriendRequestRequest req;
+    req.mutable_origin()->set_user_id(from);
+    req.mutable_origin()->set_session_id(11);
+    req.mutable_request()->set_user_id(to);
+    req.mutable_request()->set_greeting(greeting);
+    req.mutable_request()->set_source(v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH);
+    v1::SendFriendRequestResult local;
+    return svc().SendFriendRequest(&ctx, &req, res ? res : &local);
+  }
+  grpc::Status Accept(uint64_t me, uint64_t from, v1::Contact* res, uint64_t session_id = 22) {
+    grpc::ServerContext ctx;
+    internal::AcceptFriendRequestRequest req;
+    req.mutable_origin()->set_user_id(me);
+    req.mutable_origin()->set_session_id(session_id);
+    req.set_from_user_id(from);
+    return svc().AcceptFriendRequest(&ctx, &req, res);
+  }
+  v1::ContactsResult Contacts(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::ContactsResult res;
+    auto st = svc().ListContacts(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+  v1::FriendRequestsResult Requests(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::FriendRequestsResult res;
+    auto st = svc().ListFriendRequests(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+  std::vector<uint64_t> CheckFriends(uint64_t user, std::vector<uint64_t> others) {
+    grpc::ServerContext ctx;
+    internal::CheckFriendsRequest req;
+    req.set_user_id(user);
+    for (uint64_t o : others) req.add_other_ids(o);
+    internal::CheckFriendsResult res;
+    auto st = svc().CheckFriends(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {res.friend_ids().begin(), res.friend_ids().end()};
+  }
+
+  TempDir run_dir_;
+  std::atomic<int64_t> now_ms_{0};
+  ClusterConfig config_;
+  std::unique_ptr<Shard> shard_;
+};
+
+TEST_F(AccountServiceTest, RequestCodeSignUpAndLogInWithTheCodeFromTheFile) {
+  v1::RequestCodeResult rc;
+  ASSERT_TRUE(RequestCode(kPhoneA, &rc).ok());
+  EXPECT_EQ(rc.expires_in_s(), 300);
+  const std::string code = Code(kPhoneA);
+  ASSERT_TRUE(std::regex_match(code, std::regex("^[0-9]{6}$"))) << code;
+
+  v1::SessionResult s;
+  auto st = SignUp(kPhoneA, code, "Alice", &s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  const uint64_t id = s.account().profile().user_id();
+  EXPECT_GT(id, 0u);
+  EXPECT_LE(id, uint64_t{INT64_MAX});
+  EXPECT_EQ(ShardOfUser(id, 1), 0u);
+  EXPECT_EQ(s.account().phone(), kPhoneA);
+  EXPECT_EQ(s.account().profile().display_name(), "Alice");
+  EXPECT_TRUE(std::regex_match(s.account().profile().handle(), std::regex("^u_[a-z0-9]{10}$")))
+      << s.account().profile().handle();
+  EXPECT_EQ(s.token_expires_ms(), (now_ms_ / 1000 + 30ll * 24 * 3600) * 1000);
+
+  // The token verifies with the cluster secret and names this user and device.
+  TokenSigner signer(config_.secret);
+  TokenError err;
+  auto claims = signer.Verify(s.token(), now_ms_ / 1000, &err);
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->user_id, id);
+  EXPECT_EQ(claims->device_id, "phone-1");
+  EXPECT_FALSE(TokenSigner("another-secret-0123456789").Verify(s.token(), now_ms_ / 1000).has_value());
+
+  // The code was consumed.
+  v1::SessionResult again;
+  st = LogIn(kPhoneA, code, &again);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // Log in on a second device with a new code.
+  Advance(31 * 1000);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code2 = Code(kPhoneA);
+  v1::SessionResult login;
+  st = LogIn(kPhoneA, code2, &login, "tablet-2");
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(login.account().profile().user_id(), id);
+  EXPECT_EQ(login.account().profile().handle(), s.account().profile().handle());
+  auto c2 = signer.Verify(login.token(), now_ms_ / 1000);
+  ASSERT_TRUE(c2.has_value());
+  EXPECT_EQ(c2->device_id, "tablet-2");
+
+  // The own account carries the phone.
+  grpc::ServerContext ctx;
+  internal::UserIdRequest ureq;
+  ureq.set_user_id(id);
+  v1::Account acc;
+  ASSERT_TRUE(svc().GetAccount(&ctx, &ureq, &acc).ok());
+  EXPECT_EQ(acc.phone(), kPhoneA);
+  EXPECT_EQ(acc.profile().display_name(), "Alice");
+}
+
+TEST_F(AccountServiceTest, CodeFileLinesHaveTimePhoneAndCode) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  std::ifstream in(config_.run_dir + "/codes.log");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_TRUE(std::regex_match(line, std::regex("^[0-9]{13} \\+8613800131234 [0-9]{6}$"))) << line;
+}
+
+TEST_F(AccountServiceTest, WrongCodeIsRejectedAndTheRightOneStillWorks) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  auto st = SignUp(kPhoneA, OtherCode(code), "Alice", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "wrong or expired code");
+  st = SignUp(kPhoneA, code, "Alice", &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(AccountServiceTest, NoCodeRequestedIsRejected) {
+  v1::SessionResult s;
+  auto st = SignUp(kPhoneA, "123456", "Alice", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(AccountServiceTest, TooManyTriesBurnTheCode) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  for (int i = 0; i < 5; ++i) {
+    auto st = SignUp(kPhoneA, OtherCode(code), "Alice", &s);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << "try " << i;
+  }
+  auto st = SignUp(kPhoneA, code, "Alice", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "too many attempts; request a new code");
+  // A new code starts over.
+  Advance(30 * 1000);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  st = SignUp(kPhoneA, Code(kPhoneA), "Alice", &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(AccountServiceTest, ExpiredCodeIsRejected) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  Advance(300 * 1000);
+  v1::SessionResult s;
+  auto st = SignUp(kPhoneA, code, "Alice", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "wrong or expired code");
+}
+
+TEST_F(AccountServiceTest, ResendIntervalIsEnforcedPerPhone) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  auto st = RequestCode(kPhoneA);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message(), "wait 30 s before requesting another code");
+  EXPECT_TRUE(RequestCode(kPhoneB).ok());  // other phones are not affected
+  Advance(10 * 1000);
+  st = RequestCode(kPhoneA);
+  EXPECT_EQ(st.error_message(), "wait 20 s before requesting another code");
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneA), 1);
+  Advance(20 * 1000);
+  EXPECT_TRUE(RequestCode(kPhoneA).ok());
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneA), 2);
+  // Only the newest code is valid.
+  v1::SessionResult s;
+  st = SignUp(kPhoneA, Code(kPhoneA), "Alice", &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(AccountServiceTest, ResendIntervalComesFromConfig) {
+  config_.limits.code_resend_interval_s = 5;
+  Start();
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  EXPECT_EQ(RequestCode(kPhoneA).error_message(), "wait 5 s before requesting another code");
+  Advance(5000);
+  EXPECT_TRUE(RequestCode(kPhoneA).ok());
+}
+
+TEST_F(AccountServiceTest, OneAccountPerPhone) {
+  auto first = NewUser(kPhoneA, "Alice");
+  Advance(31 * 1000);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  auto st = SignUp(kPhoneA, code, "Alice again", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(st.error_message().find(kPhoneA), std::string::npos);
+  // The code was not spent on the failed sign-up: it logs in to the existing account.
+  st = LogIn(kPhoneA, code, &s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(s.account().profile().user_id(), first.account().profile().user_id());
+  EXPECT_EQ(s.account().profile().display_name(), "Alice");
+}
+
+TEST_F(AccountServiceTest, ConcurrentSignUpsOfOnePhoneCreateOneAccount) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  std::vector<grpc::Status> results(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] {
+      v1::SessionResult s;
+      results[i] = SignUp(kPhoneA, code, "Alice", &s, "dev-" + std::to_string(i));
+    });
+  }
+  for (auto& t : threads) t.join();
+  int ok = 0;
+  for (const auto& st : results) {
+    if (st.ok()) ++ok;
+    else
+      EXPECT_TRUE(st.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+                  st.error_code() == grpc::StatusCode::ALREADY_EXISTS)
+          << st.error_code() << " " << st.error_message();
+  }
+  EXPECT_EQ(ok, 1);
+}
+
+TEST_F(AccountServiceTest, StoreInsertOfATakenPhoneReportsNoInsertInsteadOfThrowing) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto lease = shard_->pool.Acquire();
+  pqxx::work t(*lease);
+  UserRow dup{a.account().profile().user_id() + 1, kPhoneA, "u_zzzzzzzzzz", "X", now_ms_};
+  EXPECT_FALSE(store::InsertUser(t, dup));
+  UserRow dup_handle{a.account().profile().user_id() + 1, kPhoneB,
+                     LowerAscii(a.account().profile().handle()), "X", now_ms_};
+  dup_handle.handle[0] = 'U';  // same handle, other case
+  EXPECT_FALSE(store::InsertUser(t, dup_handle));
+}
+
+TEST_F(AccountServiceTest, LogInOfAnUnknownPhoneNeedsTheCodeFirst) {
+  ASSERT_TRUE(RequestCode(kPhoneC).ok());
+  const std::string code = Code(kPhoneC);
+  v1::SessionResult s;
+  auto st = LogIn(kPhoneC, OtherCode(code), &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);  // reveals nothing
+  st = LogIn(kPhoneC, code, &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "no account for this phone number; sign up first");
+  // The same code can then be used to sign up.
+  st = SignUp(kPhoneC, code, "Carol", &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(AccountServiceTest, InvalidInputIsRejectedWithoutSpendingTries) {
+  EXPECT_EQ(RequestCode("13800131234").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(RequestCode("+86 1380013123").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(RequestCode("").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(SignUp(kPhoneA, code, "", &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, code, std::string(33, 'a'), &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, code, "bad\x01name", &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, code, "bad\xFFutf8", &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, code, "Alice", &s, "bad device").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, code, "Alice", &s, "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, "12345", "Alice", &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(SignUp(kPhoneA, "12345a", "Alice", &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  auto st = SignUp(kPhoneA, code, "Alice", &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(AccountServiceTest, RefreshTokenAndDisplayName) {
+  auto a = NewUser(kPhoneA, "Alice");
+  const uint64_t id = a.account().profile().user_id();
+  Advance(1000 * 1000);
+  grpc::ServerContext ctx;
+  internal::RefreshTokenRequest rreq;
+  rreq.set_user_id(id);
+  rreq.set_device_id("phone-1");
+  v1::SessionResult r;
+  ASSERT_TRUE(svc().RefreshToken(&ctx, &rreq, &r).ok());
+  EXPECT_GT(r.token_expires_ms(), a.token_expires_ms());
+  auto claims = TokenSigner(config_.secret).Verify(r.token(), now_ms_ / 1000);
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->user_id, id);
+  rreq.set_user_id(12345);
+  EXPECT_EQ(svc().RefreshToken(&ctx, &rreq, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  internal::SetDisplayNameRequest sreq;
+  sreq.set_user_id(id);
+  sreq.set_display_name("\xE5\xBC\xA0\xE4\xB8\x89");
+  v1::Account acc;
+  ASSERT_TRUE(svc().SetDisplayName(&ctx, &sreq, &acc).ok());
+  EXPECT_EQ(acc.profile().display_name(), "\xE5\xBC\xA0\xE4\xB8\x89");
+  sreq.set_display_name("");
+  EXPECT_EQ(svc().SetDisplayName(&ctx, &sreq, &acc).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AccountServiceTest, HandleLookupIsCaseInsensitiveAndValidated) {
+  auto a = NewUser(kPhoneA, "Alice");
+  std::string handle = a.account().profile().handle();
+  std::string upper = handle;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  grpc::ServerContext ctx;
+  v1::LookupUserRequest req;
+  v1::UserProfile p;
+  req.set_handle(upper);
+  auto st = svc().LookupHandle(&ctx, &req, &p);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(p.user_id(), a.account().profile().user_id());
+  EXPECT_EQ(p.handle(), handle);
+  EXPECT_EQ(p.SerializeAsString().find(kPhoneA), std::string::npos);
+
+  req.set_handle("u_nobody0000");
+  EXPECT_EQ(svc().LookupHandle(&ctx, &req, &p).error_code(), grpc::StatusCode::NOT_FOUND);
+  req.set_handle(std::string(21, 'a'));
+  EXPECT_EQ(svc().LookupHandle(&ctx, &req, &p).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_handle("bad handle");
+  EXPECT_EQ(svc().LookupHandle(&ctx, &req, &p).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_handle("");
+  EXPECT_EQ(svc().LookupHandle(&ctx, &req, &p).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AccountServiceTest, GetProfilesOmitsUnknownIdsAndIsCapped) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  grpc::ServerContext ctx;
+  v1::GetProfilesRequest req;
+  req.add_user_ids(b.account().profile().user_id());
+  req.add_user_ids(777);
+  req.add_user_ids(a.account().profile().user_id());
+  req.add_user_ids(b.account().profile().user_id());
+  req.add_user_ids(UINT64_MAX);
+  v1::ProfilesResult res;
+  ASSERT_TRUE(svc().GetProfiles(&ctx, &req, &res).ok());
+  ASSERT_EQ(res.profiles_size(), 2);
+  EXPECT_EQ(res.profiles(0).display_name(), "Bob");
+  EXPECT_EQ(res.profiles(1).display_name(), "Alice");
+  const std::string bytes = res.SerializeAsString();
+  EXPECT_EQ(bytes.find(kPhoneA), std::string::npos);
+  EXPECT_EQ(bytes.find(kPhoneB), std::string::npos);
+
+  v1::GetProfilesRequest big;
+  for (int i = 1; i <= 1001; ++i) big.add_user_ids(i);
+  EXPECT_EQ(svc().GetProfiles(&ctx, &big, &res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Every reply and event other users can see must not contain a phone number.
+void ExpectNoPhones(const google::protobuf::Message& m, const char* what) {
+  const std::string bytes = m.SerializeAsString();
+  for (const char* phone : {kPhoneA, kPhoneB, kPhoneC}) {
+    EXPECT_EQ(bytes.find(phone), std::string::npos) << what << " contains " << phone;
+    EXPECT_EQ(bytes.find(std::string(phone).substr(1)), std::string::npos) << what << " contains digits of " << phone;
+  }
+}
+
+TEST_F(AccountServiceTest, FriendRequestAcceptContactsAndEvents) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t ida = a.account().profile().user_id();
+  const uint64_t idb = b.account().profile().user_id();
+  shard_->events.Take();
+
+  // Alice asks Bob.
+  Advance(1000);
+  const int64_t sent_at = now_ms_;
+  v1::SendFriendRequestResult sres;
+  auto st = SendRequest(ida, idb, "hi Bob, it's Alice", &sres);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(sres.already_friends());
+
+  auto events = shard_->events.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].user_ids, std::vector<uint64_t>{idb});
+  ASSERT_TRUE(events[0].event.has_friend_request());
+  const auto& fr = events[0].event.friend_request().request();
+  EXPECT_EQ(fr.from().user_id(), ida);
+  EXPECT_EQ(fr.from().display_name(), "Alice");
+  EXPECT_EQ(fr.from().handle(), a.account().profile().handle());
+  EXPECT_EQ(fr.to_user_id(), idb);
+  EXPECT_EQ(fr.greeting(), "hi Bob, it's Alice");
+  EXPECT_EQ(fr.source(), v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH);
+  EXPECT_EQ(fr.created_ms(), sent_at);
+  ExpectNoPhones(events[0].event, "friend request event");
+
+  // Bob sees it; Alice has nothing pending.
+  auto reqs = Requests(idb);
+  ASSERT_EQ(reqs.requests_size(), 1);
+  EXPECT_EQ(reqs.requests(0).from().user_id(), ida);
+  EXPECT_EQ(reqs.requests(0).greeting(), "hi Bob, it's Alice");
+  EXPECT_EQ(reqs.requests(0).created_ms(), sent_at);
+  ExpectNoPhones(reqs, "friend request list");
+  EXPECT_EQ(Requests(ida).requests_size(), 0);
+  EXPECT_TRUE(CheckFriends(ida, {idb}).empty());
+
+  // Bob accepts.
+  Advance(1000);
+  v1::Contact contact;
+  st = Accept(idb, ida, &contact, 99);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(contact.profile().user_id(), ida);
+  EXPECT_EQ(contact.profile().display_name(), "Alice");
+  EXPECT_EQ(contact.conversation_id(), DirectConversationId(ida, idb));
+  EXPECT_EQ(contact.since_ms(), now_ms_);
+  ExpectNoPhones(contact, "accept reply");
+
+  events = shard_->events.Take();
+  ASSERT_EQ(events.size(), 2u);
+  for (const auto& e : events) {
+    ASSERT_EQ(e.user_ids.size(), 1u);
+    ASSERT_TRUE(e.event.has_friend_added());
+    ExpectNoPhones(e.event, "friend added event");
+    const auto& c = e.event.friend_added().contact();
+    EXPECT_EQ(c.conversation_id(), DirectConversationId(ida, idb));
+    if (e.user_ids[0] == idb) {
+      EXPECT_EQ(c.profile().user_id(), ida);
+      EXPECT_EQ(e.skip_session_id, 99u);  // the accepting session has the reply
+    } else {
+      EXPECT_EQ(e.user_ids[0], ida);
+      EXPECT_EQ(c.profile().user_id(), idb);
+      EXPECT_EQ(c.profile().display_name(), "Bob");
+      EXPECT_EQ(e.skip_session_id, 0u);
+    }
+  }
+
+  // Both sides list each other; the request is gone.
+  auto ca = Contacts(ida);
+  ASSERT_EQ(ca.contacts_size(), 1);
+  EXPECT_EQ(ca.contacts(0).profile().user_id(), idb);
+  EXPECT_EQ(ca.contacts(0).conversation_id(), DirectConversationId(ida, idb));
+  ExpectNoPhones(ca, "contacts of Alice");
+  auto cb = Contacts(idb);
+  ASSERT_EQ(cb.contacts_size(), 1);
+  EXPECT_EQ(cb.contacts(0).profile().user_id(), ida);
+  ExpectNoPhones(cb, "contacts of Bob");
+  EXPECT_EQ(Requests(idb).requests_size(), 0);
+
+  auto c = NewUser(kPhoneC, "Carol");
+  const uint64_t idc = c.account().profile().user_id();
+  EXPECT_EQ(CheckFriends(ida, {idc, idb, ida, 424242}), std::vector<uint64_t>{idb});
+  EXPECT_EQ(CheckFriends(idb, {ida}), std::vector<uint64_t>{ida});
+  EXPECT_TRUE(CheckFriends(idc, {ida, idb}).empty());
+
+  // Asking a friend again is a no-op.
+  shard_->events.Take();
+  st = SendRequest(idb, ida, "hello again", &sres);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(sres.already_friends());
+  EXPECT_TRUE(shard_->events.Take().empty());
+  EXPECT_EQ(Requests(ida).requests_size(), 0);
+
+  // Accepting twice fails cleanly (the request is consumed).
+  EXPECT_EQ(Accept(idb, ida, &contact).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(AccountServiceTest, ResendingARequestRefreshesItAndListsNewestFirst) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  auto c = NewUser(kPhoneC, "Carol");
+  const uint64_t ida = a.account().profile().user_id(), idb = b.account().profile().user_id(),
+                 idc = c.account().profile().user_id();
+  ASSERT_TRUE(SendRequest(ida, idc, "first").ok());
+  Advance(1000);
+  ASSERT_TRUE(SendRequest(idb, idc, "from bob").ok());
+  Advance(1000);
+  ASSERT_TRUE(SendRequest(ida, idc, "second").ok());
+  auto reqs = Requests(idc);
+  ASSERT_EQ(reqs.requests_size(), 2);
+  EXPECT_EQ(reqs.requests(0).from().user_id(), ida);
+  EXPECT_EQ(reqs.requests(0).greeting(), "second");
+  EXPECT_EQ(reqs.requests(1).from().user_id(), idb);
+}
+
+TEST_F(AccountServiceTest, AcceptWithoutARequestIsNotFound) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t ida = a.account().profile().user_id(), idb = b.account().profile().user_id();
+  v1::Contact contact;
+  auto st = Accept(idb, ida, &contact);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "no pending friend request from this user");
+  // A request only lets its receiver accept, not its sender.
+  ASSERT_TRUE(SendRequest(ida, idb, "hi").ok());
+  EXPECT_EQ(Accept(ida, idb, &contact).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(Contacts(ida).contacts().empty());
+  EXPECT_TRUE(Contacts(idb).contacts().empty());
+}
+
+TEST_F(AccountServiceTest, FriendRequestsExpire) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t ida = a.account().profile().user_id(), idb = b.account().profile().user_id();
+  ASSERT_TRUE(SendRequest(ida, idb, "hi").ok());
+  Advance(30ll * 24 * 3600 * 1000 + 1);
+  EXPECT_EQ(Requests(idb).requests_size(), 0);
+  v1::Contact contact;
+  EXPECT_EQ(Accept(idb, ida, &contact).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(AccountServiceTest, FriendRequestValidation) {
+  auto a = NewUser(kPhoneA, "Alice");
+  const uint64_t ida = a.account().profile().user_id();
+  EXPECT_EQ(SendRequest(ida, ida, "me").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SendRequest(ida, 4242, "hi").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(SendRequest(0, ida, "hi").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t idb = b.account().profile().user_id();
+  EXPECT_EQ(SendRequest(ida, idb, std::string(51, 'x')).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(SendRequest(ida, idb, std::string(50, 'x')).ok());
+  EXPECT_EQ(SendRequest(ida, idb, "bad\xC3").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  grpc::ServerContext ctx;
+  internal::CheckFriendsRequest creq;
+  creq.set_user_id(ida);
+  for (int i = 1; i <= 1001; ++i) creq.add_other_ids(i);
+  internal::CheckFriendsResult cres;
+  EXPECT_EQ(svc().CheckFriends(&ctx, &creq, &cres).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AccountServiceTest, FriendCapIsEnforcedOnBothSides) {
+  config_.limits.max_friends = 1;
+  Start();
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  auto c = NewUser(kPhoneC, "Carol");
+  const uint64_t ida = a.account().profile().user_id(), idb = b.account().profile().user_id(),
+                 idc = c.account().profile().user_id();
+  v1::Contact contact;
+  ASSERT_TRUE(SendRequest(ida, idb, "hi").ok());
+  ASSERT_TRUE(Accept(idb, ida, &contact).ok());
+
+  // The acceptor (Alice) is full.
+  ASSERT_TRUE(SendRequest(idc, ida, "hi").ok());
+  auto st = Accept(ida, idc, &contact);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "friend limit of 1 reached");
+
+  // The requester (Bob) is full: nothing half-done is left behind.
+  ASSERT_TRUE(SendRequest(idb, idc, "hi").ok());
+  st = Accept(idc, idb, &contact);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(Contacts(idc).contacts().empty());
+  EXPECT_EQ(Contacts(idb).contacts_size(), 1);
+}
+
+TEST_F(AccountServiceTest, PutFriendEdgeIsIdempotent) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t ida = a.account().profile().user_id(), idb = b.account().profile().user_id();
+  grpc::ServerContext ctx;
+  internal::FriendEdge edge;
+  edge.set_user_id(ida);
+  edge.set_friend_id(idb);
+  edge.set_since_ms(now_ms_ - 5000);
+  v1::Empty empty;
+  ASSERT_TRUE(svc().PutFriendEdge(&ctx, &edge, &empty).ok());
+  edge.set_since_ms(now_ms_);
+  ASSERT_TRUE(svc().PutFriendEdge(&ctx, &edge, &empty).ok());
+  auto ca = Contacts(ida);
+  ASSERT_EQ(ca.contacts_size(), 1);
+  EXPECT_EQ(ca.contacts(0).since_ms(), now_ms_ - 5000);  // the first write wins
+  edge.set_friend_id(ida);
+  EXPECT_EQ(svc().PutFriendEdge(&ctx, &edge, &empty).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace chat::account
