@@ -7,10 +7,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "common/fanout.h"
+#include "common/grpc_util.h"
 #include "common/status.h"
 #include "presence_service.h"
 #include "test_env.h"
@@ -243,6 +247,103 @@ TEST(PresenceUnavailableTest, UnreachableRedisIsUnavailable) {
   hb.set_gateway_id("gw");
   v1::Empty empty;
   EXPECT_EQ(service.GatewayHeartbeat(&ctx, &hb, &empty).error_code(), ToGrpc(v1::UNAVAILABLE));
+}
+
+}  // namespace
+}  // namespace chat::presence
+
+namespace chat::presence {
+namespace {
+
+// The whole doorbell path: chat::Fanout asks this service over real gRPC where users are, and
+// publishes one Delivery per gateway on Redis, which a gateway-like subscriber receives.
+TEST(PresenceFanoutTest, FanoutPublishesOneDeliveryPerGateway) {
+  auto redis_cfg = chat::testing::TestRedis();
+  RedisClient redis(redis_cfg);
+  Limits limits;
+  PresenceServiceImpl service(redis, limits);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server);
+  ASSERT_GT(port, 0);
+
+  std::mt19937_64 rng{std::random_device{}()};
+  std::string tag = std::to_string(getpid()) + "." + std::to_string(rng() % 1000000000);
+  std::string gw_a = "fan-a." + tag, gw_b = "fan-b." + tag;
+  uint64_t alice = (rng() >> 1) | 1, bob = (rng() >> 1) | 1, carol = (rng() >> 1) | 1;
+
+  ShardConfig shard;
+  shard.addresses = {"127.0.0.1:" + std::to_string(port)};
+  GrpcPresenceDirectory directory({shard}, 5000);
+  auto stub = internal::PresenceService::NewStub(MakeChannel(shard));
+  for (const auto& gw : {gw_a, gw_b}) {
+    internal::GatewayHeartbeatRequest hb;
+    hb.set_gateway_id(gw);
+    hb.set_ttl_ms(30000);
+    v1::Empty empty;
+    auto ctx = MakeContext(5000);
+    ASSERT_TRUE(stub->GatewayHeartbeat(ctx.get(), hb, &empty).ok());
+  }
+  internal::RegisterRequest reg;
+  auto add = [&](uint64_t u, const std::string& gw, uint64_t session) {
+    auto* s = reg.add_sessions();
+    s->set_user_id(u);
+    s->set_device_id("d");
+    s->set_gateway_id(gw);
+    s->set_session_id(session);
+  };
+  add(alice, gw_a, 1);
+  add(bob, gw_a, 2);
+  add(bob, gw_b, 3);
+  v1::Empty empty;
+  auto ctx = MakeContext(5000);
+  ASSERT_TRUE(stub->Register(ctx.get(), reg, &empty).ok());
+
+  std::mutex mu;
+  std::map<std::string, std::vector<internal::Delivery>> got;
+  RedisSubscriber sub(redis_cfg, {GatewayChannel(gw_a), GatewayChannel(gw_b)},
+                      [&](std::string_view channel, std::string_view payload) {
+                        internal::Delivery d;
+                        ASSERT_TRUE(d.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
+                        std::lock_guard lk(mu);
+                        got[std::string(channel)].push_back(d);
+                      });
+  sub.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!sub.connected() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(sub.connected());
+
+  RedisDeliveryPublisher publisher(redis_cfg);
+  Fanout fanout(directory, publisher);
+  FanoutItem item;
+  item.user_ids = {alice, bob, carol};  // carol is offline
+  item.event.mutable_group_changed()->set_actor_id(alice);
+  item.skip_session_id = 1;
+  EXPECT_EQ(fanout.Deliver({item}), 2u);
+
+  auto all_arrived = [&] {
+    std::lock_guard lk(mu);
+    return got[GatewayChannel(gw_a)].size() + got[GatewayChannel(gw_b)].size() >= 2;
+  };
+  while (!all_arrived() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  sub.Stop();
+  std::lock_guard lk(mu);
+  ASSERT_EQ(got[GatewayChannel(gw_a)].size(), 1u);
+  ASSERT_EQ(got[GatewayChannel(gw_b)].size(), 1u);
+  const auto& da = got[GatewayChannel(gw_a)][0];
+  EXPECT_EQ(std::set<uint64_t>(da.user_ids().begin(), da.user_ids().end()), (std::set<uint64_t>{alice, bob}));
+  EXPECT_EQ(da.skip_session_id(), 1u);
+  v1::Event event;
+  ASSERT_TRUE(event.ParseFromString(da.event()));
+  EXPECT_EQ(event.group_changed().actor_id(), alice);
+  const auto& db = got[GatewayChannel(gw_b)][0];
+  EXPECT_EQ(std::set<uint64_t>(db.user_ids().begin(), db.user_ids().end()), (std::set<uint64_t>{bob}));
+  server->Shutdown();
 }
 
 }  // namespace
