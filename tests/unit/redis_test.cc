@@ -4,11 +4,15 @@
 
 #include <arpa/inet.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -278,6 +282,80 @@ TEST(RedisDeliveryPublisher, UnreachableRedisFails) {
   RedisDeliveryPublisher publisher(cfg);
   EXPECT_FALSE(publisher.Publish({{"gw.x", "payload"}}));
   EXPECT_TRUE(publisher.Publish({})) << "nothing to publish is not a failure";
+}
+
+// A private redis-server on a free port, so a test can kill and restart it without disturbing the
+// shared dev Redis. Fails the test (never skips) if redis-server cannot be started.
+class PrivateRedis {
+ public:
+  PrivateRedis() : port_(ClosedPort()) {}
+  ~PrivateRedis() { Kill(); }
+  RedisConfig config() const {
+    RedisConfig cfg;
+    cfg.host = "127.0.0.1";
+    cfg.port = port_;
+    cfg.timeout_ms = 500;
+    return cfg;
+  }
+  // Starts the server and waits (with a deadline) until it answers PING.
+  bool Start() {
+    std::string port = std::to_string(port_);
+    std::vector<std::string> args = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--loglevel", "warning", "--dir", "/tmp"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) return false;
+    RedisClient probe(config());
+    return WaitFor([&] {
+      auto r = probe.Command({"PING"});
+      return r && r->str == "PONG";
+    });
+  }
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+};
+
+TEST(RedisRestart, SubscriberAndClientRecoverByThemselves) {
+  PrivateRedis server;
+  ASSERT_TRUE(server.Start()) << "could not start redis-server on a free port";
+  const std::string ch = Unique("restart");
+  Inbox inbox;
+  std::atomic<int> reconnects{0};
+  RedisSubscriber sub(
+      server.config(), {ch}, [&](std::string_view c, std::string_view p) { inbox.Add(c, p); },
+      [&] { ++reconnects; });
+  sub.Start();
+  ASSERT_TRUE(WaitFor([&] { return sub.connected(); }));
+  EXPECT_EQ(reconnects.load(), 0) << "the first subscription is not a reconnect";
+  RedisClient client(server.config());
+  ASSERT_TRUE(client.Command({"PUBLISH", ch, "before"}).has_value());
+  ASSERT_EQ(inbox.WaitForCount(1, std::chrono::milliseconds(5000)).size(), 1u);
+
+  server.Kill();
+  EXPECT_TRUE(WaitFor([&] { return !sub.connected(); })) << "subscriber did not notice the server died";
+  EXPECT_FALSE(client.Command({"PING"}).has_value()) << "a dead server is nullopt, not an exception";
+
+  ASSERT_TRUE(server.Start()) << "could not restart redis-server";
+  ASSERT_TRUE(WaitFor([&] { return sub.connected(); })) << "subscriber did not resubscribe";
+  EXPECT_EQ(reconnects.load(), 1) << "the owner is told so it can prompt a resync";
+  // The client reconnects lazily: at most the first call after the restart fails.
+  ASSERT_TRUE(WaitFor([&] { return client.Command({"PUBLISH", ch, "after"}).has_value(); }));
+  auto got = inbox.WaitForCount(2, std::chrono::milliseconds(5000));
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(got.back().second, "after");
+
+  auto start = Clock::now();
+  sub.Stop();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
 }
 
 }  // namespace
