@@ -64,7 +64,9 @@ size_t Fanout::Deliver(const std::vector<FanoutItem>& items) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& it : items) {
     std::map<std::string, internal::Delivery> per_gateway;
+    std::unordered_set<uint64_t> item_users;
     for (uint64_t u : it.user_ids) {
+      if (!item_users.insert(u).second) continue;  // a repeated id must not mean a repeated push
       auto w = where.find(u);
       if (w == where.end()) continue;
       for (const std::string* gw : w->second) per_gateway[*gw].add_user_ids(u);

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <chrono>
 
 namespace chat {
@@ -14,6 +16,12 @@ void InitLogging(const std::string& process, const std::string& level) {
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
+  // protobuf logs an ERROR per string field with invalid UTF-8: client-controlled, so debug only.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
+                                     const std::string& message) {
+    if (level >= google::protobuf::LOGLEVEL_FATAL) spdlog::critical("protobuf {}:{}: {}", file, line, message);
+    else spdlog::debug("protobuf: {}", message);
+  });
 }
 
 void BlockTerminationSignals() {

@@ -1,0 +1,141 @@
+// Unit tests of the gateway's logic that needs no sockets: rate limiting, the session hub's
+// delivery routing, shared event encoding, error mapping.
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "chat/internal/services.pb.h"
+#include "common/codec.h"
+#include "hub.h"
+#include "rate_limiter.h"
+#include "router.h"
+
+namespace chat::gateway {
+namespace {
+
+TEST(TokenBucket, AllowsBurstThenRefillsAtRate) {
+  TokenBucket b(10, 5);  // 10/s, burst 5
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(b.TryTake(1000)) << i;
+  EXPECT_FALSE(b.TryTake(1000));
+  EXPECT_FALSE(b.TryTake(1050));  // half a token
+  EXPECT_TRUE(b.TryTake(1100));   // one token after 100 ms
+  EXPECT_FALSE(b.TryTake(1100));
+  // A long pause refills to the burst, not beyond.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(b.TryTake(100000)) << i;
+  EXPECT_FALSE(b.TryTake(100000));
+}
+
+TEST(TokenBucket, ClockGoingBackwardsGrantsNothingExtra) {
+  TokenBucket b(1, 1);
+  EXPECT_TRUE(b.TryTake(5000));
+  EXPECT_FALSE(b.TryTake(1000));
+  EXPECT_FALSE(b.TryTake(5500));
+  EXPECT_TRUE(b.TryTake(6000));
+}
+
+class FakeSession : public SessionHandle {
+ public:
+  explicit FakeSession(uint64_t id) : id_(id) {}
+  void PushEvent(std::shared_ptr<const SharedEvent> e) override {
+    std::lock_guard lk(mu_);
+    events.push_back(std::move(e));
+  }
+  void Kick(uint16_t code, std::string) override { kicked = code; }
+  uint64_t session_id() const override { return id_; }
+  std::mutex mu_;
+  std::vector<std::shared_ptr<const SharedEvent>> events;
+  uint16_t kicked = 0;
+
+ private:
+  uint64_t id_;
+};
+
+v1::Event TextEvent(const std::string& conv, uint64_t seq, const std::string& text) {
+  v1::Event e;
+  auto* m = e.mutable_message()->mutable_message();
+  m->set_conversation_id(conv);
+  m->set_seq(seq);
+  m->set_sender_id(7);
+  m->mutable_content()->mutable_text()->set_text(text);
+  return e;
+}
+
+std::string DeliveryFor(std::vector<uint64_t> users, const v1::Event& e, uint64_t skip = 0) {
+  internal::Delivery d;
+  for (auto u : users) d.add_user_ids(u);
+  d.set_event(e.SerializeAsString());
+  d.set_skip_session_id(skip);
+  return d.SerializeAsString();
+}
+
+TEST(SessionHub, DeliversToEverySessionOfListedUsersExceptTheSkippedOne) {
+  SessionHub hub;
+  auto a1 = std::make_shared<FakeSession>(1), a2 = std::make_shared<FakeSession>(2);
+  auto b = std::make_shared<FakeSession>(3), c = std::make_shared<FakeSession>(4);
+  hub.Add(100, a1);
+  hub.Add(100, a2);
+  hub.Add(200, b);
+  hub.Add(300, c);
+  EXPECT_EQ(hub.size(), 4u);
+
+  EXPECT_EQ(hub.Deliver(DeliveryFor({100, 200, 999}, TextEvent("d.100.200", 1, "hi"), /*skip=*/1)), 2);
+  EXPECT_TRUE(a1->events.empty());  // the sending session
+  ASSERT_EQ(a2->events.size(), 1u);
+  ASSERT_EQ(b->events.size(), 1u);
+  EXPECT_TRUE(c->events.empty());   // not a recipient
+  // One shared payload object for all recipients.
+  EXPECT_EQ(a2->events[0].get(), b->events[0].get());
+
+  hub.Remove(100, 2);
+  hub.Remove(100, 2);  // idempotent
+  EXPECT_EQ(hub.size(), 3u);
+  EXPECT_EQ(hub.Deliver(DeliveryFor({100}, TextEvent("d.100.200", 2, "again"))), 1);
+  EXPECT_EQ(a1->events.size(), 1u);
+  EXPECT_EQ(a2->events.size(), 1u);
+}
+
+TEST(SessionHub, MalformedDeliveryIsDroppedWithoutHarm) {
+  SessionHub hub;
+  auto a = std::make_shared<FakeSession>(1);
+  hub.Add(1, a);
+  EXPECT_EQ(hub.Deliver(std::string("\xff\xff\xff\xff garbage", 12)), -1);
+  EXPECT_TRUE(a->events.empty());
+  EXPECT_EQ(hub.Deliver(DeliveryFor({1}, TextEvent("g.5", 9, "ok"))), 1);
+}
+
+TEST(SharedEvent, FramesDecodeToTheSameEventInBothEncodings) {
+  auto event = TextEvent("g.42", 77, std::string(300, 'x') + "\xe4\xbd\xa0\xe5\xa5\xbd");  // > 127 bytes: 2-byte length
+  auto shared_ptr = std::make_shared<const SharedEvent>(event.SerializeAsString());  // always shared-owned
+  const SharedEvent& shared = *shared_ptr;
+  for (auto enc : {WireEncoding::kProto, WireEncoding::kJson}) {
+    auto bytes = shared.Frame(enc);
+    v1::ServerFrame f;
+    std::string err;
+    ASSERT_TRUE(DecodeServerFrame(*bytes, enc, &f, &err)) << err;
+    ASSERT_TRUE(f.has_event());
+    EXPECT_EQ(f.event().SerializeAsString(), event.SerializeAsString());
+    // Same encoding as the generic encoder.
+    v1::ServerFrame expected;
+    *expected.mutable_event() = event;
+    EXPECT_EQ(*bytes, EncodeServerFrame(expected, enc));
+    EXPECT_EQ(shared.Frame(enc).get(), bytes.get());  // encoded once
+  }
+}
+
+TEST(SetError, HidesTransportDetailButKeepsServiceMessages) {
+  v1::Reply r;
+  SetError(&r, grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect to all addresses; ipv4:127.0.0.1:5"));
+  EXPECT_EQ(r.status(), v1::UNAVAILABLE);
+  EXPECT_EQ(r.message().find("127.0.0.1"), std::string::npos);
+  SetError(&r, grpc::Status(grpc::StatusCode::INTERNAL, "pqxx: relation messages does not exist"));
+  EXPECT_EQ(r.status(), v1::INTERNAL);
+  EXPECT_EQ(r.message(), "internal error");
+  SetError(&r, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "you can only message friends"));
+  EXPECT_EQ(r.status(), v1::PERMISSION_DENIED);
+  EXPECT_EQ(r.message(), "you can only message friends");
+  SetError(&r, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
+  EXPECT_EQ(r.status(), v1::DEADLINE_EXCEEDED);
+}
+
+}  // namespace
+}  // namespace chat::gateway
