@@ -47,10 +47,11 @@ grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_id
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcConversationMembership::UpdateMembers(const internal::UpdateMembersRequest& request) {
+grpc::Status GrpcConversationMembership::UpdateMembers(const internal::UpdateMembersRequest& request,
+                                                       uint32_t deadline_ms) {
   if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no chat shards configured");
   internal::UpdateMembersResult res;
-  auto ctx = MakeContext(deadline_ms_);
+  auto ctx = MakeContext(deadline_ms);
   auto st = stubs_.at(ShardOfConversation(request.conversation_id(), stubs_.size()))
                 .UpdateMembers(ctx.get(), request, &res);
   if (!st.ok()) return PeerFailure("chat UpdateMembers", st);

@@ -38,7 +38,8 @@ class ProfileSource {
 class ConversationMembership {
  public:
   virtual ~ConversationMembership() = default;
-  virtual grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request) = 0;
+  // deadline_ms bounds the call (group-service holds the group's row lock meanwhile).
+  virtual grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) = 0;
 };
 
 // Pushes an event to the online sessions of users. Best effort: a lost event is repaired by the
@@ -78,13 +79,11 @@ class GrpcProfileSource : public ProfileSource {
 // UpdateMembers on the chat shard ShardOfConversation(conversation_id).
 class GrpcConversationMembership : public ConversationMembership {
  public:
-  GrpcConversationMembership(const std::vector<ShardConfig>& chat_shards, uint32_t deadline_ms)
-      : stubs_(chat_shards), deadline_ms_(deadline_ms) {}
-  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request) override;
+  explicit GrpcConversationMembership(const std::vector<ShardConfig>& chat_shards) : stubs_(chat_shards) {}
+  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) override;
 
  private:
   ShardedStubs<internal::ChatService> stubs_;
-  uint32_t deadline_ms_;
 };
 
 // chat::Fanout: one presence lookup, one delivery per target gateway. The Fanout must outlive this.

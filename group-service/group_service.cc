@@ -14,7 +14,7 @@ namespace chat::group {
 namespace {
 
 constexpr size_t kMaxNamesInNotice = 10;
-constexpr int kResyncsPerListMyGroups = 5;
+constexpr int kResyncsPerListMyGroups = 3;
 
 const char kGroupNotFound[] = "group not found";
 const char kNotFriends[] = "can only add friends to a group";
@@ -137,7 +137,10 @@ void GroupServiceImpl::Publish(const std::vector<uint64_t>& to, const GroupRow& 
   deps_.events->Publish(to, event, skip_session_id);
 }
 
-grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta) {
+grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta,
+                                        bool short_deadline) {
+  const uint32_t deadline_ms = short_deadline ? std::max<uint32_t>(deps_.limits->rpc_deadline_ms / 5, 200)
+                                              : deps_.limits->rpc_deadline_ms;
   bool push_failed = false;
   auto st = WithTransaction(
       *deps_.pool,
@@ -165,7 +168,7 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
           req.set_actor_id(delta->actor_id);
           req.set_notice(delta->notice);
         }
-        if (auto rs = deps_.chat->UpdateMembers(req); !rs.ok()) {
+        if (auto rs = deps_.chat->UpdateMembers(req, deadline_ms); !rs.ok()) {
           push_failed = true;
           return rs;
         }
@@ -400,7 +403,7 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
       },
       "list members");
   if (!st.ok()) return st;
-  if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);  // best effort re-drive
+  if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr, /*short_deadline=*/true);  // best effort
 
   std::vector<uint64_t> ids;
   ids.reserve(rows.size());
@@ -441,9 +444,11 @@ grpc::Status GroupServiceImpl::ListMyGroups(grpc::ServerContext*, const internal
       },
       "list my groups");
   if (!st.ok()) return st;
+  // Best effort re-drive of a few lagging groups; stop at the first failure (chat is likely down).
   int resyncs = kResyncsPerListMyGroups;
   for (const auto& g : groups) {
-    if (g.chat_synced_version < g.version && resyncs-- > 0) SyncChat(g.id, 0, nullptr);  // best effort
+    if (g.chat_synced_version < g.version && resyncs > 0)
+      resyncs = SyncChat(g.id, 0, nullptr, /*short_deadline=*/true).ok() ? resyncs - 1 : 0;
     g.ToProto(res->add_groups());
   }
   return grpc::Status::OK;

@@ -13,7 +13,8 @@
 // last applied version (an earlier one failed) is replaced by a full re-sync (every current
 // member added, everyone removed since the last applied version removed). When a push fails the
 // call returns UNAVAILABLE and the change stays committed; the next operation on the group
-// (AddMembers, Leave, ListMembers, ListMyGroups of any member) re-drives it. Events are published
+// (AddMembers, Leave, ListMembers, ListMyGroups of any member) re-drives it. A push holds the
+// group's row lock (and one pooled connection) for at most one RPC deadline. Events are published
 // only after a successful push; a change re-driven later publishes no event (clients learn it from
 // their next list/sync).
 //
@@ -80,7 +81,9 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   };
   // Brings chat-service up to the group's committed membership (see the header comment).
   // `version` is the version the caller committed (0 for a plain re-drive) and `delta` its change.
-  grpc::Status SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta);
+  // Changes push with the full RPC deadline; re-drives from read paths (ListMembers, ListMyGroups)
+  // use a short one so a hung chat-service cannot stall reads.
+  grpc::Status SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta, bool short_deadline = false);
   uint64_t MintGroupId();
   bool OwnsGroup(uint64_t group_id) const;
   grpc::Status CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others);

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     const uint32_t deadline = config.limits.rpc_deadline_ms;
     chat::group::GrpcFriendChecker friends(config.account, deadline);
     chat::group::GrpcProfileSource profiles(config.account, deadline);
-    chat::group::GrpcConversationMembership chat_members(config.chat, deadline);
+    chat::group::GrpcConversationMembership chat_members(config.chat);
     chat::GrpcPresenceDirectory presence(config.presence, deadline);
     chat::RedisDeliveryPublisher publisher(config.redis);
     chat::Fanout fanout(presence, publisher);

@@ -78,7 +78,8 @@ class FakeProfiles : public ProfileSource {
 
 class FakeChat : public ConversationMembership {
  public:
-  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& r) override {
+  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& r, uint32_t deadline_ms) override {
+    EXPECT_GT(deadline_ms, 0u);
     std::lock_guard lk(mu_);
     if (fail) return Unavailable("chat-service down");
     calls.push_back(r);
