@@ -203,7 +203,7 @@ class Connection::Impl {
       return false;
     }
     if (result) {
-      if (res.result_int() != 0 && res.result() != http::status::switching_protocols) {
+      if (result == websocket::error::upgrade_declined) {
         *http_status = static_cast<int>(res.result_int());
         std::string body = res.body().substr(0, 200);
         *error = "upgrade rejected with HTTP " + std::to_string(res.result_int()) + " " +
@@ -385,6 +385,8 @@ class Connection::Impl {
   }
 
   void OnRead(beast::error_code ec) {
+    // Beast aborts the pending read while our own close handshake runs; its handler finishes.
+    if (ec == net::error::operation_aborted && close_in_flight_) return;
     if (ec) return Finish(ec);
     const bool text = ws_.got_text();
     std::string data = beast::buffers_to_string(read_buf_.data());
@@ -432,14 +434,13 @@ class Connection::Impl {
     write_queue_.pop_front();
     if (item.close) {
       io_closed_ = true;  // nothing may be written after a close frame
+      close_in_flight_ = true;
       ws_.async_close(websocket::close_reason(item.close_code), [this](beast::error_code ec) {
+        close_in_flight_ = false;
         writing_ = false;
         write_queue_.clear();
-        if (ec) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(ws_).socket().close(ignored);
-        }
-        // The pending read completes with error::closed (or the socket error) and calls Finish.
+        // Success means the server answered with its close frame (ws_.reason()).
+        Finish(ec ? ec : beast::error_code(websocket::error::closed));
       });
       return;
     }
@@ -457,7 +458,10 @@ class Connection::Impl {
                     });
   }
 
+  // Publishes the end of the connection once (the read loop and our close may both end it).
   void Finish(beast::error_code ec) {
+    if (finished_) return;
+    finished_ = true;
     io_closed_ = true;
     uint16_t code = kAbnormalClosure;
     std::string reason;
@@ -492,7 +496,9 @@ class Connection::Impl {
   beast::flat_buffer read_buf_;
   std::deque<WriteItem> write_queue_;
   bool writing_ = false;
-  bool io_closed_ = false;
+  bool io_closed_ = false;       // no more writes
+  bool close_in_flight_ = false;  // our async_close is running
+  bool finished_ = false;         // Finish ran
 
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> mismatches_{0};

@@ -111,9 +111,9 @@ class Connection {
   std::string negotiated_subprotocol() const;
   const ConnectOptions& options() const;
 
-  // Diagnostics for protocol tests: messages whose frame type did not match the encoding
-  // (text on proto or binary on JSON), and messages that did not decode as a ServerFrame.
-  // Neither is delivered to any queue.
+  // Diagnostics for protocol tests. frame_type_mismatches: messages whose frame type did not
+  // match the encoding (text on proto or binary on JSON); they are still decoded and delivered.
+  // undecodable_messages: messages that did not decode as a ServerFrame; they are dropped.
   uint64_t frame_type_mismatches() const;
   uint64_t undecodable_messages() const;
 

@@ -1,0 +1,200 @@
+// Pure parsing in the client library and chat-cli: URLs, the dev code file, arguments, the
+// cluster env file and profiles. No network.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "cli.h"
+#include "client/api.h"
+#include "client/connection.h"
+
+namespace chat::client {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "client_lib_test.XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void Append(const std::string& file, const std::string& text) {
+  std::ofstream out(file, std::ios::app);
+  out << text;
+}
+
+TEST(ParseUrl, HostPortPath) {
+  ConnectOptions o;
+  o.token = "kept";
+  ASSERT_TRUE(ConnectOptions::ParseUrl("ws://127.0.0.1:1234/ws", &o));
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 1234);
+  EXPECT_EQ(o.path, "/ws");
+  EXPECT_EQ(o.token, "kept");
+  EXPECT_EQ(o.Url(), "ws://127.0.0.1:1234/ws");
+}
+
+TEST(ParseUrl, DefaultsAndQuery) {
+  ConnectOptions o;
+  ASSERT_TRUE(ConnectOptions::ParseUrl("ws://localhost", &o));
+  EXPECT_EQ(o.host, "localhost");
+  EXPECT_EQ(o.port, 80);
+  EXPECT_EQ(o.path, "/");
+  ASSERT_TRUE(ConnectOptions::ParseUrl("ws://gw:9000?x=1", &o));
+  EXPECT_EQ(o.port, 9000);
+  EXPECT_EQ(o.path, "/?x=1");
+  ASSERT_TRUE(ConnectOptions::ParseUrl("ws://[::1]:8080/ws", &o));
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_EQ(o.port, 8080);
+  EXPECT_EQ(o.Url(), "ws://[::1]:8080/ws");
+}
+
+TEST(ParseUrl, RejectsWhatItCannotConnectTo) {
+  for (const char* bad : {"", "ws://", "http://127.0.0.1:80/ws", "wss://h:1/ws", "ws://:80/ws",
+                          "ws://h:/ws", "ws://h:0/ws", "ws://h:65536/ws", "ws://h:12a/ws",
+                          "ws://user@h:1/ws", "127.0.0.1:1234"}) {
+    ConnectOptions o;
+    o.port = 7;
+    EXPECT_FALSE(ConnectOptions::ParseUrl(bad, &o)) << bad;
+    EXPECT_EQ(o.port, 7) << "left untouched on failure: " << bad;
+  }
+}
+
+TEST(CodesFile, NewestLineForThePhoneWins) {
+  TempDir dir;
+  std::string file = dir.File("codes.log");
+  EXPECT_EQ(ReadLatestCode(file, "+15550001111"), "") << "missing file";
+  Append(file,
+         "1000 +15550001111 111111\n"
+         "1001 +15550002222 222222\n"
+         "garbage line\n"
+         "notanumber +15550001111 999999\n"
+         "1002 +15550001111 333333\n"
+         "1003 +155500011112 444444\n");
+  EXPECT_EQ(ReadLatestCode(file, "+15550001111"), "333333");
+  EXPECT_EQ(ReadLatestCode(file, "+15550002222"), "222222");
+  EXPECT_EQ(ReadLatestCode(file, "+15550003333"), "");
+  auto line = ReadLatestCodeLine(file, "+15550001111");
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->unix_ms, 1002);
+}
+
+TEST(CodesFile, WaitForCodeIgnoresOlderCodesAndSeesAppendedLine) {
+  TempDir dir;
+  std::string file = dir.File("codes.log");
+  Append(file, "1000 +15550001111 111111\n");
+  int64_t now = UnixMillis();
+  EXPECT_EQ(WaitForCode(file, "+15550001111", now, milliseconds(100)), "")
+      << "a code from before the request must not be taken";
+  std::thread writer([&] {
+    std::this_thread::sleep_for(milliseconds(100));  // the "server" appends a moment later
+    Append(file, std::to_string(UnixMillis()) + " +15550001111 654321\n");
+  });
+  EXPECT_EQ(WaitForCode(file, "+15550001111", now, milliseconds(5000)), "654321");
+  writer.join();
+}
+
+TEST(Ids, ClientMsgIdsAreFreshAndValid) {
+  std::string a = NewClientMsgId(), b = NewClientMsgId();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), 32u);  // within the protocol's 1..64
+  std::string phone = RandomTestPhone();
+  EXPECT_EQ(phone.size(), 12u);
+  EXPECT_EQ(phone.rfind("+1555", 0), 0u);
+}
+
+}  // namespace
+}  // namespace chat::client
+
+namespace chat::cli {
+namespace {
+
+TEST(CliArgs, OptionsFlagsAndPositionals) {
+  Args a;
+  std::string err;
+  ASSERT_TRUE(ParseArgs({"--json", "--url", "ws://h:1/ws", "send", "bob", "hi", "--limit=5",
+                         "-3", "--", "--not-an-option"},
+                        &a, &err))
+      << err;
+  EXPECT_TRUE(a.flags.count("json"));
+  EXPECT_EQ(a.options["url"], "ws://h:1/ws");
+  EXPECT_EQ(a.options["limit"], "5");
+  EXPECT_EQ(a.positional,
+            (std::vector<std::string>{"send", "bob", "hi", "-3", "--not-an-option"}));
+}
+
+TEST(CliArgs, Errors) {
+  Args a;
+  std::string err;
+  EXPECT_FALSE(ParseArgs({"--bogus"}, &a, &err));
+  EXPECT_NE(err.find("bogus"), std::string::npos);
+  EXPECT_FALSE(ParseArgs({"--phone"}, &a, &err));
+  EXPECT_FALSE(ParseArgs({"--json=1"}, &a, &err));
+}
+
+TEST(CliEnv, ReadsClusterEnvFile) {
+  std::string file = (std::filesystem::temp_directory_path() /
+                      ("cli_env_" + std::to_string(::getpid()) + ".env"))
+                         .string();
+  {
+    std::ofstream out(file);
+    out << "# comment\n"
+           "GATEWAY_URLS=ws://127.0.0.1:1/ws, ws://127.0.0.1:2/ws\n"
+           "export CHAT_CODES_FILE=\"/tmp/x/codes.log\"\n"
+           "BROKEN\n";
+  }
+  auto env = ReadEnvFile(file);
+  std::filesystem::remove(file);
+  EXPECT_EQ(SplitList(env["GATEWAY_URLS"]),
+            (std::vector<std::string>{"ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws"}));
+  EXPECT_EQ(env["CHAT_CODES_FILE"], "/tmp/x/codes.log");
+  EXPECT_EQ(env.count("BROKEN"), 0u);
+  EXPECT_TRUE(ReadEnvFile("/nonexistent/cluster.env").empty());
+}
+
+TEST(CliProfile, RoundTripsWithPrivateMode) {
+  std::string dir = (std::filesystem::temp_directory_path() /
+                     ("cli_profile_" + std::to_string(::getpid())))
+                        .string();
+  std::string path = dir + "/sub/alice.json";
+  Profile p;
+  p.token = "tok.en";
+  p.token_expires_ms = 1700000000123;
+  p.user_id = 18446744073709551557ull;  // > 2^53: must survive JSON
+  p.handle = "alice_1";
+  p.display_name = "Alice \"A\"";
+  p.device_id = "cli-0123";
+  std::string err;
+  ASSERT_TRUE(SaveProfile(path, p, &err)) << err;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto back = LoadProfile(path, &err);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(back) << err;
+  EXPECT_EQ(back->token, p.token);
+  EXPECT_EQ(back->token_expires_ms, p.token_expires_ms);
+  EXPECT_EQ(back->user_id, p.user_id);
+  EXPECT_EQ(back->handle, p.handle);
+  EXPECT_EQ(back->display_name, p.display_name);
+  EXPECT_EQ(back->device_id, p.device_id);
+}
+
+}  // namespace
+}  // namespace chat::cli
