@@ -77,7 +77,8 @@ constexpr const char* kDeleteRequestSql = "DELETE FROM friend_requests WHERE to_
 
 constexpr const char* kLiveRequestsTo = "acct_live_requests_to";
 constexpr const char* kLiveRequestsToSql =
-    "SELECT " REQUEST_COLUMNS " FROM friend_requests WHERE to_user = $1 AND created_at >= " TS("$2")
+    "SELECT " REQUEST_COLUMNS " FROM friend_requests r WHERE to_user = $1 AND created_at >= " TS("$2")
+    " AND NOT EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = r.to_user AND f.friend_id = r.from_user)"
     " ORDER BY created_at DESC, from_user LIMIT $3";
 
 constexpr const char* kHasEdge = "acct_has_edge";

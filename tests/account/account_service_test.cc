@@ -561,6 +561,21 @@ TEST_F(AccountServiceTest, ResendingARequestRefreshesItAndListsNewestFirst) {
   EXPECT_EQ(reqs.requests(1).from().user_id(), idb);
 }
 
+TEST_F(AccountServiceTest, CrossedRequestsEndAsOneFriendship) {
+  auto a = NewUser(kPhoneA, "Alice");
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t ida = a.account().profile().user_id(), idb = b.account().profile().user_id();
+  ASSERT_TRUE(SendRequest(ida, idb, "hi Bob").ok());
+  ASSERT_TRUE(SendRequest(idb, ida, "hi Alice").ok());
+  v1::Contact contact;
+  ASSERT_TRUE(Accept(idb, ida, &contact).ok());
+  // Bob's request to Alice is moot now: no longer listed, and accepting it changes nothing.
+  EXPECT_EQ(Requests(ida).requests_size(), 0);
+  EXPECT_TRUE(Accept(ida, idb, &contact).ok());
+  EXPECT_EQ(Contacts(ida).contacts_size(), 1);
+  EXPECT_EQ(Contacts(idb).contacts_size(), 1);
+}
+
 TEST_F(AccountServiceTest, AcceptWithoutARequestIsNotFound) {
   auto a = NewUser(kPhoneA, "Alice");
   auto b = NewUser(kPhoneB, "Bob");

@@ -26,6 +26,7 @@ class FanoutAccountEvents : public AccountEvents {
   GrpcPresenceDirectory presence_;
   RedisDeliveryPublisher publisher_;
   Fanout fanout_;
+  bool has_presence_;
 };
 
 }  // namespace chat::account

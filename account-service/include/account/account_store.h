@@ -74,7 +74,7 @@ void UpsertRequest(pqxx::work& t, const RequestRow& r);
 // The request from `from` to `to` if created at or after min_created_ms; locked.
 std::optional<RequestRow> LockLiveRequest(pqxx::work& t, uint64_t to, uint64_t from, int64_t min_created_ms);
 void DeleteRequest(pqxx::work& t, uint64_t to, uint64_t from);
-// Live requests to `to`, newest first, at most `limit`.
+// Live requests to `to` from users who are not yet its friends, newest first, at most `limit`.
 std::vector<RequestRow> LiveRequestsTo(pqxx::work& t, uint64_t to, int64_t min_created_ms, int limit);
 
 // --- friendships (one edge per direction, on the shard of user_id)
