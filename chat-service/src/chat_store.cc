@@ -19,6 +19,10 @@ namespace {
 // bump last_seq under the row lock, insert the message with that seq and advance the sender's read
 // position. Returns one row (duplicate or new) or none (conversation missing / sender not a member).
 // $1 conversation, $2 sender, $3 client_msg_id, $4 server_time_ms, $5 content, $6 require_member.
+// Contract on a race with a membership change: the member check uses the statement's snapshot, so a
+// send that was already waiting for the row lock when a removal committed may still take the next seq
+// (ordered right after the removal). The removed user gets no fan-out of it and cannot read it
+// (seq > left_seq); the next send sees the removal.
 constexpr const char* kSend = "chat_send";
 constexpr const char* kSendSql = R"(
 WITH dup AS (
