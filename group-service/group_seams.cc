@@ -2,11 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/shard.h"
 
 namespace chat::group {
 
 namespace {
+// account-service answers at most this many ids per request; larger asks are split.
+constexpr int kMaxIdsPerAccountRequest = 1000;
+
 // A peer's failure seen by our caller: keep client-meaningful codes, hide everything else.
 grpc::Status PeerFailure(const char* what, const grpc::Status& st) {
   spdlog::warn("{} failed: {} {}", what, static_cast<int>(st.error_code()), st.error_message());
@@ -19,14 +24,19 @@ grpc::Status PeerFailure(const char* what, const grpc::Status& st) {
 grpc::Status GrpcFriendChecker::FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
                                              std::vector<uint64_t>* friends) {
   if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
-  internal::CheckFriendsRequest req;
-  req.set_user_id(user_id);
-  for (uint64_t o : others) req.add_other_ids(o);
-  internal::CheckFriendsResult res;
-  auto ctx = MakeContext(deadline_ms_);
-  auto st = stubs_.at(ShardOfUser(user_id, stubs_.size())).CheckFriends(ctx.get(), req, &res);
-  if (!st.ok()) return PeerFailure("account CheckFriends", st);
-  friends->assign(res.friend_ids().begin(), res.friend_ids().end());
+  auto& stub = stubs_.at(ShardOfUser(user_id, stubs_.size()));
+  friends->clear();
+  for (size_t off = 0; off < others.size(); off += kMaxIdsPerAccountRequest) {
+    internal::CheckFriendsRequest req;
+    req.set_user_id(user_id);
+    for (size_t i = off; i < std::min(others.size(), off + kMaxIdsPerAccountRequest); ++i)
+      req.add_other_ids(others[i]);
+    internal::CheckFriendsResult res;
+    auto ctx = MakeContext(deadline_ms_);
+    auto st = stub.CheckFriends(ctx.get(), req, &res);
+    if (!st.ok()) return PeerFailure("account CheckFriends", st);
+    friends->insert(friends->end(), res.friend_ids().begin(), res.friend_ids().end());
+  }
   return grpc::Status::OK;
 }
 
@@ -34,15 +44,19 @@ grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_id
                                             std::vector<v1::UserProfile>* out) {
   if (user_ids.empty()) return grpc::Status::OK;
   if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
-  std::vector<v1::GetProfilesRequest> per_shard(stubs_.size());
-  for (uint64_t u : user_ids) per_shard[ShardOfUser(u, stubs_.size())].add_user_ids(u);
+  std::vector<std::vector<uint64_t>> per_shard(stubs_.size());
+  for (uint64_t u : user_ids) per_shard[ShardOfUser(u, stubs_.size())].push_back(u);
   for (uint32_t s = 0; s < stubs_.size(); ++s) {
-    if (per_shard[s].user_ids_size() == 0) continue;
-    v1::ProfilesResult res;
-    auto ctx = MakeContext(deadline_ms_);
-    auto st = stubs_.at(s).GetProfiles(ctx.get(), per_shard[s], &res);
-    if (!st.ok()) return PeerFailure("account GetProfiles", st);
-    for (auto& p : *res.mutable_profiles()) out->push_back(std::move(p));
+    const auto& ids = per_shard[s];
+    for (size_t off = 0; off < ids.size(); off += kMaxIdsPerAccountRequest) {
+      v1::GetProfilesRequest req;
+      for (size_t i = off; i < std::min(ids.size(), off + kMaxIdsPerAccountRequest); ++i) req.add_user_ids(ids[i]);
+      v1::ProfilesResult res;
+      auto ctx = MakeContext(deadline_ms_);
+      auto st = stubs_.at(s).GetProfiles(ctx.get(), req, &res);
+      if (!st.ok()) return PeerFailure("account GetProfiles", st);
+      for (auto& p : *res.mutable_profiles()) out->push_back(std::move(p));
+    }
   }
   return grpc::Status::OK;
 }
