@@ -88,6 +88,15 @@ uint32_t AccountServiceImpl::shard_count() const {
 
 bool AccountServiceImpl::IsLocal(uint64_t user_id) const { return ShardOfUser(user_id, shard_count()) == shard_; }
 
+grpc::Status AccountServiceImpl::CheckPhoneShard(const std::string& phone) const {
+  // Phone uniqueness across the cluster rests on every phone having exactly one shard: never serve
+  // a phone that belongs elsewhere (a caller with a different shard map).
+  if (ShardOfPhone(phone, shard_count()) == shard_) return grpc::Status::OK;
+  spdlog::error("phone-keyed request for shard {} reached shard {}: caller's shard map differs",
+                ShardOfPhone(phone, shard_count()), shard_);
+  return Internal("request reached the wrong account shard");
+}
+
 std::string AccountServiceImpl::HashCode(const std::string& phone, const std::string& code) const {
   const std::string data = "code:" + phone + ":" + code;
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -136,6 +145,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     const std::string& phone = req->phone();
     if (!ValidPhone(phone))
       return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
     const int64_t now = now_ms_();
     const std::string code = RandomDigits(kCodeDigits);
     const int64_t interval_ms = int64_t{limits_.code_resend_interval_s} * 1000;
@@ -177,6 +187,7 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
     if (!ValidPhone(req->phone()))
       return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
+    if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
     if (!ValidDisplayName(req->display_name(), limits_.max_display_name_chars))
       return InvalidArgument("display name must be 1-" + std::to_string(limits_.max_display_name_chars) +
                              " characters of valid UTF-8 without control characters");
@@ -221,6 +232,7 @@ grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext*, const v1::LogInRequ
     if (!ValidPhone(req->phone()))
       return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
+    if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
     const int64_t now = now_ms_();

@@ -170,6 +170,25 @@ TEST_F(AccountMultiShardTest, ProfilesAndFriendshipsCrossShards) {
   EXPECT_EQ(cres.friend_ids(0), b.user_id());
 }
 
+TEST_F(AccountMultiShardTest, PhoneOfAnotherShardIsRefused) {
+  // A phone belongs to exactly one shard; serving it elsewhere would allow a second account.
+  const std::string phone = PhoneOnShard(0, 5);
+  grpc::ServerContext ctx;
+  v1::RequestCodeRequest req;
+  req.set_phone(phone);
+  v1::RequestCodeResult res;
+  EXPECT_EQ(On(1).RequestCode(&ctx, &req, &res).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(On(0).RequestCode(&ctx, &req, &res).ok());
+  v1::SignUpRequest sreq;
+  sreq.set_phone(phone);
+  sreq.set_code(NewestCode(config_.run_dir, phone));
+  sreq.set_display_name("X");
+  sreq.set_device_id("d1");
+  v1::SessionResult sres;
+  EXPECT_EQ(On(1).SignUp(&ctx, &sreq, &sres).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(On(0).SignUp(&ctx, &sreq, &sres).ok());
+}
+
 TEST_F(AccountMultiShardTest, AcceptWhileThePeerShardIsDownIsUnavailableAndRetryable) {
   auto c = NewUser(0, 3, "Carol");
   auto b = NewUser(1, 4, "Bob");

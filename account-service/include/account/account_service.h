@@ -63,6 +63,8 @@ class AccountServiceImpl final : public internal::AccountService::Service {
 
   uint32_t shard_count() const;
   bool IsLocal(uint64_t user_id) const;
+  // INTERNAL unless ShardOfPhone(phone) is this shard.
+  grpc::Status CheckPhoneShard(const std::string& phone) const;
   std::string HashCode(const std::string& phone, const std::string& code) const;
   // Verifies and consumes the phone's code inside t. Returns the verdict for the caller; a wrong
   // code increments the try counter, which the caller must commit even though the verdict is an
