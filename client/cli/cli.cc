@@ -247,8 +247,9 @@ class Cli {
       pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     }
     try {
+      Command fn = Find(command_);
       Setup();
-      return Dispatch();
+      return (this->*fn)();
     } catch (const UsageError& e) {
       std::cerr << "error: " << e.message << "\n(see chat-cli --help)\n";
       return 2;
@@ -286,8 +287,6 @@ class Cli {
       throw UsageError{"--timeout takes milliseconds"};
     timeout_ = milliseconds(timeout);
     profile_path_ = ProfilePath(Opt("profile", kDefaultProfile));
-    if (urls_.empty())
-      throw CommandError{"no gateway: pass --url ws://HOST:PORT/ws or --env FILE with GATEWAY_URLS"};
     for (const auto& u : urls_) {
       ConnectOptions o;
       if (!ConnectOptions::ParseUrl(u, &o)) throw UsageError{"not a ws:// URL: " + u};
@@ -305,6 +304,8 @@ class Cli {
   // Tries every URL once, starting at `first`; returns the connection and sets *used.
   std::unique_ptr<Connection> ConnectAny(const std::string& token, size_t first, size_t* used,
                                          std::string* error, int* http_status) {
+    if (urls_.empty())
+      throw CommandError{"no gateway: pass --url ws://HOST:PORT/ws or --env FILE with GATEWAY_URLS"};
     for (size_t i = 0; i < urls_.size(); ++i) {
       ConnectOptions o = OptionsFor(first + i);
       o.token = token;
@@ -438,9 +439,9 @@ class Cli {
 
   // --- commands -------------------------------------------------------------------------------
 
-  int Dispatch() {
-    using Fn = int (Cli::*)();
-    static const std::map<std::string, Fn> kCommands = {
+  using Command = int (Cli::*)();
+  static Command Find(const std::string& name) {
+    static const std::map<std::string, Command> kCommands = {
         {"request-code", &Cli::CmdRequestCode}, {"signup", &Cli::CmdSignUp},
         {"login", &Cli::CmdLogIn},              {"whoami", &Cli::CmdWhoAmI},
         {"lookup", &Cli::CmdLookup},            {"add-friend", &Cli::CmdAddFriend},
@@ -452,9 +453,9 @@ class Cli {
         {"members", &Cli::CmdMembers},          {"leave", &Cli::CmdLeave},
         {"watch", &Cli::CmdWatch},
     };
-    auto it = kCommands.find(command_);
-    if (it == kCommands.end()) throw UsageError{"unknown command: " + command_};
-    return (this->*(it->second))();
+    auto it = kCommands.find(name);
+    if (it == kCommands.end()) throw UsageError{"unknown command: " + name};
+    return it->second;
   }
 
   std::unique_ptr<Connection> AnonymousConnection() {

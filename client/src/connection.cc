@@ -206,6 +206,8 @@ class Connection::Impl {
       if (result == websocket::error::upgrade_declined) {
         *http_status = static_cast<int>(res.result_int());
         std::string body = res.body().substr(0, 200);
+        while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back())))
+          body.pop_back();
         *error = "upgrade rejected with HTTP " + std::to_string(res.result_int()) + " " +
                  std::string(res.reason()) + (body.empty() ? "" : ": " + body);
       } else {
