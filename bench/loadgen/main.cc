@@ -610,5 +610,6 @@ int main(int argc, char** argv) {
   if (!first_error.empty()) std::fprintf(stderr, "first error: %s\n", first_error.c_str());
   std::string text = json::serialize(result);
   if (!o.out.empty()) std::ofstream(o.out) << text << "\n";
+  std::cout << text << "\n";
   return pass ? 0 : 1;
 }

@@ -22,6 +22,8 @@ namespace {
 
 namespace asio = boost::asio;
 
+constexpr int kErrorBackoffMs = 50;
+
 // Body: "<stream>.<seq>.<t_us>." then 'x' up to the body size. t_us is the intended send time.
 std::string MakeBody(int stream, uint64_t seq, int64_t t_us, int size) {
   char head[64];
@@ -232,9 +234,13 @@ class Worker {
                              stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
                              NoteError("send: " + err);
                            }
-                           if (plan_.closed_loop && shared_->phase.load(std::memory_order_relaxed) == kPhaseRun) {
-                             SendOne(*sp, NowUs());
-                           }
+                           if (!plan_.closed_loop || shared_->phase.load(std::memory_order_relaxed) != kPhaseRun) return;
+                           if (ok) return SendOne(*sp, NowUs());
+                           // After an error (e.g. RESOURCE_EXHAUSTED) the lane pauses instead of spinning.
+                           auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(kErrorBackoffMs));
+                           t->async_wait([this, sp, t](const boost::system::error_code&) {
+                             if (shared_->phase.load(std::memory_order_relaxed) == kPhaseRun) SendOne(*sp, NowUs());
+                           });
                          });
   }
 
@@ -272,7 +278,14 @@ class Worker {
     for (int c : mine_) {
       for (const auto& r : conns_[static_cast<size_t>(c)].recv) {
         uint64_t ok = shared_->sent_ok[r.stream].load();
-        if (ok > r.distinct) lost += ok - r.distinct;
+        if (ok > r.distinct) {
+          lost += ok - r.distinct;
+          if (std::getenv("LOADGEN_DEBUG")) {
+            std::fprintf(stderr, "lost: connection %d (user %d, gateway %d) got %llu of %llu acked from stream %d\n", c,
+                         plan_.conns[static_cast<size_t>(c)].user, plan_.conns[static_cast<size_t>(c)].gateway,
+                         (unsigned long long)r.distinct, (unsigned long long)ok, r.stream);
+          }
+        }
       }
     }
     stats_.lost = lost;
