@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
       ("connect-timeout", po::value(&o.connect_timeout)->default_value(o.connect_timeout), "seconds for every connection to open")
       ("body-bytes", po::value(&o.body_bytes)->default_value(o.body_bytes), "message body size")
       ("workers", po::value(&o.workers)->default_value(o.workers), "worker processes (0 = one per 15,000 connections)")
-      ("pid", po::value(&o.pids)->composing(), "NAME=PID of a server process to sample (repeatable); names starting with 'gateway' or 'server' are the connection holders")
+      ("pid", po::value(&o.pids)->composing(), "NAME=PID of a server process to sample (repeatable); names starting with 'gw', 'gateway' or 'server' are the connection holders")
       ("out", po::value(&o.out), "write the JSON result here")
       ("label", po::value(&o.label), "free text copied into the result")
       ("resync-messages", po::value(&o.resync_messages)->default_value(o.resync_messages), "resync: messages that arrive while offline")
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
     }
     watched.push_back({p.substr(0, eq), std::atoi(p.c_str() + eq + 1)});
   }
-  auto is_gateway = [](const std::string& n) { return n.rfind("gateway", 0) == 0 || n.rfind("server", 0) == 0; };
+  auto is_gateway = [](const std::string& n) { return n.rfind("gw", 0) == 0 || n.rfind("gateway", 0) == 0 || n.rfind("server", 0) == 0; };
 
   // ---- Users and the shape of the scenario.
   int users_needed = 0;
