@@ -37,6 +37,9 @@ class BadInput : public ::testing::Test {
     delete cluster_;
   }
 
+  void SetUp() override {
+    ASSERT_TRUE(cluster_ && peter_ && quinn_ && mallory_) << "the suite's cluster did not start (see above)";
+  }
   TestCluster& cluster() { return *cluster_; }
 
   // A new connection to gateway 0: Mallory's token, or none.
@@ -253,7 +256,7 @@ TEST_F(BadInput, ExpiredAndForgedTokensAreRefusedWith401) {
       std::string error;
       int http = 0;
       auto c = Connection::Connect(o, &error, &http);
-      EXPECT_EQ(c, nullptr);
+      EXPECT_FALSE(c) << "the upgrade was accepted";
       EXPECT_EQ(http, 401) << error;
     }
   }
@@ -300,7 +303,7 @@ TEST_F(BadInput, UnknownSubprotocolIsRefusedWith400) {
   std::string error;
   int http = 0;
   auto c = Connection::Connect(o, &error, &http);
-  EXPECT_EQ(c, nullptr);
+  EXPECT_FALSE(c) << "the upgrade was accepted";
   EXPECT_EQ(http, 400) << error;
 
   // No subprotocol at all means JSON (docs/protocol.md 1.2).
@@ -308,7 +311,7 @@ TEST_F(BadInput, UnknownSubprotocolIsRefusedWith400) {
   o.offer_no_subprotocol = true;
   o.token = mallory_->token;
   auto json = Connection::Connect(o, &error, &http);
-  ASSERT_NE(json, nullptr) << error;
+  ASSERT_TRUE(json) << error;
   EXPECT_EQ(json->encoding(), kJson);
   ExpectStillServes(*json);
   ExpectHealthyPairWorks();

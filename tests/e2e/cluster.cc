@@ -434,10 +434,10 @@ std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::s
 }
 
 std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string& conversation_id,
-                                     uint64_t after_seq) {
+                                     uint64_t after_seq, uint32_t page) {
   std::vector<v1::Message> out;
-  for (int page = 0; page < 10000; ++page) {
-    v1::Reply r = client::GetHistory(conn, conversation_id, after_seq, 200);
+  for (int pages = 0; pages < 10000; ++pages) {
+    v1::Reply r = client::GetHistory(conn, conversation_id, after_seq, page);
     if (r.status() != v1::OK) throw std::runtime_error("get_history: " + client::DescribeError(r));
     for (const auto& m : r.history().messages()) {
       out.push_back(m);
@@ -455,6 +455,13 @@ std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn
   for (const auto& c : r.conversations().conversations())
     if (c.conversation_id() == conversation_id) return c;
   return std::nullopt;
+}
+
+std::string Diag(const client::Connection& conn) {
+  return std::string(" (connection: ") + (conn.is_open() ? "open" : "closed") + ", " +
+         std::to_string(conn.undecodable_messages()) + " undecodable, " +
+         std::to_string(conn.frame_type_mismatches()) + " wrong frame type, " +
+         std::to_string(conn.PendingEvents()) + " events queued)";
 }
 
 std::string TextOf(const v1::Message& m) {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,13 +141,15 @@ bool IsMessage(const v1::Event& event, const std::string& conversation_id, uint6
 // Waits for the message event (conversation, seq) on `conn`; nullopt after `timeout`.
 std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::string& conversation_id,
                                           uint64_t seq, std::chrono::milliseconds timeout = 10s);
-// Every message of the conversation after `after_seq`, paging forward until has_more is false.
-// Throws when a page fails.
+// Every message of the conversation after `after_seq`, paging forward (`page` messages at a time)
+// until has_more is false. Throws when a page fails.
 std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string& conversation_id,
-                                     uint64_t after_seq = 0);
+                                     uint64_t after_seq = 0, uint32_t page = 200);
 // The summary of `conversation_id` in list_conversations, or nullopt. Throws when the list fails.
 std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn,
                                                         const std::string& conversation_id);
+// " (connection: open|closed, N undecodable, M wrong frame type)", for failure messages.
+std::string Diag(const client::Connection& conn);
 // Text of a text message ("" otherwise).
 std::string TextOf(const v1::Message& m);
 // Sends a text and expects OK; returns the reply's seq. Throws otherwise.

@@ -26,6 +26,7 @@ class Messaging : public ::testing::Test {
     delete cluster_;
     cluster_ = nullptr;
   }
+  void SetUp() override { ASSERT_TRUE(cluster_) << "the suite's cluster did not start (see above)"; }
   TestCluster& cluster() { return *cluster_; }
 
   static TestCluster* cluster_;
@@ -40,13 +41,12 @@ std::string Renderings(const google::protobuf::Message& m) {
   return m.SerializeAsString() + "\n" + json + "\n" + m.DebugString();
 }
 
-// The digits of a "+1555xxxxxxx" phone: the full number and its subscriber part.
+// No trace of u's phone: neither its digits nor the "+1555" test prefix. (Its 7-digit subscriber
+// part alone is not checked: random ids and times contain any 7 digits now and then.)
 void ExpectNoPhone(const std::string& rendered, const User& u, const std::string& what) {
-  const std::string digits = u.phone.substr(1);
-  const std::string subscriber = u.phone.substr(u.phone.size() - 7);
-  EXPECT_EQ(rendered.find(digits), std::string::npos) << what << " carries the phone of " << u.display_name;
-  EXPECT_EQ(rendered.find(subscriber), std::string::npos)
-      << what << " carries the phone digits of " << u.display_name;
+  EXPECT_EQ(rendered.find(u.phone.substr(1)), std::string::npos)
+      << what << " carry the phone number of " << u.display_name;
+  EXPECT_EQ(rendered.find(u.phone.substr(0, 5)), std::string::npos) << what << " carry a phone number";
 }
 
 TEST_F(Messaging, DirectChatAcrossGatewaysAndEncodings) {
@@ -68,12 +68,12 @@ TEST_F(Messaging, DirectChatAcrossGatewaysAndEncodings) {
   EXPECT_FALSE(r.send_message().duplicate());
 
   auto at_bob = WaitForMessage(bob.c(), conv, a_seq);
-  ASSERT_TRUE(at_bob) << "Bob never got Alice's message " << a_seq;
+  ASSERT_TRUE(at_bob) << "Bob never got Alice's message " << a_seq << Diag(bob.c());
   EXPECT_EQ(TextOf(*at_bob), "Hi Bob, hike on Saturday?");
   EXPECT_EQ(at_bob->sender_id(), alice.id);
   EXPECT_EQ(at_bob->client_msg_id(), a_id);
   auto at_alice2 = WaitForMessage(*alice2, conv, a_seq);
-  ASSERT_TRUE(at_alice2) << "Alice's other device never got her message";
+  ASSERT_TRUE(at_alice2) << "Alice's other device never got her message" << Diag(*alice2);
   EXPECT_EQ(TextOf(*at_alice2), "Hi Bob, hike on Saturday?");
 
   // Bob (JSON, gateway 1) -> Alice (proto, gateway 0).
@@ -165,7 +165,7 @@ TEST_F(Messaging, GroupAcrossGateways) {
   EXPECT_GE(seq, 2u) << "seq 1 is the 'created the group' notice";
   for (const User* u : {&alice, &carol, &dave}) {
     auto m = WaitForMessage(u->c(), conv, seq);
-    ASSERT_TRUE(m) << u->display_name << " never got Bob's group message";
+    ASSERT_TRUE(m) << u->display_name << " never got Bob's group message" << Diag(u->c());
     EXPECT_EQ(TextOf(*m), "I'll bring snacks");
     EXPECT_EQ(m->sender_id(), bob.id);
     EXPECT_EQ(m->client_msg_id(), bob_msg_id);
@@ -178,7 +178,7 @@ TEST_F(Messaging, GroupAcrossGateways) {
   EXPECT_EQ(seq2, seq + 1);
   for (const User* u : {&alice, &bob, &carol}) {
     auto m = WaitForMessage(u->c(), conv, seq2);
-    ASSERT_TRUE(m) << u->display_name << " never got Dave's group message";
+    ASSERT_TRUE(m) << u->display_name << " never got Dave's group message" << Diag(u->c());
     if (u != &alice) seen_by_others += Renderings(*m);
   }
 
