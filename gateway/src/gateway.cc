@@ -20,9 +20,13 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 namespace {
-std::string BootId() {
+uint64_t RandomU64() {
   std::random_device rd;
-  uint64_t v = (uint64_t(rd()) << 32) ^ rd();
+  return (uint64_t(rd()) << 32) ^ rd();
+}
+
+std::string BootId() {
+  uint64_t v = RandomU64();
   char buf[17];
   snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return std::string(buf, 8);
@@ -44,9 +48,16 @@ struct Gateway::Impl {
         listen_address(listen.empty() ? gw.listen : listen),
         thread_count(std::max(1, threads)),
         router(c, instance_id),
-        registrar(c, instance_id),
+        registrar(c, instance_id,
+                  [this] {
+                    std::vector<internal::SessionRef> refs;
+                    for (auto& s : hub.All()) refs.push_back(s->presence_ref());
+                    return refs;
+                  }),
         ctx{c, c.limits, instance_id, router, hub, registrar},
-        acceptor(ioc) {}
+        acceptor(ioc) {
+    ctx.session_ids.Reseed(RandomU64());
+  }
 
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
@@ -100,6 +111,12 @@ void Gateway::Start() {
       [hub = &m.hub](std::string_view, std::string_view payload) { hub->Deliver(payload); },
       [] { spdlog::warn("redis: resubscribed; pushes missed meanwhile are repaired by client sync"); });
   m.subscriber->Start();
+  // A client must not be registered with presence before this gateway hears its channel.
+  auto sub_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms * 2);
+  while (!m.subscriber->connected() && std::chrono::steady_clock::now() < sub_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded start-up wait
+  if (!m.subscriber->connected())
+    spdlog::warn("redis subscription not confirmed yet; pushes start when it is (clients sync meanwhile)");
 
   m.work = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(m.ioc.get_executor());
   m.Accept();
@@ -124,6 +141,7 @@ void Gateway::Stop() {
   while (m.ctx.open_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // bounded drain poll
   std::vector<internal::SessionRef> remaining;
+  for (auto& s : m.hub.All()) remaining.push_back(s->presence_ref());
   m.subscriber->Stop();
   m.registrar.Stop(remaining);
   m.work.reset();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/shard.h"
 #include "hub.h"
 #include "presence_registrar.h"
 #include "router.h"
@@ -15,6 +16,26 @@ class tcp;
 }
 
 namespace chat::gateway {
+
+// Session ids must be unique across the cluster, not just this process: a delivery's
+// skip_session_id reaches every target gateway. Ids mix a random boot seed with a counter through
+// a bijection, so they never repeat within a process and collide across processes with p ~ 2^-64.
+// Thread-safe.
+class SessionIdGenerator {
+ public:
+  explicit SessionIdGenerator(uint64_t seed) : seed_(seed) {}
+  void Reseed(uint64_t seed) { seed_ = seed; }  // before first use only
+  uint64_t Next() {
+    for (;;) {
+      uint64_t id = Mix64(seed_ ^ Mix64(counter_.fetch_add(1, std::memory_order_relaxed)));
+      if (id != 0) return id;  // 0 means "no session"
+    }
+  }
+
+ private:
+  uint64_t seed_;
+  std::atomic<uint64_t> counter_{0};
+};
 
 struct GatewayCounters {
   std::atomic<uint64_t> connections_accepted{0};
@@ -32,7 +53,7 @@ struct GatewayContext {
   SessionHub& hub;
   PresenceRegistrar& registrar;
   std::atomic<int64_t> open_sessions{0};      // WebSocket sessions accepted and not yet finished
-  std::atomic<uint64_t> next_session_id{1};
+  SessionIdGenerator session_ids{0};
   std::atomic<bool> shutting_down{false};
   GatewayCounters counters;
 };

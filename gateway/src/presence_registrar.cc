@@ -11,8 +11,12 @@ constexpr size_t kMaxBatch = 2000;
 constexpr auto kBatchWindow = std::chrono::milliseconds(2);
 }  // namespace
 
-PresenceRegistrar::PresenceRegistrar(const ClusterConfig& config, std::string gateway_id)
-    : config_(config), gateway_id_(std::move(gateway_id)), stubs_(config.presence) {}
+PresenceRegistrar::PresenceRegistrar(const ClusterConfig& config, std::string gateway_id,
+                                     std::function<std::vector<internal::SessionRef>()> all_sessions)
+    : config_(config),
+      gateway_id_(std::move(gateway_id)),
+      all_sessions_(std::move(all_sessions)),
+      stubs_(config.presence) {}
 
 PresenceRegistrar::~PresenceRegistrar() {
   if (thread_.joinable()) Stop({});
@@ -42,6 +46,7 @@ bool PresenceRegistrar::Start(uint32_t wait_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // presence still starting
     ok = Heartbeat();
   }
+  if (ok) last_good_beat_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { Run(); });
   return ok;
 }
@@ -92,7 +97,18 @@ void PresenceRegistrar::Run() {
     lk.unlock();
     if (!reg.empty() || !unreg.empty()) Flush(std::move(reg), std::move(dones), std::move(unreg));
     if (!stopping && std::chrono::steady_clock::now() >= next_beat) {
-      Heartbeat();
+      auto now = std::chrono::steady_clock::now();
+      bool lapsed = now - last_good_beat_ >= std::chrono::milliseconds(config_.limits.presence_ttl_ms);
+      if (Heartbeat()) {
+        if (lapsed && all_sessions_) {
+          auto all = all_sessions_();
+          if (!all.empty()) {
+            spdlog::warn("presence lease may have lapsed; registering {} session(s) again", all.size());
+            Flush(std::move(all), {}, {});
+          }
+        }
+        last_good_beat_ = now;
+      }
       next_beat = std::chrono::steady_clock::now() + beat;
     }
     lk.lock();

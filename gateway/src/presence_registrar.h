@@ -19,7 +19,11 @@ namespace chat::gateway {
 
 class PresenceRegistrar {
  public:
-  PresenceRegistrar(const ClusterConfig& config, std::string gateway_id);
+  // `all_sessions` lists every registered session; it is called from the registrar thread when the
+  // lease may have lapsed (a failed or late heartbeat), because presence then drops this gateway's
+  // sessions and they must be registered again.
+  PresenceRegistrar(const ClusterConfig& config, std::string gateway_id,
+                    std::function<std::vector<internal::SessionRef>()> all_sessions);
   ~PresenceRegistrar();
   // Takes the lease (retrying until `wait_ms` passes) and starts the flush thread.
   // Returns false if no presence shard answered in time.
@@ -38,6 +42,8 @@ class PresenceRegistrar {
 
   const ClusterConfig& config_;
   std::string gateway_id_;
+  std::function<std::vector<internal::SessionRef>()> all_sessions_;
+  std::chrono::steady_clock::time_point last_good_beat_{};
   ShardedStubs<internal::PresenceService> stubs_;
   std::mutex mu_;
   std::condition_variable cv_;

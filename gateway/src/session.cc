@@ -61,7 +61,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
         ctx_(ctx),
         enc_(enc),
         pending_identity_(std::move(identity)),
-        id_(ctx.next_session_id++),
+        id_(ctx.session_ids.Next()),
         timer_(ws_.get_executor()),
         bucket_(ctx.limits.requests_per_second, ctx.limits.request_burst) {}
 
@@ -95,6 +95,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     });
   }
   uint64_t session_id() const override { return id_; }
+  const internal::SessionRef& presence_ref() const override { return ref_; }
 
  private:
   void OnAccept(beast::error_code ec) {
@@ -125,10 +126,10 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   // Registers the session (hub + presence); `then` runs on the strand once presence answered.
   void BecomeAuthenticated(const Identity& id, std::function<void()> then) {
     identity_ = id;
+    ref_ = Ref();
     timer_.cancel();
     ctx_.hub.Add(id.user_id, shared_from_this());
-    internal::SessionRef ref = Ref();
-    ctx_.registrar.Register(std::move(ref), [self = shared_from_this(), then = std::move(then)]() mutable {
+    ctx_.registrar.Register(ref_, [self = shared_from_this(), then = std::move(then)]() mutable {
       net::post(self->ws_.get_executor(), std::move(then));
     });
   }
@@ -277,9 +278,9 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   void StartClose() {
     close_pending_ = false;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
-      // The read loop sees the peer's close (or the error) and calls Finish.
-    });
+    // No read may be outstanding (e.g. closing from OnRead), so the close completion finishes
+    // the session too; Finish is idempotent.
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->Finish(); });
   }
 
   void Finish() {
@@ -288,7 +289,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     timer_.cancel();
     if (identity_.user_id != 0) {
       ctx_.hub.Remove(identity_.user_id, id_);
-      ctx_.registrar.Unregister(Ref());
+      ctx_.registrar.Unregister(ref_);
     }
     if (accepted_) --ctx_.open_sessions;
   }
@@ -299,6 +300,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   std::optional<Identity> pending_identity_;
   const uint64_t id_;
   Identity identity_;  // strand only; user_id 0 until authenticated
+  internal::SessionRef ref_;  // set once, before the session enters the hub
   beast::flat_buffer buffer_;
   net::steady_timer timer_;  // auth timeout, then close deadline
   TokenBucket bucket_;

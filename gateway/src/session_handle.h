@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "chat/internal/services.pb.h"
 #include "common/codec.h"
 
 namespace chat::gateway {
@@ -32,6 +33,8 @@ class SessionHandle {
   // Closes the session with `close_code` (graceful close handshake, bounded by a deadline).
   virtual void Kick(uint16_t close_code, std::string reason) = 0;
   virtual uint64_t session_id() const = 0;
+  // Presence registration of this (authenticated) session. Immutable once in the hub.
+  virtual const internal::SessionRef& presence_ref() const = 0;
 };
 
 }  // namespace chat::gateway

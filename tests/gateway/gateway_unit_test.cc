@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <unordered_set>
 
 #include "chat/internal/services.pb.h"
 #include "common/codec.h"
+#include "gateway_context.h"
 #include "hub.h"
 #include "rate_limiter.h"
 #include "router.h"
@@ -42,6 +44,8 @@ class FakeSession : public SessionHandle {
   }
   void Kick(uint16_t code, std::string) override { kicked = code; }
   uint64_t session_id() const override { return id_; }
+  const internal::SessionRef& presence_ref() const override { return ref_; }
+  internal::SessionRef ref_;
   std::mutex mu_;
   std::vector<std::shared_ptr<const SharedEvent>> events;
   uint16_t kicked = 0;
@@ -135,6 +139,19 @@ TEST(SetError, HidesTransportDetailButKeepsServiceMessages) {
   EXPECT_EQ(r.message(), "you can only message friends");
   SetError(&r, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
   EXPECT_EQ(r.status(), v1::DEADLINE_EXCEEDED);
+}
+
+TEST(SessionIdGenerator, IdsAreUniqueWithinAndAcrossGateways) {
+  // Regression: per-process counters made gateway B skip an unrelated session whose id equalled
+  // the sender's session id on gateway A.
+  SessionIdGenerator a(0x1234), b(0x1235);  // even adjacent seeds must not overlap
+  std::unordered_set<uint64_t> seen;
+  for (int i = 0; i < 100000; ++i) {
+    uint64_t x = a.Next(), y = b.Next();
+    EXPECT_NE(x, 0u);
+    EXPECT_TRUE(seen.insert(x).second) << "repeat " << x;
+    EXPECT_TRUE(seen.insert(y).second) << "collision " << y;
+  }
 }
 
 }  // namespace
