@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <pqxx/pqxx>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -147,9 +148,6 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     config_path_ = run_dir_ + "/cluster.json";
 
     std::set<uint16_t> taken;
-    const uint16_t account_port = FreePort(taken);
-    const uint16_t presence_port = FreePort(taken);
-    const uint16_t group_port = FreePort(taken);
     for (int i = 0; i < options_.chat_shards; ++i) chat_ports_.push_back(FreePort(taken));
     for (int i = 0; i < options_.gateways; ++i) gateway_ports_.push_back(FreePort(taken));
 
@@ -159,11 +157,21 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     config_.postgres = chat::testing::TestPostgres();
     config_.postgres.pool_size = 4;
     config_.redis = chat::testing::TestRedis();
-    config_.account.push_back({{Addr(account_port)}, chat::testing::FreshDatabase("e2e_account")});
-    config_.presence.push_back({{Addr(presence_port)}, ""});
-    for (int i = 0; i < options_.chat_shards; ++i)
+    // Shards of one service get consecutive entries; presence has no database.
+    auto add_shards = [&](std::vector<ShardConfig>& out, int n, const std::string& db_prefix) {
+      for (int i = 0; i < n; ++i) {
+        const uint16_t port = FreePort(taken);
+        service_ports_.push_back(port);
+        out.push_back({{Addr(port)}, db_prefix.empty() ? "" : chat::testing::FreshDatabase(db_prefix + std::to_string(i))});
+      }
+    };
+    add_shards(config_.account, options_.account_shards, "e2e_account");
+    add_shards(config_.presence, options_.presence_shards, "");
+    add_shards(config_.group, options_.group_shards, "e2e_group");
+    for (int i = 0; i < options_.chat_shards; ++i) {
+      service_ports_.push_back(chat_ports_[i]);
       config_.chat.push_back({{Addr(chat_ports_[i])}, chat::testing::FreshDatabase("e2e_chat" + std::to_string(i))});
-    config_.group.push_back({{Addr(group_port)}, chat::testing::FreshDatabase("e2e_group")});
+    }
     for (int i = 0; i < options_.gateways; ++i)
       config_.gateways.push_back({"e2e-gw" + std::to_string(i) + "-" + RandomHex(6), Addr(gateway_ports_[i])});
     config_.limits = options_.limits;
@@ -177,9 +185,12 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
       p.log_path = run_dir_ + "/" + name + ".log";
       return p;
     };
-    services_.push_back(service("account-service", "account-service.0", 0));
-    services_.push_back(service("presence-service", "presence-service.0", 0));
-    services_.push_back(service("group-service", "group-service.0", 0));
+    for (int i = 0; i < options_.account_shards; ++i)
+      services_.push_back(service("account-service", "account-service." + std::to_string(i), i));
+    for (int i = 0; i < options_.presence_shards; ++i)
+      services_.push_back(service("presence-service", "presence-service." + std::to_string(i), i));
+    for (int i = 0; i < options_.group_shards; ++i)
+      services_.push_back(service("group-service", "group-service." + std::to_string(i), i));
     first_chat_ = services_.size();
     for (int i = 0; i < options_.chat_shards; ++i)
       services_.push_back(service("chat-service", "chat-service." + std::to_string(i), i));
@@ -191,8 +202,6 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
       gateways_.push_back(std::move(p));
     }
 
-    service_ports_ = {account_port, presence_port, group_port};
-    service_ports_.insert(service_ports_.end(), chat_ports_.begin(), chat_ports_.end());
     std::vector<Process*> watch;
     for (auto& p : services_) {
       Spawn(p);
@@ -207,6 +216,7 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
   } catch (...) {
     for (auto& g : gateways_) Terminate(g, SIGKILL, 5s);
     for (auto& s : services_) Terminate(s, SIGKILL, 5s);
+    DropDatabases();
     throw;
   }
 }
@@ -219,6 +229,19 @@ TestCluster::~TestCluster() {
   for (auto& s : services_)
     if (s.pid > 0) ::kill(s.pid, SIGTERM);
   for (auto& s : services_) Terminate(s, SIGTERM, 15s);
+  DropDatabases();
+}
+
+void TestCluster::DropDatabases() noexcept {
+  try {
+    pqxx::connection c(config_.postgres.ConnInfo("postgres"));
+    pqxx::nontransaction n(c);
+    for (const auto* shards : {&config_.account, &config_.chat, &config_.group})
+      for (const auto& s : *shards)
+        if (!s.database.empty()) n.exec("DROP DATABASE IF EXISTS " + c.quote_name(s.database) + " WITH (FORCE)");
+  } catch (const std::exception&) {
+    // Best effort: a leftover database on the test server harms nothing.
+  }
 }
 
 void TestCluster::WriteConfig() {

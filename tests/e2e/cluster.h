@@ -37,6 +37,9 @@ using namespace std::chrono_literals;
 struct ClusterOptions {
   int chat_shards = 2;
   int gateways = 2;
+  int account_shards = 1;
+  int presence_shards = 1;
+  int group_shards = 1;
   // Written into the config as is (every field). Tests shrink what they exercise, e.g.
   // auth_timeout_ms, send_queue_max_frames, max_frame_bytes.
   Limits limits = DefaultTestLimits();
@@ -64,8 +67,8 @@ class TestCluster {
  public:
   // Creates the databases and config, starts every process and waits until all are ready.
   explicit TestCluster(ClusterOptions options = {});
-  // SIGTERM to every process still running, waits (bounded), SIGKILLs leftovers, removes nothing
-  // from disk (the run dir stays for post-mortems; it lives under /tmp).
+  // SIGTERM to every process still running, waits (bounded), SIGKILLs leftovers, then drops the
+  // cluster's databases. The run dir (config, logs, codes.log) stays under /tmp for post-mortems.
   ~TestCluster();
   TestCluster(const TestCluster&) = delete;
   TestCluster& operator=(const TestCluster&) = delete;
@@ -121,15 +124,17 @@ class TestCluster {
   // or -1 when it had to be killed after the deadline.
   int Terminate(Process& p, int signal, std::chrono::milliseconds deadline);
   [[noreturn]] void Fail(const std::string& why) const;
+  // Drops the databases this cluster created (after its processes are gone). Never throws.
+  void DropDatabases() noexcept;
 
   ClusterOptions options_;
   ClusterConfig config_;
   std::string run_dir_;
   std::string config_path_;
-  std::vector<uint16_t> service_ports_;  // account, presence, chat..., group
+  std::vector<uint16_t> service_ports_;  // account..., presence..., group..., chat...
   std::vector<uint16_t> chat_ports_;
   std::vector<uint16_t> gateway_ports_;
-  std::vector<Process> services_;  // account, presence, group, then chat shards in order
+  std::vector<Process> services_;  // account..., presence..., group..., then chat shards in order
   size_t first_chat_ = 0;          // index of chat shard 0 in services_
   std::vector<Process> gateways_;
 };

@@ -1,4 +1,4 @@
-// End-to-end messaging over one shared cluster (2 chat shards, 2 gateways): 1:1 and group chat
+// End-to-end messaging over one shared cluster (2 shards of every service, 2 gateways): 1:1 and group chat
 // across gateways and encodings, offline sync, idempotent resend, and permission checks. Nothing
 // here kills processes, so the suite shares one cluster.
 #include <google/protobuf/util/json_util.h>
@@ -21,7 +21,14 @@ constexpr auto kNoEventGrace = 300ms;
 
 class Messaging : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { cluster_ = new TestCluster(); }
+  // Two shards of every sharded service: friendships, groups and conversation lists cross shards.
+  static void SetUpTestSuite() {
+    ClusterOptions o;
+    o.account_shards = 2;
+    o.group_shards = 2;
+    o.presence_shards = 2;
+    cluster_ = new TestCluster(o);
+  }
   static void TearDownTestSuite() {
     delete cluster_;
     cluster_ = nullptr;
@@ -201,7 +208,40 @@ TEST_F(Messaging, GroupAcrossGateways) {
   for (const auto& g : r.groups().groups()) listed |= g.group_id() == group.group_id();
   EXPECT_TRUE(listed);
 
+  // A friend added later: the members hear MEMBERS_ADDED, and the newcomer reads from the
+  // "invited" notice on, never the messages before it.
+  User erin = cluster().SignUp(0, kProto, "Erin");
+  cluster().MakeFriends(alice, erin);
+  r = client::AddGroupMembers(alice.c(), group.group_id(), {erin.id});
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  EXPECT_EQ(r.group().group().member_count(), 5u);
+  for (const User* u : {&bob, &carol, &dave, &erin}) {
+    auto e = u->c().WaitEvent(
+        [&](const v1::Event& ev) {
+          return ev.has_group_changed() && ev.group_changed().kind() == v1::GROUP_CHANGE_KIND_MEMBERS_ADDED;
+        },
+        10s);
+    ASSERT_TRUE(e) << u->display_name << " got no MEMBERS_ADDED event" << Diag(u->c());
+    EXPECT_EQ(e->group_changed().group().group_id(), group.group_id());
+    ASSERT_EQ(e->group_changed().user_ids_size(), 1);
+    EXPECT_EQ(e->group_changed().user_ids(0), erin.id);
+    seen_by_others += Renderings(*e);
+  }
+  auto erin_view = FindConversation(erin.c(), conv);
+  ASSERT_TRUE(erin_view) << "the group is missing from the newcomer's conversation list";
+  EXPECT_EQ(erin_view->first_seq(), seq2 + 1);
+  auto erin_history = FullHistory(erin.c(), conv);
+  ASSERT_FALSE(erin_history.empty());
+  EXPECT_EQ(erin_history.front().seq(), seq2 + 1) << "the newcomer can read messages from before joining";
+  const uint64_t seq3 = SendTextOk(erin.c(), conv, "hi all, thanks for adding me");
+  for (const User* u : {&alice, &bob, &carol, &dave}) {
+    auto m = WaitForMessage(u->c(), conv, seq3);
+    ASSERT_TRUE(m) << u->display_name << " never got the newcomer's message" << Diag(u->c());
+    if (u != &alice) seen_by_others += Renderings(*m);
+  }
+
   for (const User* u : all) ExpectNoPhone(seen_by_others, *u, "frames seen by other members");
+  ExpectNoPhone(seen_by_others, erin, "frames seen by other members");
 }
 
 TEST_F(Messaging, OfflineRecipientSyncsEverything) {
