@@ -103,7 +103,10 @@ TEST_F(BadInput, MalformedJsonGetsRequestIdZero) {
 TEST_F(BadInput, InvalidProtobufGetsRequestIdZero) {
   auto c = Open(kProto);
   // Field 3 (length-delimited) claiming 127 bytes with 3 present: truncated.
-  ASSERT_TRUE(c->SendRaw(std::string("\x08\x07\x1a\x7f" "abc", 7), /*binary=*/true));
+  ASSERT_TRUE(c->SendRaw(std::string("\x08\x07\x1a\x7f"
+                                     "abc",
+                                     7),
+                         /*binary=*/true));
   auto r = c->NextUnmatchedReply(kReplyTimeout);
   ASSERT_TRUE(r) << "no reply to an undecodable protobuf frame";
   EXPECT_EQ(r->request_id(), 0u);
@@ -197,8 +200,8 @@ TEST_F(BadInput, MissingSendFieldsAreInvalidArgument) {
 
 TEST_F(BadInput, OversizedFrameClosesWith1009) {
   auto c = Open(kJson);
-  std::string frame = R"({"requestId":"1","getMe":{},"pad":")" +
-                      std::string(cluster().limits().max_frame_bytes + 100, 'x') + "\"}";
+  std::string frame =
+      R"({"requestId":"1","getMe":{},"pad":")" + std::string(cluster().limits().max_frame_bytes + 100, 'x') + "\"}";
   ASSERT_TRUE(c->SendRaw(frame, false));
   EXPECT_EQ(CloseCode(*c), 1009);
   ExpectHealthyPairWorks();
@@ -242,8 +245,7 @@ TEST_F(BadInput, UnauthenticatedRequestsAreRefused) {
 
 TEST_F(BadInput, ExpiredAndForgedTokensAreRefusedWith401) {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  const std::string expired =
-      TokenSigner(cluster().secret()).Issue({peter_->id, peter_->device_id, now - 3600});
+  const std::string expired = TokenSigner(cluster().secret()).Issue({peter_->id, peter_->device_id, now - 3600});
   const std::string forged =
       TokenSigner("not-the-cluster-secret-0123456789").Issue({peter_->id, peter_->device_id, now + 3600});
   for (const auto& [name, token] : std::vector<std::pair<std::string, std::string>>{
@@ -273,8 +275,7 @@ TEST_F(BadInput, AuthenticateWithForgedTokenIsUnauthenticated) {
       TokenSigner("not-the-cluster-secret-0123456789").Issue({peter_->id, peter_->device_id, now + 3600});
   v1::Reply r = client::Authenticate(*c, forged);
   EXPECT_EQ(r.status(), v1::UNAUTHENTICATED) << client::DescribeError(r);
-  const std::string expired =
-      TokenSigner(cluster().secret()).Issue({peter_->id, peter_->device_id, now - 60});
+  const std::string expired = TokenSigner(cluster().secret()).Issue({peter_->id, peter_->device_id, now - 60});
   r = client::Authenticate(*c, expired);
   EXPECT_EQ(r.status(), v1::UNAUTHENTICATED) << client::DescribeError(r);
   r = client::GetMe(*c);

@@ -11,10 +11,11 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-#include <pqxx/pqxx>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <pqxx/pqxx>
 #include <random>
 #include <set>
 #include <sstream>
@@ -119,6 +120,7 @@ std::string Tail(const std::string& path, size_t lines) {
 
 json::object LimitsJson(const Limits& l) {
   json::object o;
+  // clang-format off
 #define PUT(name) o[#name] = l.name
   PUT(max_frame_bytes); PUT(send_queue_max_frames); PUT(send_queue_max_bytes);
   PUT(handshake_timeout_ms); PUT(auth_timeout_ms); PUT(idle_timeout_ms); PUT(drain_timeout_ms);
@@ -129,6 +131,7 @@ json::object LimitsJson(const Limits& l) {
   PUT(token_ttl_s); PUT(max_display_name_chars); PUT(max_greeting_chars); PUT(max_friends);
   PUT(friend_request_ttl_s); PUT(presence_ttl_ms);
 #undef PUT
+  // clang-format on
   return o;
 }
 
@@ -162,7 +165,8 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
       for (int i = 0; i < n; ++i) {
         const uint16_t port = FreePort(taken);
         service_ports_.push_back(port);
-        out.push_back({{Addr(port)}, db_prefix.empty() ? "" : chat::testing::FreshDatabase(db_prefix + std::to_string(i))});
+        out.push_back(
+            {{Addr(port)}, db_prefix.empty() ? "" : chat::testing::FreshDatabase(db_prefix + std::to_string(i))});
       }
     };
     add_shards(config_.account, options_.account_shards, "e2e_account");
@@ -213,6 +217,10 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
       watch.push_back(&g);
     }
     WaitReady({}, gateway_ports_, watch);
+    std::printf("e2e cluster ready: run dir %s, gateways on ports", run_dir_.c_str());
+    for (uint16_t p : gateway_ports_) std::printf(" %u", static_cast<unsigned>(p));
+    std::printf("\n");
+    std::fflush(stdout);
   } catch (...) {
     for (auto& g : gateways_) Terminate(g, SIGKILL, 5s);
     for (auto& s : services_) Terminate(s, SIGKILL, 5s);
@@ -343,8 +351,7 @@ void TestCluster::WaitReady(const std::vector<uint16_t>& tcp_ports, const std::v
         if (!tcp_ok[i]) missing += " tcp:" + std::to_string(tcp_ports[i]);
       for (size_t i = 0; i < http_ports.size(); ++i)
         if (!http_ok[i]) missing += " healthz:" + std::to_string(http_ports[i]);
-      Fail("cluster not ready within " + std::to_string(options_.ready_timeout.count()) + " ms; waiting for" +
-           missing);
+      Fail("cluster not ready within " + std::to_string(options_.ready_timeout.count()) + " ms; waiting for" + missing);
     }
     std::this_thread::sleep_for(kPollInterval);
   }
@@ -410,8 +417,8 @@ User TestCluster::SignUp(int gateway, WireEncoding encoding, const std::string& 
   u.device_id = client::NewDeviceId();
   u.display_name = display_name;
   std::string error;
-  auto session = client::SignUpNew(Options(gateway, encoding), codes_file(), u.phone, display_name, &error,
-                                   u.device_id);
+  auto session =
+      client::SignUpNew(Options(gateway, encoding), codes_file(), u.phone, display_name, &error, u.device_id);
   if (!session)
     throw std::runtime_error("sign up of " + display_name + " on gateway " + std::to_string(gateway) +
                              " failed: " + error);
@@ -423,8 +430,7 @@ User TestCluster::SignUp(int gateway, WireEncoding encoding, const std::string& 
   return u;
 }
 
-std::unique_ptr<client::Connection> TestCluster::Connect(const User& user, int gateway,
-                                                         WireEncoding encoding) const {
+std::unique_ptr<client::Connection> TestCluster::Connect(const User& user, int gateway, WireEncoding encoding) const {
   std::string error;
   int http = 0;
   auto session = client::ConnectWithToken(Options(gateway, encoding), user.token, &error, &http);
@@ -449,15 +455,15 @@ bool IsMessage(const v1::Event& event, const std::string& conversation_id, uint6
          event.message().message().seq() == seq;
 }
 
-std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::string& conversation_id,
-                                          uint64_t seq, std::chrono::milliseconds timeout) {
+std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::string& conversation_id, uint64_t seq,
+                                          std::chrono::milliseconds timeout) {
   auto e = conn.WaitEvent([&](const v1::Event& ev) { return IsMessage(ev, conversation_id, seq); }, timeout);
   if (!e) return std::nullopt;
   return e->message().message();
 }
 
-std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string& conversation_id,
-                                     uint64_t after_seq, uint32_t page) {
+std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string& conversation_id, uint64_t after_seq,
+                                     uint32_t page) {
   std::vector<v1::Message> out;
   for (int pages = 0; pages < 10000; ++pages) {
     v1::Reply r = client::GetHistory(conn, conversation_id, after_seq, page);
@@ -471,8 +477,7 @@ std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string
   throw std::runtime_error("get_history: too many pages");
 }
 
-std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn,
-                                                        const std::string& conversation_id) {
+std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn, const std::string& conversation_id) {
   v1::Reply r = client::ListConversations(conn);
   if (r.status() != v1::OK) throw std::runtime_error("list_conversations: " + client::DescribeError(r));
   for (const auto& c : r.conversations().conversations())
@@ -482,14 +487,11 @@ std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn
 
 std::string Diag(const client::Connection& conn) {
   return std::string(" (connection: ") + (conn.is_open() ? "open" : "closed") + ", " +
-         std::to_string(conn.undecodable_messages()) + " undecodable, " +
-         std::to_string(conn.frame_type_mismatches()) + " wrong frame type, " +
-         std::to_string(conn.PendingEvents()) + " events queued)";
+         std::to_string(conn.undecodable_messages()) + " undecodable, " + std::to_string(conn.frame_type_mismatches()) +
+         " wrong frame type, " + std::to_string(conn.PendingEvents()) + " events queued)";
 }
 
-std::string TextOf(const v1::Message& m) {
-  return m.content().has_text() ? m.content().text().text() : std::string();
-}
+std::string TextOf(const v1::Message& m) { return m.content().has_text() ? m.content().text().text() : std::string(); }
 
 uint64_t SendTextOk(client::Connection& conn, const std::string& conversation_id, const std::string& text,
                     std::string* client_msg_id_out) {

@@ -108,7 +108,7 @@ class TestCluster {
 
  private:
   struct Process {
-    std::string name;              // e.g. "chat-service.1"
+    std::string name;               // e.g. "chat-service.1"
     std::vector<std::string> argv;  // argv[0] is the executable path
     std::string log_path;
     pid_t pid = -1;
@@ -144,15 +144,14 @@ class TestCluster {
 // True when `event` is a message event for (conversation, seq).
 bool IsMessage(const v1::Event& event, const std::string& conversation_id, uint64_t seq);
 // Waits for the message event (conversation, seq) on `conn`; nullopt after `timeout`.
-std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::string& conversation_id,
-                                          uint64_t seq, std::chrono::milliseconds timeout = 10s);
+std::optional<v1::Message> WaitForMessage(client::Connection& conn, const std::string& conversation_id, uint64_t seq,
+                                          std::chrono::milliseconds timeout = 10s);
 // Every message of the conversation after `after_seq`, paging forward (`page` messages at a time)
 // until has_more is false. Throws when a page fails.
 std::vector<v1::Message> FullHistory(client::Connection& conn, const std::string& conversation_id,
                                      uint64_t after_seq = 0, uint32_t page = 200);
 // The summary of `conversation_id` in list_conversations, or nullopt. Throws when the list fails.
-std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn,
-                                                        const std::string& conversation_id);
+std::optional<v1::ConversationSummary> FindConversation(client::Connection& conn, const std::string& conversation_id);
 // " (connection: open|closed, N undecodable, M wrong frame type)", for failure messages.
 std::string Diag(const client::Connection& conn);
 // Text of a text message ("" otherwise).

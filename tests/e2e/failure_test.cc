@@ -1,17 +1,16 @@
 // End-to-end failures: a gateway killed mid-conversation, a chat shard restarted during sends, a
 // gateway stopped gracefully, and a slow consumer. Each test kills or restarts processes, so each
 // starts its own cluster.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
@@ -58,9 +57,9 @@ struct SendLog {
 // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and connection loss; a lost connection is replaced by a
 // new one to `fallback_gateway`. Runs on its own thread; owns `conn`.
 // `abort` ends it at once (a failing test), leaving the send in progress unfinished.
-void RunSender(const TestCluster* cluster, const User* user, std::unique_ptr<Connection> conn,
-               int fallback_gateway, WireEncoding encoding, std::string conv, const std::atomic<bool>* stop,
-               const std::atomic<bool>* abort, size_t min_messages, size_t max_messages, SendLog* log) {
+void RunSender(const TestCluster* cluster, const User* user, std::unique_ptr<Connection> conn, int fallback_gateway,
+               WireEncoding encoding, std::string conv, const std::atomic<bool>* stop, const std::atomic<bool>* abort,
+               size_t min_messages, size_t max_messages, SendLog* log) {
   for (size_t i = 0; i < max_messages && (i < min_messages || !stop->load()) && !abort->load(); ++i) {
     const std::string id = client::NewClientMsgId();
     const std::string text = "msg " + std::to_string(i);
@@ -121,8 +120,8 @@ class SenderThread {
   // Takes over user.conn.
   SenderThread(const TestCluster& cluster, User& user, int fallback_gateway, WireEncoding encoding,
                const std::string& conv, size_t min_messages, SendLog& log)
-      : thread_(RunSender, &cluster, &user, std::move(user.conn), fallback_gateway, encoding,
-                conv, &stop_, &abort_, min_messages, size_t{5000}, &log) {}
+      : thread_(RunSender, &cluster, &user, std::move(user.conn), fallback_gateway, encoding, conv, &stop_, &abort_,
+                min_messages, size_t{5000}, &log) {}
   ~SenderThread() {
     stop_ = abort_ = true;
     if (thread_.joinable()) thread_.join();
@@ -223,8 +222,8 @@ TEST(GatewayFailure, ClientsOfAKilledGatewayResyncWithNothingLostOrRepeated) {
   sender.Finish();
   {
     std::lock_guard lock(log.mu);
-    std::printf("gateway kill: %zu acked before the kill, %zu in all, %d retries, %d reconnects\n",
-                acked_before_kill, log.acked.size(), log.retries, log.reconnects);
+    std::printf("gateway kill: %zu acked before the kill, %zu in all, %d retries, %d reconnects\n", acked_before_kill,
+                log.acked.size(), log.retries, log.reconnects);
     EXPECT_TRUE(log.errors.empty()) << log.errors.front();
     EXPECT_GE(log.reconnects, 1) << "the sender never noticed its gateway died";
   }
@@ -274,8 +273,8 @@ TEST(ChatShardRestart, SendsRetriedAcrossRestartsAreStoredExactlyOnceWithoutGaps
   sender.Finish();
   {
     std::lock_guard lock(log.mu);
-    std::printf("chat shard %d restarts: SIGTERM after %zu acks, SIGKILL after %zu, %zu in all, %d retries\n",
-                shard, before_term, before_kill, log.acked.size(), log.retries);
+    std::printf("chat shard %d restarts: SIGTERM after %zu acks, SIGKILL after %zu, %zu in all, %d retries\n", shard,
+                before_term, before_kill, log.acked.size(), log.retries);
     EXPECT_TRUE(log.errors.empty()) << log.errors.front();
   }
   ExpectHistoryMatchesAcks(bob.c(), conv, log);
@@ -479,9 +478,9 @@ TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
     r = stalled.ReadFrame(deadline, &op, &payload);
     if (r != RawWebSocket::kData) break;
     if (op == 0x8) {
-      close_code = payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8) |
-                                             static_cast<unsigned char>(payload[1])
-                                       : 0;
+      close_code = payload.size() >= 2
+                       ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1])
+                       : 0;
       continue;  // the server closes the TCP connection next
     }
     v1::ServerFrame f;

@@ -93,7 +93,8 @@ TEST_F(Messaging, DirectChatAcrossGatewaysAndEncodings) {
   // her own message a_seq, it would be queued before Bob's b_seq.
   bool own_echo = false;
   std::optional<v1::Message> at_alice;
-  for (auto deadline = std::chrono::steady_clock::now() + 10s; !at_alice && std::chrono::steady_clock::now() < deadline;) {
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;
+       !at_alice && std::chrono::steady_clock::now() < deadline;) {
     auto e = alice.c().NextEvent(1s);
     if (!e) continue;
     if (IsMessage(*e, conv, a_seq)) own_echo = true;
