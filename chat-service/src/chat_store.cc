@@ -394,6 +394,10 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
   return grpc::Status::OK;
 }
 
+// Upper bound on the encoded messages of one history page (the gateway's per-session send queue
+// defaults to 4 MiB; a page must fit with room for pushes).
+constexpr size_t kHistoryPageMaxBytes = 1 << 20;
+
 grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryRequest& req, uint32_t limit,
                                      v1::HistoryResult* out) {
   const auto parsed = ParseConversationId(req.conversation_id());
@@ -430,11 +434,25 @@ grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryReque
           if (req.before_seq() != 0) before = std::min<int64_t>(before, static_cast<int64_t>(std::min<uint64_t>(req.before_seq(), INT64_MAX)));
           r = w.exec_prepared(kHistoryBackward, req.conversation_id(), before, joined, fetch);
         }
-        const size_t take = std::min<size_t>(r.size(), limit);
-        out->set_has_more(r.size() > limit);
+        // Rows come nearest-first (ascending forward, descending backward). A page also stops at
+        // kHistoryPageMaxBytes so one reply always fits a session's send queue (at least one message).
+        size_t take = std::min<size_t>(r.size(), limit);
+        bool more = r.size() > limit;
+        std::vector<v1::Message> page(take);
+        size_t bytes = 0;
+        for (size_t i = 0; i < take; ++i) {
+          FillMessage(r[static_cast<pqxx::result::size_type>(i)], req.conversation_id(), &page[i]);
+          bytes += page[i].ByteSizeLong();
+          if (bytes > kHistoryPageMaxBytes && i > 0) {
+            take = i;
+            more = true;
+            break;
+          }
+        }
+        out->set_has_more(more);
         for (size_t i = 0; i < take; ++i) {
           const size_t k = req.backward() ? take - 1 - i : i;  // always ascending
-          FillMessage(r[static_cast<pqxx::result::size_type>(k)], req.conversation_id(), out->add_messages());
+          *out->add_messages() = std::move(page[k]);
         }
         return grpc::Status::OK;
       },

@@ -357,6 +357,45 @@ TEST_F(ChatStoreTest, MemberAddedLaterGetsNoOlderFanOutAndRemovedMemberNothingAf
     }
 }
 
+TEST_F(ChatStoreTest, HistoryPageStopsAtAByteBudgetSoItFitsTheSendQueue) {
+  // With long texts allowed, a page of 20 would be ~2 MB; a page stops near 1 MiB instead.
+  auto opts = options_;
+  opts.limits.max_text_chars = 200000;
+  Replica big(pg_.ConnInfo(db_), friends_, opts);
+  friends_.Befriend(kAlice, kBob);
+  const std::string text(100000, 'x');
+  for (int i = 1; i <= 20; ++i) ASSERT_TRUE(Send(kAlice, ab_, "big" + std::to_string(i), text, nullptr, 0, &big.service).ok());
+  auto page = [&](uint64_t after, uint64_t before, bool backward, v1::HistoryResult* h) {
+    grpc::ServerContext ctx;
+    internal::HistoryRequest req;
+    req.set_user_id(kBob);
+    req.mutable_request()->set_conversation_id(ab_);
+    req.mutable_request()->set_after_seq(after);
+    req.mutable_request()->set_before_seq(before);
+    req.mutable_request()->set_backward(backward);
+    req.mutable_request()->set_limit(20);
+    return big.service.GetHistory(&ctx, &req, h);
+  };
+  v1::HistoryResult h;
+  ASSERT_TRUE(page(0, 0, false, &h).ok());
+  ASSERT_EQ(h.messages_size(), 10);
+  EXPECT_EQ(h.messages(0).seq(), 1u);
+  EXPECT_EQ(h.messages(9).seq(), 10u);
+  EXPECT_TRUE(h.has_more());
+  EXPECT_LE(h.ByteSizeLong(), 1100000u);
+  // Paging on from the last seq seen gets the rest, nothing skipped.
+  ASSERT_TRUE(page(10, 0, false, &h).ok());
+  ASSERT_EQ(h.messages_size(), 10);
+  EXPECT_EQ(h.messages(0).seq(), 11u);
+  EXPECT_FALSE(h.has_more());
+  // Backward keeps the newest messages of the window, still in ascending order.
+  ASSERT_TRUE(page(0, 0, true, &h).ok());
+  ASSERT_EQ(h.messages_size(), 10);
+  EXPECT_EQ(h.messages(0).seq(), 11u);
+  EXPECT_EQ(h.messages(9).seq(), 20u);
+  EXPECT_TRUE(h.has_more());
+}
+
 TEST_F(ChatStoreTest, HistoryPagesForwardAndBackward) {
   friends_.Befriend(kAlice, kBob);
   for (int i = 1; i <= 25; ++i) ASSERT_TRUE(Send(kAlice, ab_, std::to_string(i), "msg " + std::to_string(i)).ok());
