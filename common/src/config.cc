@@ -155,6 +155,7 @@ ClusterConfig ParseConfig(const std::string& text) {
     LIMIT(max_display_name_chars); LIMIT(max_greeting_chars); LIMIT(max_friends);
     LIMIT(friend_request_ttl_s); LIMIT(presence_ttl_ms);
 #undef LIMIT
+    LIMIT(max_codes_per_phone_per_day); LIMIT(max_code_failures_per_phone_per_day); LIMIT(max_codes_per_shard_per_minute);
   }
   if (c.secret.size() < 16) Bad("secret", "must be at least 16 characters");
   if (c.account.empty()) Bad("services.account", "at least one shard required");

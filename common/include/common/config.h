@@ -69,6 +69,9 @@ struct Limits {
   uint64_t token_ttl_s = 30ull * 24 * 3600;
   uint32_t max_display_name_chars = 32;
   uint32_t max_greeting_chars = 50;
+  uint32_t max_codes_per_phone_per_day = 10;         // codes sent to one phone per 24 h window
+  uint32_t max_code_failures_per_phone_per_day = 20; // wrong codes for one phone per 24 h, across codes
+  uint32_t max_codes_per_shard_per_minute = 600;     // token bucket per account replica (SMS budget)
   uint32_t max_friends = 5000;
   uint32_t friend_request_ttl_s = 30 * 24 * 3600;
   // Presence
