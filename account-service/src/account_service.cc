@@ -18,6 +18,8 @@ namespace chat::account {
 namespace {
 
 constexpr int kCodeDigits = 6;
+// Length of a phone's window for the daily code and failure caps.
+constexpr int64_t kCodeWindowMs = 24ll * 3600 * 1000;
 // Attempts to find a free (id, handle) pair before giving up; collisions are astronomically rare.
 constexpr int kInsertUserAttempts = 8;
 
@@ -124,7 +126,7 @@ grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& pho
     store::AddCodeTry(t, phone);
     return PermissionDenied("wrong or expired code");
   }
-  store::DeleteCode(t, phone);
+  store::ConsumeCode(t, phone);
   return grpc::Status::OK;
 }
 
@@ -148,30 +150,42 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
     const int64_t now = now_ms_();
     const std::string code = RandomDigits(kCodeDigits);
+    const std::string code_hash = HashCode(phone, code);
     const int64_t interval_ms = int64_t{limits_.code_resend_interval_s} * 1000;
+    const int64_t day_cutoff = now - kCodeWindowMs;
     int64_t wait_s = 0;
+    bool daily_cap = false;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) -> grpc::Status {
           wait_s = 0;
-          if (store::PutCode(t, phone, HashCode(phone, code), now + int64_t{limits_.code_ttl_s} * 1000, now,
-                             now - interval_ms))
+          daily_cap = false;
+          if (store::PutCode(t, phone, code_hash, now + int64_t{limits_.code_ttl_s} * 1000, now, now - interval_ms,
+                             day_cutoff, limits_.max_codes_per_phone_per_day))
             return grpc::Status::OK;
           auto existing = store::GetCode(t, phone);
+          // The daily cap first: waiting out the resend interval would not help.
+          if (existing && existing->day_start_ms > day_cutoff &&
+              existing->day_count >= static_cast<int>(limits_.max_codes_per_phone_per_day)) {
+            daily_cap = true;
+            return grpc::Status::OK;
+          }
           const int64_t remaining_ms = existing ? existing->sent_ms + interval_ms - now : interval_ms;
           wait_s = std::max<int64_t>(1, (remaining_ms + 999) / 1000);
           return grpc::Status::OK;
         },
         "RequestCode");
     if (!st.ok()) return st;
+    // Same answers whether or not the phone has an account.
+    if (daily_cap) return ResourceExhausted("too many codes requested for this number today; try again tomorrow");
     if (wait_s > 0)
       return ResourceExhausted("wait " + std::to_string(wait_s) + " s before requesting another code");
     if (!sender_.Send(phone, code)) {
-      // Do not leave a code nobody received blocking the resend interval.
+      // Do not leave a code nobody received blocking the resend interval or counting as sent.
       WithTransaction(
           pool_,
           [&](pqxx::work& t) {
-            store::DeleteCode(t, phone);
+            store::WithdrawCode(t, phone, code_hash);
             return grpc::Status::OK;
           },
           "RequestCode.undo");

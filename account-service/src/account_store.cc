@@ -9,29 +9,46 @@ namespace {
 // Timestamps are timestamptz in the schema and unix ms in C++.
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define TS(param) "to_timestamp(" param "::bigint / 1000.0)"
+#define CODE_COLUMNS "code_hash, " MS("expires_at") ", " MS("sent_at") ", tries, " MS("day_start") ", day_count"
 
 constexpr const char* kPutCode = "acct_put_code";
+// $1 phone, $2 hash, $3 expires, $4 now, $5 resend cutoff, $6 day cutoff (a window that started at or
+// before it is over), $7 codes per window. One statement: the resend interval and the daily cap are
+// checked and the counters moved under the row lock of the upsert.
+#define NEW_WINDOW "phone_codes.day_start <= " TS("$6")
 constexpr const char* kPutCodeSql =
-    "INSERT INTO phone_codes (phone, code_hash, expires_at, tries, sent_at) "
-    "VALUES ($1, $2, " TS("$3") ", 0, " TS("$4") ") "
+    "INSERT INTO phone_codes (phone, code_hash, expires_at, tries, sent_at, day_start, day_count) "
+    "VALUES ($1, $2, " TS("$3") ", 0, " TS("$4") ", " TS("$4") ", 1) "
     "ON CONFLICT (phone) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, "
-    "tries = 0, sent_at = EXCLUDED.sent_at "
-    "WHERE phone_codes.sent_at <= " TS("$5") " RETURNING 1";
+    "tries = 0, sent_at = EXCLUDED.sent_at, "
+    "day_start = CASE WHEN " NEW_WINDOW " THEN EXCLUDED.sent_at ELSE phone_codes.day_start END, "
+    "day_count = CASE WHEN " NEW_WINDOW " THEN 1 ELSE phone_codes.day_count + 1 END "
+    "WHERE phone_codes.sent_at <= " TS("$5") " AND (" NEW_WINDOW " OR phone_codes.day_count < $7) RETURNING 1";
+#undef NEW_WINDOW
 
 constexpr const char* kGetCode = "acct_get_code";
 constexpr const char* kGetCodeSql =
-    "SELECT code_hash, " MS("expires_at") ", " MS("sent_at") ", tries FROM phone_codes WHERE phone = $1";
+    "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1";
 
 constexpr const char* kLockCode = "acct_lock_code";
 constexpr const char* kLockCodeSql =
-    "SELECT code_hash, " MS("expires_at") ", " MS("sent_at") ", tries FROM phone_codes WHERE phone = $1 "
-    "FOR UPDATE";
+    "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1 FOR UPDATE";
 
 constexpr const char* kAddCodeTry = "acct_add_code_try";
 constexpr const char* kAddCodeTrySql = "UPDATE phone_codes SET tries = tries + 1 WHERE phone = $1";
 
-constexpr const char* kDeleteCode = "acct_delete_code";
-constexpr const char* kDeleteCodeSql = "DELETE FROM phone_codes WHERE phone = $1";
+// Blanks the code but keeps the row (its daily counters). sent_at goes to the epoch so the resend
+// interval no longer applies.
+constexpr const char* kConsumeCode = "acct_consume_code";
+constexpr const char* kConsumeCodeSql =
+    "UPDATE phone_codes SET code_hash = '', expires_at = to_timestamp(0), sent_at = to_timestamp(0) "
+    "WHERE phone = $1";
+
+// Like consume, only if the code is still $2, and it does not count towards the daily cap.
+constexpr const char* kWithdrawCode = "acct_withdraw_code";
+constexpr const char* kWithdrawCodeSql =
+    "UPDATE phone_codes SET code_hash = '', expires_at = to_timestamp(0), sent_at = to_timestamp(0), "
+    "day_count = GREATEST(day_count - 1, 0) WHERE phone = $1 AND code_hash = $2";
 
 constexpr const char* kInsertUser = "acct_insert_user";
 constexpr const char* kInsertUserSql =
@@ -109,6 +126,7 @@ constexpr const char* kFriendsAmongSql =
 
 #undef MS
 #undef TS
+#undef CODE_COLUMNS
 #undef USER_COLUMNS
 #undef REQUEST_COLUMNS
 
@@ -146,6 +164,8 @@ CodeRow ToCode(const pqxx::row& r) {
   c.expires_ms = r[1].as<int64_t>();
   c.sent_ms = r[2].as<int64_t>();
   c.tries = r[3].as<int>();
+  c.day_start_ms = r[4].as<int64_t>();
+  c.day_count = r[5].as<int>();
   return c;
 }
 
@@ -167,7 +187,8 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kGetCode, kGetCodeSql},
       {kLockCode, kLockCodeSql},
       {kAddCodeTry, kAddCodeTrySql},
-      {kDeleteCode, kDeleteCodeSql},
+      {kConsumeCode, kConsumeCodeSql},
+      {kWithdrawCode, kWithdrawCodeSql},
       {kInsertUser, kInsertUserSql},
       {kUserById, kUserByIdSql},
       {kLockUser, kLockUserSql},
@@ -193,8 +214,10 @@ void PrepareAccountStatements(pqxx::connection& c) {
 namespace store {
 
 bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms,
-             int64_t now_ms, int64_t resend_cutoff_ms) {
-  return !t.exec_prepared(kPutCode, phone, code_hash, expires_ms, now_ms, resend_cutoff_ms).empty();
+             int64_t now_ms, int64_t resend_cutoff_ms, int64_t day_cutoff_ms, uint32_t max_codes_per_day) {
+  return !t.exec_prepared(kPutCode, phone, code_hash, expires_ms, now_ms, resend_cutoff_ms, day_cutoff_ms,
+                          static_cast<int64_t>(max_codes_per_day))
+              .empty();
 }
 
 std::optional<CodeRow> GetCode(pqxx::work& t, const std::string& phone) {
@@ -211,7 +234,11 @@ std::optional<CodeRow> LockCode(pqxx::work& t, const std::string& phone) {
 
 void AddCodeTry(pqxx::work& t, const std::string& phone) { t.exec_prepared(kAddCodeTry, phone); }
 
-void DeleteCode(pqxx::work& t, const std::string& phone) { t.exec_prepared(kDeleteCode, phone); }
+void ConsumeCode(pqxx::work& t, const std::string& phone) { t.exec_prepared(kConsumeCode, phone); }
+
+void WithdrawCode(pqxx::work& t, const std::string& phone, const std::string& code_hash) {
+  t.exec_prepared(kWithdrawCode, phone, code_hash);
+}
 
 bool InsertUser(pqxx::work& t, const UserRow& u) {
   return !t.exec_prepared(kInsertUser, Id(u.id), u.phone, u.handle, LowerAscii(u.handle), u.display_name,

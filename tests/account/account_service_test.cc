@@ -668,5 +668,95 @@ TEST_F(AccountServiceTest, PutFriendEdgeIsIdempotent) {
   EXPECT_EQ(svc().PutFriendEdge(&ctx, &edge, &empty).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Abuse limits on phone verification (injected clock, no sleeps).
+
+class CodeLimitsTest : public AccountServiceTest {
+ protected:
+  static constexpr int64_t kDayMs = 24ll * 3600 * 1000;
+  // Requests codes for `phone` until `n` were sent, stepping past the resend interval each time.
+  void SendCodes(const std::string& phone, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto st = RequestCode(phone);
+      ASSERT_TRUE(st.ok()) << "code " << i << ": " << st.error_message();
+      Advance(31 * 1000);
+    }
+  }
+};
+
+TEST_F(CodeLimitsTest, DailyCapPerPhoneSameAnswerWithOrWithoutAccount) {
+  const int64_t start = now_ms_;
+  NewUser(kPhoneA, "Alice");  // kPhoneA has an account and used 1 code; kPhoneB has none
+  Advance(31 * 1000);
+  SendCodes(kPhoneA, 9);
+  SendCodes(kPhoneB, 10);
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneA), 10);
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneB), 10);
+
+  auto a = RequestCode(kPhoneA);
+  auto b = RequestCode(kPhoneB);
+  EXPECT_EQ(a.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(a.error_message(), "too many codes requested for this number today; try again tomorrow");
+  EXPECT_EQ(b.error_code(), a.error_code());
+  EXPECT_EQ(b.error_message(), a.error_message());
+  // Still refused just before the window of kPhoneA ends, and nothing more was sent.
+  now_ms_ = start + kDayMs - 1;
+  EXPECT_EQ(RequestCode(kPhoneA).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneA), 10);
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneC), 0);
+  EXPECT_TRUE(RequestCode(kPhoneC).ok());  // other phones are not affected
+
+  // 24 h after the window's first code a new window starts, and the new code works.
+  now_ms_ = start + kDayMs;
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  v1::SessionResult s;
+  auto st = LogIn(kPhoneA, Code(kPhoneA), &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneA), 11);
+}
+
+TEST_F(CodeLimitsTest, UsingACodeDoesNotResetTheDailyCap) {
+  config_.limits.max_codes_per_phone_per_day = 2;
+  Start();
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  v1::SessionResult s;
+  ASSERT_TRUE(SignUp(kPhoneA, Code(kPhoneA), "Alice", &s).ok());
+  // A used code does not hold back the next request (no resend interval after a successful log-in).
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  ASSERT_TRUE(LogIn(kPhoneA, Code(kPhoneA), &s).ok());
+  Advance(31 * 1000);
+  auto st = RequestCode(kPhoneA);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message(), "too many codes requested for this number today; try again tomorrow");
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneA), 2);
+}
+
+TEST_F(CodeLimitsTest, StorePutCodeChecksIntervalAndDailyCapInOneStatement) {
+  auto put = [&](int64_t now, uint32_t max_per_day) {
+    auto conn = shard_->pool.Acquire();
+    pqxx::work t(*conn);
+    bool ok = store::PutCode(t, kPhoneA, "h" + std::to_string(now), now + 300000, now, now - 30000,
+                             now - kDayMs, max_per_day);
+    t.commit();
+    return ok;
+  };
+  const int64_t t0 = now_ms_;
+  EXPECT_TRUE(put(t0, 2));
+  EXPECT_FALSE(put(t0 + 29999, 2));  // resend interval
+  EXPECT_TRUE(put(t0 + 30000, 2));
+  EXPECT_FALSE(put(t0 + 60000, 2));  // daily cap
+  EXPECT_TRUE(put(t0 + 60000, 3));   // the cap is the caller's limit
+  EXPECT_FALSE(put(t0 + kDayMs - 1, 3));
+  EXPECT_TRUE(put(t0 + kDayMs, 3));  // new window
+  auto conn = shard_->pool.Acquire();
+  pqxx::work t(*conn);
+  auto row = store::GetCode(t, kPhoneA);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->day_start_ms, t0 + kDayMs);
+  EXPECT_EQ(row->day_count, 1);
+  EXPECT_EQ(row->tries, 0);
+}
+
 }  // namespace
 }  // namespace chat::account

@@ -27,7 +27,9 @@ struct CodeRow {
   std::string code_hash;
   int64_t expires_ms = 0;
   int64_t sent_ms = 0;
-  int tries = 0;
+  int tries = 0;         // wrong guesses of this code
+  int64_t day_start_ms = 0;  // start of the phone's current 24 h window
+  int day_count = 0;     // codes sent in that window
 };
 
 struct RequestRow {
@@ -46,15 +48,25 @@ struct EdgeRow {
 namespace store {
 
 // --- phone codes
-// Stores a fresh code (tries = 0) unless the phone's current code was sent after resend_cutoff_ms.
-// Atomic against concurrent requests. Returns false when rate-limited.
+// One row per phone: its current code (if any) and its 24 h window counters. The window starts with
+// the first code after the previous window ended (a window that started at or before day_cutoff_ms
+// is over).
+// Stores a fresh code (tries = 0) unless the phone's current code was sent after resend_cutoff_ms or
+// max_codes_per_day codes were already sent in the current window; counts the code in the window
+// (starting a new one if the last is over). One statement, so atomic against concurrent requests.
+// Returns false when refused (GetCode then tells which rule).
 bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms,
-             int64_t now_ms, int64_t resend_cutoff_ms);
+             int64_t now_ms, int64_t resend_cutoff_ms, int64_t day_cutoff_ms, uint32_t max_codes_per_day);
 std::optional<CodeRow> GetCode(pqxx::work& t, const std::string& phone);
 // Same, with the row locked until the transaction ends (serializes verifications of one phone).
 std::optional<CodeRow> LockCode(pqxx::work& t, const std::string& phone);
 void AddCodeTry(pqxx::work& t, const std::string& phone);
-void DeleteCode(pqxx::work& t, const std::string& phone);
+// Uses the code up: it no longer verifies and the resend interval no longer applies; the window's
+// counters stay.
+void ConsumeCode(pqxx::work& t, const std::string& phone);
+// Takes back a code that could not be sent (only if it is still code_hash): like ConsumeCode, and it
+// no longer counts towards the daily cap.
+void WithdrawCode(pqxx::work& t, const std::string& phone, const std::string& code_hash);
 
 // --- users
 // Inserts unless the id, phone or handle is taken (never throws a unique violation). Returns true
