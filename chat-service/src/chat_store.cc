@@ -66,10 +66,20 @@ constexpr const char* kEnsureGroupSql =
     "INSERT INTO conversations (id, kind, group_id) VALUES ($1, 2, $2) ON CONFLICT (id) DO NOTHING";
 
 // Locks the conversation row (ordering membership changes against sends) and bumps members_version.
+// $2 = the request's membership_version: 0 applies unconditionally; otherwise the row is updated
+// (and membership_version set to $2) only if it is newer than the last applied one. The WHERE is
+// re-checked on the locked row, so of two racing pushes the older one matches nothing. No row
+// back = a stale (or already applied) versioned request.
 constexpr const char* kLockForMembership = "chat_lock_for_membership";
 constexpr const char* kLockForMembershipSql =
-    "UPDATE conversations SET members_version = members_version + 1 WHERE id = $1 "
+    "UPDATE conversations SET members_version = members_version + 1, "
+    "membership_version = CASE WHEN $2::bigint > 0 THEN $2::bigint ELSE membership_version END "
+    "WHERE id = $1 AND ($2::bigint = 0 OR membership_version < $2::bigint) "
     "RETURNING last_seq, members_version";
+
+// last_seq of a conversation (the answer to a stale UpdateMembers).
+constexpr const char* kLastSeq = "chat_last_seq";
+constexpr const char* kLastSeqSql = "SELECT last_seq FROM conversations WHERE id = $1";
 
 // Adds members at joined_seq = $2; a present member is unchanged, a departed one re-joins.
 constexpr const char* kAddMembers = "chat_add_members";
@@ -182,6 +192,7 @@ void PgChatStore::Prepare(pqxx::connection& c) {
   c.prepare(kConversationExists, kConversationExistsSql);
   c.prepare(kEnsureGroup, kEnsureGroupSql);
   c.prepare(kLockForMembership, kLockForMembershipSql);
+  c.prepare(kLastSeq, kLastSeqSql);
   c.prepare(kAddMembers, kAddMembersSql);
   c.prepare(kRemoveMembers, kRemoveMembersSql);
   c.prepare(kMemberView, kMemberViewSql);
@@ -356,7 +367,14 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
         if (order_lock.owns_lock()) order_lock.unlock();
         committed.clear();
         w.exec_prepared(kEnsureGroup, req.conversation_id(), I64(req.group_id()));
-        pqxx::result lock = w.exec_prepared(kLockForMembership, req.conversation_id());
+        pqxx::result lock =
+            w.exec_prepared(kLockForMembership, req.conversation_id(), I64(req.membership_version()));
+        if (lock.empty()) {
+          // Versioned and not newer than what this conversation already reflects: a delayed push or
+          // a repeated full re-sync. Change nothing, post nothing, answer with the current seq.
+          *seq = w.exec_prepared(kLastSeq, req.conversation_id()).at(0)[0].as<uint64_t>();
+          return grpc::Status::OK;
+        }
         const int64_t last_seq = lock[0][0].as<int64_t>();
         const uint64_t version = lock[0][1].as<uint64_t>();
         size_t changed = 0;

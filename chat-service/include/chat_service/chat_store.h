@@ -76,6 +76,10 @@ class PgChatStore {
 
   // Applies a group membership change (idempotent) and the optional notice, in one transaction.
   // *seq = the notice's seq, or the current last_seq when no notice was written.
+  // Versioned requests (membership_version > 0) are ordered: one at or below the version the
+  // conversation last applied changes nothing, posts no notice and returns OK with the current
+  // last_seq (so a delayed push cannot undo a newer change, and a repeated full re-sync is a no-op).
+  // membership_version 0 is applied unconditionally and leaves the stored version as it is.
   grpc::Status UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq, const OnCommit& on_commit);
 
   // limit is already clamped by the caller.
