@@ -16,20 +16,28 @@ GrpcPresenceDirectory::GrpcPresenceDirectory(const std::vector<ShardConfig>& sha
     : stubs_(shards), deadline_ms_(deadline_ms) {}
 
 bool GrpcPresenceDirectory::Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) {
-  std::vector<internal::LookupRequest> reqs(stubs_.size());
-  for (uint64_t u : user_ids) reqs[ShardOfUser(u, stubs_.size())].add_user_ids(u);
+  // Per shard, consecutive requests of at most kMaxIdsPerLookup ids (presence refuses big ones).
+  std::vector<std::vector<internal::LookupRequest>> reqs(stubs_.size());
+  for (uint64_t u : user_ids) {
+    auto& chunks = reqs[ShardOfUser(u, stubs_.size())];
+    if (chunks.empty() || static_cast<size_t>(chunks.back().user_ids_size()) >= kMaxIdsPerLookup)
+      chunks.emplace_back();
+    chunks.back().add_user_ids(u);
+  }
   bool ok = true;
   for (uint32_t s = 0; s < stubs_.size(); ++s) {
-    if (reqs[s].user_ids_size() == 0) continue;
-    auto ctx = MakeContext(deadline_ms_);
-    internal::LookupResult res;
-    auto st = stubs_.at(s).Lookup(ctx.get(), reqs[s], &res);
-    if (!st.ok()) {
-      spdlog::warn("presence lookup on shard {} failed: {}", s, st.error_message());
-      ok = false;
-      continue;
+    for (const internal::LookupRequest& req : reqs[s]) {
+      auto ctx = MakeContext(deadline_ms_);
+      internal::LookupResult res;
+      auto st = stubs_.at(s).Lookup(ctx.get(), req, &res);
+      if (!st.ok()) {
+        spdlog::warn("presence lookup of {} users on shard {} failed: {}", req.user_ids_size(), s,
+                     st.error_message());
+        ok = false;
+        continue;
+      }
+      for (auto& r : *res.mutable_sessions()) out->push_back(std::move(r));
     }
-    for (auto& r : *res.mutable_sessions()) out->push_back(std::move(r));
   }
   return ok;
 }

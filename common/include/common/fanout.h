@@ -32,9 +32,12 @@ class DeliveryPublisher {
   virtual bool Publish(const std::vector<std::pair<std::string, std::string>>& messages) = 0;
 };
 
-// Real presence over gRPC, split by ShardOfUser.
+// Real presence over gRPC, split by ShardOfUser, and each shard's ids into requests of at most
+// kMaxIdsPerLookup (presence-service refuses more than 10000 ids in one Lookup). Calls run one after
+// the other on the calling thread; a failed call loses only its own chunk (Lookup then returns false).
 class GrpcPresenceDirectory : public PresenceDirectory {
  public:
+  static constexpr size_t kMaxIdsPerLookup = 5000;
   GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, uint32_t deadline_ms);
   bool Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) override;
 
