@@ -100,6 +100,8 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
     std::vector<std::pair<std::string, GroupMembers>> loaded;
     grpc::Status st = store_.LoadGroupMembers(load, &loaded);
     if (!st.ok()) {
+      // Cached entries stay in place, but the loop below uses one only if it is at least as new as the
+      // message's members_version (an expired but new-enough entry is still exact for that message).
       spdlog::warn("fan-out: cannot load members of {} groups: {}", load.size(), st.error_message());
     } else {
       if (members_.size() + loaded.size() > max_cached_groups_) members_.clear();
@@ -109,6 +111,7 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
 
   std::vector<FanoutItem> items;
   items.reserve(jobs.size());
+  uint64_t skipped_in_round = 0;
   for (Job& j : jobs) {
     if (!j.is_message) {
       items.push_back(std::move(j.item));
@@ -122,7 +125,12 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
       item.user_ids = {p->a, p->b};
     } else {
       auto it = members_.find(m.conversation_id());
-      if (it == members_.end()) continue;  // could not load: sync repairs it
+      if (it == members_.end() || it->second.members.members_version < j.message.members_version) {
+        // Missing, or older than the membership the message was written under (the reload failed):
+        // a removed member could still be in it, so push nothing; the recipients catch up by sync.
+        ++skipped_in_round;
+        continue;
+      }
       for (const MemberWindow& mw : it->second.members.members)
         if (mw.joined_seq < m.seq() && m.seq() <= mw.left_seq) item.user_ids.push_back(mw.user_id);
     }
@@ -131,6 +139,12 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
     item.conversation_id = m.conversation_id();
     *item.event.mutable_message()->mutable_message() = std::move(j.message.message);
     items.push_back(std::move(item));
+  }
+  if (skipped_in_round > 0) {
+    skipped_no_members_.fetch_add(skipped_in_round, std::memory_order_relaxed);
+    spdlog::warn("fan-out: {} group messages not pushed (member list unavailable or stale); clients will catch "
+                 "up by sync",
+                 skipped_in_round);
   }
   if (!items.empty()) sink_.Deliver(items);
 }

@@ -690,5 +690,60 @@ TEST_F(ChatStoreTest, DatabaseDownIsUnavailable) {
   EXPECT_EQ(st.error_message().find("SQL"), std::string::npos);
 }
 
+// Polls `pred` until it holds or `limit` passes; returns its last value.
+bool PollUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 15s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return pred();
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
+  // A replica with one pooled connection, so the test can keep the fan-out thread from reloading.
+  Replica small(pg_.ConnInfo(db_), friends_, options_, 1);
+  ASSERT_TRUE(UpdateMembers(kGroup, {kAlice, kBob, kCarol}, {}, "").ok());
+  v1::SendMessageResult r1;
+  ASSERT_TRUE(Send(kAlice, group_, "m1", "to all three", &r1, 0, &small.service).ok());
+  auto items = small.sink.WaitUntil([&](const auto& v) { return HasMessage(v, group_, r1.seq()); });
+  const FanoutItem* first = FindMessage(items, group_, r1.seq());
+  ASSERT_NE(first, nullptr);
+  ASSERT_EQ(std::count(first->user_ids.begin(), first->user_ids.end(), kCarol), 1);  // now cached with Carol
+
+  // Carol leaves through the other replica; a message written after that reaches `small`'s fan-out
+  // while no connection is free to reload the member list.
+  ASSERT_TRUE(UpdateMembers(kGroup, {}, {kCarol}, "").ok());
+  const auto version = static_cast<uint64_t>(
+      CountRows("SELECT members_version FROM conversations WHERE id = '" + group_ + "'"));
+  {
+    PgPool::Lease held = small.pool.Acquire();
+    CommittedMessage m;
+    m.direct = false;
+    m.members_version = version;
+    m.message.set_conversation_id(group_);
+    m.message.set_seq(r1.seq() + 1);
+    m.message.set_sender_id(kBob);
+    m.message.mutable_content()->mutable_text()->set_text("Carol must not see this");
+    std::vector<CommittedMessage> batch;
+    batch.push_back(std::move(m));
+    small.fanout.PushMessages(std::move(batch));
+    ASSERT_TRUE(PollUntil([&] { return small.fanout.skipped_no_members() >= 1; }));
+  }
+  for (const auto& i : small.sink.Snapshot())
+    if (i.event.has_message() && i.event.message().message().seq() > r1.seq()) {
+      EXPECT_EQ(std::count(i.user_ids.begin(), i.user_ids.end(), kCarol), 0);
+    }
+  EXPECT_FALSE(HasMessage(small.sink.Snapshot(), group_, r1.seq() + 1));
+
+  // Once a connection is free again the list is reloaded: the next message reaches the current members.
+  v1::SendMessageResult r2;
+  ASSERT_TRUE(Send(kBob, group_, "m2", "after Carol left", &r2, 0, &small.service).ok());
+  items = small.sink.WaitUntil([&](const auto& v) { return HasMessage(v, group_, r2.seq()); });
+  const FanoutItem* second = FindMessage(items, group_, r2.seq());
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(std::set<uint64_t>(second->user_ids.begin(), second->user_ids.end()), (std::set<uint64_t>{kAlice, kBob}));
+}
+
 }  // namespace
 }  // namespace chat::chatsvc

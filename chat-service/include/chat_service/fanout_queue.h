@@ -9,9 +9,12 @@
 // Group membership cache contract: entries are tagged with conversations.members_version, and every
 // committed message carries the version it was written under (returned by the send statement at no
 // extra cost), so a stale entry is detected and reloaded before fan-out, whichever replica changed the
-// membership. Recipients are filtered by each member's (joined_seq, left_seq] window, so a member
+// membership. A message is never pushed from an entry older than its members_version: if the reload
+// fails (database down, no free connection) the message is skipped and counted instead, since a stale
+// list could still hold a member removed since. Recipients are filtered by each member's (joined_seq, left_seq] window, so a member
 // added later never gets older messages and a removed member gets nothing after removal. Entries also
 // expire after `ttl` to bound memory held for idle groups.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -42,6 +45,9 @@ class FanoutQueue {
   // Thread-safe. A ready-made item (e.g. a read-position event for the user's other sessions).
   void PushItem(FanoutItem item);
 
+  // Group messages not pushed because no member list at least as new as the message could be loaded.
+  uint64_t skipped_no_members() const { return skipped_no_members_.load(std::memory_order_relaxed); }
+
  private:
   struct Job {
     bool is_message = false;
@@ -67,6 +73,7 @@ class FanoutQueue {
   bool started_ = false;
   bool exited_ = false;  // the thread drained the queue and returned
   std::thread thread_;
+  std::atomic<uint64_t> skipped_no_members_{0};
 
   // Fan-out thread only.
   std::unordered_map<std::string, CacheEntry> members_;
