@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "common/shard.h"
@@ -13,8 +14,12 @@ constexpr size_t kMaxJobsPerRound = 1024;
 }
 
 FanoutQueue::FanoutQueue(PgChatStore& store, EventSink& sink, std::chrono::milliseconds member_ttl,
-                         size_t max_cached_groups)
-    : store_(store), sink_(sink), member_ttl_(member_ttl), max_cached_groups_(max_cached_groups) {}
+                         size_t max_cached_groups, size_t max_queued)
+    : store_(store),
+      sink_(sink),
+      member_ttl_(member_ttl),
+      max_cached_groups_(max_cached_groups),
+      max_queued_(std::max<size_t>(1, max_queued)) {}
 
 FanoutQueue::~FanoutQueue() { Stop(); }
 
@@ -43,7 +48,7 @@ void FanoutQueue::PushMessages(std::vector<CommittedMessage>&& messages) {
       Job j;
       j.is_message = true;
       j.message = std::move(m);
-      queue_.push_back(std::move(j));
+      EnqueueLocked(std::move(j));
     }
   }
   cv_.notify_one();
@@ -55,9 +60,28 @@ void FanoutQueue::PushItem(FanoutItem item) {
     if (exited_ || (stopping_ && !started_)) return;
     Job j;
     j.item = std::move(item);
-    queue_.push_back(std::move(j));
+    EnqueueLocked(std::move(j));
   }
   cv_.notify_one();
+}
+
+void FanoutQueue::EnqueueLocked(Job&& job) {
+  if (queue_.size() >= max_queued_) {
+    // Full: presence or Redis is slower than the commits. Events are only doorbells (clients sync),
+    // so the oldest one goes rather than memory growing without bound.
+    queue_.pop_front();
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    ++dropped_since_warning_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_drop_warning_ >= std::chrono::seconds(10)) {
+      spdlog::warn("fan-out queue full ({} events): dropped the oldest {} since the last warning; clients will "
+                   "catch up by sync",
+                   max_queued_, dropped_since_warning_);
+      last_drop_warning_ = now;
+      dropped_since_warning_ = 0;
+    }
+  }
+  queue_.push_back(std::move(job));
 }
 
 void FanoutQueue::Run() {

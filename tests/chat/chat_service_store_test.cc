@@ -745,5 +745,29 @@ TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
   EXPECT_EQ(std::set<uint64_t>(second->user_ids.begin(), second->user_ids.end()), (std::set<uint64_t>{kAlice, kBob}));
 }
 
+TEST_F(ChatStoreTest, FanOutQueueIsBoundedAndDropsTheOldestEvents) {
+  // Not started: nothing drains, as when presence or Redis hangs every round.
+  RecordingSink sink;
+  FanoutQueue queue(replica_->store, sink, 60s, 10, /*max_queued=*/4);
+  for (uint64_t seq = 1; seq <= 10; ++seq) {
+    CommittedMessage m;
+    m.direct = true;
+    m.message.set_conversation_id(ab_);
+    m.message.set_seq(seq);
+    m.message.set_sender_id(kAlice);
+    m.message.mutable_content()->mutable_text()->set_text("m" + std::to_string(seq));
+    std::vector<CommittedMessage> one;
+    one.push_back(std::move(m));
+    queue.PushMessages(std::move(one));
+  }
+  EXPECT_EQ(queue.dropped(), 6u);
+  queue.Start();
+  auto items = sink.WaitUntil([&](const auto& v) { return HasMessage(v, ab_, 10); });
+  queue.Stop();
+  std::vector<uint64_t> seqs;
+  for (const auto& i : sink.Snapshot()) seqs.push_back(i.event.message().message().seq());
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{7, 8, 9, 10}));  // the newest four, in order
+}
+
 }  // namespace
 }  // namespace chat::chatsvc

@@ -14,6 +14,10 @@
 // list could still hold a member removed since. Recipients are filtered by each member's (joined_seq, left_seq] window, so a member
 // added later never gets older messages and a removed member gets nothing after removal. Entries also
 // expire after `ttl` to bound memory held for idle groups.
+//
+// The queue holds at most `max_queued` events: when fan-out falls behind (presence or Redis slow or
+// down) the oldest queued event is dropped and counted, with a warning at most every 10 s. Events are
+// doorbells, so a dropped one costs a push, never a message: clients catch up by sync.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -32,7 +36,7 @@ namespace chat::chatsvc {
 class FanoutQueue {
  public:
   FanoutQueue(PgChatStore& store, EventSink& sink, std::chrono::milliseconds member_ttl = std::chrono::seconds(60),
-              size_t max_cached_groups = 10000);
+              size_t max_cached_groups = 10000, size_t max_queued = 100000);
   ~FanoutQueue();  // Stop()
 
   void Start();
@@ -47,6 +51,8 @@ class FanoutQueue {
 
   // Group messages not pushed because no member list at least as new as the message could be loaded.
   uint64_t skipped_no_members() const { return skipped_no_members_.load(std::memory_order_relaxed); }
+  // Events dropped because the queue was full (the oldest go first).
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
   struct Job {
@@ -59,12 +65,14 @@ class FanoutQueue {
     std::chrono::steady_clock::time_point loaded;
   };
   void Run();
+  void EnqueueLocked(Job&& job);  // mu_ held
   void DeliverRound(std::vector<Job>& jobs);
 
   PgChatStore& store_;
   EventSink& sink_;
   const std::chrono::milliseconds member_ttl_;
   const size_t max_cached_groups_;
+  const size_t max_queued_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -74,6 +82,9 @@ class FanoutQueue {
   bool exited_ = false;  // the thread drained the queue and returned
   std::thread thread_;
   std::atomic<uint64_t> skipped_no_members_{0};
+  std::atomic<uint64_t> dropped_{0};
+  uint64_t dropped_since_warning_ = 0;                       // mu_
+  std::chrono::steady_clock::time_point last_drop_warning_;  // mu_
 
   // Fan-out thread only.
   std::unordered_map<std::string, CacheEntry> members_;
