@@ -81,7 +81,7 @@ grpc::Status ChatServiceImpl::DoSend(grpc::ServerContext* ctx, const internal::S
 
   auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.limits.rpc_deadline_ms);
   if (ctx && ctx->deadline() < deadline) deadline = ctx->deadline();
-  std::future<SendOutcome> f = batcher_.Submit(std::move(send));
+  std::future<SendOutcome> f = batcher_.Submit(std::move(send), deadline);
   if (f.wait_until(deadline) != std::future_status::ready)
     return Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id");
   SendOutcome o = f.get();

@@ -1,7 +1,10 @@
 // chat-service --config PATH --shard N [--replica R]
 // Serves chat shard N on config.chat[N].addresses[R] over its own database.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -23,6 +26,28 @@ struct Args {
   int shard = -1;
   int replica = 0;
 };
+
+// Like chat::StartServer, plus a cap on the sync server's threads. Each Send handler blocks on its
+// batch, so the cap leaves room for a full batch (send_batch_max) and the other calls; beyond it gRPC
+// answers RESOURCE_EXHAUSTED itself instead of the process growing a thread per waiting call.
+std::unique_ptr<grpc::Server> StartCappedServer(const std::string& listen, grpc::Service* service,
+                                                const chat::Limits& limits) {
+  const int max_threads = static_cast<int>(std::max<uint32_t>(64, limits.send_batch_max + 32));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ResourceQuota quota("chat-service");
+  quota.SetMaxThreads(max_threads);
+  grpc::ServerBuilder builder;
+  builder.SetResourceQuota(quota);
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.RegisterService(service);
+  auto server = builder.BuildAndStart();
+  if (!server || port == 0) throw std::runtime_error("cannot listen on " + listen);
+  return server;
+}
 
 bool ParseArgs(int argc, char** argv, Args* a) {
   for (int i = 1; i < argc; ++i) {
@@ -81,7 +106,7 @@ int main(int argc, char** argv) {
     chat::Fanout fanout(presence, publisher);
     chat::chatsvc::FanoutEventSink sink(fanout);
     chat::chatsvc::FanoutQueue fanout_queue(store, sink);
-    chat::chatsvc::SendBatcher batcher(store, fanout_queue, cfg.limits.send_batch_max);
+    chat::chatsvc::SendBatcher batcher(store, fanout_queue, cfg.limits.send_batch_max, cfg.limits.send_queue_max);
 
     chat::chatsvc::GrpcFriendChecker account_friends(cfg.account, cfg.limits.rpc_deadline_ms);
     chat::chatsvc::CachingFriendChecker friends(account_friends, std::chrono::seconds(5));
@@ -95,7 +120,7 @@ int main(int argc, char** argv) {
     fanout_queue.Start();
     batcher.Start();
     const std::string& listen = shard.addresses[args.replica];
-    auto server = chat::StartServer(listen, {&service});
+    auto server = StartCappedServer(listen, &service, cfg.limits);
     spdlog::info("ready: chat shard {} replica {} on {} (database {})", args.shard, args.replica, listen,
                  shard.database);
 

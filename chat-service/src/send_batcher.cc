@@ -6,8 +6,11 @@
 
 namespace chat::chatsvc {
 
-SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max)
-    : store_(store), fanout_(fanout), batch_max_(std::max<uint32_t>(1, batch_max)) {}
+SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max)
+    : store_(store),
+      fanout_(fanout),
+      batch_max_(std::max<uint32_t>(1, batch_max)),
+      queue_max_(std::max<uint32_t>(1, queue_max)) {}
 
 SendBatcher::~SendBatcher() { Stop(); }
 
@@ -30,7 +33,7 @@ void SendBatcher::Stop() {
   queue_.clear();
 }
 
-std::future<SendOutcome> SendBatcher::Submit(PendingSend send) {
+std::future<SendOutcome> SendBatcher::Submit(PendingSend send, std::chrono::system_clock::time_point deadline) {
   std::promise<SendOutcome> p;
   auto f = p.get_future();
   {
@@ -39,7 +42,11 @@ std::future<SendOutcome> SendBatcher::Submit(PendingSend send) {
       p.set_value(SendOutcome{Unavailable("chat service is shutting down"), {}});
       return f;
     }
-    queue_.push_back(Item{std::move(send), std::move(p)});
+    if (queue_.size() >= queue_max_) {
+      p.set_value(SendOutcome{ResourceExhausted("chat shard overloaded; retry"), {}});
+      return f;
+    }
+    queue_.push_back(Item{std::move(send), deadline, std::move(p)});
   }
   cv_.notify_one();
   return f;
@@ -57,19 +64,31 @@ void SendBatcher::Run() {
         queue_.pop_front();
       }
     }
+    // Sends whose callers already gave up are answered, not committed.
+    const auto now = std::chrono::system_clock::now();
+    std::vector<Item*> live;
+    live.reserve(batch.size());
+    for (auto& it : batch) {
+      if (it.deadline <= now)
+        it.done.set_value(
+            SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}});
+      else
+        live.push_back(&it);
+    }
+    if (live.empty()) continue;
     std::vector<const PendingSend*> sends;
-    sends.reserve(batch.size());
-    for (const auto& it : batch) sends.push_back(&it.send);
+    sends.reserve(live.size());
+    for (const Item* it : live) sends.push_back(&it->send);
     std::vector<SendOutcome> outcomes;
     try {
       outcomes = store_.CommitSends(sends, [this](std::vector<CommittedMessage>&& m) {
         fanout_.PushMessages(std::move(m));
       });
     } catch (const std::exception& e) {
-      spdlog::error("send batch of {} failed: {}", batch.size(), e.what());
-      outcomes.assign(batch.size(), SendOutcome{Internal("message could not be stored"), {}});
+      spdlog::error("send batch of {} failed: {}", live.size(), e.what());
+      outcomes.assign(live.size(), SendOutcome{Internal("message could not be stored"), {}});
     }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(outcomes[i]));
+    for (size_t i = 0; i < live.size(); ++i) live[i]->done.set_value(std::move(outcomes[i]));
   }
 }
 

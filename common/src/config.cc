@@ -149,7 +149,7 @@ ClusterConfig ParseConfig(const std::string& text) {
     LIMIT(idle_timeout_ms); LIMIT(drain_timeout_ms); LIMIT(max_connections);
     LIMIT(requests_per_second); LIMIT(request_burst); LIMIT(max_inflight_requests);
     LIMIT(rpc_deadline_ms); LIMIT(max_text_chars); LIMIT(max_client_msg_id_chars);
-    LIMIT(history_page_max); LIMIT(history_page_default); LIMIT(send_batch_max);
+    LIMIT(history_page_max); LIMIT(history_page_default); LIMIT(send_batch_max); LIMIT(send_queue_max);
     LIMIT(max_group_members); LIMIT(max_group_name_chars); LIMIT(invite_code_member_limit);
     LIMIT(code_ttl_s); LIMIT(code_max_tries); LIMIT(code_resend_interval_s); LIMIT(token_ttl_s);
     LIMIT(max_display_name_chars); LIMIT(max_greeting_chars); LIMIT(max_friends);

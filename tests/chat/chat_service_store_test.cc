@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -767,6 +768,45 @@ TEST_F(ChatStoreTest, FanOutQueueIsBoundedAndDropsTheOldestEvents) {
   std::vector<uint64_t> seqs;
   for (const auto& i : sink.Snapshot()) seqs.push_back(i.event.message().message().seq());
   EXPECT_EQ(seqs, (std::vector<uint64_t>{7, 8, 9, 10}));  // the newest four, in order
+}
+
+TEST_F(ChatStoreTest, FullSendQueueFailsFastAndExpiredSendsAreNotCommitted) {
+  friends_.Befriend(kAlice, kBob);
+  // Not started yet: the queue fills as it would while a slow commit is running.
+  SendBatcher batcher(replica_->store, replica_->fanout, 16, /*queue_max=*/2);
+  auto make = [&](const std::string& cmid) {
+    PendingSend s;
+    s.conversation_id = ab_;
+    s.direct = true;
+    s.user_a = kAlice;
+    s.user_b = kBob;
+    s.sender_id = kAlice;
+    s.client_msg_id = cmid;
+    s.content.mutable_text()->set_text("text " + cmid);
+    return s;
+  };
+  auto gave_up = batcher.Submit(make("late"), std::chrono::system_clock::now() - 1ms);
+  auto waiting = batcher.Submit(make("live"), std::chrono::system_clock::now() + 30s);
+  auto refused = batcher.Submit(make("over"), std::chrono::system_clock::now() + 30s);
+  ASSERT_EQ(refused.wait_for(0s), std::future_status::ready);  // fails fast, before any commit
+  SendOutcome over = refused.get();
+  EXPECT_EQ(over.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(over.status.error_message(), "chat shard overloaded; retry");
+
+  batcher.Start();
+  SendOutcome late = gave_up.get();
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  SendOutcome live = waiting.get();
+  ASSERT_TRUE(live.status.ok()) << live.status.error_message();
+  EXPECT_EQ(live.result.seq(), 1u);
+  batcher.Stop();
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages WHERE client_msg_id = 'late'"), 0);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages WHERE client_msg_id = 'over'"), 0);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages WHERE client_msg_id = 'live'"), 1);
+  // A refused send leaves room for the next one.
+  v1::SendMessageResult r;
+  ASSERT_TRUE(Send(kAlice, ab_, "over", "text over", &r).ok());
+  EXPECT_EQ(r.seq(), 2u);
 }
 
 }  // namespace

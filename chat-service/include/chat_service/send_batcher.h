@@ -7,6 +7,13 @@
 // One committer thread on purpose: with it, batches of this process commit one after the other, so
 // fan-out order is commit order without any reordering buffer; a batch amortizes the commit (WAL
 // flush) over every send queued while the previous batch was committing.
+//
+// Backpressure: at most `queue_max` sends wait; beyond that Submit fails at once with
+// RESOURCE_EXHAUSTED ("chat shard overloaded; retry"), so overload costs a cheap refusal instead of an
+// ever longer queue. Each send carries its caller's deadline; a send whose deadline has passed when its
+// batch is taken is answered DEADLINE_EXCEEDED and not committed (its caller already gave up, so the
+// commit would be wasted work that delays the live sends behind it).
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -20,19 +27,22 @@ namespace chat::chatsvc {
 
 class SendBatcher {
  public:
-  SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max);
+  SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max = 10000);
   ~SendBatcher();  // Stop()
 
   void Start();
   // Stops accepting (later Submits fail with UNAVAILABLE), commits everything queued, joins.
   void Stop();
 
-  // Thread-safe. The future becomes ready once the send's batch committed (or failed).
-  std::future<SendOutcome> Submit(PendingSend send);
+  // Thread-safe. The future becomes ready once the send's batch committed (or failed), at once when
+  // the queue is full, or when its batch is taken after `deadline` (then nothing is committed).
+  std::future<SendOutcome> Submit(PendingSend send, std::chrono::system_clock::time_point deadline =
+                                                        std::chrono::system_clock::time_point::max());
 
  private:
   struct Item {
     PendingSend send;
+    std::chrono::system_clock::time_point deadline;
     std::promise<SendOutcome> done;
   };
   void Run();
@@ -40,6 +50,7 @@ class SendBatcher {
   PgChatStore& store_;
   FanoutQueue& fanout_;
   const uint32_t batch_max_;
+  const size_t queue_max_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
