@@ -13,6 +13,8 @@ namespace chat::chatsvc {
 namespace {
 
 constexpr uint64_t kMaxId = static_cast<uint64_t>(INT64_MAX);
+// Code points of text kept in ConversationSummary.last_message (the full text is in history).
+constexpr size_t kPreviewChars = 200;
 
 // Runs a handler body; nothing it throws escapes to gRPC.
 template <typename F>
@@ -108,7 +110,14 @@ grpc::Status ChatServiceImpl::ListConversations(grpc::ServerContext*, const inte
                                                 v1::ConversationsResult* res) {
   return Guard("ListConversations", [&] {
     if (req->user_id() == 0 || req->user_id() > kMaxId) return InvalidArgument("user is required");
-    return store_.ListConversations(req->user_id(), res);
+    if (auto st = store_.ListConversations(req->user_id(), res); !st.ok()) return st;
+    // last_message is a preview, so the whole list stays far below the gRPC and session send-queue
+    // limits: long text is cut (media, location and cards are small already).
+    for (v1::ConversationSummary& c : *res->mutable_conversations()) {
+      if (!c.has_last_message() || !c.last_message().content().has_text()) continue;
+      TruncateUtf8(c.mutable_last_message()->mutable_content()->mutable_text()->mutable_text(), kPreviewChars);
+    }
+    return grpc::Status::OK;
   });
 }
 

@@ -49,6 +49,18 @@ bool IsValidUtf8(std::string_view s, size_t* code_points) {
   return true;
 }
 
+void TruncateUtf8(std::string* s, size_t max_code_points) {
+  size_t seen = 0;
+  for (size_t i = 0; i < s->size(); ++i) {
+    if ((static_cast<unsigned char>((*s)[i]) & 0xC0) == 0x80) continue;  // continuation byte
+    if (seen == max_code_points) {
+      s->resize(i);
+      return;
+    }
+    ++seen;
+  }
+}
+
 grpc::Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
   if (id.empty() || id.size() > limits.max_client_msg_id_chars)
     return InvalidArgument("client_msg_id must be 1 to " + std::to_string(limits.max_client_msg_id_chars) +

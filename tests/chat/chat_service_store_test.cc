@@ -809,5 +809,42 @@ TEST_F(ChatStoreTest, FullSendQueueFailsFastAndExpiredSendsAreNotCommitted) {
   EXPECT_EQ(r.seq(), 2u);
 }
 
+TEST_F(ChatStoreTest, ListConversationsLastMessageIsAShortPreview) {
+  friends_.Befriend(kAlice, kBob);
+  ChatServiceOptions roomy = options_;
+  roomy.limits.max_text_chars = 4000;
+  Replica r(pg_.ConnInfo(db_), friends_, roomy);
+  std::string text;
+  for (int i = 0; i < 150; ++i) text += "\xC3\xA9";          // é
+  for (int i = 0; i < 3000; ++i) text += "\xF0\x9F\x99\x82";  // 🙂
+  v1::SendMessageResult sent;
+  ASSERT_TRUE(Send(kAlice, ab_, "long", text, &sent, 0, &r.service).ok());
+
+  grpc::ServerContext ctx;
+  internal::UserIdRequest req;
+  req.set_user_id(kBob);
+  v1::ConversationsResult list;
+  ASSERT_TRUE(r.service.ListConversations(&ctx, &req, &list).ok());
+  ASSERT_EQ(list.conversations_size(), 1);
+  const std::string& preview = list.conversations(0).last_message().content().text().text();
+  std::string expected = text.substr(0, 150 * 2) + text.substr(150 * 2, 50 * 4);  // 200 code points
+  EXPECT_EQ(preview, expected);
+  EXPECT_EQ(list.conversations(0).last_message().seq(), sent.seq());
+  EXPECT_EQ(list.conversations(0).last_seq(), sent.seq());
+
+  // History still has the whole text.
+  v1::HistoryResult h;
+  ASSERT_TRUE(History(kBob, ab_, &h).ok());
+  ASSERT_EQ(h.messages_size(), 1);
+  EXPECT_EQ(h.messages(0).content().text().text(), text);
+
+  // Short text is not touched.
+  ASSERT_TRUE(Send(kBob, ab_, "short", "ok \xF0\x9F\x99\x82", nullptr, 0, &r.service).ok());
+  list.Clear();
+  ASSERT_TRUE(r.service.ListConversations(&ctx, &req, &list).ok());
+  ASSERT_EQ(list.conversations_size(), 1);
+  EXPECT_EQ(list.conversations(0).last_message().content().text().text(), "ok \xF0\x9F\x99\x82");
+}
+
 }  // namespace
 }  // namespace chat::chatsvc

@@ -19,6 +19,26 @@ TEST(ChatValidation, Utf8) {
   EXPECT_FALSE(IsValidUtf8("\xFF"));
 }
 
+TEST(ChatValidation, TruncateUtf8KeepsWholeCodePoints) {
+  std::string s = "a\xC3\xA9\xE4\xBD\xA0\xF0\x9F\x99\x82z";  // a é 你 🙂 z
+  std::string t = s;
+  TruncateUtf8(&t, 4);
+  EXPECT_EQ(t, "a\xC3\xA9\xE4\xBD\xA0\xF0\x9F\x99\x82");
+  t = s;
+  TruncateUtf8(&t, 3);
+  EXPECT_EQ(t, "a\xC3\xA9\xE4\xBD\xA0");
+  size_t n = 0;
+  EXPECT_TRUE(IsValidUtf8(t, &n));
+  EXPECT_EQ(n, 3u);
+  t = s;
+  TruncateUtf8(&t, 5);  // exactly as long: unchanged
+  EXPECT_EQ(t, s);
+  TruncateUtf8(&t, 50);
+  EXPECT_EQ(t, s);
+  TruncateUtf8(&t, 0);
+  EXPECT_EQ(t, "");
+}
+
 TEST(ChatValidation, ClientMsgId) {
   Limits l;
   EXPECT_TRUE(ValidateClientMsgId("abc-123", l).ok());
