@@ -38,7 +38,8 @@ class ProfileSource {
 class ConversationMembership {
  public:
   virtual ~ConversationMembership() = default;
-  // deadline_ms bounds the call (group-service holds the group's row lock meanwhile).
+  // deadline_ms bounds the call. Called outside any transaction; calls for one group may overlap
+  // and arrive out of order (chat orders them by request.membership_version).
   virtual grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) = 0;
 };
 

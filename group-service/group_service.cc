@@ -141,19 +141,21 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
                                         bool short_deadline) {
   const uint32_t deadline_ms = short_deadline ? std::max<uint32_t>(deps_.limits->rpc_deadline_ms / 5, 200)
                                               : deps_.limits->rpc_deadline_ms;
-  bool push_failed = false;
+  // 1. Read what is pending, under the row lock only for these reads (a consistent snapshot of the
+  //    membership at g->version), and commit: no lock and no connection is held across the RPC.
+  internal::UpdateMembersRequest req;
+  int64_t reached = 0;
   auto st = WithTransaction(
       *deps_.pool,
       [&](pqxx::work& txn) -> grpc::Status {
-        push_failed = false;
+        req.Clear();
+        reached = 0;
         auto g = LoadGroup(txn, group_id, /*for_update=*/true);
         if (!g) return NotFound(kGroupNotFound);
-        if (g->chat_synced_version >= g->version) return grpc::Status::OK;          // nothing pending
+        if (g->chat_synced_version >= g->version) return grpc::Status::OK;               // nothing pending
         if (version != 0 && g->chat_synced_version >= version) return grpc::Status::OK;  // pushed by another call
-        internal::UpdateMembersRequest req;
         req.set_conversation_id(GroupConversationId(group_id));
         req.set_group_id(group_id);
-        int64_t reached;
         if (delta && version == g->chat_synced_version + 1) {
           for (uint64_t u : delta->add) req.add_add_user_ids(u);
           for (uint64_t u : delta->remove) req.add_remove_user_ids(u);
@@ -164,22 +166,41 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
           for (uint64_t u : RemovedSince(txn, group_id, g->chat_synced_version)) req.add_remove_user_ids(u);
           reached = g->version;
         }
+        req.set_membership_version(static_cast<uint64_t>(reached));
         if (delta) {
           req.set_actor_id(delta->actor_id);
           req.set_notice(delta->notice);
         }
-        if (auto rs = deps_.chat->UpdateMembers(req, deadline_ms); !rs.ok()) {
-          push_failed = true;
-          return rs;
-        }
+        return grpc::Status::OK;
+      },
+      "group chat sync (read)");
+  if (!st.ok()) {
+    spdlog::warn("group {}: chat membership not synced (store): {}", group_id, st.error_message());
+    return st;
+  }
+  if (reached == 0) return grpc::Status::OK;
+
+  // 2. Push outside any transaction. Pushes of one group may now overlap and arrive out of order;
+  //    chat-service applies a push only if its membership_version is newer than the last applied
+  //    one, so a late older push changes nothing (and a delta is only sent when it directly follows
+  //    the version chat is known to have, so whatever chat applies is a state group-service had).
+  if (auto rs = deps_.chat->UpdateMembers(req, deadline_ms); !rs.ok()) {
+    spdlog::warn("group {}: chat membership not synced (push of v{} failed): {}", group_id, reached,
+                 rs.error_message());
+    return rs;
+  }
+
+  // 3. Record it; MarkChatSynced never moves backwards, so a slower older push cannot undo this.
+  st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
         MarkChatSynced(txn, group_id, reached);
         return grpc::Status::OK;
       },
-      "group chat sync");
-  if (!st.ok())
-    spdlog::warn("group {}: chat membership not synced ({}): {}", group_id, push_failed ? "push failed" : "store",
-                 st.error_message());
-  return st;
+      "group chat sync (mark)");
+  if (!st.ok())  // chat has it; a later re-drive sends a re-sync that chat ignores as not newer
+    spdlog::warn("group {}: chat applied v{} but marking it failed: {}", group_id, reached, st.error_message());
+  return grpc::Status::OK;
 }
 
 grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal::CreateGroupRequest* req,

@@ -8,13 +8,17 @@
 // chat-service keeps its own copy of the membership of conversation "g.<id>" (UpdateMembers,
 // idempotent), so after every committed change this service pushes the delta to chat. Each
 // committed change bumps groups.version and is written to group_membership_log; groups.
-// chat_synced_version records the newest version chat has applied. Pushing happens under the
-// group's row lock, so pushes of one group are ordered; a push that does not directly follow the
-// last applied version (an earlier one failed) is replaced by a full re-sync (every current
-// member added, everyone removed since the last applied version removed). When a push fails the
+// chat_synced_version records the newest version chat has applied. A push reads what is pending
+// under the group's row lock and commits, calls chat outside any transaction, then advances
+// chat_synced_version conditionally (never backwards). Every push carries the version it brings
+// the conversation to (UpdateMembersRequest.membership_version) and chat ignores one that is not
+// newer than what it applied, so overlapping or delayed pushes of one group are harmless. A push
+// that does not directly follow the last applied version (an earlier one failed or is in flight)
+// is a full re-sync (every current member added, everyone removed since the last applied version
+// removed). When a push fails the
 // call returns UNAVAILABLE and the change stays committed; the next operation on the group
-// (AddMembers, Leave, ListMembers, ListMyGroups of any member) re-drives it. A push holds the
-// group's row lock (and one pooled connection) for at most one RPC deadline. Events are published
+// (AddMembers, Leave, ListMembers, ListMyGroups of any member) re-drives it. No push holds a
+// row lock or a pooled connection while it waits for chat. Events are published
 // only after a successful push; a change re-driven later publishes no event (clients learn it from
 // their next list/sync).
 //
