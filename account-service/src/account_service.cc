@@ -118,6 +118,10 @@ std::string AccountServiceImpl::HashCode(const std::string& phone, const std::st
 grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, const std::string& code,
                                            int64_t now_ms) {
   auto row = store::LockCode(t, phone);
+  // A live code always belongs to the window whose counters are in its row (failures reset only
+  // when a code is sent in a new window), so the cap holds until a new window's code is requested.
+  if (row && row->day_failures >= static_cast<int>(limits_.max_code_failures_per_phone_per_day))
+    return FailedPrecondition("too many failed attempts for this number today");
   if (!row || row->expires_ms <= now_ms) return PermissionDenied("wrong or expired code");
   if (row->tries >= static_cast<int>(limits_.code_max_tries))
     return FailedPrecondition("too many attempts; request a new code");

@@ -758,5 +758,69 @@ TEST_F(CodeLimitsTest, StorePutCodeChecksIntervalAndDailyCapInOneStatement) {
   EXPECT_EQ(row->tries, 0);
 }
 
+TEST_F(CodeLimitsTest, DailyFailureCapHoldsAcrossCodes) {
+  const int64_t start = now_ms_;
+  NewUser(kPhoneA, "Alice");
+  // 4 codes x 5 wrong tries = 20 failures (the default cap) for kPhoneA.
+  for (int c = 0; c < 4; ++c) {
+    Advance(31 * 1000);
+    ASSERT_TRUE(RequestCode(kPhoneA).ok());
+    const std::string code = Code(kPhoneA);
+    v1::SessionResult s;
+    for (int i = 0; i < 5; ++i)
+      ASSERT_EQ(LogIn(kPhoneA, OtherCode(code), &s).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // A fresh code is sent, but even the right code is refused now.
+  Advance(31 * 1000);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  auto st = LogIn(kPhoneA, code, &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "too many failed attempts for this number today");
+  st = SignUp(kPhoneA, code, "Mallory", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "too many failed attempts for this number today");
+  // Other phones are not affected.
+  ASSERT_TRUE(RequestCode(kPhoneB).ok());
+  EXPECT_TRUE(SignUp(kPhoneB, Code(kPhoneB), "Bob", &s).ok());
+
+  // Still refused at the end of the window while the code is live ...
+  now_ms_ = start + kDayMs - 31 * 1000;
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  EXPECT_EQ(LogIn(kPhoneA, Code(kPhoneA), &s).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // ... and a code of the next window works.
+  now_ms_ = start + kDayMs;
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  st = LogIn(kPhoneA, Code(kPhoneA), &s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(CodeLimitsTest, DailyFailureCapComesFromConfigAndCountsOnlyWrongCodes) {
+  config_.limits.max_code_failures_per_phone_per_day = 3;
+  Start();
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(SignUp(kPhoneA, OtherCode(code), "Alice", &s).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Malformed codes are not guesses.
+  EXPECT_EQ(SignUp(kPhoneA, "12345", "Alice", &s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  Advance(31 * 1000);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  code = Code(kPhoneA);
+  ASSERT_EQ(SignUp(kPhoneA, OtherCode(code), "Alice", &s).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // The third failure of the window reached the cap (this code had only 1 wrong try of 5).
+  auto st = SignUp(kPhoneA, code, "Alice", &s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "too many failed attempts for this number today");
+  auto conn = shard_->pool.Acquire();
+  pqxx::work t(*conn);
+  auto row = store::GetCode(t, kPhoneA);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->day_failures, 3);  // refusals by the cap are not counted
+  EXPECT_EQ(row->tries, 1);
+}
+
 }  // namespace
 }  // namespace chat::account

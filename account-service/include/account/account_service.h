@@ -67,8 +67,9 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status CheckPhoneShard(const std::string& phone) const;
   std::string HashCode(const std::string& phone, const std::string& code) const;
   // Verifies and consumes the phone's code inside t. Returns the verdict for the caller; a wrong
-  // code increments the try counter, which the caller must commit even though the verdict is an
-  // error.
+  // code increments the try counters (the code's and the phone's daily failures), which the caller
+  // must commit even though the verdict is an error. FAILED_PRECONDITION once the phone's window has
+  // max_code_failures_per_phone_per_day failures, whatever the code.
   grpc::Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
   void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
                    v1::SessionResult* out) const;
