@@ -52,6 +52,15 @@ grpc::Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, b
 
 }  // namespace
 
+grpc::Status ValidateClientRequestId(const std::string& id) {
+  if (id.size() > kMaxClientRequestIdChars)
+    return InvalidArgument("client_request_id is at most " + std::to_string(kMaxClientRequestIdChars) +
+                           " characters");
+  for (char c : id)
+    if (c < 0x20 || c > 0x7E) return InvalidArgument("client_request_id must be printable ASCII");
+  return grpc::Status::OK;
+}
+
 grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
   const std::string too_long = "a group name is at most " + std::to_string(max_chars) + " characters";
   if (name.size() > static_cast<size_t>(max_chars) * 4) return InvalidArgument(too_long);
@@ -203,12 +212,33 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
   return grpc::Status::OK;
 }
 
+grpc::Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
+  if (group.chat_synced_version < group.version) SyncChat(group.id, 0, nullptr, /*short_deadline=*/true);  // best effort
+  group.ToProto(res->mutable_group());
+  return grpc::Status::OK;
+}
+
 grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal::CreateGroupRequest* req,
                                            v1::GroupResult* res) {
   const uint64_t creator = req->origin().user_id();
   const auto& r = req->request();
   const uint32_t max_members = deps_.limits->max_group_members;
   if (creator == 0) return InvalidArgument("the request has no user");
+  const std::string& key = r.client_request_id();
+  if (auto st = ValidateClientRequestId(key); !st.ok()) return st;
+  if (!key.empty()) {
+    // A retry of a create that committed: answer with that group, tell nobody again.
+    std::optional<GroupRow> earlier;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          earlier = GroupByRequest(txn, creator, key);
+          return grpc::Status::OK;
+        },
+        "create group (lookup)");
+    if (!st.ok()) return st;
+    if (earlier) return Existing(*earlier, res);
+  }
   if (auto st = ValidateGroupName(r.name(), deps_.limits->max_group_name_chars); !st.ok()) return st;
   if (r.member_ids_size() == 0) return InvalidArgument("a group needs at least one member besides its creator");
   if (static_cast<size_t>(r.member_ids_size()) + 1 > max_members) return FailedPrecondition(CapMessage(max_members));
@@ -223,14 +253,19 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
   std::vector<uint64_t> everyone{creator};
   everyone.insert(everyone.end(), members.begin(), members.end());
   GroupRow group;
+  std::optional<GroupRow> earlier;
   auto st = WithTransaction(
       *deps_.pool,
       [&](pqxx::work& txn) -> grpc::Status {
+        earlier.reset();
         for (int attempt = 0; attempt < 8; ++attempt) {
           uint64_t id = MintGroupId();
           int64_t created_ms = 0;
-          if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), &created_ms))
+          if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), key, &created_ms)) {
+            // A concurrent retry with the same key committed first: that is our group.
+            if ((earlier = GroupByRequest(txn, creator, key))) return grpc::Status::OK;
             continue;  // id taken (astronomically rare): mint another
+          }
           InsertMembers(txn, id, {creator}, v1::GROUP_ROLE_OWNER, 0);
           InsertMembers(txn, id, members, v1::GROUP_ROLE_MEMBER, creator);
           LogMembership(txn, id, 1, everyone, /*added=*/true);
@@ -241,11 +276,14 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
       },
       "create group");
   if (!st.ok()) return st;
+  if (earlier) return Existing(*earlier, res);
 
+  // Committed: the reply is OK from here on. If the push fails, the reconciler (or the next
+  // operation on the group) brings chat up to date; the CREATED event is only sent after a
+  // successful push, so members are not told about a chat they cannot open yet.
   ChatDelta delta{everyone, {}, creator, creator_name[0] + " created the group"};
-  if (!SyncChat(group.id, 1, &delta).ok())
-    return Unavailable("the group was created, but its chat is not ready yet; it is repaired on its next use");
-  Publish(everyone, group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, req->origin().session_id());
+  if (SyncChat(group.id, 1, &delta).ok())
+    Publish(everyone, group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, req->origin().session_id());
   group.ToProto(res->mutable_group());
   return grpc::Status::OK;
 }

@@ -23,9 +23,12 @@
 // their next list/sync).
 //
 // Retries. AddMembers is idempotent (present members are ignored). Leave retried after a failed
-// push succeeds once the push is re-driven. CreateGroup has no client request id, so a
-// CreateGroup retried after UNAVAILABLE creates a second group; the first one still exists, is
-// listed by ListMyGroups (which also repairs its chat membership) and can be left.
+// push succeeds once the push is re-driven. CreateGroup with a client_request_id is idempotent per
+// creator: the key is stored with the group (UNIQUE (created_by, client_request_id)) and a retry
+// with the same key returns the group the first attempt created (whatever name and members the
+// retry carries), with no second notice or event; the shard must be the same, so keyed creates
+// must be routed by creator (see docs/protocol.md). Without a key a retried CreateGroup creates a
+// second group. CreateGroup replies OK once the group committed, even if the chat push failed.
 //
 // Privacy: a non-member cannot tell a group that exists from one that does not (NOT_FOUND "group
 // not found" for both). Member lists carry profiles from account-service (handle, display name),
@@ -58,6 +61,10 @@ struct GroupServiceDeps {
   EventSink* events = nullptr;
 };
 
+// CreateGroupRequest.client_request_id: empty (no key) or 1..64 printable ASCII characters.
+constexpr size_t kMaxClientRequestIdChars = 64;
+grpc::Status ValidateClientRequestId(const std::string& id);
+
 // Validates a group name: valid UTF-8, no control characters, at most max_chars code points.
 grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars);
 
@@ -88,6 +95,9 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   // Changes push with the full RPC deadline; re-drives from read paths (ListMembers, ListMyGroups)
   // use a short one so a hung chat-service cannot stall reads.
   grpc::Status SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta, bool short_deadline = false);
+  // The reply to a CreateGroup retried with the key of an earlier, committed create: that group,
+  // with no notice and no event (re-drives a lagging chat push, best effort).
+  grpc::Status Existing(const GroupRow& group, v1::GroupResult* res);
   uint64_t MintGroupId();
   bool OwnsGroup(uint64_t group_id) const;
   grpc::Status CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others);

@@ -17,6 +17,7 @@ constexpr const char* kGetGroup = "group_get";
 constexpr const char* kGetGroupForUpdate = "group_get_for_update";
 constexpr const char* kMemberRole = "group_member_role";
 constexpr const char* kInsertGroup = "group_insert";
+constexpr const char* kGroupByRequest = "group_by_request";
 constexpr const char* kInsertMembers = "group_insert_members";
 constexpr const char* kMembersAmong = "group_members_among";
 constexpr const char* kDeleteMember = "group_delete_member";
@@ -71,8 +72,11 @@ void PrepareGroupStatements(pqxx::connection& c) {
   c.prepare(kGetGroupForUpdate, std::string("SELECT ") + kGroupColumns + " FROM groups WHERE id = $1 FOR UPDATE");
   c.prepare(kMemberRole, "SELECT role FROM group_members WHERE group_id = $1 AND user_id = $2");
   c.prepare(kInsertGroup,
-            "INSERT INTO groups (id, name, owner_id, created_by, member_count, version, chat_synced_version) "
-            "VALUES ($1, $2, $3, $3, $4, 1, 0) ON CONFLICT (id) DO NOTHING RETURNING " CHAT_MS("created_at"));
+            "INSERT INTO groups (id, name, owner_id, created_by, member_count, version, chat_synced_version, "
+            "client_request_id) VALUES ($1, $2, $3, $3, $4, 1, 0, NULLIF($5, '')) "
+            "ON CONFLICT DO NOTHING RETURNING " CHAT_MS("created_at"));
+  c.prepare(kGroupByRequest, std::string("SELECT ") + kGroupColumns +
+                                 " FROM groups WHERE created_by = $1 AND client_request_id = $2");
   c.prepare(kInsertMembers,
             "INSERT INTO group_members (group_id, user_id, role, invited_by) "
             "SELECT $1, u.id, $3, NULLIF($4::bigint, 0) FROM unnest($2::bigint[]) WITH ORDINALITY AS u(id, ord) "
@@ -129,6 +133,13 @@ std::optional<GroupRow> LoadGroup(pqxx::work& txn, uint64_t group_id, bool for_u
   return ReadGroup(res[0]);
 }
 
+std::optional<GroupRow> GroupByRequest(pqxx::work& txn, uint64_t creator, const std::string& client_request_id) {
+  if (client_request_id.empty()) return std::nullopt;
+  auto res = txn.exec_prepared(kGroupByRequest, Db(creator), client_request_id);
+  if (res.empty()) return std::nullopt;
+  return ReadGroup(res[0]);
+}
+
 std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id) {
   auto res = txn.exec_prepared(kMemberRole, Db(group_id), Db(user_id));
   if (res.empty()) return std::nullopt;
@@ -136,8 +147,9 @@ std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint
 }
 
 bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id,
-                 uint32_t member_count, int64_t* created_ms) {
-  auto res = txn.exec_prepared(kInsertGroup, Db(group_id), name, Db(owner_id), static_cast<int>(member_count));
+                 uint32_t member_count, const std::string& client_request_id, int64_t* created_ms) {
+  auto res = txn.exec_prepared(kInsertGroup, Db(group_id), name, Db(owner_id), static_cast<int>(member_count),
+                               client_request_id);
   if (res.empty()) return false;
   *created_ms = res[0][0].as<int64_t>();
   return true;

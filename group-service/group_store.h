@@ -42,9 +42,13 @@ struct MemberRow {
 std::optional<GroupRow> LoadGroup(pqxx::work& txn, uint64_t group_id, bool for_update);
 // nullopt when user_id is not a member.
 std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id);
-// Returns false if the id is taken (the caller mints another). Sets *created_ms.
+// Returns false if the id is taken or (client_request_id non-empty) the creator already has a group
+// with that key: the caller looks the key up (GroupByRequest), else mints another id. An insert
+// racing a concurrent one with the same key waits for it, then returns false. Sets *created_ms.
 bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id,
-                 uint32_t member_count, int64_t* created_ms);
+                 uint32_t member_count, const std::string& client_request_id, int64_t* created_ms);
+// The group `creator` created with this idempotency key; nullopt if none (or the key is empty).
+std::optional<GroupRow> GroupByRequest(pqxx::work& txn, uint64_t creator, const std::string& client_request_id);
 // Inserts in the given order (that order breaks ties of "who joined first"); users already
 // members are skipped. Returns the users actually inserted, in the given order.
 std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users,

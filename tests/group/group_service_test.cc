@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -80,6 +81,7 @@ class FakeChat : public ConversationMembership {
  public:
   grpc::Status UpdateMembers(const internal::UpdateMembersRequest& r, uint32_t deadline_ms) override {
     EXPECT_GT(deadline_ms, 0u);
+    if (during) during(r);  // runs while the push is "in flight"
     std::lock_guard lk(mu_);
     if (fail) return Unavailable("chat-service down");
     calls.push_back(r);
@@ -90,6 +92,7 @@ class FakeChat : public ConversationMembership {
     return std::exchange(calls, {});
   }
   std::atomic<bool> fail{false};
+  std::function<void(const internal::UpdateMembersRequest&)> during;  // set before the calls it watches
 
  private:
   std::mutex mu_;
@@ -169,11 +172,12 @@ class GroupServiceTest : public ::testing::Test {
   }
 
   grpc::Status Create(uint64_t creator, const std::string& name, const std::vector<uint64_t>& members,
-                      v1::Group* out = nullptr) {
+                      v1::Group* out = nullptr, const std::string& client_request_id = "") {
     grpc::ServerContext ctx;
     internal::CreateGroupRequest req;
     *req.mutable_origin() = Origin(creator);
     req.mutable_request()->set_name(name);
+    req.mutable_request()->set_client_request_id(client_request_id);
     for (uint64_t m : members) req.mutable_request()->add_member_ids(m);
     v1::GroupResult res;
     auto st = service_->CreateGroup(&ctx, &req, &res);
@@ -474,14 +478,17 @@ TEST_F(GroupServiceTest, FailedChatPushIsRedrivenByTheNextOperation) {
   friends_.Befriend(kAlice, kBob);
   friends_.Befriend(kAlice, kCarol);
   chat_.fail = true;
-  auto st = Create(kAlice, "g", {kBob});
-  EXPECT_EQ(st.error_code(), ToGrpc(v1::UNAVAILABLE));
-  EXPECT_TRUE(events_.Take().empty());
+  v1::Group created;
+  auto st = Create(kAlice, "g", {kBob}, &created);
+  EXPECT_TRUE(st.ok()) << "the group committed: " << st.error_message();
+  EXPECT_NE(created.group_id(), 0u);
+  EXPECT_TRUE(events_.Take().empty()) << "no CREATED event before chat has the conversation";
   // The group exists; listing it repairs the chat membership.
   chat_.fail = false;
   auto mine = MyGroups(kAlice);
   ASSERT_EQ(mine.size(), 1u);
   uint64_t gid = mine[0].group_id();
+  EXPECT_EQ(gid, created.group_id());
   auto calls = chat_.Take();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kBob}));
@@ -524,6 +531,64 @@ TEST_F(GroupServiceTest, FailedChatPushIsRedrivenByTheNextOperation) {
   calls = chat_.Take();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kEve}));
+}
+
+TEST_F(GroupServiceTest, CreateRetriedWithTheSameKeyReturnsTheFirstGroup) {
+  friends_.Befriend(kAlice, kBob);
+  friends_.Befriend(kAlice, kCarol);
+  friends_.Befriend(kDave, kBob);
+  v1::Group first, retry;
+  ASSERT_TRUE(Create(kAlice, "trip", {kBob}, &first, "req-1").ok());
+  EXPECT_EQ(chat_.Take().size(), 1u);
+  EXPECT_EQ(events_.Take().size(), 1u);
+
+  // The retry (even if the client changed its mind about the details) gets the same group, and
+  // nobody is told twice.
+  ASSERT_TRUE(Create(kAlice, "trip (again)", {kBob, kCarol}, &retry, "req-1").ok());
+  EXPECT_EQ(retry.group_id(), first.group_id());
+  EXPECT_EQ(retry.name(), "trip");
+  EXPECT_EQ(retry.member_count(), 2u);
+  EXPECT_TRUE(chat_.Take().empty());
+  EXPECT_TRUE(events_.Take().empty());
+  EXPECT_EQ(MyGroups(kAlice).size(), 1u);
+  EXPECT_TRUE(MyGroups(kCarol).empty());
+
+  // The key is per creator: Dave's "req-1" is his own group.
+  v1::Group daves;
+  ASSERT_TRUE(Create(kDave, "d", {kBob}, &daves, "req-1").ok());
+  EXPECT_NE(daves.group_id(), first.group_id());
+  // A new key is a new group; no key keeps the old behaviour (every call creates one).
+  ASSERT_TRUE(Create(kAlice, "trip", {kBob}, nullptr, "req-2").ok());
+  ASSERT_TRUE(Create(kAlice, "x", {kBob}).ok());
+  ASSERT_TRUE(Create(kAlice, "x", {kBob}).ok());
+  EXPECT_EQ(MyGroups(kAlice).size(), 4u);
+  EXPECT_EQ(MyGroups(kBob).size(), 5u);
+
+  // Retries racing each other still make one group.
+  chat_.Take();
+  events_.Take();
+  v1::Group a, b;
+  grpc::Status sa, sb;
+  std::thread t1([&] { sa = Create(kAlice, "race", {kBob}, &a, "req-race"); });
+  std::thread t2([&] { sb = Create(kAlice, "race", {kBob}, &b, "req-race"); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(sa.ok() && sb.ok()) << sa.error_message() << " / " << sb.error_message();
+  EXPECT_EQ(a.group_id(), b.group_id());
+  EXPECT_EQ(MyGroups(kAlice).size(), 5u);
+  EXPECT_EQ(events_.Take().size(), 1u);
+}
+
+TEST_F(GroupServiceTest, ClientRequestIdIsValidated) {
+  friends_.Befriend(kAlice, kBob);
+  auto invalid = ToGrpc(v1::INVALID_ARGUMENT);
+  EXPECT_EQ(Create(kAlice, "g", {kBob}, nullptr, std::string(65, 'k')).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {kBob}, nullptr, "tab\there").error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {kBob}, nullptr, "caf\xc3\xa9").error_code(), invalid);
+  EXPECT_TRUE(MyGroups(kAlice).empty());
+  EXPECT_TRUE(Create(kAlice, "g", {kBob}, nullptr, std::string(64, 'k')).ok());
+  EXPECT_TRUE(Create(kAlice, "g", {kBob}, nullptr, "a b~!").ok());
+  EXPECT_EQ(MyGroups(kAlice).size(), 2u);
 }
 
 TEST_F(GroupServiceTest, InputValidation) {
