@@ -81,6 +81,7 @@ AccountServiceImpl::AccountServiceImpl(const ClusterConfig& config, uint32_t sha
       sender_(sender),
       events_(events),
       now_ms_(std::move(now_ms)),
+      code_budget_(config.limits.max_codes_per_shard_per_minute),
       signer_(config.secret),
       peers_(config.account) {}
 
@@ -155,6 +156,17 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     const int64_t now = now_ms_();
     const std::string code = RandomDigits(kCodeDigits);
     const std::string code_hash = HashCode(phone, code);
+    // The replica's budget is taken before the database is asked (so an exhausted budget costs no
+    // write) and given back whenever no code goes out.
+    if (!code_budget_.TryTake(now)) return Unavailable("verification temporarily unavailable; retry later");
+    bool sent = false;
+    struct RefundUnlessSent {
+      CodeSendBudget& budget;
+      const bool& sent;
+      ~RefundUnlessSent() {
+        if (!sent) budget.Refund();
+      }
+    } refund{code_budget_, sent};
     const int64_t interval_ms = int64_t{limits_.code_resend_interval_s} * 1000;
     const int64_t day_cutoff = now - kCodeWindowMs;
     int64_t wait_s = 0;
@@ -195,6 +207,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
           "RequestCode.undo");
       return Unavailable("could not send the code; try again");
     }
+    sent = true;
     res->set_expires_in_s(static_cast<int32_t>(limits_.code_ttl_s));
     return grpc::Status::OK;
   });

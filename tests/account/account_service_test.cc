@@ -822,5 +822,27 @@ TEST_F(CodeLimitsTest, DailyFailureCapComesFromConfigAndCountsOnlyWrongCodes) {
   EXPECT_EQ(row->tries, 1);
 }
 
+TEST_F(CodeLimitsTest, ShardBudgetCapsCodesPerMinuteAndRefusalsCostNothing) {
+  config_.limits.max_codes_per_shard_per_minute = 3;
+  Start();
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  // Refused by the resend interval: no code went out, so no budget was used.
+  EXPECT_EQ(RequestCode(kPhoneA).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  ASSERT_TRUE(RequestCode(kPhoneB).ok());
+  ASSERT_TRUE(RequestCode(kPhoneC).ok());
+  const std::string kPhoneD = "+33612345678";
+  auto st = RequestCode(kPhoneD);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(st.error_message(), "verification temporarily unavailable; retry later");
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneD), 0);
+  // The refused request did not count against kPhoneD's own limits: after a refill it goes out.
+  Advance(19 * 1000);
+  EXPECT_EQ(RequestCode(kPhoneD).error_code(), grpc::StatusCode::UNAVAILABLE);
+  Advance(1000);  // 20 s = one token at 3 per minute
+  ASSERT_TRUE(RequestCode(kPhoneD).ok());
+  EXPECT_EQ(CodeLines(config_.run_dir, kPhoneD), 1);
+  EXPECT_EQ(RequestCode("+33612345679").error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace chat::account

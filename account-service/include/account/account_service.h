@@ -3,8 +3,9 @@
 // shard (implements chat.internal.AccountService). The only process that ever sees phone numbers:
 // they appear in Account replies to their owner and in the code sender, nowhere else.
 //
-// Threads: every method may be called concurrently from gRPC's thread pool. The service holds no
-// mutable state of its own; PostgreSQL serializes conflicting changes (row locks, unique keys).
+// Threads: every method may be called concurrently from gRPC's thread pool. The service's only
+// mutable state of its own is the replica's code budget (CodeSendBudget, internally locked);
+// PostgreSQL serializes conflicting changes (row locks, unique keys).
 // Handlers never throw: every failure is a grpc::Status whose message is user-facing.
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,7 @@
 
 #include "account/account_events.h"
 #include "account/account_store.h"
+#include "account/code_budget.h"
 #include "account/code_sender.h"
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
@@ -89,6 +91,7 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   CodeSender& sender_;
   AccountEvents& events_;
   std::function<int64_t()> now_ms_;
+  CodeSendBudget code_budget_;  // codes this replica may still send (max_codes_per_shard_per_minute)
   TokenSigner signer_;
   ShardedStubs<internal::AccountService> peers_;
 };
