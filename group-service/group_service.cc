@@ -322,9 +322,9 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
   if (!st.ok()) return st;
 
   auto nothing_new = [&]() -> grpc::Status {
-    // Idempotent repeat; it also re-drives a chat push that failed earlier.
-    if (group.chat_synced_version < group.version && !SyncChat(gid, 0, nullptr).ok())
-      return Unavailable("the group's chat could not be updated yet; retry");
+    // Idempotent repeat; it also re-drives a chat push that failed earlier (best effort: the
+    // reconciler repairs it otherwise).
+    if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);
     group.ToProto(res->mutable_group());
     return grpc::Status::OK;
   };
@@ -365,10 +365,10 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
 
   std::vector<std::string> added_names;
   for (uint64_t u : added) added_names.push_back(name_of[u]);
+  // Committed: OK from here on (see the header comment); the event waits for chat to have it.
   ChatDelta delta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)};
-  if (!SyncChat(gid, version, &delta).ok())
-    return Unavailable("the members were added, but the group's chat could not be updated yet; retry");
-  Publish(everyone, group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, req->origin().session_id());
+  if (SyncChat(gid, version, &delta).ok())
+    Publish(everyone, group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, req->origin().session_id());
   group.ToProto(res->mutable_group());
   return grpc::Status::OK;
 }
@@ -394,10 +394,11 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
       "leave (read)");
   if (!st.ok()) return st;
   if (!member) {
-    // A retry after a failed chat push: finish the push, then the leave has fully happened.
+    // A retry while the leave is still being pushed to chat: it has happened; help the push along
+    // (best effort: the reconciler finishes it otherwise).
     if (left_pending) {
-      if (SyncChat(gid, 0, nullptr).ok()) return grpc::Status::OK;
-      return Unavailable("you left the group, but its chat could not be updated yet; retry");
+      SyncChat(gid, 0, nullptr);
+      return grpc::Status::OK;
     }
     return NotFound(kGroupNotFound);
   }
@@ -432,13 +433,43 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
       "leave");
   if (!st.ok()) return st;
 
+  // Committed: OK from here on (see the header comment); the event waits for chat to have it.
   ChatDelta delta{{}, {user}, user, name[0] + " left the group"};
-  if (!SyncChat(gid, version, &delta).ok())
-    return Unavailable("you left the group, but its chat could not be updated yet; retry");
-  std::vector<uint64_t> to = remaining;
-  to.push_back(user);
-  Publish(to, group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, req->origin().session_id());
+  if (SyncChat(gid, version, &delta).ok()) {
+    std::vector<uint64_t> to = remaining;
+    to.push_back(user);
+    Publish(to, group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, req->origin().session_id());
+  }
   return grpc::Status::OK;
+}
+
+size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor,
+                                        const std::function<bool()>& should_stop) {
+  constexpr int kMaxConsecutiveFailures = 3;
+  std::vector<uint64_t> ids;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> grpc::Status {
+        ids = LaggingGroups(txn, *cursor, max_groups);
+        return grpc::Status::OK;
+      },
+      "chat reconciler (scan)");
+  if (!st.ok()) return 0;
+  size_t synced = 0;
+  int failures = 0;
+  for (uint64_t id : ids) {
+    if (should_stop && should_stop()) return synced;
+    *cursor = id;
+    if (SyncChat(id, 0, nullptr, /*short_deadline=*/true).ok()) {
+      ++synced;
+      failures = 0;
+    } else if (++failures >= kMaxConsecutiveFailures) {
+      return synced;  // the next pass resumes after this group
+    }
+  }
+  if (ids.size() < max_groups) *cursor = 0;  // reached the end: start over next time
+  if (synced > 0) spdlog::info("chat reconciler: brought {} group(s) up to date", synced);
+  return synced;
 }
 
 grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal::GroupIdRequest* req,

@@ -15,15 +15,19 @@
 // newer than what it applied, so overlapping or delayed pushes of one group are harmless. A push
 // that does not directly follow the last applied version (an earlier one failed or is in flight)
 // is a full re-sync (every current member added, everyone removed since the last applied version
-// removed). When a push fails the
-// call returns UNAVAILABLE and the change stays committed; the next operation on the group
-// (AddMembers, Leave, ListMembers, ListMyGroups of any member) re-drives it. No push holds a
-// row lock or a pooled connection while it waits for chat. Events are published
-// only after a successful push; a change re-driven later publishes no event (clients learn it from
-// their next list/sync).
+// removed). No push holds a row lock or a pooled connection while it waits for chat.
 //
-// Retries. AddMembers is idempotent (present members are ignored). Leave retried after a failed
-// push succeeds once the push is re-driven. CreateGroup with a client_request_id is idempotent per
+// Replies. CreateGroup, AddMembers and Leave reply OK once the change committed here, whether or
+// not the push to chat succeeded: the group database is the truth, and chat is guaranteed to catch
+// up, by the ChatReconciler thread (every ~1 s it re-drives every group whose
+// chat_synced_version < version) or sooner by the next operation on the group (AddMembers, Leave,
+// ListMembers, ListMyGroups of any member). Until then the conversation may still show the old
+// membership (a leaver may still receive its messages for about a second). Events are published
+// only after a successful push, so nobody is told about a conversation chat does not know yet; a
+// change that reaches chat later publishes no event (clients learn it from their next list/sync).
+//
+// Retries. AddMembers is idempotent (present members are ignored). Leave retried by a user who
+// already left answers OK while the leave is still being pushed, NOT_FOUND after. CreateGroup with a client_request_id is idempotent per
 // creator: the key is stored with the group (UNIQUE (created_by, client_request_id)) and a retry
 // with the same key returns the group the first attempt created (whatever name and members the
 // retry carries), with no second notice or event; the shard must be the same, so keyed creates
@@ -36,7 +40,9 @@
 //
 // Threads: all methods may run concurrently on gRPC server threads. The pool, limits and seams
 // are owned by the caller and outlive this object.
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -81,6 +87,13 @@ class GroupServiceImpl final : public internal::GroupService::Service {
                            v1::GroupMembersResult* res) override;
   grpc::Status ListMyGroups(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
                             v1::GroupsResult* res) override;
+
+  // One reconciler pass (ChatReconciler calls it; tests call it directly): re-drives the chat push
+  // of up to max_groups groups whose chat lags, those with ids after *cursor first, with the short
+  // deadline. Advances *cursor past the groups it tried, back to 0 once the end is reached. Stops
+  // early after a few consecutive failures (chat is likely down) or when should_stop() says so.
+  // Publishes no events. Returns how many groups it brought up to date. Any thread.
+  size_t RedriveLagging(size_t max_groups, uint64_t* cursor, const std::function<bool()>& should_stop = {});
 
  private:
   // What one committed change tells chat-service.

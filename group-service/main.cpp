@@ -12,6 +12,7 @@
 #include "common/grpc_util.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "chat_reconciler.h"
 #include "group_seams.h"
 #include "group_service.h"
 #include "group_store.h"
@@ -85,6 +86,10 @@ int main(int argc, char** argv) {
     deps.events = &events;
     chat::group::GroupServiceImpl service(deps);
 
+    // Re-drives chat pushes that failed (see group_service.h, "Replies"); stopped before the pool goes.
+    chat::group::ChatReconciler reconciler(service, chat::group::ChatReconcilerOptions{});
+    reconciler.Start();
+
     auto server = chat::StartServer(shard.addresses[args.replica], {&service});
     spdlog::info("ready: shard {} replica {} on {}", args.shard, args.replica, shard.addresses[args.replica]);
 
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
     spdlog::info("shutting down");
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(config.limits.drain_timeout_ms));
     server->Wait();
+    reconciler.Stop();
     spdlog::info("stopped");
     return 0;
   } catch (const std::exception& e) {
