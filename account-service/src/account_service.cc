@@ -154,6 +154,19 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
       return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
     const int64_t now = now_ms_();
+    if (++request_codes_ % kPurgeEveryRequestCodes == 0) {
+      // Housekeeping only: a failure is logged and the request goes on.
+      int purged = 0;
+      auto pst = WithTransaction(
+          pool_,
+          [&](pqxx::work& t) {
+            purged = store::PurgeExpiredCodes(t, now - kCodeWindowMs, kPurgeBatchRows);
+            return grpc::Status::OK;
+          },
+          "RequestCode.purge");
+      if (!pst.ok()) spdlog::warn("purging expired phone codes failed: {}", pst.error_message());
+      else if (purged > 0) spdlog::debug("purged {} expired phone codes", purged);
+    }
     const std::string code = RandomDigits(kCodeDigits);
     const std::string code_hash = HashCode(phone, code);
     // The replica's budget is taken before the database is asked (so an exhausted budget costs no

@@ -52,6 +52,12 @@ constexpr const char* kWithdrawCodeSql =
     "UPDATE phone_codes SET code_hash = '', expires_at = to_timestamp(0), sent_at = to_timestamp(0), "
     "day_count = GREATEST(day_count - 1, 0) WHERE phone = $1 AND code_hash = $2";
 
+// $1 cutoff, $2 batch size. SKIP LOCKED: a row being renewed right now is left for a later purge.
+constexpr const char* kPurgeCodes = "acct_purge_codes";
+constexpr const char* kPurgeCodesSql =
+    "DELETE FROM phone_codes WHERE phone IN (SELECT phone FROM phone_codes WHERE expires_at < " TS("$1")
+    " AND day_start <= " TS("$1") " LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
 constexpr const char* kInsertUser = "acct_insert_user";
 constexpr const char* kInsertUserSql =
     "INSERT INTO users (id, phone, handle, handle_lower, display_name, created_at) "
@@ -192,6 +198,7 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kAddCodeTry, kAddCodeTrySql},
       {kConsumeCode, kConsumeCodeSql},
       {kWithdrawCode, kWithdrawCodeSql},
+      {kPurgeCodes, kPurgeCodesSql},
       {kInsertUser, kInsertUserSql},
       {kUserById, kUserByIdSql},
       {kLockUser, kLockUserSql},
@@ -241,6 +248,10 @@ void ConsumeCode(pqxx::work& t, const std::string& phone) { t.exec_prepared(kCon
 
 void WithdrawCode(pqxx::work& t, const std::string& phone, const std::string& code_hash) {
   t.exec_prepared(kWithdrawCode, phone, code_hash);
+}
+
+int PurgeExpiredCodes(pqxx::work& t, int64_t cutoff_ms, int max_rows) {
+  return static_cast<int>(t.exec_prepared(kPurgeCodes, cutoff_ms, max_rows).affected_rows());
 }
 
 bool InsertUser(pqxx::work& t, const UserRow& u) {

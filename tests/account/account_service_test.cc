@@ -844,5 +844,59 @@ TEST_F(CodeLimitsTest, ShardBudgetCapsCodesPerMinuteAndRefusalsCostNothing) {
   EXPECT_EQ(RequestCode("+33612345679").error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+TEST_F(CodeLimitsTest, StorePurgeDeletesOnlyDeadRowsInBoundedBatches) {
+  auto count = [&] {
+    auto conn = shard_->pool.Acquire();
+    pqxx::nontransaction n(*conn);
+    return n.exec("SELECT count(*) FROM phone_codes")[0][0].as<int>();
+  };
+  auto purge = [&](int max_rows) {
+    auto conn = shard_->pool.Acquire();
+    pqxx::work t(*conn);
+    int n = store::PurgeExpiredCodes(t, now_ms_ - kDayMs, max_rows);
+    t.commit();
+    return n;
+  };
+  const int64_t t0 = now_ms_;
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  ASSERT_TRUE(RequestCode(kPhoneB).ok());
+  v1::SessionResult s;
+  ASSERT_TRUE(SignUp(kPhoneB, Code(kPhoneB), "Bob", &s).ok());  // used: code blanked, row kept
+  ASSERT_TRUE(RequestCode(kPhoneC).ok());
+  EXPECT_EQ(count(), 3);
+  // A day later the codes are long expired, but the windows are not over yet: nothing goes.
+  now_ms_ = t0 + kDayMs - 1;
+  EXPECT_EQ(purge(100), 0);
+  // A new window for kPhoneC keeps its row.
+  now_ms_ = t0 + kDayMs;
+  ASSERT_TRUE(RequestCode(kPhoneC).ok());
+  now_ms_ = t0 + kDayMs + 300 * 1000 + 1;
+  EXPECT_EQ(purge(1), 1);  // bounded batch
+  EXPECT_EQ(purge(100), 1);
+  EXPECT_EQ(purge(100), 0);
+  EXPECT_EQ(count(), 1);
+  auto conn = shard_->pool.Acquire();
+  pqxx::work t(*conn);
+  EXPECT_TRUE(store::GetCode(t, kPhoneC).has_value());
+}
+
+TEST_F(CodeLimitsTest, RequestCodePurgesDeadRowsPeriodically) {
+  auto has_row = [&](const std::string& phone) {
+    auto conn = shard_->pool.Acquire();
+    pqxx::work t(*conn);
+    return store::GetCode(t, phone).has_value();
+  };
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());  // request 1
+  Advance(2 * kDayMs);
+  // Requests 2 .. kPurgeEveryRequestCodes - 1 (refused by the resend interval) do not purge yet.
+  ASSERT_TRUE(RequestCode(kPhoneB).ok());
+  for (uint64_t i = 3; i < kPurgeEveryRequestCodes; ++i)
+    ASSERT_EQ(RequestCode(kPhoneB).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(has_row(kPhoneA));
+  EXPECT_EQ(RequestCode(kPhoneB).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_FALSE(has_row(kPhoneA));
+  EXPECT_TRUE(has_row(kPhoneB));
+}
+
 }  // namespace
 }  // namespace chat::account

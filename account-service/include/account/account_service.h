@@ -4,9 +4,11 @@
 // they appear in Account replies to their owner and in the code sender, nowhere else.
 //
 // Threads: every method may be called concurrently from gRPC's thread pool. The service's only
-// mutable state of its own is the replica's code budget (CodeSendBudget, internally locked);
+// mutable state of its own is the replica's code budget (CodeSendBudget, internally locked) and an
+// atomic request_code counter (for purging);
 // PostgreSQL serializes conflicting changes (row locks, unique keys).
 // Handlers never throw: every failure is a grpc::Status whose message is user-facing.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
@@ -32,6 +34,11 @@ inline constexpr char kLocalOnlyMetadata[] = "x-chat-local-only";
 inline constexpr int kMaxIdsPerRequest = 1000;
 // At most this many pending friend requests are listed.
 inline constexpr int kMaxListedFriendRequests = 1000;
+// Every kPurgeEveryRequestCodes-th request_code of a replica (refused ones included) first deletes up
+// to kPurgeBatchRows dead phone_codes rows (store::PurgeExpiredCodes with now - 24 h): more than
+// the at most one row each request can add, so the table stays bounded by the phones of the last day.
+inline constexpr uint64_t kPurgeEveryRequestCodes = 64;
+inline constexpr int kPurgeBatchRows = 1000;
 
 class AccountServiceImpl final : public internal::AccountService::Service {
  public:
@@ -92,6 +99,7 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   AccountEvents& events_;
   std::function<int64_t()> now_ms_;
   CodeSendBudget code_budget_;  // codes this replica may still send (max_codes_per_shard_per_minute)
+  std::atomic<uint64_t> request_codes_{0};  // request_code calls so far, for the purge cadence
   TokenSigner signer_;
   ShardedStubs<internal::AccountService> peers_;
 };

@@ -69,6 +69,10 @@ void ConsumeCode(pqxx::work& t, const std::string& phone);
 // Takes back a code that could not be sent (only if it is still code_hash): like ConsumeCode, and it
 // no longer counts towards the daily cap.
 void WithdrawCode(pqxx::work& t, const std::string& phone, const std::string& code_hash);
+// Deletes at most max_rows rows whose code expired before cutoff_ms and whose window started at or
+// before it (pass now - 24 h: the counters of a finished window are no longer needed). Returns how
+// many were deleted.
+int PurgeExpiredCodes(pqxx::work& t, int64_t cutoff_ms, int max_rows);
 
 // --- users
 // Inserts unless the id, phone or handle is taken (never throws a unique violation). Returns true
