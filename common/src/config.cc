@@ -147,6 +147,7 @@ ClusterConfig ParseConfig(const std::string& text) {
     LIMIT(max_frame_bytes); LIMIT(send_queue_max_frames); LIMIT(send_queue_max_bytes);
     LIMIT(handshake_timeout_ms); LIMIT(auth_timeout_ms);
     LIMIT(idle_timeout_ms); LIMIT(drain_timeout_ms); LIMIT(max_connections);
+    LIMIT(max_connections_per_ip); LIMIT(new_connections_per_ip_per_second); LIMIT(new_connections_per_ip_burst);
     LIMIT(requests_per_second); LIMIT(request_burst); LIMIT(max_inflight_requests);
     LIMIT(rpc_deadline_ms); LIMIT(max_text_chars); LIMIT(max_client_msg_id_chars);
     LIMIT(history_page_max); LIMIT(history_page_default); LIMIT(send_batch_max); LIMIT(send_queue_max);
@@ -154,8 +155,8 @@ ClusterConfig ParseConfig(const std::string& text) {
     LIMIT(code_ttl_s); LIMIT(code_max_tries); LIMIT(code_resend_interval_s); LIMIT(token_ttl_s);
     LIMIT(max_display_name_chars); LIMIT(max_greeting_chars); LIMIT(max_friends);
     LIMIT(friend_request_ttl_s); LIMIT(presence_ttl_ms);
-#undef LIMIT
     LIMIT(max_codes_per_phone_per_day); LIMIT(max_code_failures_per_phone_per_day); LIMIT(max_codes_per_shard_per_minute);
+#undef LIMIT
   }
   if (c.secret.size() < 16) Bad("secret", "must be at least 16 characters");
   if (c.account.empty()) Bad("services.account", "at least one shard required");

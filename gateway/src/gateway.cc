@@ -47,6 +47,8 @@ struct Gateway::Impl {
         instance_id(gw.id + "." + BootId()),
         listen_address(listen.empty() ? gw.listen : listen),
         thread_count(std::max(1, threads)),
+        ip_limiter(c.limits.max_connections_per_ip, c.limits.new_connections_per_ip_per_second,
+                   c.limits.new_connections_per_ip_burst),
         router(c, instance_id),
         registrar(c, instance_id,
                   [this] {
@@ -54,7 +56,7 @@ struct Gateway::Impl {
                     for (auto& s : hub.All()) refs.push_back(s->presence_ref());
                     return refs;
                   }),
-        ctx{c, c.limits, instance_id, router, hub, registrar},
+        ctx{c, c.limits, instance_id, router, hub, registrar, ip_limiter},
         acceptor(ioc) {
     ctx.session_ids.Reseed(RandomU64());
   }
@@ -77,11 +79,14 @@ struct Gateway::Impl {
   std::string instance_id;
   std::string listen_address;
   int thread_count;
+  // Destruction runs bottom-up: sessions (in the hub, or in handlers the io_context still holds)
+  // release their address slot, so the limiter outlives the io_context, which outlives the hub.
+  IpLimiter ip_limiter;
+  net::io_context ioc;
   RequestRouter router;
   SessionHub hub;
   PresenceRegistrar registrar;
   GatewayContext ctx;
-  net::io_context ioc;
   tcp::acceptor acceptor;
   std::unique_ptr<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
@@ -148,6 +153,11 @@ void Gateway::Stop() {
   m.ioc.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();
+  // gRPC callbacks still in flight post into the (stopped) io_context: wait for them to end, which
+  // the RPC deadline bounds, before anything they reference can be destroyed.
+  auto rpc_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms + 1000);
+  while (m.router.inflight() > 0 && std::chrono::steady_clock::now() < rpc_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   spdlog::info("gateway stopped ({} session(s) left at the deadline)", m.ctx.open_sessions.load());
 }
 

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/shard.h"
 #include "hub.h"
+#include "ip_limiter.h"
 #include "presence_registrar.h"
 #include "router.h"
 
@@ -43,6 +44,7 @@ struct GatewayCounters {
   std::atomic<uint64_t> rejected_full{0};
   std::atomic<uint64_t> bad_frames{0};
   std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> rejected_ip{0};
 };
 
 struct GatewayContext {
@@ -52,10 +54,11 @@ struct GatewayContext {
   RequestRouter& router;
   SessionHub& hub;
   PresenceRegistrar& registrar;
+  IpLimiter& ip_limiter;
   std::atomic<int64_t> open_sessions{0};      // WebSocket sessions accepted and not yet finished
   SessionIdGenerator session_ids{0};
   std::atomic<bool> shutting_down{false};
-  GatewayCounters counters;
+  GatewayCounters counters{};
 };
 
 }  // namespace chat::gateway

@@ -129,6 +129,14 @@ internal::Origin RequestRouter::OriginOf(const RequestContext& ctx) const {
 }
 
 void RequestRouter::Handle(const RequestContext& ctx, const v1::ClientFrame& f, ReplyFn done) {
+  ++inflight_;
+  Route(ctx, f, [this, done = std::move(done)](v1::Reply reply, std::optional<Identity> id) {
+    done(std::move(reply), std::move(id));
+    --inflight_;
+  });
+}
+
+void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, ReplyFn done) {
   using v1::ClientFrame;
   const uint64_t rid = f.request_id();
   const uint32_t dl = config_.limits.rpc_deadline_ms;

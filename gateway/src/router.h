@@ -5,6 +5,7 @@
 // Threads: Handle() may be called from any thread. `done` is called exactly once per request,
 // either inline (validation errors, local answers) or from a gRPC callback thread; the caller
 // must post back to its own strand.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,6 +38,9 @@ class RequestRouter {
  public:
   RequestRouter(const ClusterConfig& config, std::string gateway_id);
   void Handle(const RequestContext& ctx, const v1::ClientFrame& frame, ReplyFn done);
+  // Requests whose `done` has not returned yet. Every one ends within the RPC deadline; the
+  // gateway waits for zero before destroying what `done` callbacks post to.
+  int64_t inflight() const { return inflight_.load(); }
 
   // Verifies a token locally (used for the upgrade header and the authenticate request).
   std::optional<TokenClaims> VerifyToken(std::string_view token, TokenError* error) const;
@@ -48,7 +52,10 @@ class RequestRouter {
   void ListMyGroups(const RequestContext& ctx, uint64_t request_id, ReplyFn done);
   void LookupUser(const v1::ClientFrame& frame, ReplyFn done);
 
+  void Route(const RequestContext& ctx, const v1::ClientFrame& frame, ReplyFn done);
+
   const ClusterConfig& config_;
+  std::atomic<int64_t> inflight_{0};
   std::string gateway_id_;
   TokenSigner signer_;
   ShardedStubs<internal::AccountService> accounts_;

@@ -56,8 +56,10 @@ bool IsAuthRequest(v1::ClientFrame::RequestCase c) {
 // ------------------------------------------------------------------------------------------------
 class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, GatewayContext& ctx, WireEncoding enc, std::optional<Identity> identity)
-      : ws_(std::move(socket)),
+  WsSession(tcp::socket&& socket, GatewayContext& ctx, WireEncoding enc, std::optional<Identity> identity,
+            std::unique_ptr<IpLimiter::Slot> ip_slot)
+      : ip_slot_(std::move(ip_slot)),
+        ws_(std::move(socket)),
         ctx_(ctx),
         enc_(enc),
         pending_identity_(std::move(identity)),
@@ -196,8 +198,9 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   void OnReply(v1::Reply reply, std::optional<Identity> id) {
     --inflight_;
+    if (finished_ || closing_) return;  // the client is gone: never register a dead session
     if (authenticating_ && reply.request_id() == auth_request_id_) authenticating_ = false;
-    if (id && id->user_id != 0 && identity_.user_id == 0 && !closing_) {
+    if (id && id->user_id != 0 && identity_.user_id == 0) {
       BecomeAuthenticated(*id, [self = shared_from_this(), reply = std::move(reply)]() mutable {
         self->SendReply(reply);
       });
@@ -244,7 +247,9 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     if (ec) {
       queue_.clear();
       queued_bytes_ = 0;
-      return;  // the read side ends the session
+      // If a read is pending it fails too and calls Finish; if not (closing from OnRead), nobody
+      // else would. Finish is idempotent.
+      return Finish();
     }
     queued_bytes_ -= queue_.front()->size();
     queue_.pop_front();
@@ -267,7 +272,9 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     // A peer that never reads would hold the close handshake forever: cut it after a deadline.
     timer_.expires_after(std::chrono::milliseconds(std::max<uint32_t>(ctx_.limits.drain_timeout_ms, 1000)));
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) beast::get_lowest_layer(self->ws_).close();
+      if (ec) return;
+      beast::get_lowest_layer(self->ws_).close();
+      self->Finish();
     });
     if (writing_) {
       close_pending_ = true;
@@ -286,6 +293,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   void Finish() {
     if (finished_) return;
     finished_ = true;
+    closing_ = true;
     timer_.cancel();
     if (identity_.user_id != 0) {
       ctx_.hub.Remove(identity_.user_id, id_);
@@ -294,6 +302,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     if (accepted_) --ctx_.open_sessions;
   }
 
+  std::unique_ptr<IpLimiter::Slot> ip_slot_;  // this connection's place in its address's quota
   websocket::stream<beast::tcp_stream> ws_;
   GatewayContext& ctx_;
   const WireEncoding enc_;
@@ -323,6 +332,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession(tcp::socket&& socket, GatewayContext& ctx) : stream_(std::move(socket)), ctx_(ctx) {}
 
   void Run() {
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    if (ec) return;  // already gone
+    verdict_ = ctx_.ip_limiter.Acquire(remote.address().to_string(), SteadyMs(), &ip_slot_);
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
   }
 
@@ -338,6 +351,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return;  // timeout, oversized header, garbage: just drop the connection
     auto req = parser_->release();
+    if (verdict_ != IpLimiter::Verdict::kOk) {
+      ++ctx_.counters.rejected_ip;
+      return Respond(http::status::too_many_requests,
+                     verdict_ == IpLimiter::Verdict::kTooMany ? "too many connections from your address\n"
+                                                             : "connecting too fast from your address; back off\n");
+    }
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
     if (!websocket::is_upgrade(req)) {
@@ -369,7 +388,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                        err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
       identity = Identity{claims->user_id, claims->device_id};
     }
-    auto ws = std::make_shared<WsSession>(stream_.release_socket(), ctx_, enc, std::move(identity));
+    auto ws = std::make_shared<WsSession>(stream_.release_socket(), ctx_, enc, std::move(identity),
+                                          std::move(ip_slot_));
     ws->Accept(std::move(req));
   }
 
@@ -390,6 +410,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   GatewayContext& ctx_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
+  IpLimiter::Verdict verdict_ = IpLimiter::Verdict::kTooFast;
+  std::unique_ptr<IpLimiter::Slot> ip_slot_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "common/codec.h"
 #include "gateway_context.h"
 #include "hub.h"
+#include "ip_limiter.h"
 #include "rate_limiter.h"
 #include "router.h"
 
@@ -152,6 +153,41 @@ TEST(SessionIdGenerator, IdsAreUniqueWithinAndAcrossGateways) {
     EXPECT_TRUE(seen.insert(x).second) << "repeat " << x;
     EXPECT_TRUE(seen.insert(y).second) << "collision " << y;
   }
+}
+
+TEST(IpLimiter, CapsConcurrentConnectionsPerAddressAndFreesSlotsOnClose) {
+  IpLimiter lim(/*max_per_ip=*/2, /*rate=*/1000, /*burst=*/1000);
+  std::unique_ptr<IpLimiter::Slot> a, b, c, other;
+  EXPECT_EQ(lim.Acquire("10.0.0.1", 0, &a), IpLimiter::Verdict::kOk);
+  EXPECT_EQ(lim.Acquire("10.0.0.1", 0, &b), IpLimiter::Verdict::kOk);
+  EXPECT_EQ(lim.Acquire("10.0.0.1", 0, &c), IpLimiter::Verdict::kTooMany);
+  EXPECT_EQ(c, nullptr);
+  EXPECT_EQ(lim.Acquire("10.0.0.2", 0, &other), IpLimiter::Verdict::kOk);  // other addresses unaffected
+  a.reset();
+  EXPECT_EQ(lim.Acquire("10.0.0.1", 0, &c), IpLimiter::Verdict::kOk);
+  b.reset();
+  c.reset();
+  other.reset();
+  lim.SweepNow(10000);  // idle and refilled: forgotten
+  EXPECT_EQ(lim.tracked(), 0u);
+}
+
+TEST(IpLimiter, ConnectCloseChurnDoesNotResetTheRateLimit) {
+  IpLimiter lim(/*max_per_ip=*/100, /*rate=*/10, /*burst=*/3);
+  int ok = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::unique_ptr<IpLimiter::Slot> s;
+    if (lim.Acquire("5.6.7.8", 1000, &s) == IpLimiter::Verdict::kOk) ++ok;
+  }  // each slot released at once
+  EXPECT_EQ(ok, 3);
+}
+
+TEST(IpLimiter, LimitsTheRateOfNewConnectionsPerAddress) {
+  IpLimiter lim(/*max_per_ip=*/100, /*rate=*/10, /*burst=*/3);
+  std::vector<std::unique_ptr<IpLimiter::Slot>> held(5);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(lim.Acquire("1.2.3.4", 1000, &held[i]), IpLimiter::Verdict::kOk);
+  EXPECT_EQ(lim.Acquire("1.2.3.4", 1000, &held[3]), IpLimiter::Verdict::kTooFast);
+  EXPECT_EQ(lim.Acquire("1.2.3.4", 1100, &held[3]), IpLimiter::Verdict::kOk);  // 100 ms = one token
 }
 
 }  // namespace

@@ -47,6 +47,9 @@ struct Limits {
   uint32_t idle_timeout_ms = 60000;              // ping after half of it in silence; close after all of it
   uint32_t drain_timeout_ms = 5000;              // graceful shutdown budget
   uint32_t max_connections = 18000;              // per gateway process (file limit is 20000)
+  uint32_t max_connections_per_ip = 4096;        // concurrent, per client address (carrier NAT is big)
+  uint32_t new_connections_per_ip_per_second = 200;  // token bucket refill, per client address
+  uint32_t new_connections_per_ip_burst = 2000;      // token bucket size, per client address
   uint32_t requests_per_second = 50;             // per session, token bucket refill rate
   uint32_t request_burst = 200;                  // per session, token bucket size
   uint32_t max_inflight_requests = 64;           // per session, requests awaiting a reply
@@ -68,12 +71,12 @@ struct Limits {
   uint32_t code_ttl_s = 300;
   uint32_t code_max_tries = 5;
   uint32_t code_resend_interval_s = 30;
-  uint64_t token_ttl_s = 30ull * 24 * 3600;
-  uint32_t max_display_name_chars = 32;
-  uint32_t max_greeting_chars = 50;
   uint32_t max_codes_per_phone_per_day = 10;         // codes sent to one phone per 24 h window
   uint32_t max_code_failures_per_phone_per_day = 20; // wrong codes for one phone per 24 h, across codes
   uint32_t max_codes_per_shard_per_minute = 600;     // token bucket per account replica (SMS budget)
+  uint64_t token_ttl_s = 30ull * 24 * 3600;
+  uint32_t max_display_name_chars = 32;
+  uint32_t max_greeting_chars = 50;
   uint32_t max_friends = 5000;
   uint32_t friend_request_ttl_s = 30 * 24 * 3600;
   // Presence
