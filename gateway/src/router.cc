@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <random>
 
 #include "common/log.h"
 #include "common/shard.h"
@@ -59,10 +58,6 @@ v1::Reply ErrorReply(uint64_t request_id, v1::StatusCode code, std::string messa
   return r;
 }
 
-uint32_t RandomShard(uint32_t n) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return static_cast<uint32_t>(rng() % n);
-}
 
 // Collects one answer per shard, then calls finish once with all of them (any thread).
 template <typename Resp>
@@ -316,7 +311,8 @@ void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, R
       internal::CreateGroupRequest r;
       *r.mutable_origin() = OriginOf(ctx);
       *r.mutable_request() = f.create_group();
-      auto& stub = groups_.at(RandomShard(groups_.size()));
+      // By creator, so a retry with the same client_request_id reaches the shard that holds the key.
+      auto& stub = groups_.at(ShardOfUser(me, groups_.size()));
       return Unary<internal::CreateGroupRequest, v1::GroupResult>(
           dl, rid, std::move(r),
           [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->CreateGroup(c, q, s, std::move(cb)); },
