@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
     chat::Fanout fanout(presence, publisher);
     chat::chatsvc::FanoutEventSink sink(fanout);
     chat::chatsvc::FanoutQueue fanout_queue(store, sink);
-    chat::chatsvc::SendBatcher batcher(store, fanout_queue, cfg.limits.send_batch_max, cfg.limits.send_queue_max);
+    chat::chatsvc::SendBatcher batcher(store, fanout_queue, cfg.limits.send_batch_max, cfg.limits.send_queue_max,
+                                       cfg.limits.send_committers);
 
     chat::chatsvc::GrpcFriendChecker account_friends(cfg.account, cfg.limits.rpc_deadline_ms);
     chat::chatsvc::CachingFriendChecker friends(account_friends, std::chrono::seconds(5));

@@ -6,18 +6,20 @@
 
 namespace chat::chatsvc {
 
-SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max)
+SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max,
+                         uint32_t committers)
     : store_(store),
       fanout_(fanout),
       batch_max_(std::max<uint32_t>(1, batch_max)),
-      queue_max_(std::max<uint32_t>(1, queue_max)) {}
+      queue_max_(std::max<uint32_t>(1, queue_max)),
+      committers_(std::max<uint32_t>(1, committers)) {}
 
 SendBatcher::~SendBatcher() { Stop(); }
 
 void SendBatcher::Start() {
   std::lock_guard lk(mu_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { Run(); });
+  if (!threads_.empty() || stopping_) return;
+  for (uint32_t i = 0; i < committers_; ++i) threads_.emplace_back([this] { Run(); });
 }
 
 void SendBatcher::Stop() {
@@ -26,7 +28,8 @@ void SendBatcher::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
   // Nothing is left unless Start was never called.
   std::lock_guard lk(mu_);
   for (auto& it : queue_) it.done.set_value(SendOutcome{Unavailable("chat service is shutting down"), {}});

@@ -59,16 +59,31 @@ v1::Reply ErrorReply(uint64_t request_id, v1::StatusCode code, std::string messa
 }
 
 
-// Collects one answer per shard, then calls finish once with all of them (any thread).
+// Asks every shard the same question in parallel; `finish(results, statuses)` runs once, on the
+// thread of the last answer. `call(stub, ctx, req, resp, cb)` issues one shard's call.
 template <typename Resp>
 struct Gather {
-  std::mutex mu;
   std::vector<Resp> results;
   std::vector<grpc::Status> statuses;
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
   std::atomic<size_t> pending;
   explicit Gather(size_t n) : results(n), statuses(n), ctxs(n), pending(n) {}
 };
+
+template <typename Resp, typename Stubs, typename Req, typename Call, typename Finish>
+void Scatter(Stubs& stubs, uint32_t deadline_ms, Req req, Call call, Finish finish) {
+  const uint32_t n = stubs.size();
+  auto g = std::make_shared<Gather<Resp>>(n);
+  auto shared_req = std::make_shared<Req>(std::move(req));
+  auto done = [g, shared_req, finish = std::move(finish)]() { finish(g->results, g->statuses); };
+  for (uint32_t s = 0; s < n; ++s) {
+    g->ctxs[s] = MakeContext(deadline_ms);
+    call(stubs.at(s), g->ctxs[s].get(), shared_req.get(), &g->results[s], [g, s, done](grpc::Status st) {
+      g->statuses[s] = std::move(st);
+      if (--g->pending == 0) done();
+    });
+  }
+}
 
 }  // namespace
 
@@ -379,93 +394,72 @@ void RequestRouter::Authenticate(const v1::ClientFrame& f, ReplyFn done) {
 }
 
 void RequestRouter::ListConversations(const RequestContext& ctx, uint64_t rid, ReplyFn done) {
-  const uint32_t n = chats_.size();
-  auto g = std::make_shared<Gather<v1::ConversationsResult>>(n);
-  auto req = std::make_shared<internal::UserIdRequest>();
-  req->set_user_id(ctx.identity.user_id);
-  auto finish = [g, req, rid, done]() {
-    v1::Reply reply;
-    reply.set_request_id(rid);
-    for (auto& st : g->statuses)
-      if (!st.ok()) {
-        // A partial list would make a syncing client believe conversations are gone.
-        SetError(&reply, st);
-        return done(std::move(reply), std::nullopt);
-      }
-    auto* out = reply.mutable_conversations();
-    for (auto& r : g->results)
-      for (auto& c : *r.mutable_conversations()) *out->add_conversations() = std::move(c);
-    std::sort(out->mutable_conversations()->begin(), out->mutable_conversations()->end(),
-              [](const v1::ConversationSummary& a, const v1::ConversationSummary& b) {
-                return a.last_message_time_ms() > b.last_message_time_ms();
-              });
-    done(std::move(reply), std::nullopt);
-  };
-  for (uint32_t s = 0; s < n; ++s) {
-    g->ctxs[s] = MakeContext(config_.limits.rpc_deadline_ms);
-    chats_.at(s).async()->ListConversations(g->ctxs[s].get(), req.get(), &g->results[s],
-                                             [g, s, finish](grpc::Status st) {
-                                               g->statuses[s] = std::move(st);
-                                               if (--g->pending == 0) finish();
-                                             });
-  }
+  internal::UserIdRequest req;
+  req.set_user_id(ctx.identity.user_id);
+  Scatter<v1::ConversationsResult>(
+      chats_, config_.limits.rpc_deadline_ms, std::move(req),
+      [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListConversations(c, q, r, std::move(cb)); },
+      [rid, done](std::vector<v1::ConversationsResult>& results, std::vector<grpc::Status>& statuses) {
+        v1::Reply reply;
+        reply.set_request_id(rid);
+        for (auto& st : statuses)
+          if (!st.ok()) {
+            // A partial list would make a syncing client believe conversations are gone.
+            SetError(&reply, st);
+            return done(std::move(reply), std::nullopt);
+          }
+        auto* out = reply.mutable_conversations();
+        for (auto& r : results)
+          for (auto& c : *r.mutable_conversations()) *out->add_conversations() = std::move(c);
+        std::sort(out->mutable_conversations()->begin(), out->mutable_conversations()->end(),
+                  [](const v1::ConversationSummary& a, const v1::ConversationSummary& b) {
+                    return a.last_message_time_ms() > b.last_message_time_ms();
+                  });
+        done(std::move(reply), std::nullopt);
+      });
 }
 
 void RequestRouter::ListMyGroups(const RequestContext& ctx, uint64_t rid, ReplyFn done) {
-  const uint32_t n = groups_.size();
-  auto g = std::make_shared<Gather<v1::GroupsResult>>(n);
-  auto req = std::make_shared<internal::UserIdRequest>();
-  req->set_user_id(ctx.identity.user_id);
-  auto finish = [g, req, rid, done]() {
-    v1::Reply reply;
-    reply.set_request_id(rid);
-    for (auto& st : g->statuses)
-      if (!st.ok()) {
-        SetError(&reply, st);
-        return done(std::move(reply), std::nullopt);
-      }
-    auto* out = reply.mutable_groups();
-    for (auto& r : g->results)
-      for (auto& x : *r.mutable_groups()) *out->add_groups() = std::move(x);
-    done(std::move(reply), std::nullopt);
-  };
-  for (uint32_t s = 0; s < n; ++s) {
-    g->ctxs[s] = MakeContext(config_.limits.rpc_deadline_ms);
-    groups_.at(s).async()->ListMyGroups(g->ctxs[s].get(), req.get(), &g->results[s],
-                                         [g, s, finish](grpc::Status st) {
-                                           g->statuses[s] = std::move(st);
-                                           if (--g->pending == 0) finish();
-                                         });
-  }
+  internal::UserIdRequest req;
+  req.set_user_id(ctx.identity.user_id);
+  Scatter<v1::GroupsResult>(
+      groups_, config_.limits.rpc_deadline_ms, std::move(req),
+      [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListMyGroups(c, q, r, std::move(cb)); },
+      [rid, done](std::vector<v1::GroupsResult>& results, std::vector<grpc::Status>& statuses) {
+        v1::Reply reply;
+        reply.set_request_id(rid);
+        for (auto& st : statuses)
+          if (!st.ok()) {
+            SetError(&reply, st);
+            return done(std::move(reply), std::nullopt);
+          }
+        auto* out = reply.mutable_groups();
+        for (auto& r : results)
+          for (auto& x : *r.mutable_groups()) *out->add_groups() = std::move(x);
+        done(std::move(reply), std::nullopt);
+      });
 }
 
 void RequestRouter::LookupUser(const v1::ClientFrame& f, ReplyFn done) {
   const uint64_t rid = f.request_id();
-  const uint32_t n = accounts_.size();
-  auto g = std::make_shared<Gather<v1::UserProfile>>(n);
-  auto req = std::make_shared<v1::LookupUserRequest>(f.lookup_user());
-  auto finish = [g, req, rid, done]() {
-    v1::Reply reply;
-    reply.set_request_id(rid);
-    const grpc::Status* worst = nullptr;
-    for (size_t s = 0; s < g->statuses.size(); ++s) {
-      if (g->statuses[s].ok()) {
-        *reply.mutable_profile() = std::move(g->results[s]);
-        return done(std::move(reply), std::nullopt);
-      }
-      if (!worst || g->statuses[s].error_code() != grpc::StatusCode::NOT_FOUND) worst = &g->statuses[s];
-    }
-    SetError(&reply, *worst);
-    done(std::move(reply), std::nullopt);
-  };
-  for (uint32_t s = 0; s < n; ++s) {
-    g->ctxs[s] = MakeContext(config_.limits.rpc_deadline_ms);
-    accounts_.at(s).async()->LookupHandle(g->ctxs[s].get(), req.get(), &g->results[s],
-                                          [g, s, finish](grpc::Status st) {
-                                            g->statuses[s] = std::move(st);
-                                            if (--g->pending == 0) finish();
-                                          });
-  }
+  Scatter<v1::UserProfile>(
+      accounts_, config_.limits.rpc_deadline_ms, f.lookup_user(),
+      [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->LookupHandle(c, q, r, std::move(cb)); },
+      [rid, done](std::vector<v1::UserProfile>& results, std::vector<grpc::Status>& statuses) {
+        v1::Reply reply;
+        reply.set_request_id(rid);
+        // Found on any shard wins; otherwise the most telling error (anything but NOT_FOUND).
+        const grpc::Status* worst = nullptr;
+        for (size_t s = 0; s < statuses.size(); ++s) {
+          if (statuses[s].ok()) {
+            *reply.mutable_profile() = std::move(results[s]);
+            return done(std::move(reply), std::nullopt);
+          }
+          if (!worst || statuses[s].error_code() != grpc::StatusCode::NOT_FOUND) worst = &statuses[s];
+        }
+        SetError(&reply, *worst);
+        done(std::move(reply), std::nullopt);
+      });
 }
 
 }  // namespace chat::gateway

@@ -87,7 +87,8 @@ struct Replica {
       : pool(conninfo, pool_size, &PgChatStore::Prepare),
         store(pool),
         fanout(store, sink),
-        batcher(store, fanout, options.limits.send_batch_max),
+        batcher(store, fanout, options.limits.send_batch_max, options.limits.send_queue_max,
+                options.limits.send_committers),  // production default: several committers
         service(options, store, batcher, fanout, friends) {
     fanout.Start();
     batcher.Start();

@@ -4,9 +4,11 @@
 // through PgChatStore::CommitSends, then fulfils each future. The committed messages go to the
 // FanoutQueue from inside the commit-order section, so fan-out never delays a reply.
 //
-// One committer thread on purpose: with it, batches of this process commit one after the other, so
-// fan-out order is commit order without any reordering buffer; a batch amortizes the commit (WAL
-// flush) over every send queued while the previous batch was committing.
+// `committers` threads take batches concurrently: their statements (one round trip per send) run
+// in parallel, while PgChatStore::CommitSends serializes the commit and the hand-off to fan-out in
+// its commit-order section, so fan-out order is still commit order. Every batch locks conversation
+// rows in id order, so concurrent batches cannot deadlock; a batch amortizes the commit (WAL flush)
+// over every send queued while other batches were busy.
 //
 // Backpressure: at most `queue_max` sends wait; beyond that Submit fails at once with
 // RESOURCE_EXHAUSTED ("chat shard overloaded; retry"), so overload costs a cheap refusal instead of an
@@ -19,6 +21,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "chat_service/chat_store.h"
 #include "chat_service/fanout_queue.h"
@@ -27,7 +30,8 @@ namespace chat::chatsvc {
 
 class SendBatcher {
  public:
-  SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max = 10000);
+  SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max = 10000,
+              uint32_t committers = 1);
   ~SendBatcher();  // Stop()
 
   void Start();
@@ -55,7 +59,8 @@ class SendBatcher {
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
-  std::thread thread_;
+  const uint32_t committers_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace chat::chatsvc
