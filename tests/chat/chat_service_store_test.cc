@@ -88,7 +88,7 @@ struct Replica {
         store(pool),
         fanout(store, sink),
         batcher(store, fanout, options.limits.send_batch_max, options.limits.send_queue_max,
-                options.limits.send_committers),  // production default: several committers
+                options.limits.send_committers),
         service(options, store, batcher, fanout, friends) {
     fanout.Start();
     batcher.Start();
@@ -116,6 +116,7 @@ class ChatStoreTest : public ::testing::Test {
     options_.limits.history_page_default = 7;
     options_.limits.history_page_max = 20;
     options_.limits.max_text_chars = 100;
+    options_.limits.send_committers = 4;  // exercise concurrent committers (ordering, gapless seqs)
     replica_ = std::make_unique<Replica>(pg_.ConnInfo(db_), friends_, options_);
   }
 
