@@ -18,9 +18,15 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ShardConfig& shard) {
   return grpc::CreateCustomChannel(shard.Target(), grpc::InsecureChannelCredentials(), args);
 }
 
-std::unique_ptr<grpc::Server> StartServer(const std::string& listen, std::vector<grpc::Service*> services) {
+std::unique_ptr<grpc::Server> StartServer(const std::string& listen, std::vector<grpc::Service*> services,
+                                          int max_threads) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  if (max_threads > 0) {
+    grpc::ResourceQuota quota("server");
+    quota.SetMaxThreads(max_threads);
+    builder.SetResourceQuota(quota);
+  }
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);

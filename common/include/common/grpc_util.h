@@ -34,8 +34,10 @@ class ShardedStubs {
   std::vector<std::unique_ptr<typename Service::Stub>> stubs_;
 };
 
-// Builds and starts a server on `listen` with health checking. Throws if the port cannot be bound.
-std::unique_ptr<grpc::Server> StartServer(const std::string& listen, std::vector<grpc::Service*> services);
+// Builds and starts a server on `listen` with health checking. max_threads > 0 caps the sync
+// server's threads (beyond it gRPC answers RESOURCE_EXHAUSTED itself). Throws if the port cannot be bound.
+std::unique_ptr<grpc::Server> StartServer(const std::string& listen, std::vector<grpc::Service*> services,
+                                          int max_threads = 0);
 
 // Blocks until SIGINT/SIGTERM, then returns (used by service mains for graceful shutdown).
 void WaitForTerminationSignal();
