@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <unordered_map>
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -71,7 +72,10 @@ struct SenderState {
   int stream = 0;
   int conn = 0;
   uint64_t next_seq = 0;
-  uint32_t inflight = 0;
+  uint32_t inflight = 0;  // sent, not yet answered (open loop cap)
+  // Closed loop: seq -> completions still due (1 for the ack + 1 per receiver). A message leaves
+  // the map, and frees its slot, when that count reaches 0 or its send fails.
+  std::unordered_map<uint64_t, uint32_t> outstanding;
   int64_t next_due_us = 0;
   std::unique_ptr<asio::steady_timer> timer;
 };
@@ -83,18 +87,21 @@ class Worker {
         rng_(static_cast<uint64_t>(NowUs()) * 7919u + static_cast<uint64_t>(index)) {}
 
   int Run() {
-    for (size_t c = static_cast<size_t>(index_); c < plan_.conns.size(); c += static_cast<size_t>(plan_.workers)) {
-      mine_.push_back(static_cast<int>(c));
+    for (size_t c = 0; c < plan_.conns.size(); ++c) {
+      if (plan_.conn_worker[c] == index_) mine_.push_back(static_cast<int>(c));
     }
     conns_.resize(plan_.conns.size());
+    sender_of_stream_.assign(plan_.streams.size(), nullptr);
+    senders_.reserve(plan_.streams.size());
     for (size_t s = 0; s < plan_.streams.size(); ++s) {
       int c = plan_.streams[s].conn;
-      if (c % plan_.workers == index_) {
+      if (plan_.conn_worker[static_cast<size_t>(c)] == index_) {
         SenderState st;
         st.stream = static_cast<int>(s);
         st.conn = c;
         st.timer = std::make_unique<asio::steady_timer>(io_);
         senders_.push_back(std::move(st));
+        sender_of_stream_[s] = &senders_.back();
       }
     }
     for (int i = 0; i < plan_.connect_concurrency && next_connect_ < mine_.size(); ++i) ConnectNext();
@@ -186,6 +193,9 @@ class Worker {
     }
     r->seen[word] |= bit;
     ++r->distinct;
+    if (plan_.closed_loop) {
+      if (SenderState* sp = sender_of_stream_[static_cast<size_t>(stream)]) Complete(*sp, seq, false);
+    }
     stats_.distinct.fetch_add(1, std::memory_order_relaxed);
     if (t >= ws && t < we) latency_.Record(static_cast<uint64_t>(now - t > 0 ? now - t : 0));
     // Order: project by the server's per-conversation seq; socket.io by the sender's sequence.
@@ -217,6 +227,7 @@ class Worker {
     const StreamSpec& spec = plan_.streams[static_cast<size_t>(s.stream)];
     std::string id = plan_.run_nonce + "-" + std::to_string(s.stream) + "-" + std::to_string(seq);
     ++s.inflight;
+    if (plan_.closed_loop) s.outstanding[seq] = 1 + static_cast<uint32_t>(spec.receivers);
     stats_.sent.fetch_add(1, std::memory_order_relaxed);
     int64_t ws = shared_->window_start_us.load(std::memory_order_relaxed);
     int64_t we = shared_->window_end_us.load(std::memory_order_relaxed);
@@ -224,7 +235,7 @@ class Worker {
     if (in_window) stats_.sent_in_window.fetch_add(1, std::memory_order_relaxed);
     SenderState* sp = &s;
     cs.session->SendText(spec.target, std::move(id), MakeBody(s.stream, seq, intended_us, plan_.body_bytes),
-                         [this, sp, intended_us, in_window](bool ok, const std::string& err) {
+                         [this, sp, seq, intended_us, in_window](bool ok, const std::string& err) {
                            --sp->inflight;
                            if (ok) {
                              stats_.acked.fetch_add(1, std::memory_order_relaxed);
@@ -234,14 +245,25 @@ class Worker {
                              stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
                              NoteError("send: " + err);
                            }
-                           if (!plan_.closed_loop || shared_->phase.load(std::memory_order_relaxed) != kPhaseRun) return;
-                           if (ok) return SendOne(*sp, NowUs());
-                           // After an error (e.g. RESOURCE_EXHAUSTED) the lane pauses instead of spinning.
-                           auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(kErrorBackoffMs));
-                           t->async_wait([this, sp, t](const boost::system::error_code&) {
-                             if (shared_->phase.load(std::memory_order_relaxed) == kPhaseRun) SendOne(*sp, NowUs());
-                           });
+                           if (plan_.closed_loop) Complete(*sp, seq, !ok);
                          });
+  }
+
+  // Closed loop: one completion (ack or delivery) of message `seq`; `failed` drops the message
+  // (no delivery will follow). When the message is done its slot sends the next one.
+  void Complete(SenderState& s, uint64_t seq, bool failed) {
+    auto it = s.outstanding.find(seq);
+    if (it == s.outstanding.end()) return;
+    if (!failed && --it->second > 0) return;
+    s.outstanding.erase(it);
+    if (shared_->phase.load(std::memory_order_relaxed) != kPhaseRun) return;
+    if (!failed) return SendOne(s, NowUs());
+    // After an error (e.g. RESOURCE_EXHAUSTED) the slot pauses instead of spinning.
+    SenderState* sp = &s;
+    auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(kErrorBackoffMs));
+    t->async_wait([this, sp, t](const boost::system::error_code&) {
+      if (shared_->phase.load(std::memory_order_relaxed) == kPhaseRun) SendOne(*sp, NowUs());
+    });
   }
 
   void StartSending() {
@@ -328,7 +350,8 @@ class Worker {
   std::mt19937_64 rng_;
   std::vector<int> mine_;
   std::vector<ConnState> conns_;  // indexed by global connection index; only mine_ are used
-  std::vector<SenderState> senders_;
+  std::vector<SenderState> senders_;             // reserved up front: pointers into it stay valid
+  std::vector<SenderState*> sender_of_stream_;   // by stream; null when another worker sends it
   size_t next_connect_ = 0;
   size_t connects_done_ = 0;
   bool started_ = false;

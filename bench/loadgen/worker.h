@@ -45,8 +45,14 @@ struct Plan {
   std::vector<StreamSpec> streams;
   std::string peer_group;        // socket.io: every connection joins this room; empty = none
   int workers = 1;
+  // Worker process of each connection (index = connection). In closed loop every receiver of a
+  // stream lives in the sender's worker, so the sender sees each delivery without crossing processes.
+  std::vector<int> conn_worker;
   bool closed_loop = true;
-  int inflight = 1;              // closed loop: messages in flight per stream
+  // Closed loop: messages in flight per stream, where a message stays in flight until it is acked
+  // and delivered to every receiver of its stream (pacing on the ack alone lets a system that acks
+  // before delivering queue without bound).
+  int inflight = 1;
   double rate_per_stream = 0;    // open loop: messages/s per stream (Poisson arrivals)
   int body_bytes = 64;
   std::string run_nonce;         // makes client_msg_ids unique across runs

@@ -46,13 +46,31 @@ grpc::Status ChatServiceImpl::CheckConversation(const std::string& id, ParsedCon
   return grpc::Status::OK;
 }
 
-grpc::Status ChatServiceImpl::Send(grpc::ServerContext* ctx, const internal::SendRequest* req,
-                                   v1::SendMessageResult* res) {
-  return Guard("Send", [&] { return DoSend(ctx, *req, res); });
+grpc::ServerUnaryReactor* ChatServiceImpl::Send(grpc::CallbackServerContext* ctx, const internal::SendRequest* req,
+                                                v1::SendMessageResult* res) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // gRPC keeps *req, *res and the reactor alive until Finish.
+  SendAsync(*req, ctx->deadline(), [reactor, res](const grpc::Status& st, v1::SendMessageResult&& r) {
+    if (st.ok()) *res = std::move(r);
+    reactor->Finish(st);
+  });
+  return reactor;
 }
 
-grpc::Status ChatServiceImpl::DoSend(grpc::ServerContext* ctx, const internal::SendRequest& req,
-                                     v1::SendMessageResult* res) {
+void ChatServiceImpl::SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline,
+                                SendDoneFn done) {
+  PendingSend send;
+  grpc::Status st = Guard("Send", [&] { return PrepareSend(req, &send); });
+  if (!st.ok()) return done(st, {});
+  const auto limit = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.limits.rpc_deadline_ms);
+  if (limit < deadline) deadline = limit;
+  batcher_.Submit(std::move(send), deadline, [done = std::move(done)](SendOutcome&& o) {
+    if (!o.status.ok()) return done(o.status, {});
+    done(grpc::Status::OK, std::move(o.result));
+  });
+}
+
+grpc::Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, PendingSend* send) {
   const uint64_t sender = req.origin().user_id();
   if (sender == 0 || sender > kMaxId) return InvalidArgument("sender is required");
   const v1::SendMessageRequest& m = req.request();
@@ -61,34 +79,23 @@ grpc::Status ChatServiceImpl::DoSend(grpc::ServerContext* ctx, const internal::S
   if (auto st = ValidateClientMsgId(m.client_msg_id(), options_.limits); !st.ok()) return st;
   if (auto st = ValidateUserContent(m.content(), options_.limits); !st.ok()) return st;
 
-  PendingSend send;
-  send.conversation_id = m.conversation_id();
-  send.sender_id = sender;
-  send.client_msg_id = m.client_msg_id();
-  send.content = m.content();
-  send.skip_session_id = req.origin().session_id();
+  send->conversation_id = m.conversation_id();
+  send->sender_id = sender;
+  send->client_msg_id = m.client_msg_id();
+  send->content = m.content();
+  send->skip_session_id = req.origin().session_id();
   if (conv.kind == ParsedConversation::kDirect) {
     if (sender != conv.a && sender != conv.b) return PermissionDenied("you are not part of this conversation");
     const uint64_t peer = sender == conv.a ? conv.b : conv.a;
-    bool friends = false;
-    if (auto st = friends_.AreFriends(sender, peer, &friends); !st.ok()) return st;
-    if (!friends) return PermissionDenied("you can only message friends");
-    send.direct = true;
-    send.user_a = conv.a;
-    send.user_b = conv.b;
+    // A cached friendship is decided here; otherwise the batcher asks once for the whole batch.
+    if (!friends_.KnownFriends(sender, peer)) send->check_friend_id = peer;
+    send->direct = true;
+    send->user_a = conv.a;
+    send->user_b = conv.b;
   } else {
-    send.direct = false;
-    send.require_member = true;  // checked in the send statement itself
+    send->direct = false;
+    send->require_member = true;  // checked in the send statement itself
   }
-
-  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.limits.rpc_deadline_ms);
-  if (ctx && ctx->deadline() < deadline) deadline = ctx->deadline();
-  std::future<SendOutcome> f = batcher_.Submit(std::move(send), deadline);
-  if (f.wait_until(deadline) != std::future_status::ready)
-    return Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id");
-  SendOutcome o = f.get();
-  if (!o.status.ok()) return o.status;
-  *res = std::move(o.result);
   return grpc::Status::OK;
 }
 

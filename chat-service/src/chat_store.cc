@@ -46,6 +46,61 @@ SELECT seq, message_id, server_time_ms, true AS duplicate, 0::bigint AS members_
 UNION ALL
 SELECT i.seq, i.message_id, i.server_time_ms, false, b.members_version FROM ins i, bump b)";
 
+// The whole batch in one statement (one round trip, one plan): $1 conversation ids, $2 senders,
+// $3 client_msg_ids, $4 contents (hex), $5 require_member flags, all in batch order; $6 server_time_ms.
+// Per conversation the new messages take consecutive seqs in batch order (one UPDATE per
+// conversation row, which serializes writers exactly like the one-send statement). A send whose
+// (conversation, sender, client_msg_id) is already stored, or repeats an earlier send of this batch,
+// is a duplicate of that message. One row back per input, in input order:
+//   ord, dup_seq, dup_message_id, dup_time, first_ord, seq, members_version, conversation_exists
+// seq is NULL when the send was not stored (not a member, or no such conversation); first_ord is the
+// batch position whose message it is. The same snapshot and membership contract as kSendSql; a
+// unique violation (a racing replica stored the same client_msg_id) fails the statement, and the
+// caller redoes the batch one send at a time with savepoints.
+constexpr const char* kSendBatch = "chat_send_batch";
+constexpr const char* kSendBatchSql = R"(
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::boolean[])
+    WITH ORDINALITY AS t(conv, sender, cmid, content_hex, req_member, ord)),
+firsts AS (
+  SELECT DISTINCT ON (conv, sender, cmid) ord, conv, sender, cmid FROM input ORDER BY conv, sender, cmid, ord),
+dup AS (
+  SELECT i.ord, m.seq, m.message_id, m.server_time_ms FROM input i
+  JOIN messages m ON m.conversation_id = i.conv AND m.sender_id = i.sender AND m.client_msg_id = i.cmid),
+cand AS (
+  SELECT i.* FROM input i JOIN firsts f ON f.ord = i.ord
+  WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.ord = i.ord)
+    AND (NOT i.req_member OR EXISTS (
+      SELECT 1 FROM conversation_members cm
+      WHERE cm.conversation_id = i.conv AND cm.user_id = i.sender AND cm.left_seq IS NULL))),
+ranked AS (
+  SELECT c.*, row_number() OVER (PARTITION BY c.conv ORDER BY c.ord) AS k,
+         count(*) OVER (PARTITION BY c.conv) AS n
+  FROM cand c),
+bump AS (
+  UPDATE conversations c SET last_seq = c.last_seq + r.n, last_message_ms = $6::bigint
+  FROM (SELECT DISTINCT conv, n FROM ranked) r
+  WHERE c.id = r.conv
+  RETURNING c.id, c.last_seq - r.n AS base, c.members_version),
+ins AS (
+  INSERT INTO messages (conversation_id, seq, message_id, sender_id, client_msg_id, server_time_ms, content)
+  SELECT r.conv, b.base + r.k, r.conv || ':' || (b.base + r.k), r.sender, r.cmid, $6::bigint,
+         decode(r.content_hex, 'hex')
+  FROM ranked r JOIN bump b ON b.id = r.conv
+  RETURNING conversation_id, seq, sender_id),
+rd AS (
+  UPDATE conversation_members cm SET read_seq = x.s
+  FROM (SELECT conversation_id, sender_id, max(seq) AS s FROM ins GROUP BY 1, 2) x
+  WHERE cm.conversation_id = x.conversation_id AND cm.user_id = x.sender_id AND cm.read_seq < x.s)
+SELECT i.ord, d.seq, d.message_id, d.server_time_ms, f.ord, b.base + r.k, b.members_version,
+       EXISTS (SELECT 1 FROM conversations c WHERE c.id = i.conv)
+FROM input i
+LEFT JOIN dup d ON d.ord = i.ord
+LEFT JOIN firsts f ON f.conv = i.conv AND f.sender = i.sender AND f.cmid = i.cmid
+LEFT JOIN ranked r ON r.ord = f.ord
+LEFT JOIN bump b ON b.id = r.conv
+ORDER BY i.ord)";
+
 constexpr const char* kDedupLookup = "chat_dedup_lookup";
 constexpr const char* kDedupLookupSql =
     "SELECT seq, message_id, server_time_ms FROM messages "
@@ -187,6 +242,7 @@ struct RedoWithSavepoints {};
 
 void PgChatStore::Prepare(pqxx::connection& c) {
   c.prepare(kSend, kSendSql);
+  c.prepare(kSendBatch, kSendBatchSql);
   c.prepare(kDedupLookup, kDedupLookupSql);
   c.prepare(kEnsureDirect, kEnsureDirectSql);
   c.prepare(kConversationExists, kConversationExistsSql);
@@ -204,6 +260,85 @@ void PgChatStore::Prepare(pqxx::connection& c) {
 }
 
 namespace {
+
+// Appends v to a PostgreSQL array literal as a quoted element (any text).
+void AppendArrayElement(std::string* out, std::string_view v) {
+  if (out->size() > 1) out->push_back(',');
+  out->push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+void AppendHex(std::string* out, std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (unsigned char c : bytes) {
+    out->push_back(kDigits[c >> 4]);
+    out->push_back(kDigits[c & 15]);
+  }
+}
+
+// Runs kSendBatchSql for `sends` (conversation-sorted) in `t`; fills outs[i] for sends[i] and appends
+// the new messages to `committed` in seq order per conversation.
+void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSend*>& sends, int64_t now_ms,
+                   const std::vector<SendOutcome*>& outs, std::vector<CommittedMessage>* committed) {
+  std::string convs = "{", senders = "{", cmids = "{", contents = "{", members = "{";
+  std::string hex;
+  for (const PendingSend* s : sends) {
+    AppendArrayElement(&convs, s->conversation_id);
+    if (senders.size() > 1) senders.push_back(',');
+    senders += std::to_string(s->sender_id);
+    AppendArrayElement(&cmids, s->client_msg_id);
+    hex.clear();
+    AppendHex(&hex, s->content.SerializeAsString());
+    AppendArrayElement(&contents, hex);
+    if (members.size() > 1) members.push_back(',');
+    members += s->require_member ? "t" : "f";
+  }
+  for (std::string* a : {&convs, &senders, &cmids, &contents, &members}) a->push_back('}');
+  pqxx::result r = t.exec_prepared(kSendBatch, convs, senders, cmids, contents, members, now_ms);
+  if (r.size() != sends.size()) throw std::runtime_error("send batch: row count mismatch");
+  for (const auto& row : r) {
+    const size_t i = row[0].as<size_t>() - 1;
+    const PendingSend& s = *sends.at(i);
+    SendOutcome* out = outs[i];
+    if (!row[1].is_null()) {  // already stored
+      out->status = grpc::Status::OK;
+      out->result.set_seq(row[1].as<uint64_t>());
+      out->result.set_message_id(row[2].as<std::string>());
+      out->result.set_server_time_ms(row[3].as<int64_t>());
+      out->result.set_duplicate(true);
+      continue;
+    }
+    if (row[5].is_null()) {
+      out->status = row[7].as<bool>() ? PermissionDenied("not a member of this group") : NotFound("conversation not found");
+      continue;
+    }
+    const uint64_t seq = row[5].as<uint64_t>();
+    out->status = grpc::Status::OK;
+    out->result.set_seq(seq);
+    out->result.set_message_id(s.conversation_id + ":" + std::to_string(seq));
+    out->result.set_server_time_ms(now_ms);
+    const bool first = row[4].as<size_t>() - 1 == i;
+    out->result.set_duplicate(!first);  // a repeat of an earlier send of this batch
+    if (!first) continue;
+    CommittedMessage cm;
+    cm.direct = s.direct;
+    cm.skip_session_id = s.skip_session_id;
+    cm.members_version = row[6].as<uint64_t>();
+    v1::Message& m = cm.message;
+    m.set_conversation_id(s.conversation_id);
+    m.set_seq(seq);
+    m.set_message_id(out->result.message_id());
+    m.set_sender_id(s.sender_id);
+    m.set_client_msg_id(s.client_msg_id);
+    m.set_server_time_ms(now_ms);
+    *m.mutable_content() = s.content;
+    committed->push_back(std::move(cm));
+  }
+}
 
 // Runs the send statement for one send in `t` and fills `out` (and `committed` for a new message).
 void ExecSend(pqxx::transaction_base& t, const PendingSend& s, int64_t now_ms, SendOutcome* out,
@@ -276,6 +411,26 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
           for (auto& o : out) o = SendOutcome{};
           for (const PendingSend* s : to_create)
             w.exec_prepared(kEnsureDirect, s->conversation_id, I64(s->user_a), I64(s->user_b));
+          if (!savepoints) {
+            std::vector<const PendingSend*> sorted;
+            std::vector<SendOutcome*> outs;
+            sorted.reserve(n);
+            outs.reserve(n);
+            for (size_t i : order) {
+              sorted.push_back(sends[i]);
+              outs.push_back(&out[i]);
+            }
+            try {
+              ExecSendBatch(w, sorted, now_ms, outs, &committed);
+            } catch (const pqxx::transaction_rollback&) {
+              throw;  // deadlock / serialization: WithTransaction retries the whole batch
+            } catch (const pqxx::sql_error& e) {
+              spdlog::info("send batch failed ({}); redoing it one send at a time with savepoints", e.what());
+              throw RedoWithSavepoints{};
+            }
+            order_lock.lock();
+            return grpc::Status::OK;
+          }
           for (size_t i : order) {
             const PendingSend& s = *sends[i];
             if (!savepoints) {

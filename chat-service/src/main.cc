@@ -41,11 +41,11 @@ int main(int argc, char** argv) {
     chat::Fanout fanout(presence, publisher);
     chat::chatsvc::FanoutEventSink sink(fanout);
     chat::chatsvc::FanoutQueue fanout_queue(store, sink);
-    chat::chatsvc::SendBatcher batcher(store, fanout_queue, cfg.limits.send_batch_max, cfg.limits.send_queue_max,
-                                       cfg.limits.send_committers);
-
     chat::chatsvc::GrpcFriendChecker account_friends(cfg.account, cfg.limits.rpc_deadline_ms);
-    chat::chatsvc::CachingFriendChecker friends(account_friends, std::chrono::seconds(5));
+    chat::chatsvc::CachingFriendChecker friends(account_friends,
+                                                std::chrono::milliseconds(cfg.limits.friend_cache_ttl_ms));
+    chat::chatsvc::SendBatcher batcher(store, fanout_queue, cfg.limits.send_batch_max, cfg.limits.send_queue_max,
+                                       cfg.limits.send_committers, &friends);
 
     chat::chatsvc::ChatServiceOptions options;
     options.shard = static_cast<uint32_t>(proc.shard);
@@ -56,10 +56,8 @@ int main(int argc, char** argv) {
     fanout_queue.Start();
     batcher.Start();
     const std::string& listen = proc.listen;
-    // Each Send handler blocks on its batch: the thread cap leaves room for a full batch and the other
-    // calls; beyond it gRPC answers RESOURCE_EXHAUSTED instead of growing a thread per waiting call.
-    auto server = chat::StartServer(listen, {&service},
-                                    static_cast<int>(std::max<uint32_t>(64, cfg.limits.send_batch_max + 32)));
+    // Sends wait on the batcher without a thread (callback method); the sync pool serves the rest.
+    auto server = chat::StartServer(listen, {&service}, 64);
     spdlog::info("ready: chat shard {} replica {} on {} (database {})", proc.shard, proc.replica, listen,
                  shard.database);
 

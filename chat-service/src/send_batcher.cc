@@ -2,17 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unordered_map>
+#include <unordered_set>
+
 #include "common/status.h"
 
 namespace chat::chatsvc {
 
 SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max,
-                         uint32_t committers)
+                         uint32_t committers, FriendChecker* friends)
     : store_(store),
       fanout_(fanout),
       batch_max_(std::max<uint32_t>(1, batch_max)),
       queue_max_(std::max<uint32_t>(1, queue_max)),
-      committers_(std::max<uint32_t>(1, committers)) {}
+      committers_(std::max<uint32_t>(1, committers)),
+      friends_(friends) {}
 
 SendBatcher::~SendBatcher() { Stop(); }
 
@@ -31,28 +35,62 @@ void SendBatcher::Stop() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   // Nothing is left unless Start was never called.
-  std::lock_guard lk(mu_);
-  for (auto& it : queue_) it.done.set_value(SendOutcome{Unavailable("chat service is shutting down"), {}});
-  queue_.clear();
+  std::deque<Item> left;
+  {
+    std::lock_guard lk(mu_);
+    left.swap(queue_);
+  }
+  for (auto& it : left) it.done(SendOutcome{Unavailable("chat service is shutting down"), {}});
+}
+
+void SendBatcher::Submit(PendingSend send, std::chrono::system_clock::time_point deadline, DoneFn done) {
+  {
+    std::unique_lock lk(mu_);
+    if (stopping_) {
+      lk.unlock();
+      return done(SendOutcome{Unavailable("chat service is shutting down"), {}});
+    }
+    if (queue_.size() >= queue_max_) {
+      lk.unlock();
+      return done(SendOutcome{ResourceExhausted("chat shard overloaded; retry"), {}});
+    }
+    queue_.push_back(Item{std::move(send), deadline, std::move(done)});
+  }
+  cv_.notify_one();
 }
 
 std::future<SendOutcome> SendBatcher::Submit(PendingSend send, std::chrono::system_clock::time_point deadline) {
-  std::promise<SendOutcome> p;
-  auto f = p.get_future();
-  {
-    std::lock_guard lk(mu_);
-    if (stopping_) {
-      p.set_value(SendOutcome{Unavailable("chat service is shutting down"), {}});
-      return f;
-    }
-    if (queue_.size() >= queue_max_) {
-      p.set_value(SendOutcome{ResourceExhausted("chat shard overloaded; retry"), {}});
-      return f;
-    }
-    queue_.push_back(Item{std::move(send), deadline, std::move(p)});
-  }
-  cv_.notify_one();
+  auto p = std::make_shared<std::promise<SendOutcome>>();
+  auto f = p->get_future();
+  Submit(std::move(send), deadline, [p](SendOutcome&& o) { p->set_value(std::move(o)); });
   return f;
+}
+
+void SendBatcher::Authorize(std::vector<Item*>* live) {
+  std::unordered_map<uint64_t, std::vector<uint64_t>> ask;  // sender -> peers to check
+  for (const Item* it : *live)
+    if (it->send.check_friend_id != 0) ask[it->send.sender_id].push_back(it->send.check_friend_id);
+  if (ask.empty()) return;
+  std::unordered_map<uint64_t, std::pair<grpc::Status, std::unordered_set<uint64_t>>> answers;
+  for (auto& [sender, peers] : ask) {
+    auto& a = answers[sender];
+    if (!friends_) continue;
+    a.first = friends_->FriendsAmong(sender, peers, &a.second);
+  }
+  std::vector<Item*> kept;
+  kept.reserve(live->size());
+  for (Item* it : *live) {
+    if (it->send.check_friend_id == 0) {
+      kept.push_back(it);
+      continue;
+    }
+    const auto& [st, found] = answers[it->send.sender_id];
+    if (!st.ok()) it->done(SendOutcome{st, {}});
+    else if (!found.count(it->send.check_friend_id))
+      it->done(SendOutcome{PermissionDenied("you can only message friends"), {}});
+    else kept.push_back(it);
+  }
+  live->swap(kept);
 }
 
 void SendBatcher::Run() {
@@ -73,11 +111,11 @@ void SendBatcher::Run() {
     live.reserve(batch.size());
     for (auto& it : batch) {
       if (it.deadline <= now)
-        it.done.set_value(
-            SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}});
+        it.done(SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}});
       else
         live.push_back(&it);
     }
+    Authorize(&live);
     if (live.empty()) continue;
     std::vector<const PendingSend*> sends;
     sends.reserve(live.size());
@@ -91,7 +129,7 @@ void SendBatcher::Run() {
       spdlog::error("send batch of {} failed: {}", live.size(), e.what());
       outcomes.assign(live.size(), SendOutcome{Internal("message could not be stored"), {}});
     }
-    for (size_t i = 0; i < live.size(); ++i) live[i]->done.set_value(std::move(outcomes[i]));
+    for (size_t i = 0; i < live.size(); ++i) live[i]->done(std::move(outcomes[i]));
   }
 }
 

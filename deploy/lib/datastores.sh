@@ -24,11 +24,13 @@ chat_install_packages() {
 
 # Prints a free TCP port on 127.0.0.1.
 chat_free_port() {
+  # Below the kernel's ephemeral range (32768-60999 by default), so an outgoing connection (a load
+  # generator holds tens of thousands) can never have taken the port between this check and bind().
   local port
   while :; do
-    port=$(( 20000 + RANDOM % 30000 ))
+    port=$(( 10000 + RANDOM % 22000 ))
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && continue
-    ss -Htln "sport = :$port" 2>/dev/null | grep -q . && continue
+    ss -Htan "sport = :$port" 2>/dev/null | grep -q . && continue
     echo "$port"; return 0
   done
 }

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/shard.h"
+#include "common/status.h"
 #include "test_env.h"
 
 namespace chat::chatsvc {
@@ -37,13 +38,19 @@ class FakeFriends : public FriendChecker {
   }
   grpc::Status AreFriends(uint64_t u, uint64_t o, bool* friends) override {
     std::lock_guard lk(mu_);
+    if (down_) return Unavailable("account service unavailable, retry");
     *friends = pairs_.count(std::minmax(u, o)) > 0;
     return grpc::Status::OK;
+  }
+  void SetDown(bool down) {
+    std::lock_guard lk(mu_);
+    down_ = down;
   }
 
  private:
   std::mutex mu_;
   std::set<std::pair<uint64_t, uint64_t>> pairs_;
+  bool down_ = false;
 };
 
 class RecordingSink : public EventSink {
@@ -88,7 +95,7 @@ struct Replica {
         store(pool),
         fanout(store, sink),
         batcher(store, fanout, options.limits.send_batch_max, options.limits.send_queue_max,
-                options.limits.send_committers),
+                options.limits.send_committers, &friends),
         service(options, store, batcher, fanout, friends) {
     fanout.Start();
     batcher.Start();
@@ -134,12 +141,22 @@ class ChatStoreTest : public ::testing::Test {
     return r;
   }
 
+  // Send as the gRPC method does it, waiting for the callback.
+  static grpc::Status SendAndWait(ChatServiceImpl& svc, const internal::SendRequest& req, v1::SendMessageResult* res) {
+    std::promise<grpc::Status> done;
+    svc.SendAsync(req, std::chrono::system_clock::now() + 30s,
+                  [&](const grpc::Status& st, v1::SendMessageResult&& r) {
+                    *res = std::move(r);
+                    done.set_value(st);
+                  });
+    return done.get_future().get();
+  }
+
   grpc::Status Send(uint64_t user, const std::string& conv, const std::string& cmid, const std::string& text,
                     v1::SendMessageResult* res = nullptr, uint64_t session = 0, ChatServiceImpl* on = nullptr) {
-    grpc::ServerContext ctx;
     v1::SendMessageResult local;
     auto req = MakeSend(user, session, conv, cmid, text);
-    return (on ? on : &svc())->Send(&ctx, &req, res ? res : &local);
+    return SendAndWait(on ? *on : svc(), req, res ? res : &local);
   }
 
   grpc::Status History(uint64_t user, const std::string& conv, v1::HistoryResult* res, uint64_t after = 0,
@@ -277,6 +294,19 @@ TEST_F(ChatStoreTest, StrangersCannotMessage) {
   EXPECT_EQ(History(kCarol, ab_, &h).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 0);
   ASSERT_TRUE(Send(kAlice, ab_, "c1", "hi").ok());
+}
+
+TEST_F(ChatStoreTest, UnknownFriendshipIsRetryableAndStoresNothing) {
+  friends_.Befriend(kAlice, kBob);
+  friends_.SetDown(true);
+  auto st = Send(kAlice, ab_, "c1", "hi");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 0);
+  friends_.SetDown(false);
+  v1::SendMessageResult res;
+  ASSERT_TRUE(Send(kAlice, ab_, "c1", "hi", &res).ok());
+  EXPECT_EQ(res.seq(), 1u);
+  EXPECT_FALSE(res.duplicate());
 }
 
 TEST_F(ChatStoreTest, GroupMembershipGatesSendAndHistory) {
@@ -529,9 +559,8 @@ TEST_F(ChatStoreTest, MarkReadIsMonotonicAndTellsOtherSessions) {
 TEST_F(ChatStoreTest, InvalidInputsAreRejected) {
   friends_.Befriend(kAlice, kBob);
   auto code = [&](const internal::SendRequest& req) {
-    grpc::ServerContext ctx;
     v1::SendMessageResult res;
-    return svc().Send(&ctx, &req, &res).error_code();
+    return SendAndWait(svc(), req, &res).error_code();
   };
   const auto bad = grpc::StatusCode::INVALID_ARGUMENT;
   for (const std::string id : {"", "x", "d.2.1", "d.5.5", "d.01.2", "g.", "g.0", "g.-1", "d.1", "q.1"})
@@ -615,6 +644,51 @@ TEST_F(ChatStoreTest, BatchWithFailingSendsCommitsTheOthers) {
   EXPECT_EQ(out[4].result.seq(), 2u);
   EXPECT_EQ(out[3].result.seq(), 1u);
   EXPECT_EQ(committed.size(), 3u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 3);
+}
+
+// One batch statement: a retry inside the same batch and a retry of a stored message are both the
+// original message; ids with quotes and backslashes survive the array encoding.
+TEST_F(ChatStoreTest, BatchRepeatsAreDuplicatesOfTheFirst) {
+  friends_.Befriend(kAlice, kBob);
+  ASSERT_TRUE(Send(kAlice, ab_, "stored", "first").ok());
+  auto make = [&](uint64_t sender, const std::string& cmid, const std::string& text) {
+    PendingSend s;
+    s.conversation_id = ab_;
+    s.direct = true;
+    s.user_a = kAlice;
+    s.user_b = kBob;
+    s.sender_id = sender;
+    s.client_msg_id = cmid;
+    s.content.mutable_text()->set_text(text);
+    return s;
+  };
+  const PendingSend a = make(kAlice, "q\"x\\y,{}", "odd id");
+  const PendingSend again = make(kAlice, "q\"x\\y,{}", "odd id, retried");
+  const PendingSend stored = make(kAlice, "stored", "first, retried");
+  const PendingSend bob = make(kBob, "q\"x\\y,{}", std::string("bin\0ary", 7));
+  std::vector<CommittedMessage> committed;
+  auto out = replica_->store.CommitSends({&a, &again, &stored, &bob},
+                                         [&](std::vector<CommittedMessage>&& m) { committed = std::move(m); });
+  ASSERT_EQ(out.size(), 4u);
+  for (const auto& o : out) ASSERT_TRUE(o.status.ok()) << o.status.error_message();
+  EXPECT_EQ(out[0].result.seq(), 2u);
+  EXPECT_FALSE(out[0].result.duplicate());
+  EXPECT_EQ(out[1].result.seq(), 2u);
+  EXPECT_TRUE(out[1].result.duplicate());
+  EXPECT_EQ(out[2].result.seq(), 1u);
+  EXPECT_TRUE(out[2].result.duplicate());
+  EXPECT_EQ(out[3].result.seq(), 3u);  // same client_msg_id, other sender: a different message
+  EXPECT_FALSE(out[3].result.duplicate());
+  ASSERT_EQ(committed.size(), 2u);
+  EXPECT_EQ(committed[0].message.seq(), 2u);
+  EXPECT_EQ(committed[1].message.seq(), 3u);
+  v1::HistoryResult h;
+  ASSERT_TRUE(History(kBob, ab_, &h).ok());
+  ASSERT_EQ(h.messages_size(), 3);
+  EXPECT_EQ(h.messages(1).client_msg_id(), "q\"x\\y,{}");
+  EXPECT_EQ(h.messages(1).content().text().text(), "odd id");
+  EXPECT_EQ(h.messages(2).content().text().text(), std::string("bin\0ary", 7));
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 3);
 }
 

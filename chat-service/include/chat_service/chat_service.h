@@ -1,10 +1,14 @@
 #pragma once
-// ChatServiceImpl: the sync gRPC chat.internal.ChatService of one chat shard.
+// ChatServiceImpl: the gRPC chat.internal.ChatService of one chat shard.
 //
-// Threads: handlers run on gRPC's pool; they validate and authorize on their own thread, hand sends
-// to the SendBatcher and wait for the group commit (bounded by the call deadline). Exceptions never
-// escape a handler: every failure is a grpc::Status whose message is user-facing.
+// Threads: Send is a callback (reactor) method: it validates on gRPC's callback thread, hands the
+// send to the SendBatcher and returns; the batcher's committer thread finishes the call after the
+// group commit (or when the call's deadline passed before its batch was taken). No thread waits per
+// send, so the number of sends in flight is bounded by the batcher's queue, not by a thread pool.
+// The other methods are synchronous, on gRPC's pool. Exceptions never escape a handler: every
+// failure is a grpc::Status whose message is user-facing.
 #include <chrono>
+#include <functional>
 
 #include "chat/internal/services.grpc.pb.h"
 #include "chat_service/chat_store.h"
@@ -22,14 +26,21 @@ struct ChatServiceOptions {
   Limits limits;
 };
 
-class ChatServiceImpl final : public internal::ChatService::Service {
+class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_Send<internal::ChatService::Service> {
  public:
   // Borrows everything; the caller keeps them alive and stops the batcher and the fan-out queue
   // after the server has shut down.
   ChatServiceImpl(ChatServiceOptions options, PgChatStore& store, SendBatcher& batcher, FanoutQueue& fanout,
                   FriendChecker& friends);
 
-  grpc::Status Send(grpc::ServerContext* ctx, const internal::SendRequest* req, v1::SendMessageResult* res) override;
+  using SendDoneFn = std::function<void(const grpc::Status&, v1::SendMessageResult&&)>;
+
+  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const internal::SendRequest* req,
+                                 v1::SendMessageResult* res) override;
+  // What Send does, without gRPC: `done` runs exactly once, possibly before SendAsync returns,
+  // otherwise on the batcher's committer thread. `deadline` is the caller's.
+  void SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline,
+                 SendDoneFn done);
   grpc::Status GetHistory(grpc::ServerContext* ctx, const internal::HistoryRequest* req,
                           v1::HistoryResult* res) override;
   grpc::Status ListConversations(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
@@ -40,7 +51,8 @@ class ChatServiceImpl final : public internal::ChatService::Service {
                              internal::UpdateMembersResult* res) override;
 
  private:
-  grpc::Status DoSend(grpc::ServerContext* ctx, const internal::SendRequest& req, v1::SendMessageResult* res);
+  // Validates and authorizes what can be decided at once; fills *send.
+  grpc::Status PrepareSend(const internal::SendRequest& req, PendingSend* send);
   grpc::Status DoUpdateMembers(const internal::UpdateMembersRequest& req, internal::UpdateMembersResult* res);
   grpc::Status DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res);
   // A canonical conversation id owned by this shard; fills *parsed.

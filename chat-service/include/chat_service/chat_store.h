@@ -32,6 +32,9 @@ struct PendingSend {
   uint64_t skip_session_id = 0;
   // Group sends by users: the sender must be a current member (checked in the same statement).
   bool require_member = false;
+  // Direct sends whose friendship was not known when submitted: the batcher asks the FriendChecker
+  // (one question per sender per batch) before committing. 0 = nothing to check.
+  uint64_t check_friend_id = 0;
 };
 
 struct SendOutcome {

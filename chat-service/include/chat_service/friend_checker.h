@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "chat/internal/services.grpc.pb.h"
@@ -19,6 +20,12 @@ class FriendChecker {
   virtual ~FriendChecker() = default;
   // Sets *friends. Returns non-OK (UNAVAILABLE, ...) only when the answer is unknown.
   virtual grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) = 0;
+  // Fills *friends with those of `others` who are friends of `user_id` (one question for a whole
+  // send batch). The default asks AreFriends once per other.
+  virtual grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                                    std::unordered_set<uint64_t>* friends);
+  // Never blocks: true when the pair is known to be friends without asking anyone (a cache hit).
+  virtual bool KnownFriends(uint64_t /*user_id*/, uint64_t /*other_id*/) { return false; }
 };
 
 // Asks account-service CheckFriends on the shard owning `user_id` (ShardOfUser), with a deadline.
@@ -26,6 +33,8 @@ class GrpcFriendChecker : public FriendChecker {
  public:
   GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms);
   grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) override;
+  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                            std::unordered_set<uint64_t>* friends) override;
 
  private:
   ShardedStubs<internal::AccountService> stubs_;
@@ -40,8 +49,12 @@ class CachingFriendChecker : public FriendChecker {
   CachingFriendChecker(FriendChecker& inner, std::chrono::milliseconds ttl, size_t max_entries = 100000)
       : inner_(inner), ttl_(ttl), max_entries_(max_entries) {}
   grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) override;
+  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
+                            std::unordered_set<uint64_t>* friends) override;
+  bool KnownFriends(uint64_t user_id, uint64_t other_id) override;
 
  private:
+  void Remember(uint64_t a, uint64_t b, std::chrono::steady_clock::time_point now);
   struct PairHash {
     size_t operator()(const std::pair<uint64_t, uint64_t>& p) const noexcept {
       return std::hash<uint64_t>()(p.first * 0x9e3779b97f4a7c15ULL ^ p.second);

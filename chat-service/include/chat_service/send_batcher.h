@@ -1,8 +1,10 @@
 #pragma once
-// SendBatcher: group commit for sends. Handler threads Submit() and wait on the returned future;
-// one committer thread takes everything queued (up to batch_max) and commits it as one transaction
-// through PgChatStore::CommitSends, then fulfils each future. The committed messages go to the
-// FanoutQueue from inside the commit-order section, so fan-out never delays a reply.
+// SendBatcher: group commit for sends. Handlers Submit() with a completion callback (nothing waits
+// on a thread); one committer thread takes everything queued (up to batch_max), authorizes the
+// direct sends whose friendship was not cached (one FriendChecker question per sender per batch),
+// commits the rest as one transaction through PgChatStore::CommitSends, then runs each callback on
+// the committer thread. The committed messages go to the FanoutQueue from inside the commit-order
+// section, so fan-out never delays a reply.
 //
 // `committers` threads take batches concurrently: their statements (one round trip per send) run
 // in parallel, while PgChatStore::CommitSends serializes the commit and the hand-off to fan-out in
@@ -18,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -25,21 +28,28 @@
 
 #include "chat_service/chat_store.h"
 #include "chat_service/fanout_queue.h"
+#include "chat_service/friend_checker.h"
 
 namespace chat::chatsvc {
 
 class SendBatcher {
  public:
+  using DoneFn = std::function<void(SendOutcome&&)>;
+  // `friends` answers PendingSend::check_friend_id; null = such sends are refused (PERMISSION_DENIED).
   SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max = 10000,
-              uint32_t committers = 1);
+              uint32_t committers = 1, FriendChecker* friends = nullptr);
   ~SendBatcher();  // Stop()
 
   void Start();
   // Stops accepting (later Submits fail with UNAVAILABLE), commits everything queued, joins.
   void Stop();
 
-  // Thread-safe. The future becomes ready once the send's batch committed (or failed), at once when
-  // the queue is full, or when its batch is taken after `deadline` (then nothing is committed).
+  // Thread-safe. `done` runs exactly once: on the committer thread once the send's batch committed
+  // (or failed, or the send was refused), when its batch is taken after `deadline` (then nothing is
+  // committed), or on the caller's thread before Submit returns when the queue is full or stopping.
+  // `done` must not block: it holds up the batches behind it.
+  void Submit(PendingSend send, std::chrono::system_clock::time_point deadline, DoneFn done);
+  // The same, as a future (tests, tools).
   std::future<SendOutcome> Submit(PendingSend send, std::chrono::system_clock::time_point deadline =
                                                         std::chrono::system_clock::time_point::max());
 
@@ -47,9 +57,11 @@ class SendBatcher {
   struct Item {
     PendingSend send;
     std::chrono::system_clock::time_point deadline;
-    std::promise<SendOutcome> done;
+    DoneFn done;
   };
   void Run();
+  // Answers the sends of `live` whose friendship must be checked and fails; removes them from it.
+  void Authorize(std::vector<Item*>* live);
 
   PgChatStore& store_;
   FanoutQueue& fanout_;
@@ -60,6 +72,7 @@ class SendBatcher {
   std::deque<Item> queue_;
   bool stopping_ = false;
   const uint32_t committers_;
+  FriendChecker* const friends_;
   std::vector<std::thread> threads_;
 };
 
