@@ -1,4 +1,6 @@
 // gateway: parses flags and config, runs the Gateway until SIGTERM/SIGINT, then drains.
+#include <sched.h>
+
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <thread>
@@ -17,7 +19,7 @@ int main(int argc, char** argv) {
   desc.add_options()("help", "show help")("config", po::value(&config_path)->required(), "cluster config JSON")(
       "index", po::value(&index)->default_value(0), "which gateways[] entry this process is")(
       "listen", po::value(&listen), "override host:port to listen on")(
-      "threads", po::value(&threads)->default_value(0), "io threads (0 = number of cores)");
+      "threads", po::value(&threads)->default_value(0), "io threads (0 = the cores this process may run on)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -35,7 +37,15 @@ int main(int argc, char** argv) {
     if (index < 0 || index >= static_cast<int>(config.gateways.size()))
       throw std::runtime_error("--index out of range of gateways[]");
     chat::InitLogging("gateway[" + config.gateways[index].id + "]", config.log_level);
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (threads <= 0) {
+      // Cores in the affinity mask (taskset, cpusets), not the machine's: more io threads than cores
+      // only adds strand and lock contention.
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      threads = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                            : static_cast<int>(std::thread::hardware_concurrency());
+      threads = std::max(1, threads);
+    }
     chat::gateway::Gateway gw(config, index, threads, listen);
     gw.Start();
     chat::WaitForTerminationSignal();

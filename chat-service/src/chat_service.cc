@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <memory>
 #include <unordered_set>
 
 #include "chat_service/validation.h"
@@ -54,6 +56,36 @@ grpc::ServerUnaryReactor* ChatServiceImpl::Send(grpc::CallbackServerContext* ctx
     if (st.ok()) *res = std::move(r);
     reactor->Finish(st);
   });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext* ctx,
+                                                     const internal::SendBatchRequest* req,
+                                                     internal::SendBatchResult* res) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const int n = req->sends_size();
+  if (n == 0) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  if (static_cast<uint32_t>(n) > options_.limits.send_batch_max) {
+    reactor->Finish(InvalidArgument("at most " + std::to_string(options_.limits.send_batch_max) +
+                                    " sends per batch (limits.send_batch_max)"));
+    return reactor;
+  }
+  for (int i = 0; i < n; ++i) res->add_results();
+  // Callbacks run on different threads (inline refusals, the committer); the last one finishes.
+  auto pending = std::make_shared<std::atomic<int>>(n);
+  for (int i = 0; i < n; ++i) {
+    SendAsync(req->sends(i), ctx->deadline(),
+              [reactor, res, pending, i](const grpc::Status& st, v1::SendMessageResult&& r) {
+                internal::SendBatchItem* item = res->mutable_results(i);
+                item->set_code(static_cast<int32_t>(st.error_code()));
+                if (st.ok()) *item->mutable_result() = std::move(r);
+                else item->set_message(st.error_message());
+                if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) reactor->Finish(grpc::Status::OK);
+              });
+  }
   return reactor;
 }
 

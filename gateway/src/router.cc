@@ -123,7 +123,9 @@ RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id
       signer_(config.secret),
       accounts_(config.account),
       chats_(config.chat),
-      groups_(config.group) {}
+      groups_(config.group),
+      sends_(chats_, config.limits.rpc_deadline_ms, config.limits.send_batch_max,
+             config.limits.send_calls_per_shard) {}
 
 std::optional<TokenClaims> RequestRouter::VerifyToken(std::string_view token, TokenError* error) const {
   return signer_.Verify(token, NowMs() / 1000, error);
@@ -285,11 +287,15 @@ void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, R
       internal::SendRequest r;
       *r.mutable_origin() = OriginOf(ctx);
       *r.mutable_request() = f.send_message();
-      auto& stub = chats_.at(ShardOfConversation(conv, chats_.size()));
-      return Unary<internal::SendRequest, v1::SendMessageResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->Send(c, q, s, std::move(cb)); },
-          Put<v1::SendMessageResult>(&v1::Reply::mutable_send_message), std::move(done));
+      sends_.Submit(ShardOfConversation(conv, chats_.size()), std::move(r),
+                    [rid, done = std::move(done)](const grpc::Status& st, v1::SendMessageResult&& res) {
+                      v1::Reply reply;
+                      reply.set_request_id(rid);
+                      if (st.ok()) *reply.mutable_send_message() = std::move(res);
+                      else SetError(&reply, st);
+                      done(std::move(reply), std::nullopt);
+                    });
+      return;
     }
     case ClientFrame::kGetHistory: {
       const auto& conv = f.get_history().conversation_id();

@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "common/grpc_util.h"
 #include "common/token.h"
+#include "send_coalescer.h"
 
 namespace chat::gateway {
 
@@ -61,6 +62,7 @@ class RequestRouter {
   ShardedStubs<internal::AccountService> accounts_;
   ShardedStubs<internal::ChatService> chats_;
   ShardedStubs<internal::GroupService> groups_;
+  SendCoalescer sends_;  // after chats_, which it uses
 };
 
 // Fills status and message from a gRPC status, replacing transport detail with a plain message.

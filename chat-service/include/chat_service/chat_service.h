@@ -1,7 +1,7 @@
 #pragma once
 // ChatServiceImpl: the gRPC chat.internal.ChatService of one chat shard.
 //
-// Threads: Send is a callback (reactor) method: it validates on gRPC's callback thread, hands the
+// Threads: Send and SendBatch are callback (reactor) methods: it validates on gRPC's callback thread, hands the
 // send to the SendBatcher and returns; the batcher's committer thread finishes the call after the
 // group commit (or when the call's deadline passed before its batch was taken). No thread waits per
 // send, so the number of sends in flight is bounded by the batcher's queue, not by a thread pool.
@@ -26,7 +26,9 @@ struct ChatServiceOptions {
   Limits limits;
 };
 
-class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_Send<internal::ChatService::Service> {
+class ChatServiceImpl final
+    : public internal::ChatService::WithCallbackMethod_Send<
+          internal::ChatService::WithCallbackMethod_SendBatch<internal::ChatService::Service>> {
  public:
   // Borrows everything; the caller keeps them alive and stops the batcher and the fan-out queue
   // after the server has shut down.
@@ -37,6 +39,9 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
 
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const internal::SendRequest* req,
                                  v1::SendMessageResult* res) override;
+  // Each send as Send would do it; finishes when the last one is answered.
+  grpc::ServerUnaryReactor* SendBatch(grpc::CallbackServerContext* ctx, const internal::SendBatchRequest* req,
+                                      internal::SendBatchResult* res) override;
   // What Send does, without gRPC: `done` runs exactly once, possibly before SendAsync returns,
   // otherwise on the batcher's committer thread. `deadline` is the caller's.
   void SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline,

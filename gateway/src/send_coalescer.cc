@@ -1,0 +1,71 @@
+#include "send_coalescer.h"
+
+#include <algorithm>
+
+namespace chat::gateway {
+
+SendCoalescer::SendCoalescer(ShardedStubs<internal::ChatService>& stubs, uint32_t deadline_ms, uint32_t batch_max,
+                             uint32_t inflight_per_shard)
+    : stubs_(stubs),
+      deadline_ms_(deadline_ms),
+      batch_max_(std::max<uint32_t>(1, batch_max)),
+      inflight_per_shard_(std::max<uint32_t>(1, inflight_per_shard)) {
+  for (uint32_t i = 0; i < stubs_.size(); ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+void SendCoalescer::Submit(uint32_t shard, internal::SendRequest req, DoneFn done) {
+  Shard& s = *shards_.at(shard);
+  std::unique_lock lk(s.mu);
+  s.queue.push_back(Item{std::move(req), std::move(done),
+                         std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms_)});
+  if (s.inflight < inflight_per_shard_) Issue(shard, lk);
+}
+
+void SendCoalescer::Issue(uint32_t shard, std::unique_lock<std::mutex>& lk) {
+  Shard& s = *shards_[shard];
+  struct Call {
+    grpc::ClientContext ctx;
+    internal::SendBatchRequest req;
+    internal::SendBatchResult res;
+    std::vector<DoneFn> done;
+  };
+  auto call = std::make_shared<Call>();
+  const size_t n = std::min<size_t>(s.queue.size(), batch_max_);
+  auto deadline = std::chrono::system_clock::time_point::max();
+  call->done.reserve(n);
+  call->req.mutable_sends()->Reserve(static_cast<int>(n));
+  for (size_t i = 0; i < n; ++i) {
+    Item& it = s.queue[i];
+    *call->req.add_sends() = std::move(it.req);
+    call->done.push_back(std::move(it.done));
+    deadline = std::min(deadline, it.deadline);  // the oldest send's
+  }
+  s.queue.erase(s.queue.begin(), s.queue.begin() + static_cast<std::ptrdiff_t>(n));
+  ++s.inflight;
+  lk.unlock();
+
+  call->ctx.set_deadline(deadline);
+  stubs_.at(shard).async()->SendBatch(&call->ctx, &call->req, &call->res, [this, shard, call](grpc::Status st) {
+    const int got = call->res.results_size();
+    for (size_t i = 0; i < call->done.size(); ++i) {
+      if (!st.ok()) {
+        call->done[i](st, {});
+      } else if (static_cast<int>(i) >= got) {
+        call->done[i](grpc::Status(grpc::StatusCode::INTERNAL, "short batch answer"), {});
+      } else {
+        internal::SendBatchItem* item = call->res.mutable_results(static_cast<int>(i));
+        if (item->code() == 0) {
+          call->done[i](grpc::Status::OK, std::move(*item->mutable_result()));
+        } else {
+          call->done[i](grpc::Status(static_cast<grpc::StatusCode>(item->code()), item->message()), {});
+        }
+      }
+    }
+    Shard& s = *shards_[shard];
+    std::unique_lock lk(s.mu);
+    --s.inflight;
+    if (!s.queue.empty() && s.inflight < inflight_per_shard_) Issue(shard, lk);
+  });
+}
+
+}  // namespace chat::gateway

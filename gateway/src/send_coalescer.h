@@ -1,0 +1,57 @@
+#pragma once
+// SendCoalescer: the gateway's sends to one chat shard, grouped into SendBatch calls.
+//
+// At most `inflight_per_shard` batch calls per shard are outstanding. A send that arrives while
+// that many are in flight waits in the shard's queue and leaves with the next batch (up to
+// `batch_max` sends), which is issued as soon as a call completes. So a lightly loaded gateway sends
+// each message alone at once (no added latency), and a loaded one pays one gRPC call, and one
+// thread hand-off, per batch instead of per message.
+//
+// Ordering: sends of one shard leave in Submit order; with several calls in flight they may commit
+// in either order, as separate unary calls could (clients order by the server's seq).
+// Threads: Submit may be called from any thread. `done` runs exactly once per send, on a gRPC
+// callback thread (or inline when the call cannot start); it must not block.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "chat/internal/services.grpc.pb.h"
+#include "common/grpc_util.h"
+
+namespace chat::gateway {
+
+class SendCoalescer {
+ public:
+  using DoneFn = std::function<void(const grpc::Status&, v1::SendMessageResult&&)>;
+
+  SendCoalescer(ShardedStubs<internal::ChatService>& stubs, uint32_t deadline_ms, uint32_t batch_max,
+                uint32_t inflight_per_shard);
+
+  // Sends `req` to chat shard `shard`; the call's deadline is deadline_ms after this Submit.
+  void Submit(uint32_t shard, internal::SendRequest req, DoneFn done);
+
+ private:
+  struct Item {
+    internal::SendRequest req;
+    DoneFn done;
+    std::chrono::system_clock::time_point deadline;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::vector<Item> queue;  // waiting for a free call slot
+    uint32_t inflight = 0;
+  };
+  // Takes up to batch_max queued items of `shard` (lock held by the caller, released here) and
+  // issues one call with them.
+  void Issue(uint32_t shard, std::unique_lock<std::mutex>& lk);
+
+  ShardedStubs<internal::ChatService>& stubs_;
+  const uint32_t deadline_ms_;
+  const uint32_t batch_max_;
+  const uint32_t inflight_per_shard_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace chat::gateway
