@@ -18,14 +18,17 @@ from collections import defaultdict
 KNEE_P99_MS = 50.0
 
 
-def load(results_dir):
+def load(results_dir, failed=()):
+    """Runs whose (variant, system, repeat) is in `failed` (a server died) are left out."""
     runs = defaultdict(list)  # (variant, system) -> [result]
     for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
         name = os.path.basename(path)[: -len(".json")]
         parts = name.rsplit(".", 2)
         if len(parts) != 3:
             continue
-        variant, system, _ = parts
+        variant, system, rep = parts
+        if (variant, system, rep) in failed:
+            continue
         try:
             with open(path) as f:
                 runs[(variant, system)].append(json.load(f))
@@ -213,12 +216,16 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--commands")
     ap.add_argument("--skipped")
+    ap.add_argument("--failed")
     ap.add_argument("--doc", required=True)
     ap.add_argument("--plots", required=True)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
 
-    runs = load(a.results)
+    failed_lines = open(a.failed).read().split("\n") if a.failed and os.path.exists(a.failed) else []
+    failed_lines = [f for f in failed_lines if f.strip()]
+    failed = {tuple(f.split()[:3]) for f in failed_lines}
+    runs = load(a.results, failed)
     variants = sorted({v for v, _ in runs}, key=lambda v: (v.split("-")[0], int(re.sub(r"\D", "", v) or 0), v))
     S = {(v, s): summary_of(runs, v, s) for v in variants for s in ("project", "peer")}
 
@@ -373,7 +380,9 @@ def main():
         "time, so a late sender does not hide queueing (no coordinated omission). Percentiles come from a "
         "log-bucket histogram (64 sub-buckets per power of two, < 1.6 % error).\n"
         "- **Throughput** is deliveries arriving inside the measured window divided by its length (after a "
-        "warm-up); **saturated** is closed loop (k messages in flight per sender); **open loop** uses Poisson "
+        "warm-up); **saturated** is closed loop: k messages in flight per sender, where a message stays in flight "
+        "until it is both acknowledged and delivered (pacing on the acknowledgement alone would let a system that "
+        "acknowledges before delivering queue without bound); **open loop** uses Poisson "
         "arrivals per independent sender at a fixed total offered rate.\n"
         "- **Checks**: every message carries (sender stream, sequence); receivers count lost (acked but never "
         "delivered after the drain), duplicated and out-of-order messages (project: by the server's "
@@ -392,6 +401,10 @@ def main():
         out.append("```")
         out.extend(commands)
         out.append("```\n")
+    if failed_lines:
+        out.append("## Runs left out (a server died during the run)\n")
+        out.extend(f"- {f}" for f in failed_lines)
+        out.append("")
     if skipped:
         out.append("## Skipped (time budget)\n")
         out.extend(f"- {s}" for s in skipped)
