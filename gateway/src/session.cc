@@ -8,9 +8,9 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
-#include <deque>
 
 #include "common/codec.h"
+#include "frame_queue.h"
 #include "rate_limiter.h"
 
 namespace chat::gateway {
@@ -54,6 +54,29 @@ bool IsAuthRequest(v1::ClientFrame::RequestCase c) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// A DynamicBuffer over a flat_buffer that admits at most kSlack bytes beyond what it holds. Beast's
+// async_read prepares min(1536, max_size() - size()) bytes of the buffer before any data arrives,
+// so a plain flat_buffer costs every idle connection 1.5 KiB; this one costs kSlack, and a long
+// message simply takes more rounds. Message size is limited by read_message_max, not by this.
+class SlackBuffer {
+ public:
+  static constexpr size_t kSlack = 256;
+  using const_buffers_type = beast::flat_buffer::const_buffers_type;
+  using mutable_buffers_type = beast::flat_buffer::mutable_buffers_type;
+  explicit SlackBuffer(beast::flat_buffer& b) : b_(&b) {}
+  size_t size() const { return b_->size(); }
+  size_t max_size() const { return std::min(b_->max_size(), b_->size() + kSlack); }
+  size_t capacity() const { return b_->capacity(); }
+  const_buffers_type data() const { return b_->data(); }
+  const_buffers_type cdata() const { return b_->cdata(); }
+  mutable_buffers_type prepare(size_t n) { return b_->prepare(n); }
+  void commit(size_t n) { b_->commit(n); }
+  void consume(size_t n) { b_->consume(n); }
+
+ private:
+  beast::flat_buffer* b_;
+};
+
 class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket&& socket, GatewayContext& ctx, WireEncoding enc, std::optional<Identity> identity,
@@ -147,13 +170,14 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   void DoRead() {
     if (closing_) return;
-    ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+    ws_.async_read(read_buffer_, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return Finish();  // closed, timed out, or a protocol violation Beast already answered
     std::string data = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
+    buffer_.shrink_to_fit();  // an idle connection keeps no read buffer (the next read allocates)
     const bool want_text = enc_ == WireEncoding::kJson;
     if (ws_.got_text() != want_text) {
       ++ctx_.counters.bad_frames;
@@ -311,10 +335,11 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   Identity identity_;  // strand only; user_id 0 until authenticated
   internal::SessionRef ref_;  // set once, before the session enters the hub
   beast::flat_buffer buffer_;
+  SlackBuffer read_buffer_{buffer_};  // what reads go through (see SlackBuffer)
   net::steady_timer timer_;  // auth timeout, then close deadline
   TokenBucket bucket_;
   uint32_t inflight_ = 0;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  FrameQueue queue_;  // empty = no heap memory (idle connections)
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool accepted_ = false;

@@ -7,6 +7,7 @@
 
 #include "chat/internal/services.pb.h"
 #include "common/codec.h"
+#include "frame_queue.h"
 #include "gateway_context.h"
 #include "hub.h"
 #include "ip_limiter.h"
@@ -188,6 +189,49 @@ TEST(IpLimiter, LimitsTheRateOfNewConnectionsPerAddress) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(lim.Acquire("1.2.3.4", 1000, &held[i]), IpLimiter::Verdict::kOk);
   EXPECT_EQ(lim.Acquire("1.2.3.4", 1000, &held[3]), IpLimiter::Verdict::kTooFast);
   EXPECT_EQ(lim.Acquire("1.2.3.4", 1100, &held[3]), IpLimiter::Verdict::kOk);  // 100 ms = one token
+}
+
+}  // namespace
+}  // namespace chat::gateway
+
+namespace chat::gateway {
+namespace {
+
+FrameQueue::Frame F(int i) { return std::make_shared<const std::string>(std::to_string(i)); }
+
+TEST(FrameQueue, IsFifoAndOwnsNothingOnceDrained) {
+  FrameQueue q;
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.capacity_for_test(), 0u);
+  int next_in = 0, next_out = 0;
+  // Interleaved pushes and pops across the compaction threshold keep FIFO order.
+  for (int round = 0; round < 50; ++round) {
+    for (int k = 0; k < 7; ++k) q.push_back(F(next_in++));
+    for (int k = 0; k < 5; ++k) {
+      ASSERT_EQ(*q.front(), std::to_string(next_out++));
+      q.pop_front();
+    }
+  }
+  EXPECT_EQ(q.size(), static_cast<size_t>(next_in - next_out));
+  EXPECT_EQ(*q.back(), std::to_string(next_in - 1));
+  while (!q.empty()) {
+    ASSERT_EQ(*q.front(), std::to_string(next_out++));
+    q.pop_front();
+  }
+  EXPECT_EQ(next_out, next_in);
+  // A drained queue gave back what the burst grew.
+  EXPECT_LE(q.capacity_for_test(), 4u);
+}
+
+TEST(FrameQueue, PopBackDropsTheNewest) {
+  FrameQueue q;
+  for (int i = 0; i < 3; ++i) q.push_back(F(i));
+  q.pop_back();
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(*q.back(), "1");
+  q.pop_front();
+  q.pop_back();
+  EXPECT_TRUE(q.empty());
 }
 
 }  // namespace
