@@ -46,6 +46,14 @@ void SendCoalescer::Issue(uint32_t shard, std::unique_lock<std::mutex>& lk) {
 
   call->ctx.set_deadline(deadline);
   stubs_.at(shard).async()->SendBatch(&call->ctx, &call->req, &call->res, [this, shard, call](grpc::Status st) {
+    // Free the slot (and send what waited for it) first: once the last `done` has run, the owner
+    // may destroy this coalescer, so nothing below the callbacks touches `this`.
+    {
+      Shard& s = *shards_[shard];
+      std::unique_lock lk(s.mu);
+      --s.inflight;
+      if (!s.queue.empty() && s.inflight < inflight_per_shard_) Issue(shard, lk);
+    }
     const int got = call->res.results_size();
     for (size_t i = 0; i < call->done.size(); ++i) {
       if (!st.ok()) {
@@ -61,10 +69,6 @@ void SendCoalescer::Issue(uint32_t shard, std::unique_lock<std::mutex>& lk) {
         }
       }
     }
-    Shard& s = *shards_[shard];
-    std::unique_lock lk(s.mu);
-    --s.inflight;
-    if (!s.queue.empty() && s.inflight < inflight_per_shard_) Issue(shard, lk);
   });
 }
 

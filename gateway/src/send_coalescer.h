@@ -11,6 +11,8 @@
 // in either order, as separate unary calls could (clients order by the server's seq).
 // Threads: Submit may be called from any thread. `done` runs exactly once per send, on a gRPC
 // callback thread (or inline when the call cannot start); it must not block.
+// Lifetime: the owner may destroy the coalescer once every `done` it was given has returned
+// (RequestRouter waits for its in-flight count to reach zero); no callback touches it after that.
 #include <chrono>
 #include <functional>
 #include <memory>

@@ -1,6 +1,7 @@
 // chat-service over a real PostgreSQL database (FreshDatabase per test), with fakes for the friend
 // check and the fan-out sink. Handlers are called directly, as gRPC would.
 #include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +25,7 @@ namespace chat::chatsvc {
 namespace {
 
 using namespace std::chrono_literals;
+
 using chat::testing::FreshDatabase;
 using chat::testing::TestPostgres;
 
@@ -690,6 +692,56 @@ TEST_F(ChatStoreTest, BatchRepeatsAreDuplicatesOfTheFirst) {
   EXPECT_EQ(h.messages(1).content().text().text(), "odd id");
   EXPECT_EQ(h.messages(2).content().text().text(), std::string("bin\0ary", 7));
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 3);
+}
+
+// SendBatch over real gRPC: each send is judged on its own, answers come back in request order, and
+// a call over limits.send_batch_max is refused whole.
+TEST_F(ChatStoreTest, SendBatchAnswersEverySendInOrderOverGrpc) {
+  chat::testing::KeepGrpcCallbackQueueUp();
+  friends_.Befriend(kAlice, kBob);
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&svc());
+  auto server = b.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  auto stub = internal::ChatService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  internal::SendBatchRequest req;
+  *req.add_sends() = MakeSend(kAlice, 1, ab_, "b1", "one");
+  *req.add_sends() = MakeSend(kCarol, 3, ab_, "b2", "not mine");
+  *req.add_sends() = MakeSend(kAlice, 1, "nonsense", "b3", "bad id");
+  *req.add_sends() = MakeSend(kBob, 2, ab_, "b4", "two");
+  *req.add_sends() = MakeSend(kAlice, 1, ab_, "b1", "one, retried");
+  internal::SendBatchResult res;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    ASSERT_TRUE(stub->SendBatch(&ctx, req, &res).ok());
+  }
+  ASSERT_EQ(res.results_size(), 5);
+  EXPECT_EQ(res.results(0).code(), grpc::StatusCode::OK);
+  EXPECT_EQ(res.results(1).code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(res.results(2).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(res.results(2).message().empty());
+  EXPECT_EQ(res.results(3).code(), grpc::StatusCode::OK);
+  EXPECT_EQ(res.results(4).code(), grpc::StatusCode::OK);
+  std::set<uint64_t> seqs = {res.results(0).result().seq(), res.results(3).result().seq()};
+  EXPECT_EQ(seqs, (std::set<uint64_t>{1, 2}));
+  // The retry and its original may commit in either order (the sends of one call are concurrent):
+  // one of them is the message, the other its duplicate.
+  EXPECT_EQ(res.results(4).result().seq(), res.results(0).result().seq());
+  EXPECT_NE(res.results(4).result().duplicate(), res.results(0).result().duplicate());
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 2);
+
+  internal::SendBatchRequest big;
+  for (uint32_t i = 0; i <= options_.limits.send_batch_max; ++i)
+    *big.add_sends() = MakeSend(kAlice, 1, ab_, "big" + std::to_string(i), "x");
+  grpc::ClientContext ctx;
+  internal::SendBatchResult big_res;
+  EXPECT_EQ(stub->SendBatch(&ctx, big, &big_res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 2);
+  server->Shutdown();
 }
 
 // Another replica commits the same (conversation, sender, client_msg_id) while our batch runs: our

@@ -2,10 +2,16 @@
 
 #include <unistd.h>
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <future>
 #include <pqxx/pqxx>
 #include <stdexcept>
+
+#include "chat/internal/services.grpc.pb.h"
 
 namespace chat::testing {
 
@@ -50,6 +56,25 @@ std::string FreshDatabase(const std::string& prefix) {
 std::string BinDir() {
   if (const char* v = std::getenv("CHAT_BIN_DIR"); v && *v) return v;
   return CHAT_DEFAULT_BIN_DIR;
+}
+
+void KeepGrpcCallbackQueueUp() {
+  static const bool done = [] {
+    // A channel that is never destroyed, with one finished callback call on it: that call makes the
+    // channel take its reference on the callback queue.
+    auto* channel = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
+    auto* stub = new std::unique_ptr<internal::ChatService::Stub>(internal::ChatService::NewStub(*channel));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+    internal::SendRequest req;
+    v1::SendMessageResult res;
+    std::promise<void> finished;
+    (*stub)->async()->Send(&ctx, &req, &res, [&](grpc::Status) { finished.set_value(); });
+    finished.get_future().wait();
+    return true;
+  }();
+  (void)done;
 }
 
 }  // namespace chat::testing

@@ -15,4 +15,11 @@ std::string FreshDatabase(const std::string& prefix);
 // Directory holding the built executables (gateway, chat-service, ...).
 std::string BinDir();
 
+// Keeps gRPC's callback completion queue up for the rest of the test process. libgrpc++ 1.51 shuts
+// that queue down when the last channel or server using it goes away, and a test that then starts
+// the next one can abort inside gRPC (the old queue's thread races with the new one). Production
+// processes keep their channels for life; tests that build and drop callback-API servers or
+// channels call this first. Idempotent.
+void KeepGrpcCallbackQueueUp();
+
 }  // namespace chat::testing

@@ -1,0 +1,141 @@
+// SendCoalescer against an in-process fake chat shard over real gRPC: sends that arrive while the
+// shard's call slots are busy leave together in the next SendBatch call, and every send gets its
+// own answer.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "chat/internal/services.grpc.pb.h"
+#include "send_coalescer.h"
+#include "test_env.h"
+
+namespace chat::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+
+// Answers every send with message_id = its client_msg_id, except client_msg_id "deny" (refused).
+// The first call waits until Release(), so the test controls when a slot frees up.
+class FakeChat : public internal::ChatService::Service {
+ public:
+  grpc::Status SendBatch(grpc::ServerContext*, const internal::SendBatchRequest* req,
+                         internal::SendBatchResult* res) override {
+    std::unique_lock lk(mu_);
+    batch_sizes_.push_back(req->sends_size());
+    cv_.notify_all();
+    if (batch_sizes_.size() == 1) cv_.wait(lk, [&] { return released_; });
+    for (const auto& s : req->sends()) {
+      auto* item = res->add_results();
+      if (s.request().client_msg_id() == "deny") {
+        item->set_code(grpc::StatusCode::PERMISSION_DENIED);
+        item->set_message("you can only message friends");
+      } else {
+        item->mutable_result()->set_message_id(s.request().client_msg_id());
+      }
+    }
+    return grpc::Status::OK;
+  }
+  void WaitForCalls(size_t n) {
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, 10s, [&] { return batch_sizes_.size() >= n; });
+  }
+  void Release() {
+    std::lock_guard lk(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  std::vector<int> BatchSizes() {
+    std::lock_guard lk(mu_);
+    return batch_sizes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> batch_sizes_;
+  bool released_ = false;
+};
+
+internal::SendRequest Req(const std::string& cmid) {
+  internal::SendRequest r;
+  r.mutable_request()->set_conversation_id("d.1.2");
+  r.mutable_request()->set_client_msg_id(cmid);
+  return r;
+}
+
+struct Answer {
+  grpc::StatusCode code;
+  std::string message_id;
+};
+
+TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
+  chat::testing::KeepGrpcCallbackQueueUp();
+  FakeChat chat;
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&chat);
+  auto server = b.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  {
+    std::vector<ShardConfig> shards(1);
+    shards[0].addresses = {"127.0.0.1:" + std::to_string(port)};
+    ShardedStubs<internal::ChatService> stubs(shards);
+    SendCoalescer coalescer(stubs, 10000, /*batch_max=*/3, /*inflight_per_shard=*/1);
+
+    std::vector<std::promise<Answer>> answers(6);
+    auto submit = [&](int i, const std::string& cmid) {
+      coalescer.Submit(0, Req(cmid), [&answers, i](const grpc::Status& st, v1::SendMessageResult&& r) {
+        answers[i].set_value(Answer{st.error_code(), r.message_id()});
+      });
+    };
+    submit(0, "m0");
+    chat.WaitForCalls(1);  // m0 alone holds the only slot
+    submit(1, "m1");
+    submit(2, "deny");
+    submit(3, "m3");
+    submit(4, "m4");
+    submit(5, "m5");
+    chat.Release();
+    std::vector<Answer> got;
+    for (auto& a : answers) {
+      auto f = a.get_future();
+      ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+      got.push_back(f.get());
+    }
+    // The five waiting sends left in batch_max-sized calls, in order: [m1 deny m3] then [m4 m5].
+    EXPECT_EQ(chat.BatchSizes(), (std::vector<int>{1, 3, 2}));
+    for (int i : {0, 1, 3, 4, 5}) {
+      EXPECT_EQ(got[i].code, grpc::StatusCode::OK) << i;
+      EXPECT_EQ(got[i].message_id, "m" + std::to_string(i));
+    }
+    EXPECT_EQ(got[2].code, grpc::StatusCode::PERMISSION_DENIED);
+  }
+  server->Shutdown();
+}
+
+TEST(SendCoalescer, AnUnreachableShardFailsEverySendOfTheCall) {
+  chat::testing::KeepGrpcCallbackQueueUp();
+  std::vector<ShardConfig> shards(1);
+  shards[0].addresses = {"127.0.0.1:1"};  // nothing listens on port 1
+  ShardedStubs<internal::ChatService> stubs(shards);
+  SendCoalescer coalescer(stubs, 2000, 16, 1);
+  std::promise<grpc::StatusCode> a, b2;
+  coalescer.Submit(0, Req("x"), [&](const grpc::Status& st, v1::SendMessageResult&&) { a.set_value(st.error_code()); });
+  coalescer.Submit(0, Req("y"), [&](const grpc::Status& st, v1::SendMessageResult&&) { b2.set_value(st.error_code()); });
+  auto fa = a.get_future(), fb = b2.get_future();
+  ASSERT_EQ(fa.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(fb.wait_for(10s), std::future_status::ready);
+  EXPECT_NE(fa.get(), grpc::StatusCode::OK);
+  EXPECT_NE(fb.get(), grpc::StatusCode::OK);
+}
+
+}  // namespace
+}  // namespace chat::gateway
