@@ -44,7 +44,7 @@ struct Limits {
   uint32_t send_queue_max_bytes = 4 * 1024 * 1024;
   uint32_t handshake_timeout_ms = 10000;         // TCP accept -> upgrade complete
   uint32_t auth_timeout_ms = 15000;              // upgrade -> authenticated, else close 4001
-  uint32_t idle_timeout_ms = 60000;              // ping after half of it in silence; close after all of it
+  uint32_t idle_timeout_ms = 240000;             // ping after half of it in silence; close after all of it
   uint32_t drain_timeout_ms = 5000;              // graceful shutdown budget
   uint32_t max_connections = 18000;              // per gateway process (file limit is 20000)
   uint32_t max_connections_per_ip = 4096;        // concurrent, per client address (carrier NAT is big)
