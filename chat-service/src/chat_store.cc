@@ -284,6 +284,23 @@ void AppendHex(std::string* out, std::string_view bytes) {
   }
 }
 
+// The fan-out record of a newly stored message.
+CommittedMessage Committed(const PendingSend& s, const v1::SendMessageResult& r, uint64_t members_version) {
+  CommittedMessage cm;
+  cm.direct = s.direct;
+  cm.skip_session_id = s.skip_session_id;
+  cm.members_version = members_version;
+  v1::Message& m = cm.message;
+  m.set_conversation_id(s.conversation_id);
+  m.set_seq(r.seq());
+  m.set_message_id(r.message_id());
+  m.set_sender_id(s.sender_id);
+  m.set_client_msg_id(s.client_msg_id);
+  m.set_server_time_ms(r.server_time_ms());
+  *m.mutable_content() = s.content;
+  return cm;
+}
+
 // Runs kSendBatchSql for `sends` (conversation-sorted) in `t`; fills outs[i] for sends[i] and appends
 // the new messages to `committed` in seq order per conversation.
 void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSend*>& sends, int64_t now_ms,
@@ -328,19 +345,7 @@ void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSen
     const bool first = row[4].as<size_t>() - 1 == i;
     out->result.set_duplicate(!first);  // a repeat of an earlier send of this batch
     if (!first) continue;
-    CommittedMessage cm;
-    cm.direct = s.direct;
-    cm.skip_session_id = s.skip_session_id;
-    cm.members_version = row[6].as<uint64_t>();
-    v1::Message& m = cm.message;
-    m.set_conversation_id(s.conversation_id);
-    m.set_seq(seq);
-    m.set_message_id(out->result.message_id());
-    m.set_sender_id(s.sender_id);
-    m.set_client_msg_id(s.client_msg_id);
-    m.set_server_time_ms(now_ms);
-    *m.mutable_content() = s.content;
-    committed->push_back(std::move(cm));
+    committed->push_back(Committed(s, out->result, row[6].as<uint64_t>()));
   }
 }
 
@@ -364,19 +369,7 @@ void ExecSend(pqxx::transaction_base& t, const PendingSend& s, int64_t now_ms, S
   out->result.set_server_time_ms(row[2].as<int64_t>());
   out->result.set_duplicate(row[3].as<bool>());
   if (out->result.duplicate()) return;
-  CommittedMessage cm;
-  cm.direct = s.direct;
-  cm.skip_session_id = s.skip_session_id;
-  cm.members_version = row[4].as<uint64_t>();
-  v1::Message& m = cm.message;
-  m.set_conversation_id(s.conversation_id);
-  m.set_seq(out->result.seq());
-  m.set_message_id(out->result.message_id());
-  m.set_sender_id(s.sender_id);
-  m.set_client_msg_id(s.client_msg_id);
-  m.set_server_time_ms(out->result.server_time_ms());
-  *m.mutable_content() = s.content;
-  committed->push_back(std::move(cm));
+  committed->push_back(Committed(s, out->result, row[4].as<uint64_t>()));
 }
 
 }  // namespace
