@@ -160,7 +160,7 @@ set grid
 set key left top
 plot {plot}
 """
-        if run_gnuplot(script.replace("%%", "%")):
+        if run_gnuplot(script):  # gnuplot wants %% in tic labels
             written.append(png)
     # 2. Throughput / latency curve from the open-loop runs.
     series = []
