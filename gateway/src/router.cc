@@ -85,6 +85,10 @@ void Scatter(Stubs& stubs, uint32_t deadline_ms, Req req, Call call, Finish fini
   }
 }
 
+// For a merged list: answers with the first shard's error and returns true when any shard failed
+// (a partial list would make a syncing client believe items are gone).
+bool ReplyFirstError(const std::vector<grpc::Status>& statuses, uint64_t request_id, const ReplyFn& done);
+
 }  // namespace
 
 void SetError(v1::Reply* reply, v1::StatusCode code, std::string message) {
@@ -406,14 +410,9 @@ void RequestRouter::ListConversations(const RequestContext& ctx, uint64_t rid, R
       chats_, config_.limits.rpc_deadline_ms, std::move(req),
       [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListConversations(c, q, r, std::move(cb)); },
       [rid, done](std::vector<v1::ConversationsResult>& results, std::vector<grpc::Status>& statuses) {
+        if (ReplyFirstError(statuses, rid, done)) return;
         v1::Reply reply;
         reply.set_request_id(rid);
-        for (auto& st : statuses)
-          if (!st.ok()) {
-            // A partial list would make a syncing client believe conversations are gone.
-            SetError(&reply, st);
-            return done(std::move(reply), std::nullopt);
-          }
         auto* out = reply.mutable_conversations();
         for (auto& r : results)
           for (auto& c : *r.mutable_conversations()) *out->add_conversations() = std::move(c);
@@ -432,13 +431,9 @@ void RequestRouter::ListMyGroups(const RequestContext& ctx, uint64_t rid, ReplyF
       groups_, config_.limits.rpc_deadline_ms, std::move(req),
       [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListMyGroups(c, q, r, std::move(cb)); },
       [rid, done](std::vector<v1::GroupsResult>& results, std::vector<grpc::Status>& statuses) {
+        if (ReplyFirstError(statuses, rid, done)) return;
         v1::Reply reply;
         reply.set_request_id(rid);
-        for (auto& st : statuses)
-          if (!st.ok()) {
-            SetError(&reply, st);
-            return done(std::move(reply), std::nullopt);
-          }
         auto* out = reply.mutable_groups();
         for (auto& r : results)
           for (auto& x : *r.mutable_groups()) *out->add_groups() = std::move(x);
@@ -467,5 +462,19 @@ void RequestRouter::LookupUser(const v1::ClientFrame& f, ReplyFn done) {
         done(std::move(reply), std::nullopt);
       });
 }
+
+namespace {
+bool ReplyFirstError(const std::vector<grpc::Status>& statuses, uint64_t request_id, const ReplyFn& done) {
+  for (const auto& st : statuses) {
+    if (st.ok()) continue;
+    v1::Reply reply;
+    reply.set_request_id(request_id);
+    SetError(&reply, st);
+    done(std::move(reply), std::nullopt);
+    return true;
+  }
+  return false;
+}
+}  // namespace
 
 }  // namespace chat::gateway
