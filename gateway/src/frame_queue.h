@@ -18,6 +18,7 @@ class FrameQueue {
   bool empty() const { return head_ == items_.size(); }
   size_t size() const { return items_.size() - head_; }
   const Frame& front() const { return items_[head_]; }
+  const Frame& operator[](size_t i) const { return items_[head_ + i]; }
   const Frame& back() const { return items_.back(); }
 
   void push_back(Frame f) { items_.push_back(std::move(f)); }

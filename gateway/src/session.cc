@@ -3,21 +3,24 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
+
+#include <array>
+#include <span>
 
 
 #include "common/codec.h"
 #include "frame_queue.h"
 #include "rate_limiter.h"
+#include "ws_protocol.h"
 
 namespace chat::gateway {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
@@ -54,68 +57,54 @@ bool IsAuthRequest(v1::ClientFrame::RequestCase c) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// A DynamicBuffer over a flat_buffer that admits at most kSlack bytes beyond what it holds. Beast's
-// async_read prepares min(1536, max_size() - size()) bytes of the buffer before any data arrives,
-// so a plain flat_buffer costs every idle connection 1.5 KiB; this one costs kSlack, and a long
-// message simply takes more rounds. Message size is limited by read_message_max, not by this.
-class SlackBuffer {
- public:
-  static constexpr size_t kSlack = 256;
-  using const_buffers_type = beast::flat_buffer::const_buffers_type;
-  using mutable_buffers_type = beast::flat_buffer::mutable_buffers_type;
-  explicit SlackBuffer(beast::flat_buffer& b) : b_(&b) {}
-  size_t size() const { return b_->size(); }
-  size_t max_size() const { return std::min(b_->max_size(), b_->size() + kSlack); }
-  size_t capacity() const { return b_->capacity(); }
-  const_buffers_type data() const { return b_->data(); }
-  const_buffers_type cdata() const { return b_->cdata(); }
-  mutable_buffers_type prepare(size_t n) { return b_->prepare(n); }
-  void commit(size_t n) { b_->commit(n); }
-  void consume(size_t n) { b_->consume(n); }
-
- private:
-  beast::flat_buffer* b_;
-};
-
+// One WebSocket connection, framed by ws_protocol. Everything runs on the socket's strand.
+//
+// Idle cost: the session object, the socket, one pending readiness wait (no buffer) and, once
+// authenticated, one keep-alive timer wait. Reads go into a per-thread buffer; an incomplete frame
+// is copied into the Reader until it completes. A write carries every queued frame (up to
+// kMaxFramesPerWrite) in one gathered socket write; its scratch state lives only while writing.
+//
+// Closing: CloseWith queues a close frame behind the write in flight and drops frames not yet
+// written (the client resyncs). Once both close frames have passed, or the client broke the
+// protocol, the send side is shut down and input is discarded until the client closes
+// (RFC 6455 7.1.1); drain_timeout_ms bounds all of it. Finish closes the socket.
 class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket&& socket, GatewayContext& ctx, WireEncoding enc, std::optional<Identity> identity,
             std::unique_ptr<IpLimiter::Slot> ip_slot)
       : ip_slot_(std::move(ip_slot)),
-        ws_(std::move(socket)),
+        socket_(std::move(socket)),
         ctx_(ctx),
         enc_(enc),
-        pending_identity_(std::move(identity)),
         id_(ctx.session_ids.Next()),
-        timer_(ws_.get_executor()),
-        bucket_(ctx.limits.requests_per_second, ctx.limits.request_burst) {}
+        timer_(socket_.get_executor()),
+        bucket_(ctx.limits.requests_per_second, ctx.limits.request_burst),
+        reader_(ctx.limits.max_frame_bytes) {
+    if (identity) pending_identity_ = std::make_unique<Identity>(*identity);
+  }
 
-  void Accept(http::request<http::empty_body> req) {
-    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts below take over
-    websocket::stream_base::timeout t;
-    t.handshake_timeout = std::chrono::milliseconds(ctx_.limits.handshake_timeout_ms);
-    t.idle_timeout = std::chrono::milliseconds(ctx_.limits.idle_timeout_ms);
-    t.keep_alive_pings = true;  // ping at idle_timeout/2 of silence, close at idle_timeout
-    ws_.set_option(t);
-    ws_.read_message_max(ctx_.limits.max_frame_bytes);
-    ws_.auto_fragment(false);
-    const bool offered = !req[http::field::sec_websocket_protocol].empty();
-    const auto proto = std::string(SubprotocolName(enc_));
-    ws_.set_option(websocket::stream_base::decorator([offered, proto](websocket::response_type& res) {
-      res.set(http::field::server, "chat-gateway");
-      if (offered) res.set(http::field::sec_websocket_protocol, proto);
-    }));
-    ws_.async_accept(req, beast::bind_front_handler(&WsSession::OnAccept, shared_from_this()));
+  // Writes the 101 response; `early` holds bytes the client sent after its upgrade request.
+  void Start(std::string response, std::string early) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (!early.empty()) early_ = std::make_unique<std::string>(std::move(early));
+    auto res = std::make_shared<std::string>(std::move(response));
+    ArmTimer(ctx_.limits.handshake_timeout_ms, [](WsSession& s) { s.Finish(); });
+    net::async_write(socket_, net::buffer(*res),
+                     [self = shared_from_this(), res](boost::system::error_code ec, std::size_t) {
+                       if (ec) return self->Finish();
+                       self->OnAccept();
+                     });
   }
 
   // ---- SessionHandle (any thread)
   void PushEvent(std::shared_ptr<const SharedEvent> event) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), event = std::move(event)] {
+    net::post(socket_.get_executor(), [self = shared_from_this(), event = std::move(event)] {
       if (self->identity_.user_id != 0) self->Send(event->Frame(self->enc_));
     });
   }
   void Kick(uint16_t code, std::string reason) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+    net::post(socket_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
       self->CloseWith(code, std::move(reason));
     });
   }
@@ -123,11 +112,26 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   const internal::SessionRef& presence_ref() const override { return ref_; }
 
  private:
-  void OnAccept(beast::error_code ec) {
-    if (ec) return;  // handshake failed or timed out: nothing registered yet
+  static constexpr size_t kReadChunk = 64 * 1024;
+  static constexpr int kReadsPerTurn = 4;  // then yield to other sessions on this thread
+  static constexpr size_t kMaxFramesPerWrite = 16;
+  static constexpr size_t kMaxBytesPerWrite = 256 * 1024;
+
+  // Scratch of the write in flight: frame headers and the gathered buffers.
+  struct WriteBatch {
+    std::string control;  // control frames (pong, ping, close) written ahead of the data frames
+    uint8_t headers[kMaxFramesPerWrite][ws::kMaxHeaderBytes];
+    std::array<net::const_buffer, 1 + 2 * kMaxFramesPerWrite> bufs;
+    size_t nbufs = 0;
+    size_t frames = 0;         // data frames from the front of queue_
+    bool carries_close = false;
+  };
+
+  void OnAccept() {
     accepted_ = true;
     ++ctx_.open_sessions;
     ++ctx_.counters.connections_accepted;
+    last_rx_ms_ = SteadyMs();
     if (ctx_.shutting_down) return CloseWith(1012, "gateway restarting");
     if (static_cast<uint64_t>(ctx_.open_sessions.load()) > ctx_.limits.max_connections) {
       ++ctx_.counters.rejected_full;
@@ -138,24 +142,23 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       // sync the client starts cannot miss a push.
       Identity id = *pending_identity_;
       pending_identity_.reset();
-      BecomeAuthenticated(id, [self = shared_from_this()] { self->DoRead(); });
+      BecomeAuthenticated(id, [self = shared_from_this()] { self->StartReading(); });
       return;
     }
-    timer_.expires_after(std::chrono::milliseconds(ctx_.limits.auth_timeout_ms));
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec && self->identity_.user_id == 0) self->CloseWith(kCloseAuthTimeout, "not authenticated in time");
+    ArmTimer(ctx_.limits.auth_timeout_ms, [](WsSession& s) {
+      if (s.identity_.user_id == 0) s.CloseWith(kCloseAuthTimeout, "not authenticated in time");
     });
-    DoRead();
+    StartReading();
   }
 
   // Registers the session (hub + presence); `then` runs on the strand once presence answered.
   void BecomeAuthenticated(const Identity& id, std::function<void()> then) {
     identity_ = id;
     ref_ = Ref();
-    timer_.cancel();
+    ArmKeepAlive();
     ctx_.hub.Add(id.user_id, shared_from_this());
     ctx_.registrar.Register(ref_, [self = shared_from_this(), then = std::move(then)]() mutable {
-      net::post(self->ws_.get_executor(), std::move(then));
+      net::post(self->socket_.get_executor(), std::move(then));
     });
   }
 
@@ -168,26 +171,113 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     return ref;
   }
 
-  void DoRead() {
-    if (closing_) return;
-    ws_.async_read(read_buffer_, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+  // ---- timer: one wait at a time; a newer arm makes older completions no-ops
+  template <class F>
+  void ArmTimer(uint32_t ms, F on_expiry) {
+    const uint64_t gen = ++timer_gen_;
+    timer_.expires_after(std::chrono::milliseconds(ms));
+    timer_.async_wait([self = shared_from_this(), gen, on_expiry](boost::system::error_code ec) {
+      if (!ec && gen == self->timer_gen_ && !self->finished_) on_expiry(*self);
+    });
   }
 
-  void OnRead(beast::error_code ec, std::size_t) {
-    if (ec) return Finish();  // closed, timed out, or a protocol violation Beast already answered
-    std::string data = beast::buffers_to_string(buffer_.data());
-    buffer_.consume(buffer_.size());
-    buffer_.shrink_to_fit();  // an idle connection keeps no read buffer (the next read allocates)
+  // Pings after idle_timeout/2 of silence from the client; drops the connection after idle_timeout.
+  void ArmKeepAlive() {
+    if (closing_) return;
+    const int64_t half = std::max<int64_t>(ctx_.limits.idle_timeout_ms / 2, 1);
+    const int64_t due = last_rx_ms_ + (pinged_ ? 2 * half : half);
+    const int64_t wait = std::max<int64_t>(due - SteadyMs(), 0);
+    ArmTimer(static_cast<uint32_t>(wait), [](WsSession& s) { s.OnKeepAlive(); });
+  }
+
+  void OnKeepAlive() {
+    if (closing_) return;
+    const int64_t silent = SteadyMs() - last_rx_ms_;
+    const int64_t half = std::max<int64_t>(ctx_.limits.idle_timeout_ms / 2, 1);
+    if (silent >= 2 * half) return Finish();  // gone without a word: no close handshake to wait for
+    if (silent >= half && !pinged_) {
+      pinged_ = true;
+      QueueControl(ws::ControlFrame(ws::Opcode::kPing, {}));
+    }
+    ArmKeepAlive();
+  }
+
+  // ---- reading
+  void StartReading() {
+    if (early_) {
+      std::unique_ptr<std::string> early = std::move(early_);
+      reader_.Feed(early->data(), early->size());
+      if (!DrainReader()) return;
+    }
+    WaitReadable();
+  }
+
+  void WaitReadable() {
+    if (finished_) return;
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](boost::system::error_code ec) { self->OnReadable(ec); });
+  }
+
+  void OnReadable(boost::system::error_code ec) {
+    if (ec) return Finish();
+    thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
+    for (int turn = 0; turn < kReadsPerTurn && !finished_; ++turn) {
+      size_t n = socket_.read_some(net::buffer(buf.get(), kReadChunk), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) break;
+      if (ec) return Finish();  // EOF or reset: the client is gone
+      if (discarding_) continue;
+      last_rx_ms_ = SteadyMs();
+      pinged_ = false;
+      reader_.Feed(buf.get(), n);
+      if (!DrainReader()) break;
+      if (n < kReadChunk) break;
+    }
+    WaitReadable();
+  }
+
+  // Hands every complete frame of the input to its handler. Returns false once the input must
+  // stop being parsed (peer close, protocol error, session finished).
+  bool DrainReader() {
+    for (;;) {
+      auto e = reader_.Next();
+      switch (e.kind) {
+        case ws::Reader::Kind::kNeedMore:
+          return true;
+        case ws::Reader::Kind::kMessage:
+          if (!closing_) OnMessage(e.text, e.payload);
+          break;
+        case ws::Reader::Kind::kPing:
+          if (!closing_) QueueControl(ws::ControlFrame(ws::Opcode::kPong, e.payload));
+          break;
+        case ws::Reader::Kind::kPong:
+          break;
+        case ws::Reader::Kind::kClose:
+          peer_closed_ = true;
+          discarding_ = true;  // nothing may follow a close frame
+          if (!closing_) CloseWith(e.close_code == 0 ? ws::kCloseNormal : e.close_code, "");
+          else if (close_sent_) Teardown();
+          return false;
+        case ws::Reader::Kind::kError:
+          ++ctx_.counters.bad_frames;
+          discarding_ = true;
+          if (!closing_) CloseWith(e.close_code, e.error);
+          else if (close_sent_) Teardown();
+          return false;
+      }
+      if (finished_) return false;
+    }
+  }
+
+  void OnMessage(bool text, std::string_view data) {
     const bool want_text = enc_ == WireEncoding::kJson;
-    if (ws_.got_text() != want_text) {
+    if (text != want_text) {
       ++ctx_.counters.bad_frames;
       return CloseWith(kClosePolicy, want_text ? "chat.v1.json takes text frames" : "chat.v1.proto takes binary frames");
     }
     HandleFrame(data);
-    DoRead();
   }
 
-  void HandleFrame(const std::string& data) {
+  void HandleFrame(std::string_view data) {
     v1::ClientFrame frame;
     std::string error;
     if (!DecodeClientFrame(data, enc_, &frame, &error)) {
@@ -214,7 +304,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     ++inflight_;
     RequestContext rc{identity_, id_, ctx_.instance_id};
     ctx_.router.Handle(rc, frame, [self = shared_from_this()](v1::Reply reply, std::optional<Identity> id) {
-      net::post(self->ws_.get_executor(), [self, reply = std::move(reply), id = std::move(id)]() mutable {
+      net::post(self->socket_.get_executor(), [self, reply = std::move(reply), id = std::move(id)]() mutable {
         self->OnReply(std::move(reply), std::move(id));
       });
     });
@@ -247,7 +337,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     Send(std::make_shared<const std::string>(EncodeServerFrame(f, enc_)));
   }
 
-  // One write in flight; the queue is bounded in frames and bytes. Overflow = slow consumer.
+  // ---- writing: one write in flight; the queue is bounded in frames and bytes. Overflow = slow consumer.
   void Send(std::shared_ptr<const std::string> frame) {
     if (closing_) return;
     if (queue_.size() >= ctx_.limits.send_queue_max_frames ||
@@ -260,65 +350,91 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     if (!writing_) DoWrite();
   }
 
-  void DoWrite() {
-    writing_ = true;
-    ws_.binary(enc_ == WireEncoding::kProto);
-    ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
+  void QueueControl(std::string frame) {
+    if (close_queued_) return;  // nothing follows our close frame
+    control_ += frame;
+    if (!writing_) DoWrite();
   }
 
-  void OnWrite(beast::error_code ec, std::size_t) {
+  void DoWrite() {
+    if (control_.empty() && queue_.empty()) return;
+    if (!wb_) wb_ = std::make_unique<WriteBatch>();
+    WriteBatch& b = *wb_;
+    b.control.swap(control_);
+    control_.clear();
+    b.nbufs = 0;
+    b.frames = 0;
+    b.carries_close = close_queued_;
+    if (!b.control.empty()) b.bufs[b.nbufs++] = net::buffer(b.control);
+    const auto op = enc_ == WireEncoding::kProto ? ws::Opcode::kBinary : ws::Opcode::kText;
+    size_t bytes = 0;
+    while (b.frames < queue_.size() && b.frames < kMaxFramesPerWrite && !b.carries_close &&
+           (b.frames == 0 || bytes < kMaxBytesPerWrite)) {
+      const std::string& payload = *queue_[b.frames];
+      const size_t hn = ws::EncodeHeader(op, payload.size(), b.headers[b.frames]);
+      b.bufs[b.nbufs++] = net::buffer(b.headers[b.frames], hn);
+      b.bufs[b.nbufs++] = net::buffer(payload);
+      bytes += payload.size();
+      ++b.frames;
+    }
+    writing_ = true;
+    net::async_write(socket_, std::span<const net::const_buffer>(b.bufs.data(), b.nbufs),
+                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(boost::system::error_code ec) {
     writing_ = false;
     if (ec) {
       queue_.clear();
       queued_bytes_ = 0;
-      // If a read is pending it fails too and calls Finish; if not (closing from OnRead), nobody
-      // else would. Finish is idempotent.
+      wb_.reset();
       return Finish();
     }
-    queued_bytes_ -= queue_.front()->size();
-    queue_.pop_front();
-    if (close_pending_) return StartClose();
-    if (!queue_.empty() && !closing_) DoWrite();
+    for (size_t i = 0; i < wb_->frames; ++i) {
+      queued_bytes_ -= queue_.front()->size();
+      queue_.pop_front();
+    }
+    if (wb_->carries_close) {
+      close_sent_ = true;
+      wb_.reset();
+      if (peer_closed_ || discarding_) Teardown();
+      return;
+    }
+    if (control_.empty() && queue_.empty()) return wb_.reset();  // idle sessions keep no scratch
+    DoWrite();
   }
 
   // Starts a graceful close with `code` once the write in flight (if any) is done. Frames still
   // queued are dropped: the client resyncs after reconnecting.
   void CloseWith(uint16_t code, std::string reason) {
-    if (closing_ || !accepted_) return;
+    if (closing_ || !accepted_ || finished_) return;
     closing_ = true;
-    timer_.cancel();
-    close_reason_.code = code;
-    close_reason_.reason = reason.substr(0, 120);
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
+    while (queue_.size() > (writing_ ? wb_->frames : 0u)) {
       queued_bytes_ -= queue_.back()->size();
       queue_.pop_back();
     }
     // A peer that never reads would hold the close handshake forever: cut it after a deadline.
-    timer_.expires_after(std::chrono::milliseconds(std::max<uint32_t>(ctx_.limits.drain_timeout_ms, 1000)));
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;
-      beast::get_lowest_layer(self->ws_).close();
-      self->Finish();
-    });
-    if (writing_) {
-      close_pending_ = true;
-      return;
-    }
-    StartClose();
+    ArmTimer(std::max<uint32_t>(ctx_.limits.drain_timeout_ms, 1000), [](WsSession& s) { s.Finish(); });
+    control_ += ws::CloseFrame(code, reason);
+    close_queued_ = true;
+    if (!writing_) DoWrite();
   }
 
-  void StartClose() {
-    close_pending_ = false;
-    // No read may be outstanding (e.g. closing from OnRead), so the close completion finishes
-    // the session too; Finish is idempotent.
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) { self->Finish(); });
+  // Both close frames have passed (or the input is unusable): send FIN and wait for the client's.
+  void Teardown() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    discarding_ = true;
   }
 
   void Finish() {
     if (finished_) return;
     finished_ = true;
     closing_ = true;
+    ++timer_gen_;
     timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.close(ignored);
     if (identity_.user_id != 0) {
       ctx_.hub.Remove(identity_.user_id, id_);
       ctx_.registrar.Unregister(ref_);
@@ -327,28 +443,35 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   }
 
   std::unique_ptr<IpLimiter::Slot> ip_slot_;  // this connection's place in its address's quota
-  websocket::stream<beast::tcp_stream> ws_;
+  tcp::socket socket_;
   GatewayContext& ctx_;
   const WireEncoding enc_;
-  std::optional<Identity> pending_identity_;
+  std::unique_ptr<Identity> pending_identity_;  // token from the upgrade, until registered
+  std::unique_ptr<std::string> early_;          // bytes sent right behind the upgrade request
   const uint64_t id_;
   Identity identity_;  // strand only; user_id 0 until authenticated
   internal::SessionRef ref_;  // set once, before the session enters the hub
-  beast::flat_buffer buffer_;
-  SlackBuffer read_buffer_{buffer_};  // what reads go through (see SlackBuffer)
-  net::steady_timer timer_;  // auth timeout, then close deadline
+  net::steady_timer timer_;  // handshake, auth timeout, keep-alive, then close deadline
+  uint64_t timer_gen_ = 0;
   TokenBucket bucket_;
-  uint32_t inflight_ = 0;
+  ws::Reader reader_;
+  int64_t last_rx_ms_ = 0;
   FrameQueue queue_;  // empty = no heap memory (idle connections)
   size_t queued_bytes_ = 0;
+  std::string control_;  // control frames waiting for the next write
+  std::unique_ptr<WriteBatch> wb_;  // only while writing
+  uint32_t inflight_ = 0;
+  uint64_t auth_request_id_ = 0;
   bool writing_ = false;
   bool accepted_ = false;
   bool authenticating_ = false;  // an auth request is in flight; others wait for its reply
-  uint64_t auth_request_id_ = 0;
-  bool closing_ = false;
-  bool close_pending_ = false;
+  bool pinged_ = false;          // a keep-alive ping went out since the client last spoke
+  bool closing_ = false;         // our close frame is queued or sent; no more data frames
+  bool close_queued_ = false;
+  bool close_sent_ = false;
+  bool peer_closed_ = false;
+  bool discarding_ = false;  // input is read and dropped (after a close frame or a protocol error)
   bool finished_ = false;
-  websocket::close_reason close_reason_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -384,7 +507,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
-    if (!websocket::is_upgrade(req)) {
+    if (!IsUpgrade(req)) {
       if (path == "/healthz" && req.method() == http::verb::get) {
         if (ctx_.shutting_down) return Respond(http::status::service_unavailable, "shutting down\n");
         return Respond(http::status::ok, "ok\n");
@@ -392,6 +515,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return Respond(http::status::not_found, "not found\n");
     }
     if (path != "/ws") return Respond(http::status::not_found, "WebSocket endpoint is /ws\n");
+    if (req[http::field::sec_websocket_version] != "13")
+      return Respond(http::status::upgrade_required, "WebSocket version 13 only\n", "13");
+    auto key_field = req[http::field::sec_websocket_key];
+    std::string_view key(key_field.data(), key_field.size());
+    if (!ws::ValidClientKey(key)) return Respond(http::status::bad_request, "missing or malformed Sec-WebSocket-Key\n");
     if (ctx_.shutting_down) return Respond(http::status::service_unavailable, "gateway restarting\n");
     WireEncoding enc = WireEncoding::kJson;
     auto offered = req[http::field::sec_websocket_protocol];
@@ -413,13 +541,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                        err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
       identity = Identity{claims->user_id, claims->device_id};
     }
+    std::string response =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nServer: chat-gateway\r\n"
+        "Sec-WebSocket-Accept: " + ws::AcceptKey(key) + "\r\n";
+    if (!offered.empty()) response += "Sec-WebSocket-Protocol: " + std::string(SubprotocolName(enc)) + "\r\n";
+    response += "\r\n";
+    std::string early = beast::buffers_to_string(buffer_.data());
     auto ws = std::make_shared<WsSession>(stream_.release_socket(), ctx_, enc, std::move(identity),
                                           std::move(ip_slot_));
-    ws->Accept(std::move(req));
+    ws->Start(std::move(response), std::move(early));
   }
 
-  void Respond(http::status status, std::string body) {
+  static bool IsUpgrade(const http::request<http::empty_body>& req) {
+    return req.version() >= 11 && req.method() == http::verb::get &&
+           http::token_list(req[http::field::connection]).exists("upgrade") &&
+           http::token_list(req[http::field::upgrade]).exists("websocket");
+  }
+
+  // `ws_version`: sent as Sec-WebSocket-Version (the answer to an unsupported version).
+  void Respond(http::status status, std::string body, const char* ws_version = nullptr) {
     auto res = std::make_shared<http::response<http::string_body>>(status, 11);
+    if (ws_version) res->set(http::field::sec_websocket_version, ws_version);
     res->set(http::field::server, "chat-gateway");
     res->set(http::field::content_type, "text/plain");
     res->set(http::field::connection, "close");
