@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "cluster.h"
+#include "raw_ws.h"
 #include "common/shard.h"
 #include "common/token.h"
 
@@ -315,6 +316,86 @@ TEST_F(BadInput, UnknownSubprotocolIsRefusedWith400) {
   ASSERT_TRUE(json) << error;
   EXPECT_EQ(json->encoding(), kJson);
   ExpectStillServes(*json);
+  ExpectHealthyPairWorks();
+}
+
+TEST_F(BadInput, UpgradeNeedsVersion13AndAKey) {
+  const auto o = cluster().Options(0, kProto);
+  std::string common = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+  {
+    RawWs raw(o);
+    std::string head = raw.Upgrade("/ws", common + "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n");
+    EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 426") << head;
+    EXPECT_NE(head.find("Sec-WebSocket-Version: 13"), std::string::npos) << head;
+  }
+  {
+    RawWs raw(o);
+    std::string head = raw.Upgrade("/ws", common + "Sec-WebSocket-Version: 13\r\n");
+    EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 400") << head;
+  }
+  {
+    RawWs raw(o);
+    std::string head = raw.Upgrade("/ws", RawWs::StandardHeaders(mallory_->token));
+    EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 101") << head;
+    EXPECT_NE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos) << head;
+    EXPECT_NE(head.find("Sec-WebSocket-Protocol: chat.v1.proto"), std::string::npos) << head;
+  }
+  ExpectHealthyPairWorks();
+}
+
+TEST_F(BadInput, UnmaskedFrameClosesWith1002) {
+  RawWs raw(cluster().Options(0, kProto));
+  ASSERT_EQ(raw.Upgrade("/ws", RawWs::StandardHeaders(mallory_->token)).substr(0, 12), "HTTP/1.1 101");
+  raw.SendFrame(0x82, "\x08\x01", /*masked=*/false);
+  auto f = raw.ReadFrame();
+  ASSERT_TRUE(f) << "no close frame";
+  EXPECT_EQ(f->opcode, 8);
+  EXPECT_EQ(CloseCodeOf(*f), 1002);
+  EXPECT_TRUE(raw.ReadsEof()) << "the server did not end the connection after its close";
+  ExpectHealthyPairWorks();
+}
+
+TEST_F(BadInput, PingsFragmentsAndACloseFromTheClient) {
+  RawWs raw(cluster().Options(0, kProto));
+  ASSERT_EQ(raw.Upgrade("/ws", RawWs::StandardHeaders(mallory_->token)).substr(0, 12), "HTTP/1.1 101");
+  raw.SendFrame(0x89, "are you there");
+  auto pong = raw.ReadFrame();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, 10);
+  EXPECT_EQ(pong->payload, "are you there");
+
+  // get_me in two fragments with a ping between them.
+  v1::ClientFrame req;
+  req.set_request_id(77);
+  req.mutable_get_me();
+  const std::string bytes = req.SerializeAsString();
+  raw.SendFrame(0x02, bytes.substr(0, 2));
+  raw.SendFrame(0x89, "mid");
+  raw.SendFrame(0x80, bytes.substr(2));
+  std::optional<v1::Reply> reply;
+  for (int i = 0; i < 5 && !reply; ++i) {  // the pong, then the reply (events may come between)
+    auto f = raw.ReadFrame();
+    ASSERT_TRUE(f) << "no reply to a fragmented request";
+    if (f->opcode != 2) continue;
+    v1::ServerFrame sf;
+    ASSERT_TRUE(sf.ParseFromString(f->payload));
+    if (sf.has_reply() && sf.reply().request_id() == 77) reply = sf.reply();
+  }
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status(), v1::OK);
+  EXPECT_EQ(reply->account().profile().user_id(), mallory_->id);
+
+  raw.SendFrame(0x88, std::string("\x03\xe8", 2) + "bye");
+  std::optional<RawWs::Frame> close;
+  while (auto f = raw.ReadFrame()) {
+    if (f->opcode == 8) {
+      close = f;
+      break;
+    }
+  }
+  ASSERT_TRUE(close) << "the close was not answered";
+  EXPECT_EQ(CloseCodeOf(*close), 1000);
+  EXPECT_TRUE(raw.ReadsEof()) << "the server did not end the connection after the close handshake";
   ExpectHealthyPairWorks();
 }
 

@@ -3,7 +3,6 @@
 // starts its own cluster.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "cluster.h"
+#include "raw_ws.h"
 #include "common/shard.h"
 
 namespace chat::e2e {
@@ -309,117 +309,47 @@ TEST(GracefulStop, ClientsOfAStoppingGatewayGet1012) {
   EXPECT_TRUE(WaitForMessage(carol.c(), conv, seq));
 }
 
+// ---- keep-alive ------------------------------------------------------------------------------------------
+
+TEST(KeepAlive, SilentClientsArePingedThenDroppedAndPongsKeepThemOpen) {
+  ClusterOptions o;
+  o.limits.idle_timeout_ms = 2000;  // ping after 1 s of silence, drop after 2 s
+  TestCluster cluster(o);
+  User alice = cluster.SignUp(0, kProto, "Alice");
+  RawWs mute(cluster.Options(0, kProto));
+  RawWs live(cluster.Options(0, kProto));
+  ASSERT_EQ(mute.Upgrade("/ws", RawWs::StandardHeaders(alice.token)).substr(0, 12), "HTTP/1.1 101");
+  ASSERT_EQ(live.Upgrade("/ws", RawWs::StandardHeaders(alice.token)).substr(0, 12), "HTTP/1.1 101");
+
+  // The mute client hears a ping, then the connection ends without a close frame.
+  auto ping = mute.ReadFrame();
+  ASSERT_TRUE(ping) << "no keep-alive ping";
+  EXPECT_EQ(ping->opcode, 9);
+  auto next = mute.ReadFrame();
+  EXPECT_FALSE(next) << "frame with opcode " << int(next->opcode) << " instead of the end";
+  EXPECT_EQ(mute.end(), RawWs::End::kEof) << "a client that never answered pings was not dropped";
+
+  // The live client answers three pings (1.5x idle_timeout) and is still served.
+  for (int pings = 0; pings < 3;) {
+    auto f = live.ReadFrame();
+    ASSERT_TRUE(f) << "the connection ended although it answered every ping";
+    ASSERT_EQ(f->opcode, 9);
+    live.SendFrame(0x8A, f->payload);
+    ++pings;
+  }
+  v1::ClientFrame req;
+  req.set_request_id(5);
+  req.mutable_get_me();
+  live.SendFrame(0x82, req.SerializeAsString());
+  auto reply = live.ReadFrame();
+  ASSERT_TRUE(reply);
+  v1::ServerFrame f;
+  ASSERT_TRUE(f.ParseFromString(reply->payload));
+  EXPECT_EQ(f.reply().request_id(), 5u);
+  EXPECT_EQ(f.reply().status(), v1::OK);
+}
+
 // ---- slow consumer -------------------------------------------------------------------------------------
-
-// A WebSocket connection done by hand on a plain socket, so that the test can stop reading (the
-// client library always reads). Only what this test needs: upgrade, masked binary frames out,
-// frames in. Not thread-safe.
-class RawWebSocket {
- public:
-  ~RawWebSocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  // Connects with a tiny receive buffer (so the server's writes stall early) and upgrades with
-  // chat.v1.proto and `token`. Returns "" or the reason for failing.
-  std::string Open(uint16_t port, const std::string& token) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int small = 4096;
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
-    const std::string req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                            "Sec-WebSocket-Protocol: chat.v1.proto\r\nAuthorization: Bearer " +
-                            token + "\r\n\r\n";
-    if (!WriteAll(req)) return "sending the upgrade failed";
-    const auto deadline = Clock::now() + 10s;
-    size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
-      if (Fill(deadline) != kData) return "no upgrade response";
-    const std::string head = buf_.substr(0, end);
-    buf_.erase(0, end + 4);
-    if (head.rfind("HTTP/1.1 101", 0) != 0) return "upgrade refused: " + head.substr(0, head.find("\r\n"));
-    return "";
-  }
-
-  bool SendBinary(const std::string& payload) {
-    std::string f;
-    f.push_back(static_cast<char>(0x82));  // FIN, binary
-    if (payload.size() < 126) {
-      f.push_back(static_cast<char>(0x80 | payload.size()));
-    } else {
-      f.push_back(static_cast<char>(0x80 | 126));
-      f.push_back(static_cast<char>(payload.size() >> 8));
-      f.push_back(static_cast<char>(payload.size() & 0xff));
-    }
-    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
-    f.append(reinterpret_cast<const char*>(mask), 4);
-    for (size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
-    return WriteAll(f);
-  }
-
-  enum Result { kData, kEof, kTimeout, kError };
-  // Reads one whole frame before `deadline`.
-  Result ReadFrame(Clock::time_point deadline, int* opcode, std::string* payload) {
-    for (;;) {
-      if (buf_.size() >= 2) {
-        const auto b = [&](size_t i) { return static_cast<unsigned char>(buf_[i]); };
-        size_t len = b(1) & 0x7f, at = 2;
-        if (len == 126 && buf_.size() >= 4) {
-          len = (size_t(b(2)) << 8) | b(3);
-          at = 4;
-        } else if (len == 127 && buf_.size() >= 10) {
-          len = 0;
-          for (int i = 0; i < 8; ++i) len = (len << 8) | b(2 + i);
-          at = 10;
-        }
-        if ((b(1) & 0x7f) < 126 || at > 2) {
-          if (buf_.size() >= at + len) {
-            *opcode = b(0) & 0x0f;
-            *payload = buf_.substr(at, len);
-            buf_.erase(0, at + len);
-            return kData;
-          }
-        }
-      }
-      Result r = Fill(deadline);
-      if (r != kData) return r;
-    }
-  }
-
- private:
-  bool WriteAll(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  Result Fill(Clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return kTimeout;
-    pollfd p{fd_, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left));
-    if (n == 0) return kTimeout;
-    if (n < 0) return kError;
-    char tmp[65536];
-    ssize_t got = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (got == 0) return kEof;
-    if (got < 0) return kError;
-    buf_.append(tmp, static_cast<size_t>(got));
-    return kData;
-  }
-
-  int fd_ = -1;
-  std::string buf_;
-};
 
 TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
   // Big messages: the kernel's socket buffers on loopback grow to several MiB before the
@@ -438,21 +368,19 @@ TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
 
   // Bob's stalled device on the same gateway. One request/reply first: the gateway reads the
   // first frame only once the session is registered, so pushes are routed to it afterwards.
-  RawWebSocket stalled;
-  ASSERT_EQ(stalled.Open(cluster.gateway_port(0), bob.token), "");
+  RawWs stalled(cluster.Options(0, kProto), /*rcvbuf=*/4096);
+  ASSERT_EQ(stalled.Upgrade("/ws", RawWs::StandardHeaders(bob.token)).substr(0, 12), "HTTP/1.1 101");
   v1::ClientFrame hello;
   hello.set_request_id(1);
   hello.mutable_get_me();
-  ASSERT_TRUE(stalled.SendBinary(hello.SerializeAsString()));
+  stalled.SendFrame(0x82, hello.SerializeAsString());
   {
     // Events (the friendship just made) may arrive before the reply; skip them.
-    const auto deadline = Clock::now() + 10s;
     v1::ServerFrame f;
     do {
-      int op = 0;
-      std::string payload;
-      ASSERT_EQ(stalled.ReadFrame(deadline, &op, &payload), RawWebSocket::kData);
-      ASSERT_TRUE(f.ParseFromString(payload));
+      auto frame = stalled.ReadFrame();
+      ASSERT_TRUE(frame) << "no reply";
+      ASSERT_TRUE(f.ParseFromString(frame->payload));
     } while (!f.has_reply());
     ASSERT_EQ(f.reply().request_id(), 1u);
     ASSERT_EQ(f.reply().status(), v1::OK);
@@ -474,25 +402,17 @@ TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
   // Now read what the server had managed to hand the stalled device: it must end (the server
   // dropped it), short of everything, with close code 4008 if a close frame made it through.
   int events = 0, close_code = -1;
-  RawWebSocket::Result r;
-  const auto deadline = Clock::now() + 30s;
-  for (;;) {
-    int op = 0;
-    std::string payload;
-    r = stalled.ReadFrame(deadline, &op, &payload);
-    if (r != RawWebSocket::kData) break;
-    if (op == 0x8) {
-      close_code = payload.size() >= 2
-                       ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1])
-                       : 0;
+  while (auto frame = stalled.ReadFrame()) {
+    if (frame->opcode == 0x8) {
+      close_code = CloseCodeOf(*frame);
       continue;  // the server closes the TCP connection next
     }
     v1::ServerFrame f;
-    if (op == 0x2 && f.ParseFromString(payload) && f.has_event()) ++events;
+    if (frame->opcode == 0x2 && f.ParseFromString(frame->payload) && f.has_event()) ++events;
   }
   std::printf("slow consumer: the stalled device got %d of %d events, close code %d, end %d\n", events, kMessages,
-              close_code, static_cast<int>(r));
-  EXPECT_NE(r, RawWebSocket::kTimeout) << "the stalled connection was never dropped (" << events << " events)";
+              close_code, static_cast<int>(stalled.end()));
+  EXPECT_NE(stalled.end(), RawWs::End::kTimeout) << "the stalled connection was never dropped (" << events << " events)";
   EXPECT_LT(events, kMessages) << "everything was delivered: the queue limit never applied";
   if (close_code != -1) {
     EXPECT_EQ(close_code, 4008);
