@@ -57,6 +57,8 @@ SELECT i.seq, i.message_id, i.server_time_ms, false, b.members_version FROM ins 
 // batch position whose message it is. The same snapshot and membership contract as kSendSql; a
 // unique violation (a racing replica stored the same client_msg_id) fails the statement, and the
 // caller redoes the batch one send at a time with savepoints.
+// Membership is a join on the members primary key (an EXISTS inside the OR was planned as a hashed
+// scan of the whole members table per batch).
 constexpr const char* kSendBatch = "chat_send_batch";
 constexpr const char* kSendBatchSql = R"(
 WITH input AS (
@@ -67,12 +69,14 @@ firsts AS (
 dup AS (
   SELECT i.ord, m.seq, m.message_id, m.server_time_ms FROM input i
   JOIN messages m ON m.conversation_id = i.conv AND m.sender_id = i.sender AND m.client_msg_id = i.cmid),
+member AS (
+  SELECT i.ord FROM input i
+  JOIN conversation_members cm ON cm.conversation_id = i.conv AND cm.user_id = i.sender AND cm.left_seq IS NULL
+  WHERE i.req_member),
 cand AS (
   SELECT i.* FROM input i JOIN firsts f ON f.ord = i.ord
   WHERE NOT EXISTS (SELECT 1 FROM dup d WHERE d.ord = i.ord)
-    AND (NOT i.req_member OR EXISTS (
-      SELECT 1 FROM conversation_members cm
-      WHERE cm.conversation_id = i.conv AND cm.user_id = i.sender AND cm.left_seq IS NULL))),
+    AND (NOT i.req_member OR EXISTS (SELECT 1 FROM member mb WHERE mb.ord = i.ord))),
 ranked AS (
   SELECT c.*, row_number() OVER (PARTITION BY c.conv ORDER BY c.ord) AS k,
          count(*) OVER (PARTITION BY c.conv) AS n

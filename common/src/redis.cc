@@ -94,9 +94,9 @@ std::optional<std::vector<RedisReply>> RedisClient::Pipeline(const std::vector<s
 }
 
 RedisSubscriber::RedisSubscriber(RedisConfig cfg, std::vector<std::string> channels, OnMessage on_message,
-                                 std::function<void()> on_reconnect)
+                                 std::function<void()> on_reconnect, std::function<void()> on_drained)
     : cfg_(std::move(cfg)), channels_(std::move(channels)), on_message_(std::move(on_message)),
-      on_reconnect_(std::move(on_reconnect)) {}
+      on_reconnect_(std::move(on_reconnect)), on_drained_(std::move(on_drained)) {}
 
 RedisSubscriber::~RedisSubscriber() { Stop(); }
 
@@ -136,6 +136,7 @@ void RedisSubscriber::Run() {
         break;
       }
       if (!raw) {
+        if (on_drained_) on_drained_();
         pollfd pfd{c->fd, POLLIN, 0};
         int n = poll(&pfd, 1, kPollMs);
         if (n < 0 && errno != EINTR) ok = false;

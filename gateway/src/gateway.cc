@@ -114,7 +114,8 @@ void Gateway::Start() {
   m.subscriber = std::make_unique<RedisSubscriber>(
       m.config.redis, std::vector<std::string>{GatewayChannel(m.instance_id)},
       [hub = &m.hub](std::string_view, std::string_view payload) { hub->Deliver(payload); },
-      [] { spdlog::warn("redis: resubscribed; pushes missed meanwhile are repaired by client sync"); });
+      [] { spdlog::warn("redis: resubscribed; pushes missed meanwhile are repaired by client sync"); },
+      [hub = &m.hub] { hub->Flush(); });
   m.subscriber->Start();
   // A client must not be registered with presence before this gateway hears its channel.
   auto sub_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms * 2);

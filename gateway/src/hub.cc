@@ -71,8 +71,22 @@ int SessionHub::Deliver(std::string_view payload) {
         if (s->session_id() != d.skip_session_id()) targets.push_back(s);
     }
   }
-  for (auto& s : targets) s->PushEvent(event);
-  return static_cast<int>(targets.size());
+  for (auto& s : targets) {
+    auto [it, fresh] = held_index_.try_emplace(s.get(), held_.size());
+    if (fresh) held_.push_back(Held{s, {}});
+    held_[it->second].events.push_back(event);
+  }
+  held_events_ += targets.size();
+  const int n = static_cast<int>(targets.size());
+  if (held_events_ >= kMaxHeldEvents) Flush();
+  return n;
+}
+
+void SessionHub::Flush() {
+  for (auto& h : held_) h.session->PushEvents(std::move(h.events));
+  held_.clear();
+  held_index_.clear();
+  held_events_ = 0;
 }
 
 std::vector<std::shared_ptr<SessionHandle>> SessionHub::All() const {

@@ -1,7 +1,8 @@
 #pragma once
 // SessionHub: the gateway's index of authenticated sessions by user, and the entry point for
-// deliveries arriving from Redis. Thread-safe (one mutex; held only for map edits and lookups,
-// never while touching a session).
+// deliveries arriving from Redis. Add/Remove/All/size are thread-safe (one mutex; held only for map
+// edits and lookups, never while touching a session). Deliver and Flush belong to one thread, the
+// Redis subscriber's.
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,14 +18,28 @@ class SessionHub {
  public:
   void Add(uint64_t user_id, std::shared_ptr<SessionHandle> session);
   void Remove(uint64_t user_id, uint64_t session_id);
-  // Decodes one internal::Delivery and pushes its event to the local sessions of its users,
-  // except skip_session_id. Called from the Redis subscriber thread, in channel order.
-  // Returns the number of sessions the event was pushed to (-1 if the payload is malformed).
+  // Decodes one internal::Delivery and routes its event to the local sessions of its users, except
+  // skip_session_id. The events are held until Flush (or until kMaxHeldEvents are held), so that a
+  // session receiving several events from one read of the Redis connection gets them in one socket
+  // write. Order per session is channel order. Returns the number of sessions the event was routed
+  // to (-1 if the payload is malformed).
   int Deliver(std::string_view payload);
+  // Hands every session the events routed to it since the last Flush.
+  void Flush();
   std::vector<std::shared_ptr<SessionHandle>> All() const;
   size_t size() const;
 
  private:
+  static constexpr size_t kMaxHeldEvents = 4096;
+  struct Held {
+    std::shared_ptr<SessionHandle> session;
+    std::vector<std::shared_ptr<const SharedEvent>> events;
+  };
+  // Subscriber thread only.
+  std::vector<Held> held_;
+  std::unordered_map<const SessionHandle*, size_t> held_index_;
+  size_t held_events_ = 0;
+
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::vector<std::shared_ptr<SessionHandle>>> by_user_;
   size_t count_ = 0;

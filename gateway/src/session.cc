@@ -98,9 +98,12 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   }
 
   // ---- SessionHandle (any thread)
-  void PushEvent(std::shared_ptr<const SharedEvent> event) override {
-    net::post(socket_.get_executor(), [self = shared_from_this(), event = std::move(event)] {
-      if (self->identity_.user_id != 0) self->Send(event->Frame(self->enc_));
+  void PushEvents(std::vector<std::shared_ptr<const SharedEvent>> events) override {
+    net::post(socket_.get_executor(), [self = shared_from_this(), events = std::move(events)] {
+      if (self->identity_.user_id == 0) return;
+      for (const auto& e : events)
+        if (!self->Enqueue(e->Frame(self->enc_))) return;
+      if (!self->writing_) self->DoWrite();
     });
   }
   void Kick(uint16_t code, std::string reason) override {
@@ -339,15 +342,21 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   // ---- writing: one write in flight; the queue is bounded in frames and bytes. Overflow = slow consumer.
   void Send(std::shared_ptr<const std::string> frame) {
-    if (closing_) return;
+    if (Enqueue(std::move(frame)) && !writing_) DoWrite();
+  }
+
+  // Queues a data frame without starting a write. False once the session is closing.
+  bool Enqueue(std::shared_ptr<const std::string> frame) {
+    if (closing_) return false;
     if (queue_.size() >= ctx_.limits.send_queue_max_frames ||
         queued_bytes_ + frame->size() > ctx_.limits.send_queue_max_bytes) {
       ++ctx_.counters.slow_consumer_kicks;
-      return CloseWith(kCloseSlowConsumer, "slow consumer: send queue full; reconnect and sync");
+      CloseWith(kCloseSlowConsumer, "slow consumer: send queue full; reconnect and sync");
+      return false;
     }
     queued_bytes_ += frame->size();
     queue_.push_back(std::move(frame));
-    if (!writing_) DoWrite();
+    return true;
   }
 
   void QueueControl(std::string frame) {

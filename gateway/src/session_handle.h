@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "chat/internal/services.pb.h"
 #include "common/codec.h"
@@ -29,7 +30,8 @@ class SharedEvent : public std::enable_shared_from_this<SharedEvent> {
 class SessionHandle {
  public:
   virtual ~SessionHandle() = default;
-  virtual void PushEvent(std::shared_ptr<const SharedEvent> event) = 0;
+  // Queues `events` in order, to go out together (one socket write for as many as fit).
+  virtual void PushEvents(std::vector<std::shared_ptr<const SharedEvent>> events) = 0;
   // Closes the session with `close_code` (graceful close handshake, bounded by a deadline).
   virtual void Kick(uint16_t close_code, std::string reason) = 0;
   virtual uint64_t session_id() const = 0;

@@ -40,9 +40,10 @@ TEST(TokenBucket, ClockGoingBackwardsGrantsNothingExtra) {
 class FakeSession : public SessionHandle {
  public:
   explicit FakeSession(uint64_t id) : id_(id) {}
-  void PushEvent(std::shared_ptr<const SharedEvent> e) override {
+  void PushEvents(std::vector<std::shared_ptr<const SharedEvent>> es) override {
     std::lock_guard lk(mu_);
-    events.push_back(std::move(e));
+    ++pushes;
+    for (auto& e : es) events.push_back(std::move(e));
   }
   void Kick(uint16_t code, std::string) override { kicked = code; }
   uint64_t session_id() const override { return id_; }
@@ -50,6 +51,7 @@ class FakeSession : public SessionHandle {
   internal::SessionRef ref_;
   std::mutex mu_;
   std::vector<std::shared_ptr<const SharedEvent>> events;
+  int pushes = 0;  // PushEvents calls
   uint16_t kicked = 0;
 
  private:
@@ -85,6 +87,8 @@ TEST(SessionHub, DeliversToEverySessionOfListedUsersExceptTheSkippedOne) {
   EXPECT_EQ(hub.size(), 4u);
 
   EXPECT_EQ(hub.Deliver(DeliveryFor({100, 200, 999}, TextEvent("d.100.200", 1, "hi"), /*skip=*/1)), 2);
+  EXPECT_TRUE(a2->events.empty()) << "events are held until Flush";
+  hub.Flush();
   EXPECT_TRUE(a1->events.empty());  // the sending session
   ASSERT_EQ(a2->events.size(), 1u);
   ASSERT_EQ(b->events.size(), 1u);
@@ -96,6 +100,7 @@ TEST(SessionHub, DeliversToEverySessionOfListedUsersExceptTheSkippedOne) {
   hub.Remove(100, 2);  // idempotent
   EXPECT_EQ(hub.size(), 3u);
   EXPECT_EQ(hub.Deliver(DeliveryFor({100}, TextEvent("d.100.200", 2, "again"))), 1);
+  hub.Flush();
   EXPECT_EQ(a1->events.size(), 1u);
   EXPECT_EQ(a2->events.size(), 1u);
 }
@@ -105,8 +110,41 @@ TEST(SessionHub, MalformedDeliveryIsDroppedWithoutHarm) {
   auto a = std::make_shared<FakeSession>(1);
   hub.Add(1, a);
   EXPECT_EQ(hub.Deliver(std::string("\xff\xff\xff\xff garbage", 12)), -1);
+  hub.Flush();
   EXPECT_TRUE(a->events.empty());
   EXPECT_EQ(hub.Deliver(DeliveryFor({1}, TextEvent("g.5", 9, "ok"))), 1);
+}
+
+TEST(SessionHub, EventsRoutedBetweenFlushesReachEachSessionTogetherAndInOrder) {
+  SessionHub hub;
+  auto a = std::make_shared<FakeSession>(1), b = std::make_shared<FakeSession>(2);
+  hub.Add(1, a);
+  hub.Add(2, b);
+  for (uint64_t seq = 1; seq <= 5; ++seq) hub.Deliver(DeliveryFor({1, 2}, TextEvent("g.5", seq, "m")));
+  hub.Deliver(DeliveryFor({2}, TextEvent("d.2.9", 1, "only b")));
+  hub.Flush();
+  EXPECT_EQ(a->pushes, 1);
+  EXPECT_EQ(b->pushes, 1);
+  ASSERT_EQ(a->events.size(), 5u);
+  ASSERT_EQ(b->events.size(), 6u);
+  for (size_t i = 0; i < b->events.size(); ++i) {
+    v1::ServerFrame f;
+    std::string error;
+    ASSERT_TRUE(DecodeServerFrame(*b->events[i]->Frame(WireEncoding::kProto), WireEncoding::kProto, &f, &error));
+    EXPECT_EQ(f.event().message().message().seq(), i < 5 ? i + 1 : 1) << i;
+  }
+  hub.Flush();  // nothing held: no empty pushes
+  EXPECT_EQ(a->pushes, 1);
+}
+
+TEST(SessionHub, AHugeBacklogIsHandedOnWithoutWaitingForFlush) {
+  SessionHub hub;
+  auto a = std::make_shared<FakeSession>(1);
+  hub.Add(1, a);
+  for (int i = 0; i < 5000; ++i) hub.Deliver(DeliveryFor({1}, TextEvent("g.5", i + 1, "m")));
+  EXPECT_GE(a->events.size(), 4000u) << "the hub held more than its bound";
+  hub.Flush();
+  EXPECT_EQ(a->events.size(), 5000u);
 }
 
 TEST(SharedEvent, FramesDecodeToTheSameEventInBothEncodings) {

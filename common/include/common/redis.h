@@ -50,8 +50,11 @@ class RedisClient {
 class RedisSubscriber {
  public:
   using OnMessage = std::function<void(std::string_view channel, std::string_view payload)>;
+  // on_message runs for each message, in channel order; on_drained (optional) after the last
+  // message that had already arrived, before the subscriber waits for more (consumers that batch
+  // flush there). Both run on the subscriber's own thread.
   RedisSubscriber(RedisConfig cfg, std::vector<std::string> channels, OnMessage on_message,
-                  std::function<void()> on_reconnect = {});
+                  std::function<void()> on_reconnect = {}, std::function<void()> on_drained = {});
   ~RedisSubscriber();
   void Start();
   void Stop();  // joins; callbacks never run after Stop returns
@@ -63,6 +66,7 @@ class RedisSubscriber {
   std::vector<std::string> channels_;
   OnMessage on_message_;
   std::function<void()> on_reconnect_;
+  std::function<void()> on_drained_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
   std::thread thread_;
