@@ -57,8 +57,8 @@ SELECT i.seq, i.message_id, i.server_time_ms, false, b.members_version FROM ins 
 // batch position whose message it is. The same snapshot and membership contract as kSendSql; a
 // unique violation (a racing replica stored the same client_msg_id) fails the statement, and the
 // caller redoes the batch one send at a time with savepoints.
-// Membership is a join on the members primary key (an EXISTS inside the OR was planned as a hashed
-// scan of the whole members table per batch).
+// Lookups of other tables are joins or scalar subqueries on their keys: an EXISTS may be planned
+// as a hash of the whole table, built on every execution.
 constexpr const char* kSendBatch = "chat_send_batch";
 constexpr const char* kSendBatchSql = R"(
 WITH input AS (
@@ -97,7 +97,7 @@ rd AS (
   FROM (SELECT conversation_id, sender_id, max(seq) AS s FROM ins GROUP BY 1, 2) x
   WHERE cm.conversation_id = x.conversation_id AND cm.user_id = x.sender_id AND cm.read_seq < x.s)
 SELECT i.ord, d.seq, d.message_id, d.server_time_ms, f.ord, b.base + r.k, b.members_version,
-       EXISTS (SELECT 1 FROM conversations c WHERE c.id = i.conv)
+       COALESCE((SELECT true FROM conversations c WHERE c.id = i.conv), false)
 FROM input i
 LEFT JOIN dup d ON d.ord = i.ord
 LEFT JOIN firsts f ON f.conv = i.conv AND f.sender = i.sender AND f.cmid = i.cmid
@@ -248,7 +248,10 @@ void PgChatStore::Prepare(pqxx::connection& c) {
   // Every statement here is keyed by ids whose plan does not depend on the values. Left to choose,
   // PostgreSQL re-plans the send batch statement (a dozen CTEs, ~4 ms) on every execution whenever
   // its estimate favours custom plans, which made planning most of the database's CPU at low rates.
-  pqxx::nontransaction(c).exec("SET plan_cache_mode = force_generic_plan");
+  // A generic plan is made once, from the statistics of that moment: on a young database every
+  // table looks tiny and a full scan looks cheapest, and the plan outlives the growth. Every
+  // statement of this store reads and writes rows by key, so full scans are ruled out for good.
+  pqxx::nontransaction(c).exec("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off");
   c.prepare(kSend, kSendSql);
   c.prepare(kSendBatch, kSendBatchSql);
   c.prepare(kDedupLookup, kDedupLookupSql);

@@ -151,7 +151,7 @@ ClusterConfig ParseConfig(const std::string& text) {
     LIMIT(requests_per_second); LIMIT(request_burst); LIMIT(max_inflight_requests);
     LIMIT(rpc_deadline_ms); LIMIT(max_text_chars); LIMIT(max_client_msg_id_chars);
     LIMIT(history_page_max); LIMIT(history_page_default); LIMIT(send_batch_max); LIMIT(send_committers); LIMIT(send_queue_max);
-    LIMIT(friend_cache_ttl_ms); LIMIT(send_calls_per_shard);
+    LIMIT(friend_cache_ttl_ms); LIMIT(send_calls_per_shard); LIMIT(send_queue_max_wait_ms);
     LIMIT(max_group_members); LIMIT(max_group_name_chars); LIMIT(invite_code_member_limit);
     LIMIT(code_ttl_s); LIMIT(code_max_tries); LIMIT(code_resend_interval_s); LIMIT(token_ttl_s);
     LIMIT(max_display_name_chars); LIMIT(max_greeting_chars); LIMIT(max_friends);
@@ -170,6 +170,7 @@ ClusterConfig ParseConfig(const std::string& text) {
   if (c.limits.send_committers == 0 || c.limits.send_committers > 64) Bad("limits.send_committers", "must be 1..64");
   if (c.limits.send_calls_per_shard == 0 || c.limits.send_calls_per_shard > 1024)
     Bad("limits.send_calls_per_shard", "must be 1..1024");
+  if (c.limits.send_queue_max_wait_ms == 0) Bad("limits.send_queue_max_wait_ms", "must be > 0");
   if (c.limits.friend_cache_ttl_ms > 3600 * 1000) Bad("limits.friend_cache_ttl_ms", "must be at most 3600000 (one hour)");
   if (c.limits.rpc_deadline_ms == 0) Bad("limits.rpc_deadline_ms", "must be > 0");
   if (c.limits.presence_ttl_ms < 300) Bad("limits.presence_ttl_ms", "must be >= 300");

@@ -129,7 +129,7 @@ RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id
       chats_(config.chat),
       groups_(config.group),
       sends_(chats_, config.limits.rpc_deadline_ms, config.limits.send_batch_max,
-             config.limits.send_calls_per_shard) {}
+             config.limits.send_calls_per_shard, config.limits.send_queue_max_wait_ms) {}
 
 std::optional<TokenClaims> RequestRouter::VerifyToken(std::string_view token, TokenError* error) const {
   return signer_.Verify(token, NowMs() / 1000, error);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -88,7 +89,7 @@ TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
     std::vector<ShardConfig> shards(1);
     shards[0].addresses = {"127.0.0.1:" + std::to_string(port)};
     ShardedStubs<internal::ChatService> stubs(shards);
-    SendCoalescer coalescer(stubs, 10000, /*batch_max=*/3, /*inflight_per_shard=*/1);
+    SendCoalescer coalescer(stubs, 10000, /*batch_max=*/3, /*inflight_per_shard=*/1, /*max_wait_ms=*/60000);
 
     std::vector<std::promise<Answer>> answers(6);
     auto submit = [&](int i, const std::string& cmid) {
@@ -121,12 +122,60 @@ TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
   server->Shutdown();
 }
 
+TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQueueIsThatOld) {
+  chat::testing::KeepGrpcCallbackQueueUp();
+  FakeChat chat;
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&chat);
+  auto server = b.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  {
+    std::vector<ShardConfig> shards(1);
+    shards[0].addresses = {"127.0.0.1:" + std::to_string(port)};
+    ShardedStubs<internal::ChatService> stubs(shards);
+    std::atomic<int64_t> now_ms{0};  // the coalescer's clock, moved by the test
+    SendCoalescer coalescer(stubs, 10000, /*batch_max=*/8, /*inflight_per_shard=*/1, /*max_wait_ms=*/100,
+                            [&] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load())); });
+    std::vector<std::promise<Answer>> answers(5);
+    auto submit = [&](int i, const std::string& cmid) {
+      coalescer.Submit(0, Req(cmid), [&answers, i](const grpc::Status& st, v1::SendMessageResult&& r) {
+        answers[i].set_value(Answer{st.error_code(), r.message_id()});
+      });
+    };
+    auto answer = [&](int i) {
+      auto f = answers[i].get_future();
+      EXPECT_EQ(f.wait_for(10s), std::future_status::ready) << i;
+      return f.get();
+    };
+    submit(0, "m0");
+    chat.WaitForCalls(1);  // m0 holds the only slot until Release
+    submit(1, "old");      // waits from t=0
+    now_ms = 60;
+    submit(2, "young");    // waits from t=60
+    now_ms = 150;          // "old" has waited 150 ms > 100: the queue is backed up
+    submit(3, "turned-away");
+    EXPECT_EQ(answer(3).code, grpc::StatusCode::RESOURCE_EXHAUSTED) << "refused at once, without a call";
+    chat.Release();        // the slot frees at t=150: "old" is refused, "young" (90 ms) goes
+    EXPECT_EQ(answer(0).code, grpc::StatusCode::OK);
+    EXPECT_EQ(answer(1).code, grpc::StatusCode::RESOURCE_EXHAUSTED);
+    Answer young = answer(2);
+    EXPECT_EQ(young.code, grpc::StatusCode::OK);
+    EXPECT_EQ(young.message_id, "young");
+    submit(4, "later");    // the queue is empty again: accepted
+    EXPECT_EQ(answer(4).code, grpc::StatusCode::OK);
+    EXPECT_EQ(chat.BatchSizes(), (std::vector<int>{1, 1, 1}));
+  }
+  server->Shutdown();
+}
+
 TEST(SendCoalescer, AnUnreachableShardFailsEverySendOfTheCall) {
   chat::testing::KeepGrpcCallbackQueueUp();
   std::vector<ShardConfig> shards(1);
   shards[0].addresses = {"127.0.0.1:1"};  // nothing listens on port 1
   ShardedStubs<internal::ChatService> stubs(shards);
-  SendCoalescer coalescer(stubs, 2000, 16, 1);
+  SendCoalescer coalescer(stubs, 2000, 16, 1, 60000);
   std::promise<grpc::StatusCode> a, b2;
   coalescer.Submit(0, Req("x"), [&](const grpc::Status& st, v1::SendMessageResult&&) { a.set_value(st.error_code()); });
   coalescer.Submit(0, Req("y"), [&](const grpc::Status& st, v1::SendMessageResult&&) { b2.set_value(st.error_code()); });

@@ -19,7 +19,11 @@ namespace {
   X(max_client_msg_id_chars) X(history_page_max) X(history_page_default) X(send_batch_max)             \
   X(max_group_members) X(max_group_name_chars) X(invite_code_member_limit) X(code_ttl_s)               \
   X(code_max_tries) X(code_resend_interval_s) X(token_ttl_s) X(max_display_name_chars)                  \
-  X(max_greeting_chars) X(max_friends) X(friend_request_ttl_s) X(presence_ttl_ms)
+  X(max_greeting_chars) X(max_friends) X(friend_request_ttl_s) X(presence_ttl_ms)                      \
+  X(max_connections_per_ip) X(new_connections_per_ip_per_second) X(new_connections_per_ip_burst)       \
+  X(send_committers) X(send_queue_max) X(friend_cache_ttl_ms) X(send_calls_per_shard)                  \
+  X(send_queue_max_wait_ms) X(max_codes_per_phone_per_day) X(max_code_failures_per_phone_per_day)      \
+  X(max_codes_per_shard_per_minute)
 
 constexpr char kShards[] = R"(
   "services": {
@@ -160,6 +164,7 @@ TEST(Config, EachErrorNamesItsKey) {
       {"limit fractional", Minimal(R"("limits": {"max_text_chars": 1.5})"), "limits.max_text_chars"},
       {"limit below minimum", Minimal(R"("limits": {"max_frame_bytes": 10})"), "limits.max_frame_bytes"},
       {"presence ttl too small", Minimal(R"("limits": {"presence_ttl_ms": 1})"), "limits.presence_ttl_ms"},
+      {"no wait for a send", Minimal(R"("limits": {"send_queue_max_wait_ms": 0})"), "limits.send_queue_max_wait_ms"},
       {"gateways not an array", Minimal(R"("gateways": {"id": "a"})"), "gateways"},
       {"gateway without listen", Minimal(R"("gateways": [{"id": "a"}])"), "gateways[0]"},
       {"gateway id wrong type", Minimal(R"("gateways": [{"id": 1, "listen": "x:1"}])"), "gateways[0].id"},

@@ -62,8 +62,10 @@ struct Limits {
   uint32_t history_page_default = 50;
   uint32_t send_batch_max = 256;                 // sends grouped into one commit
   uint32_t send_committers = 1;                  // chat-service threads committing send batches concurrently
-  uint32_t friend_cache_ttl_ms = 60000;
-  uint32_t send_calls_per_shard = 4;             // gateway: SendBatch calls in flight per chat shard          // chat-service remembers "these two are friends" this long
+  uint32_t friend_cache_ttl_ms = 60000;          // chat-service remembers "these two are friends" this long
+  uint32_t send_calls_per_shard = 4;             // gateway: SendBatch calls in flight per chat shard
+  uint32_t send_queue_max_wait_ms = 1000;        // gateway: longest wait of a send for such a call; beyond
+                                                 // it sends are refused with RESOURCE_EXHAUSTED
   uint32_t send_queue_max = 10000;               // sends waiting for a commit, per chat process; beyond it
                                                  // send_message fails fast with RESOURCE_EXHAUSTED
   // Groups
