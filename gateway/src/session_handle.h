@@ -1,5 +1,5 @@
 #pragma once
-// What the rest of the gateway sees of a WebSocket session (the Beast type stays in session.cc).
+// What the rest of the gateway sees of a WebSocket session (the session type stays in session.cc).
 #include <cstdint>
 #include <memory>
 #include <mutex>
