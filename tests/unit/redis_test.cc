@@ -206,6 +206,41 @@ TEST(RedisSubscriber, ReceivesMessagesPublishedAfterSubscribing) {
   EXPECT_EQ(inbox.WaitForCount(4, std::chrono::milliseconds(300)).size(), 3u);
 }
 
+TEST(RedisSubscriber, DrainedRunsAfterTheLastMessageThatHadArrived) {
+  // The gateway flushes held events in on_drained: it must run after every burst, with nothing
+  // left unseen.
+  const std::string ch = Unique("burst");
+  std::mutex mu;
+  std::condition_variable cv;
+  int messages = 0, seen_at_last_drain = -1, drains = 0;
+  RedisSubscriber sub(
+      TestRedis(), {ch},
+      [&](std::string_view, std::string_view) {
+        std::lock_guard lk(mu);
+        ++messages;
+      },
+      {},
+      [&] {
+        std::lock_guard lk(mu);
+        ++drains;
+        seen_at_last_drain = messages;
+        cv.notify_all();
+      });
+  sub.Start();
+  ASSERT_TRUE(WaitFor([&] { return sub.connected(); })) << "not subscribed within 5 s";
+  RedisClient redis(TestRedis());
+  std::vector<std::vector<std::string>> burst;
+  for (int i = 0; i < 50; ++i) burst.push_back({"PUBLISH", ch, "m" + std::to_string(i)});
+  ASSERT_TRUE(redis.Pipeline(burst).has_value());
+  {
+    std::unique_lock lk(mu);
+    EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(5), [&] { return seen_at_last_drain == 50; }))
+        << "after " << messages << " messages the last drain had seen " << seen_at_last_drain;
+    EXPECT_LE(drains, messages + 1);
+  }
+  sub.Stop();
+}
+
 TEST(RedisSubscriber, StopsPromptlyWhenRedisIsUnreachable) {
   RedisConfig cfg = TestRedis();
   cfg.port = ClosedPort();
