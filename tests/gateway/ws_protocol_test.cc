@@ -2,6 +2,7 @@
 // send, split anywhere, and every violation a server must refuse with the right close code.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -231,6 +232,34 @@ TEST(WsReader, NothingIsParsedAfterAnError) {
   EXPECT_EQ(r.Next().kind, Reader::Kind::kError);
   EXPECT_EQ(r.Next().kind, Reader::Kind::kError);
   EXPECT_EQ(r.buffered(), 0u);
+}
+
+TEST(WsReader, ArbitraryBytesNeverHoldMoreThanTheLimit) {
+  // Random input, random splits (fixed seeds): the reader either parses or fails cleanly, and what it
+  // holds between reads never exceeds one message plus one frame header.
+  const size_t max = 1000;
+  for (uint32_t seed = 1; seed <= 200; ++seed) {
+    std::mt19937 rng(seed);
+    Reader r(max);
+    bool failed = false;
+    for (int round = 0; round < 200 && !failed; ++round) {
+      std::string piece(rng() % 300, '\0');
+      for (auto& c : piece) c = static_cast<char>(rng());
+      if (rng() % 2) piece[0] = static_cast<char>(0x80 | (rng() % 3));  // often a plausible header
+      if (piece.size() > 1 && rng() % 2) piece[1] = static_cast<char>(0x80 | (rng() % 126));
+      r.Feed(piece.data(), piece.size());
+      for (;;) {
+        auto e = r.Next();
+        if (e.kind == Reader::Kind::kNeedMore) break;
+        if (e.kind == Reader::Kind::kError) {
+          failed = true;
+          break;
+        }
+        if (e.kind == Reader::Kind::kMessage) ASSERT_LE(e.payload.size(), max);
+      }
+      ASSERT_LE(r.buffered(), 2 * max + 14) << "seed " << seed;
+    }
+  }
 }
 
 }  // namespace
