@@ -71,6 +71,27 @@ internal::SendRequest Req(const std::string& cmid) {
   return r;
 }
 
+// One fake chat shard on a loopback port, shut down when this goes out of scope.
+struct FakeShardServer {
+  explicit FakeShardServer(FakeChat& chat) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&chat);
+    server = b.BuildAndStart();
+    if (port <= 0) server.reset();
+  }
+  ~FakeShardServer() {
+    if (server) server->Shutdown();
+  }
+  std::vector<ShardConfig> Shards() const {
+    std::vector<ShardConfig> shards(1);
+    shards[0].addresses = {"127.0.0.1:" + std::to_string(port)};
+    return shards;
+  }
+  int port = 0;
+  std::unique_ptr<grpc::Server> server;
+};
+
 struct Answer {
   grpc::StatusCode code;
   std::string message_id;
@@ -79,16 +100,10 @@ struct Answer {
 TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
   chat::testing::KeepGrpcCallbackQueueUp();
   FakeChat chat;
-  int port = 0;
-  grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  b.RegisterService(&chat);
-  auto server = b.BuildAndStart();
-  ASSERT_TRUE(server && port > 0);
+  FakeShardServer fake(chat);
+  ASSERT_TRUE(fake.server) << "the fake chat shard did not start";
   {
-    std::vector<ShardConfig> shards(1);
-    shards[0].addresses = {"127.0.0.1:" + std::to_string(port)};
-    ShardedStubs<internal::ChatService> stubs(shards);
+    ShardedStubs<internal::ChatService> stubs(fake.Shards());
     SendCoalescer coalescer(stubs, 10000, /*batch_max=*/3, /*inflight_per_shard=*/1, /*max_wait_ms=*/60000);
 
     std::vector<std::promise<Answer>> answers(6);
@@ -119,22 +134,15 @@ TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
     }
     EXPECT_EQ(got[2].code, grpc::StatusCode::PERMISSION_DENIED);
   }
-  server->Shutdown();
 }
 
 TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQueueIsThatOld) {
   chat::testing::KeepGrpcCallbackQueueUp();
   FakeChat chat;
-  int port = 0;
-  grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  b.RegisterService(&chat);
-  auto server = b.BuildAndStart();
-  ASSERT_TRUE(server && port > 0);
+  FakeShardServer fake(chat);
+  ASSERT_TRUE(fake.server) << "the fake chat shard did not start";
   {
-    std::vector<ShardConfig> shards(1);
-    shards[0].addresses = {"127.0.0.1:" + std::to_string(port)};
-    ShardedStubs<internal::ChatService> stubs(shards);
+    ShardedStubs<internal::ChatService> stubs(fake.Shards());
     std::atomic<int64_t> now_ms{0};  // the coalescer's clock, moved by the test
     SendCoalescer coalescer(stubs, 10000, /*batch_max=*/8, /*inflight_per_shard=*/1, /*max_wait_ms=*/100,
                             [&] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load())); });
@@ -167,7 +175,6 @@ TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQu
     EXPECT_EQ(answer(4).code, grpc::StatusCode::OK);
     EXPECT_EQ(chat.BatchSizes(), (std::vector<int>{1, 1, 1}));
   }
-  server->Shutdown();
 }
 
 TEST(SendCoalescer, AnUnreachableShardFailsEverySendOfTheCall) {
