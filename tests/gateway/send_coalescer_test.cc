@@ -97,6 +97,29 @@ struct Answer {
   std::string message_id;
 };
 
+// The answers to sends 0..n-1 submitted through one coalescer, each awaited at most 10 s.
+class Answers {
+ public:
+  Answers(SendCoalescer& coalescer, size_t n) : coalescer_(coalescer), promises_(n) {}
+  void Submit(int i, const std::string& cmid) {
+    coalescer_.Submit(0, Req(cmid), [this, i](const grpc::Status& st, v1::SendMessageResult&& r) {
+      promises_[i].set_value(Answer{st.error_code(), r.message_id()});
+    });
+  }
+  Answer Get(int i) {
+    auto f = promises_[i].get_future();
+    if (f.wait_for(10s) != std::future_status::ready) {
+      ADD_FAILURE() << "send " << i << " got no answer";
+      return Answer{grpc::StatusCode::UNKNOWN, "<no answer>"};
+    }
+    return f.get();
+  }
+
+ private:
+  SendCoalescer& coalescer_;
+  std::vector<std::promise<Answer>> promises_;
+};
+
 TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
   chat::testing::KeepGrpcCallbackQueueUp();
   FakeChat chat;
@@ -106,12 +129,8 @@ TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
     ShardedStubs<internal::ChatService> stubs(fake.Shards());
     SendCoalescer coalescer(stubs, 10000, /*batch_max=*/3, /*inflight_per_shard=*/1, /*max_wait_ms=*/60000);
 
-    std::vector<std::promise<Answer>> answers(6);
-    auto submit = [&](int i, const std::string& cmid) {
-      coalescer.Submit(0, Req(cmid), [&answers, i](const grpc::Status& st, v1::SendMessageResult&& r) {
-        answers[i].set_value(Answer{st.error_code(), r.message_id()});
-      });
-    };
+    Answers answers(coalescer, 6);
+    auto submit = [&](int i, const std::string& cmid) { answers.Submit(i, cmid); };
     submit(0, "m0");
     chat.WaitForCalls(1);  // m0 alone holds the only slot
     submit(1, "m1");
@@ -121,11 +140,7 @@ TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
     submit(5, "m5");
     chat.Release();
     std::vector<Answer> got;
-    for (auto& a : answers) {
-      auto f = a.get_future();
-      ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-      got.push_back(f.get());
-    }
+    for (int i = 0; i < 6; ++i) got.push_back(answers.Get(i));
     // The five waiting sends left in batch_max-sized calls, in order: [m1 deny m3] then [m4 m5].
     EXPECT_EQ(chat.BatchSizes(), (std::vector<int>{1, 3, 2}));
     for (int i : {0, 1, 3, 4, 5}) {
@@ -146,17 +161,9 @@ TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQu
     std::atomic<int64_t> now_ms{0};  // the coalescer's clock, moved by the test
     SendCoalescer coalescer(stubs, 10000, /*batch_max=*/8, /*inflight_per_shard=*/1, /*max_wait_ms=*/100,
                             [&] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load())); });
-    std::vector<std::promise<Answer>> answers(5);
-    auto submit = [&](int i, const std::string& cmid) {
-      coalescer.Submit(0, Req(cmid), [&answers, i](const grpc::Status& st, v1::SendMessageResult&& r) {
-        answers[i].set_value(Answer{st.error_code(), r.message_id()});
-      });
-    };
-    auto answer = [&](int i) {
-      auto f = answers[i].get_future();
-      EXPECT_EQ(f.wait_for(10s), std::future_status::ready) << i;
-      return f.get();
-    };
+    Answers answers(coalescer, 5);
+    auto submit = [&](int i, const std::string& cmid) { answers.Submit(i, cmid); };
+    auto answer = [&](int i) { return answers.Get(i); };
     submit(0, "m0");
     chat.WaitForCalls(1);  // m0 holds the only slot until Release
     submit(1, "old");      // waits from t=0
