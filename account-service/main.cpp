@@ -14,10 +14,9 @@
 #include "account/code_sender.h"
 #include "common/config.h"
 #include "common/grpc_util.h"
-#include "common/service_main.h"
 #include "common/log.h"
 #include "common/pg.h"
-
+#include "common/service_main.h"
 
 int main(int argc, char** argv) {
   chat::BlockTerminationSignals();

@@ -29,8 +29,7 @@ grpc::Status GrpcFriendChecker::FriendsAmong(uint64_t user_id, const std::vector
   for (size_t off = 0; off < others.size(); off += kMaxIdsPerAccountRequest) {
     internal::CheckFriendsRequest req;
     req.set_user_id(user_id);
-    for (size_t i = off; i < std::min(others.size(), off + kMaxIdsPerAccountRequest); ++i)
-      req.add_other_ids(others[i]);
+    for (size_t i = off; i < std::min(others.size(), off + kMaxIdsPerAccountRequest); ++i) req.add_other_ids(others[i]);
     internal::CheckFriendsResult res;
     auto ctx = MakeContext(deadline_ms_);
     auto st = stub.CheckFriends(ctx.get(), req, &res);
@@ -40,8 +39,7 @@ grpc::Status GrpcFriendChecker::FriendsAmong(uint64_t user_id, const std::vector
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_ids,
-                                            std::vector<v1::UserProfile>* out) {
+grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) {
   if (user_ids.empty()) return grpc::Status::OK;
   if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
   std::vector<std::vector<uint64_t>> per_shard(stubs_.size());
@@ -66,14 +64,13 @@ grpc::Status GrpcConversationMembership::UpdateMembers(const internal::UpdateMem
   if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no chat shards configured");
   internal::UpdateMembersResult res;
   auto ctx = MakeContext(deadline_ms);
-  auto st = stubs_.at(ShardOfConversation(request.conversation_id(), stubs_.size()))
-                .UpdateMembers(ctx.get(), request, &res);
+  auto st =
+      stubs_.at(ShardOfConversation(request.conversation_id(), stubs_.size())).UpdateMembers(ctx.get(), request, &res);
   if (!st.ok()) return PeerFailure("chat UpdateMembers", st);
   return grpc::Status::OK;
 }
 
-void FanoutEventSink::Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event,
-                              uint64_t skip_session_id) {
+void FanoutEventSink::Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) {
   if (user_ids.empty()) return;
   FanoutItem item;
   item.user_ids = user_ids;

@@ -4,10 +4,10 @@
 //
 // Threads: every implementation is thread-safe (called from gRPC server threads concurrently).
 // Every RPC carries a deadline (limits.rpc_deadline_ms).
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <grpcpp/support/status.h>
 
 #include "chat/internal/services.grpc.pb.h"
 #include "chat/v1/client.pb.h"

@@ -54,8 +54,7 @@ grpc::Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, b
 
 grpc::Status ValidateClientRequestId(const std::string& id) {
   if (id.size() > kMaxClientRequestIdChars)
-    return InvalidArgument("client_request_id is at most " + std::to_string(kMaxClientRequestIdChars) +
-                           " characters");
+    return InvalidArgument("client_request_id is at most " + std::to_string(kMaxClientRequestIdChars) + " characters");
   for (char c : id)
     if (c < 0x20 || c > 0x7E) return InvalidArgument("client_request_id must be printable ASCII");
   return grpc::Status::OK;
@@ -71,11 +70,16 @@ grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
     unsigned char c = s[i];
     uint32_t cp;
     size_t len;
-    if (c < 0x80) cp = c, len = 1;
-    else if ((c & 0xE0) == 0xC0) cp = c & 0x1F, len = 2;
-    else if ((c & 0xF0) == 0xE0) cp = c & 0x0F, len = 3;
-    else if ((c & 0xF8) == 0xF0) cp = c & 0x07, len = 4;
-    else return InvalidArgument("a group name must be valid UTF-8");
+    if (c < 0x80)
+      cp = c, len = 1;
+    else if ((c & 0xE0) == 0xC0)
+      cp = c & 0x1F, len = 2;
+    else if ((c & 0xF0) == 0xE0)
+      cp = c & 0x0F, len = 3;
+    else if ((c & 0xF8) == 0xF0)
+      cp = c & 0x07, len = 4;
+    else
+      return InvalidArgument("a group name must be valid UTF-8");
     if (i + len > n) return InvalidArgument("a group name must be valid UTF-8");
     for (size_t k = 1; k < len; ++k) {
       if ((s[i + k] & 0xC0) != 0x80) return InvalidArgument("a group name must be valid UTF-8");
@@ -128,9 +132,12 @@ grpc::Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::ve
   names->clear();
   for (uint64_t u : users) {
     auto it = by_id.find(u);
-    if (it != by_id.end() && !it->second->display_name().empty()) names->push_back(it->second->display_name());
-    else if (it != by_id.end() && !it->second->handle().empty()) names->push_back(it->second->handle());
-    else names->push_back("someone");
+    if (it != by_id.end() && !it->second->display_name().empty())
+      names->push_back(it->second->display_name());
+    else if (it != by_id.end() && !it->second->handle().empty())
+      names->push_back(it->second->handle());
+    else
+      names->push_back("someone");
   }
   return grpc::Status::OK;
 }
@@ -148,8 +155,8 @@ void GroupServiceImpl::Publish(const std::vector<uint64_t>& to, const GroupRow& 
 
 grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta,
                                         bool short_deadline) {
-  const uint32_t deadline_ms = short_deadline ? std::max<uint32_t>(deps_.limits->rpc_deadline_ms / 5, 200)
-                                              : deps_.limits->rpc_deadline_ms;
+  const uint32_t deadline_ms =
+      short_deadline ? std::max<uint32_t>(deps_.limits->rpc_deadline_ms / 5, 200) : deps_.limits->rpc_deadline_ms;
   // 1. Read what is pending, under the row lock only for these reads (a consistent snapshot of the
   //    membership at g->version), and commit: no lock and no connection is held across the RPC.
   internal::UpdateMembersRequest req;
@@ -213,7 +220,8 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
 }
 
 grpc::Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
-  if (group.chat_synced_version < group.version) SyncChat(group.id, 0, nullptr, /*short_deadline=*/true);  // best effort
+  if (group.chat_synced_version < group.version)
+    SyncChat(group.id, 0, nullptr, /*short_deadline=*/true);  // best effort
   group.ToProto(res->mutable_group());
   return grpc::Status::OK;
 }
@@ -387,8 +395,8 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
         auto g = LoadGroup(txn, gid, false);
         if (!g) return NotFound(kGroupNotFound);
         member = MemberRole(txn, gid, user).has_value();
-        left_pending = !member && g->chat_synced_version < g->version &&
-                       LeftSince(txn, gid, user, g->chat_synced_version);
+        left_pending =
+            !member && g->chat_synced_version < g->version && LeftSince(txn, gid, user, g->chat_synced_version);
         return grpc::Status::OK;
       },
       "leave (read)");
@@ -443,8 +451,7 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
   return grpc::Status::OK;
 }
 
-size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor,
-                                        const std::function<bool()>& should_stop) {
+size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor, const std::function<bool()>& should_stop) {
   constexpr int kMaxConsecutiveFailures = 3;
   std::vector<uint64_t> ids;
   auto st = WithTransaction(

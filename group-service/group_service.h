@@ -27,13 +27,12 @@
 // change that reaches chat later publishes no event (clients learn it from their next list/sync).
 //
 // Retries. AddMembers is idempotent (present members are ignored). Leave retried by a user who
-// already left answers OK while the leave is still being pushed, NOT_FOUND after. CreateGroup with a client_request_id is idempotent per
-// creator: the key is stored with the group (UNIQUE (created_by, client_request_id)) and a retry
-// with the same key returns the group the first attempt created (whatever name and members the
-// retry carries), with no second notice or event. The key is looked up on this shard only, so a
-// retry must reach the shard of the first attempt: the gateway has to route keyed creates by
-// creator (ShardOfUser(creator, group shards)); with random routing and several group shards a
-// retry may still create a second group. Without a key a retried CreateGroup creates a
+// already left answers OK while the leave is still being pushed, NOT_FOUND after. CreateGroup with a client_request_id
+// is idempotent per creator: the key is stored with the group (UNIQUE (created_by, client_request_id)) and a retry with
+// the same key returns the group the first attempt created (whatever name and members the retry carries), with no
+// second notice or event. The key is looked up on this shard only, so a retry must reach the shard of the first
+// attempt: the gateway has to route keyed creates by creator (ShardOfUser(creator, group shards)); with random routing
+// and several group shards a retry may still create a second group. Without a key a retried CreateGroup creates a
 // second group. CreateGroup replies OK once the group committed, even if the chat push failed.
 //
 // Privacy: a non-member cannot tell a group that exists from one that does not (NOT_FOUND "group

@@ -76,14 +76,13 @@ void PrepareGroupStatements(pqxx::connection& c) {
             "INSERT INTO groups (id, name, owner_id, created_by, member_count, version, chat_synced_version, "
             "client_request_id) VALUES ($1, $2, $3, $3, $4, 1, 0, NULLIF($5, '')) "
             "ON CONFLICT DO NOTHING RETURNING " CHAT_MS("created_at"));
-  c.prepare(kGroupByRequest, std::string("SELECT ") + kGroupColumns +
-                                 " FROM groups WHERE created_by = $1 AND client_request_id = $2");
+  c.prepare(kGroupByRequest,
+            std::string("SELECT ") + kGroupColumns + " FROM groups WHERE created_by = $1 AND client_request_id = $2");
   c.prepare(kInsertMembers,
             "INSERT INTO group_members (group_id, user_id, role, invited_by) "
             "SELECT $1, u.id, $3, NULLIF($4::bigint, 0) FROM unnest($2::bigint[]) WITH ORDINALITY AS u(id, ord) "
             "ORDER BY u.ord ON CONFLICT (group_id, user_id) DO NOTHING RETURNING user_id");
-  c.prepare(kMembersAmong,
-            "SELECT user_id FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])");
+  c.prepare(kMembersAmong, "SELECT user_id FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])");
   c.prepare(kDeleteMember, "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING role");
   c.prepare(kOldestMember,
             "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY joined_at, join_order LIMIT 1");
@@ -107,8 +106,7 @@ void PrepareGroupStatements(pqxx::connection& c) {
             "SELECT 1 FROM group_membership_log l WHERE l.group_id = $1 AND l.user_id = $2 AND l.version > $3 "
             "AND NOT l.added AND NOT EXISTS (SELECT 1 FROM group_members m "
             "WHERE m.group_id = l.group_id AND m.user_id = l.user_id) LIMIT 1");
-  c.prepare(kMarkSynced,
-            "UPDATE groups SET chat_synced_version = $2 WHERE id = $1 AND chat_synced_version < $2");
+  c.prepare(kMarkSynced, "UPDATE groups SET chat_synced_version = $2 WHERE id = $1 AND chat_synced_version < $2");
   c.prepare(kPruneLog, "DELETE FROM group_membership_log WHERE group_id = $1 AND version <= $2");
   c.prepare(kLaggingGroups,
             "SELECT id FROM groups WHERE chat_synced_version < version AND id > $1 ORDER BY id LIMIT $2");
@@ -149,8 +147,8 @@ std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint
   return static_cast<v1::GroupRole>(res[0][0].as<int>());
 }
 
-bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id,
-                 uint32_t member_count, const std::string& client_request_id, int64_t* created_ms) {
+bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id, uint32_t member_count,
+                 const std::string& client_request_id, int64_t* created_ms) {
   auto res = txn.exec_prepared(kInsertGroup, Db(group_id), name, Db(owner_id), static_cast<int>(member_count),
                                client_request_id);
   if (res.empty()) return false;
@@ -161,8 +159,8 @@ bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, ui
 std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users,
                                     v1::GroupRole role, uint64_t invited_by) {
   if (users.empty()) return {};
-  auto res = txn.exec_prepared(kInsertMembers, Db(group_id), ArrayLiteral(users), static_cast<int>(role),
-                               Db(invited_by));
+  auto res =
+      txn.exec_prepared(kInsertMembers, Db(group_id), ArrayLiteral(users), static_cast<int>(role), Db(invited_by));
   auto inserted = ReadIds(res);
   // RETURNING order is not guaranteed: report in the caller's order.
   std::vector<uint64_t> out;

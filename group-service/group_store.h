@@ -6,10 +6,9 @@
 // they are serialized per group and the member-count check is race-free).
 //
 // Errors: pqxx exceptions propagate to chat::WithTransaction, which maps them to statuses.
-#include <pqxx/pqxx>
-
 #include <cstdint>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -45,8 +44,8 @@ std::optional<v1::GroupRole> MemberRole(pqxx::work& txn, uint64_t group_id, uint
 // Returns false if the id is taken or (client_request_id non-empty) the creator already has a group
 // with that key: the caller looks the key up (GroupByRequest), else mints another id. An insert
 // racing a concurrent one with the same key waits for it, then returns false. Sets *created_ms.
-bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id,
-                 uint32_t member_count, const std::string& client_request_id, int64_t* created_ms);
+bool InsertGroup(pqxx::work& txn, uint64_t group_id, const std::string& name, uint64_t owner_id, uint32_t member_count,
+                 const std::string& client_request_id, int64_t* created_ms);
 // The group `creator` created with this idempotency key; nullopt if none (or the key is empty).
 std::optional<GroupRow> GroupByRequest(pqxx::work& txn, uint64_t creator, const std::string& client_request_id);
 // Inserts in the given order (that order breaks ties of "who joined first"); users already
@@ -63,8 +62,7 @@ void SetRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id, v1::GroupRole
 // Records a committed membership change: sets member_count and owner, marks the group dissolved
 // when it has no members left, bumps and returns the new version.
 int64_t CommitMembershipChange(pqxx::work& txn, uint64_t group_id, uint32_t member_count, uint64_t owner_id);
-void LogMembership(pqxx::work& txn, uint64_t group_id, int64_t version, const std::vector<uint64_t>& users,
-                   bool added);
+void LogMembership(pqxx::work& txn, uint64_t group_id, int64_t version, const std::vector<uint64_t>& users, bool added);
 // Ordered by joined_at, then join order (the owner of a new group first).
 std::vector<MemberRow> ListMembers(pqxx::work& txn, uint64_t group_id);
 std::vector<uint64_t> ListMemberIds(pqxx::work& txn, uint64_t group_id);

@@ -7,22 +7,20 @@
 #include <iostream>
 #include <string>
 
+#include "chat_reconciler.h"
 #include "common/config.h"
 #include "common/fanout.h"
 #include "common/grpc_util.h"
-#include "common/service_main.h"
 #include "common/log.h"
 #include "common/pg.h"
-#include "chat_reconciler.h"
+#include "common/service_main.h"
 #include "group_seams.h"
 #include "group_service.h"
 #include "group_store.h"
 
-
 int main(int argc, char** argv) {
   chat::BlockTerminationSignals();
-  const chat::ServiceProcess proc =
-      chat::StartServiceProcess("group-service", argc, argv, &chat::ClusterConfig::group);
+  const chat::ServiceProcess proc = chat::StartServiceProcess("group-service", argc, argv, &chat::ClusterConfig::group);
   try {
     const chat::ClusterConfig& config = proc.config;
     const chat::ShardConfig& shard = proc.shard_config;

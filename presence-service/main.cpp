@@ -10,11 +10,10 @@
 
 #include "common/config.h"
 #include "common/grpc_util.h"
-#include "common/service_main.h"
 #include "common/log.h"
 #include "common/redis.h"
+#include "common/service_main.h"
 #include "presence_service.h"
-
 
 int main(int argc, char** argv) {
   chat::BlockTerminationSignals();

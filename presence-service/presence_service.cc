@@ -66,8 +66,7 @@ grpc::Status RunPipeline(RedisClient& redis, const std::vector<Cmd>& cmds, std::
 
 }  // namespace
 
-grpc::Status PresenceServiceImpl::Register(grpc::ServerContext*, const internal::RegisterRequest* req,
-                                           v1::Empty*) {
+grpc::Status PresenceServiceImpl::Register(grpc::ServerContext*, const internal::RegisterRequest* req, v1::Empty*) {
   if (auto st = ValidateSessions(*req); !st.ok()) return st;
   if (req->sessions_size() == 0) return grpc::Status::OK;
   std::vector<Cmd> cmds;
@@ -85,8 +84,7 @@ grpc::Status PresenceServiceImpl::Register(grpc::ServerContext*, const internal:
   return RunPipeline(redis_, cmds, nullptr, "register");
 }
 
-grpc::Status PresenceServiceImpl::Unregister(grpc::ServerContext*, const internal::RegisterRequest* req,
-                                             v1::Empty*) {
+grpc::Status PresenceServiceImpl::Unregister(grpc::ServerContext*, const internal::RegisterRequest* req, v1::Empty*) {
   if (auto st = ValidateSessions(*req); !st.ok()) return st;
   if (req->sessions_size() == 0) return grpc::Status::OK;
   std::vector<Cmd> cmds;
@@ -96,12 +94,11 @@ grpc::Status PresenceServiceImpl::Unregister(grpc::ServerContext*, const interna
   return RunPipeline(redis_, cmds, nullptr, "unregister");
 }
 
-grpc::Status PresenceServiceImpl::GatewayHeartbeat(grpc::ServerContext*,
-                                                   const internal::GatewayHeartbeatRequest* req, v1::Empty*) {
+grpc::Status PresenceServiceImpl::GatewayHeartbeat(grpc::ServerContext*, const internal::GatewayHeartbeatRequest* req,
+                                                   v1::Empty*) {
   if (auto st = ValidateGatewayId(req->gateway_id()); !st.ok()) return st;
   uint32_t ttl = req->ttl_ms() == 0 ? limits_.presence_ttl_ms : req->ttl_ms();
-  if (ttl > kMaxLeaseTtlMs)
-    return InvalidArgument("lease ttl is at most " + std::to_string(kMaxLeaseTtlMs) + " ms");
+  if (ttl > kMaxLeaseTtlMs) return InvalidArgument("lease ttl is at most " + std::to_string(kMaxLeaseTtlMs) + " ms");
   return RunPipeline(redis_, {{"SET", LeaseKey(req->gateway_id()), "1", "PX", std::to_string(ttl)}}, nullptr,
                      "heartbeat");
 }

@@ -54,10 +54,8 @@ class PresenceServiceImpl final : public internal::PresenceService::Service {
  public:
   PresenceServiceImpl(RedisClient& redis, const Limits& limits) : redis_(redis), limits_(limits) {}
 
-  grpc::Status Register(grpc::ServerContext* ctx, const internal::RegisterRequest* req,
-                        v1::Empty* res) override;
-  grpc::Status Unregister(grpc::ServerContext* ctx, const internal::RegisterRequest* req,
-                          v1::Empty* res) override;
+  grpc::Status Register(grpc::ServerContext* ctx, const internal::RegisterRequest* req, v1::Empty* res) override;
+  grpc::Status Unregister(grpc::ServerContext* ctx, const internal::RegisterRequest* req, v1::Empty* res) override;
   grpc::Status GatewayHeartbeat(grpc::ServerContext* ctx, const internal::GatewayHeartbeatRequest* req,
                                 v1::Empty* res) override;
   grpc::Status Lookup(grpc::ServerContext* ctx, const internal::LookupRequest* req,

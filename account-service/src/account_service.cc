@@ -71,9 +71,8 @@ std::vector<uint64_t> Dedup(const google::protobuf::RepeatedField<uint64_t>& ids
 
 }  // namespace
 
-AccountServiceImpl::AccountServiceImpl(const ClusterConfig& config, uint32_t shard, PgPool& pool,
-                                       CodeSender& sender, AccountEvents& events,
-                                       std::function<int64_t()> now_ms)
+AccountServiceImpl::AccountServiceImpl(const ClusterConfig& config, uint32_t shard, PgPool& pool, CodeSender& sender,
+                                       AccountEvents& events, std::function<int64_t()> now_ms)
     : config_(config),
       limits_(config.limits),
       shard_(shard),
@@ -150,8 +149,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
                                              v1::RequestCodeResult* res) {
   return Guarded("RequestCode", [&]() -> grpc::Status {
     const std::string& phone = req->phone();
-    if (!ValidPhone(phone))
-      return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    if (!ValidPhone(phone)) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
     const int64_t now = now_ms_();
     if (++request_codes_ % kPurgeEveryRequestCodes == 0) {
@@ -164,8 +162,10 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
             return grpc::Status::OK;
           },
           "RequestCode.purge");
-      if (!pst.ok()) spdlog::warn("purging expired phone codes failed: {}", pst.error_message());
-      else if (purged > 0) spdlog::debug("purged {} expired phone codes", purged);
+      if (!pst.ok())
+        spdlog::warn("purging expired phone codes failed: {}", pst.error_message());
+      else if (purged > 0)
+        spdlog::debug("purged {} expired phone codes", purged);
     }
     const std::string code = RandomDigits(kCodeDigits);
     const std::string code_hash = HashCode(phone, code);
@@ -207,8 +207,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     if (!st.ok()) return st;
     // Same answers whether or not the phone has an account.
     if (daily_cap) return ResourceExhausted("too many codes requested for this number today; try again tomorrow");
-    if (wait_s > 0)
-      return ResourceExhausted("wait " + std::to_string(wait_s) + " s before requesting another code");
+    if (wait_s > 0) return ResourceExhausted("wait " + std::to_string(wait_s) + " s before requesting another code");
     if (!sender_.Send(phone, code)) {
       // Do not leave a code nobody received blocking the resend interval or counting as sent.
       WithTransaction(
@@ -228,8 +227,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
 
 grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRequest* req, v1::SessionResult* res) {
   return Guarded("SignUp", [&]() -> grpc::Status {
-    if (!ValidPhone(req->phone()))
-      return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
     if (!ValidDisplayName(req->display_name(), limits_.max_display_name_chars))
@@ -273,8 +271,7 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
 
 grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext*, const v1::LogInRequest* req, v1::SessionResult* res) {
   return Guarded("LogIn", [&]() -> grpc::Status {
-    if (!ValidPhone(req->phone()))
-      return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
     if (!ValidDeviceId(req->device_id()))
@@ -551,8 +548,7 @@ grpc::Status AccountServiceImpl::PutFriendEdge(grpc::ServerContext*, const inter
     if (req->user_id() == req->friend_id()) return InvalidArgument("a user cannot befriend themselves");
     if (!IsLocal(req->user_id())) return InvalidArgument("user_id belongs to another account shard");
     int64_t stored = 0;
-    return PutEdgeLocal(req->user_id(), req->friend_id(), req->since_ms() > 0 ? req->since_ms() : now_ms_(),
-                        &stored);
+    return PutEdgeLocal(req->user_id(), req->friend_id(), req->since_ms() > 0 ? req->since_ms() : now_ms_(), &stored);
   });
 }
 
@@ -622,7 +618,8 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
           return grpc::Status::OK;
         },
         "AcceptFriendRequest.delete");
-    if (!del.ok()) spdlog::warn("AcceptFriendRequest: could not delete the accepted request (accepting again is harmless)");
+    if (!del.ok())
+      spdlog::warn("AcceptFriendRequest: could not delete the accepted request (accepting again is harmless)");
 
     const std::string conversation = DirectConversationId(me, from);
     *res->mutable_profile() = profiles[from];
@@ -670,7 +667,7 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
       out->set_to_user_id(r.to_user);
       out->set_greeting(r.greeting);
       out->set_source(v1::FriendRequestSource_IsValid(r.source) ? static_cast<v1::FriendRequestSource>(r.source)
-                                                                 : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
+                                                                : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
       out->set_created_ms(r.created_ms);
     }
     return grpc::Status::OK;

@@ -9,7 +9,8 @@ namespace {
 // Timestamps are timestamptz in the schema and unix ms in C++.
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define TS(param) "to_timestamp(" param "::bigint / 1000.0)"
-#define CODE_COLUMNS "code_hash, " MS("expires_at") ", " MS("sent_at") ", tries, " MS("day_start") ", day_count, day_failures"
+#define CODE_COLUMNS \
+  "code_hash, " MS("expires_at") ", " MS("sent_at") ", tries, " MS("day_start") ", day_count, day_failures"
 
 constexpr const char* kPutCode = "acct_put_code";
 // $1 phone, $2 hash, $3 expires, $4 now, $5 resend cutoff, $6 day cutoff (a window that started at or
@@ -28,12 +29,10 @@ constexpr const char* kPutCodeSql =
 #undef NEW_WINDOW
 
 constexpr const char* kGetCode = "acct_get_code";
-constexpr const char* kGetCodeSql =
-    "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1";
+constexpr const char* kGetCodeSql = "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1";
 
 constexpr const char* kLockCode = "acct_lock_code";
-constexpr const char* kLockCodeSql =
-    "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1 FOR UPDATE";
+constexpr const char* kLockCodeSql = "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1 FOR UPDATE";
 
 constexpr const char* kAddCodeTry = "acct_add_code_try";
 constexpr const char* kAddCodeTrySql =
@@ -55,8 +54,8 @@ constexpr const char* kWithdrawCodeSql =
 // $1 cutoff, $2 batch size. SKIP LOCKED: a row being renewed right now is left for a later purge.
 constexpr const char* kPurgeCodes = "acct_purge_codes";
 constexpr const char* kPurgeCodesSql =
-    "DELETE FROM phone_codes WHERE phone IN (SELECT phone FROM phone_codes WHERE expires_at < " TS("$1")
-    " AND day_start <= " TS("$1") " LIMIT $2 FOR UPDATE SKIP LOCKED)";
+    "DELETE FROM phone_codes WHERE phone IN (SELECT phone FROM phone_codes WHERE expires_at < " TS(
+        "$1") " AND day_start <= " TS("$1") " LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 constexpr const char* kInsertUser = "acct_insert_user";
 constexpr const char* kInsertUserSql =
@@ -94,7 +93,8 @@ constexpr const char* kUpsertRequestSql =
 
 constexpr const char* kLockLiveRequest = "acct_lock_live_request";
 constexpr const char* kLockLiveRequestSql =
-    "SELECT " REQUEST_COLUMNS " FROM friend_requests "
+    "SELECT " REQUEST_COLUMNS
+    " FROM friend_requests "
     "WHERE to_user = $1 AND from_user = $2 AND created_at >= " TS("$3") " FOR UPDATE";
 
 constexpr const char* kDeleteRequest = "acct_delete_request";
@@ -118,8 +118,7 @@ constexpr const char* kInsertEdgeSql =
     "ON CONFLICT (user_id, friend_id) DO NOTHING";
 
 constexpr const char* kEdgeSince = "acct_edge_since";
-constexpr const char* kEdgeSinceSql =
-    "SELECT " MS("since") " FROM friendships WHERE user_id = $1 AND friend_id = $2";
+constexpr const char* kEdgeSinceSql = "SELECT " MS("since") " FROM friendships WHERE user_id = $1 AND friend_id = $2";
 
 constexpr const char* kDeleteEdge = "acct_delete_edge";
 constexpr const char* kDeleteEdgeSql = "DELETE FROM friendships WHERE user_id = $1 AND friend_id = $2";
@@ -223,8 +222,8 @@ void PrepareAccountStatements(pqxx::connection& c) {
 
 namespace store {
 
-bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms,
-             int64_t now_ms, int64_t resend_cutoff_ms, int64_t day_cutoff_ms, uint32_t max_codes_per_day) {
+bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms, int64_t now_ms,
+             int64_t resend_cutoff_ms, int64_t day_cutoff_ms, uint32_t max_codes_per_day) {
   return !t.exec_prepared(kPutCode, phone, code_hash, expires_ms, now_ms, resend_cutoff_ms, day_cutoff_ms,
                           static_cast<int64_t>(max_codes_per_day))
               .empty();
@@ -255,8 +254,7 @@ int PurgeExpiredCodes(pqxx::work& t, int64_t cutoff_ms, int max_rows) {
 }
 
 bool InsertUser(pqxx::work& t, const UserRow& u) {
-  return !t.exec_prepared(kInsertUser, Id(u.id), u.phone, u.handle, LowerAscii(u.handle), u.display_name,
-                          u.created_ms)
+  return !t.exec_prepared(kInsertUser, Id(u.id), u.phone, u.handle, LowerAscii(u.handle), u.display_name, u.created_ms)
               .empty();
 }
 

@@ -14,8 +14,7 @@
 
 namespace chat::account {
 
-FileCodeSender::FileCodeSender(std::string run_dir)
-    : run_dir_(std::move(run_dir)), path_(run_dir_ + "/codes.log") {}
+FileCodeSender::FileCodeSender(std::string run_dir) : run_dir_(std::move(run_dir)), path_(run_dir_ + "/codes.log") {}
 
 bool FileCodeSender::Send(const std::string& phone, const std::string& code) {
   std::error_code ec;

@@ -10,8 +10,7 @@ namespace chat::account {
 
 uint64_t RandomU64() {
   uint64_t v = 0;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1)
-    throw std::runtime_error("CSPRNG failure");
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) throw std::runtime_error("CSPRNG failure");
   return v;
 }
 

@@ -13,8 +13,8 @@ namespace bench {
 class Histogram {
  public:
   static constexpr int kSubBits = 6;
-  static constexpr int kSub = 1 << kSubBits;    // 64
-  static constexpr int kMaxExp = 40;            // values < 2^40 us
+  static constexpr int kSub = 1 << kSubBits;  // 64
+  static constexpr int kMaxExp = 40;          // values < 2^40 us
   static constexpr int kBuckets = (kMaxExp - kSubBits + 1) * kSub;
 
   void Record(uint64_t value_us);

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,9 +26,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <boost/program_options.hpp>
 
 #include "common/shard.h"
 #include "histogram.h"
@@ -80,7 +79,8 @@ std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
     size_t eq = line.find('=');
     if (eq == std::string::npos || line[0] == '#') continue;
     std::string v = line.substr(eq + 1);
-    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+      v = v.substr(1, v.size() - 2);
     env[line.substr(0, eq)] = v;
   }
   return env;
@@ -136,35 +136,41 @@ double Seconds() { return static_cast<double>(NowUs()) / 1e6; }
 int main(int argc, char** argv) {
   Options o;
   po::options_description desc("chat-loadgen options");
-  desc.add_options()
-      ("help,h", "this help")
-      ("protocol", po::value(&o.protocol)->default_value(o.protocol), "project | socketio")
-      ("json", po::bool_switch(&o.json), "project: chat.v1.json text frames instead of chat.v1.proto")
-      ("urls", po::value(&o.urls), "gateway URLs, comma or space separated (ws://host:port/path)")
-      ("env", po::value(&o.env_file), "read GATEWAY_URLS/CHAT_CODES_FILE (project) or PEER_URLS (socketio) from this file")
-      ("codes-file", po::value(&o.codes_file), "project: dev code sender's file (lines '<unix_ms> <phone> <code>')")
-      ("token-cache", po::value(&o.token_cache), "project: cache of users, tokens, friendships and groups")
-      ("scenario", po::value(&o.scenario)->default_value(o.scenario), "idle | dm | fanout | latency | resync")
-      ("conns", po::value(&o.conns)->default_value(o.conns), "idle: connections")
-      ("max-users", po::value(&o.max_users)->default_value(o.max_users), "idle: distinct users (0 = one per connection; fewer = several sessions per user)")
-      ("pairs", po::value(&o.pairs)->default_value(o.pairs), "dm/latency: sender->receiver pairs (on different gateways)")
-      ("inflight", po::value(&o.inflight)->default_value(o.inflight), "closed loop: messages in flight per sender")
-      ("rate", po::value(&o.rate)->default_value(o.rate), "open loop: total offered messages/s (0 = closed loop)")
-      ("group-size", po::value(&o.group_size)->default_value(o.group_size), "fanout: members")
-      ("senders", po::value(&o.senders)->default_value(o.senders), "fanout: members that send")
-      ("duration", po::value(&o.duration)->default_value(o.duration), "measured seconds")
-      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "seconds of load before measuring")
-      ("drain-timeout", po::value(&o.drain_timeout)->default_value(o.drain_timeout), "seconds to wait for outstanding deliveries")
-      ("settle", po::value(&o.settle)->default_value(o.settle), "idle: seconds between connecting and measuring")
-      ("connect-timeout", po::value(&o.connect_timeout)->default_value(o.connect_timeout), "seconds for every connection to open")
-      ("body-bytes", po::value(&o.body_bytes)->default_value(o.body_bytes), "message body size")
-      ("workers", po::value(&o.workers)->default_value(o.workers), "worker processes (0 = one per 15,000 connections)")
-      ("pid", po::value(&o.pids)->composing(), "NAME=PID of a server process to sample (repeatable); names starting with 'gw', 'gateway' or 'server' are the connection holders")
-      ("out", po::value(&o.out), "write the JSON result here")
-      ("label", po::value(&o.label), "free text copied into the result")
-      ("resync-messages", po::value(&o.resync_messages)->default_value(o.resync_messages), "resync: messages that arrive while offline")
-      ("resync-friends", po::value(&o.resync_friends)->default_value(o.resync_friends), "resync: conversations they arrive in")
-      ("quiet", po::bool_switch(&o.quiet), "no progress lines");
+  desc.add_options()("help,h", "this help")("protocol", po::value(&o.protocol)->default_value(o.protocol),
+                                            "project | socketio")(
+      "json", po::bool_switch(&o.json), "project: chat.v1.json text frames instead of chat.v1.proto")(
+      "urls", po::value(&o.urls), "gateway URLs, comma or space separated (ws://host:port/path)")(
+      "env", po::value(&o.env_file),
+      "read GATEWAY_URLS/CHAT_CODES_FILE (project) or PEER_URLS (socketio) from this file")(
+      "codes-file", po::value(&o.codes_file), "project: dev code sender's file (lines '<unix_ms> <phone> <code>')")(
+      "token-cache", po::value(&o.token_cache), "project: cache of users, tokens, friendships and groups")(
+      "scenario", po::value(&o.scenario)->default_value(o.scenario), "idle | dm | fanout | latency | resync")(
+      "conns", po::value(&o.conns)->default_value(o.conns), "idle: connections")(
+      "max-users", po::value(&o.max_users)->default_value(o.max_users),
+      "idle: distinct users (0 = one per connection; fewer = several sessions per user)")(
+      "pairs", po::value(&o.pairs)->default_value(o.pairs),
+      "dm/latency: sender->receiver pairs (on different gateways)")(
+      "inflight", po::value(&o.inflight)->default_value(o.inflight), "closed loop: messages in flight per sender")(
+      "rate", po::value(&o.rate)->default_value(o.rate), "open loop: total offered messages/s (0 = closed loop)")(
+      "group-size", po::value(&o.group_size)->default_value(o.group_size), "fanout: members")(
+      "senders", po::value(&o.senders)->default_value(o.senders), "fanout: members that send")(
+      "duration", po::value(&o.duration)->default_value(o.duration), "measured seconds")(
+      "warmup", po::value(&o.warmup)->default_value(o.warmup), "seconds of load before measuring")(
+      "drain-timeout", po::value(&o.drain_timeout)->default_value(o.drain_timeout),
+      "seconds to wait for outstanding deliveries")("settle", po::value(&o.settle)->default_value(o.settle),
+                                                    "idle: seconds between connecting and measuring")(
+      "connect-timeout", po::value(&o.connect_timeout)->default_value(o.connect_timeout),
+      "seconds for every connection to open")("body-bytes", po::value(&o.body_bytes)->default_value(o.body_bytes),
+                                              "message body size")(
+      "workers", po::value(&o.workers)->default_value(o.workers), "worker processes (0 = one per 15,000 connections)")(
+      "pid", po::value(&o.pids)->composing(),
+      "NAME=PID of a server process to sample (repeatable); names starting with 'gw', 'gateway' or 'server' are the "
+      "connection holders")("out", po::value(&o.out), "write the JSON result here")("label", po::value(&o.label),
+                                                                                    "free text copied into the result")(
+      "resync-messages", po::value(&o.resync_messages)->default_value(o.resync_messages),
+      "resync: messages that arrive while offline")(
+      "resync-friends", po::value(&o.resync_friends)->default_value(o.resync_friends),
+      "resync: conversations they arrive in")("quiet", po::bool_switch(&o.quiet), "no progress lines");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -179,8 +185,10 @@ int main(int argc, char** argv) {
   }
 
   Plan plan;
-  if (o.protocol == "project") plan.protocol = Protocol::kProject;
-  else if (o.protocol == "socketio") plan.protocol = Protocol::kSocketIo;
+  if (o.protocol == "project")
+    plan.protocol = Protocol::kProject;
+  else if (o.protocol == "socketio")
+    plan.protocol = Protocol::kSocketIo;
   else {
     std::cerr << "chat-loadgen: --protocol must be project or socketio\n";
     return 2;
@@ -223,7 +231,9 @@ int main(int argc, char** argv) {
     }
     watched.push_back({p.substr(0, eq), std::atoi(p.c_str() + eq + 1)});
   }
-  auto is_gateway = [](const std::string& n) { return n.rfind("gw", 0) == 0 || n.rfind("gateway", 0) == 0 || n.rfind("server", 0) == 0; };
+  auto is_gateway = [](const std::string& n) {
+    return n.rfind("gw", 0) == 0 || n.rfind("gateway", 0) == 0 || n.rfind("server", 0) == 0;
+  };
 
   // ---- Users and the shape of the scenario.
   int users_needed = 0;
@@ -278,8 +288,8 @@ int main(int argc, char** argv) {
       std::cerr << "chat-loadgen: setup failed: " << setup.error << "\n";
       return 3;
     }
-    std::fprintf(stderr, "setup: %d users ready (%d signed up, %d logged in, %d friendships) in %.1fs\n",
-                 users_needed, setup.signed_up, setup.logged_in, setup.friendships_made, setup.seconds);
+    std::fprintf(stderr, "setup: %d users ready (%d signed up, %d logged in, %d friendships) in %.1fs\n", users_needed,
+                 setup.signed_up, setup.logged_in, setup.friendships_made, setup.seconds);
     for (auto& u : setup.users) plan.users.push_back({std::to_string(u.id), u.id, u.token});
     group_id = setup.group_id;
     if (sc == "resync") {
@@ -297,11 +307,16 @@ int main(int argc, char** argv) {
                    (unsigned long long)r.sent, r.send_seconds, r.catch_up_ms, r.connect_ms, r.list_ms, r.conversations,
                    r.pages, (unsigned long long)r.fetched, (unsigned long long)r.missing,
                    (unsigned long long)r.duplicates, r.error.empty() ? "" : " error: ", r.error.c_str());
-      result["resync"] = json::object{{"sent", r.sent},           {"fetched", r.fetched},
-                                      {"missing", r.missing},     {"duplicates", r.duplicates},
-                                      {"conversations", r.conversations}, {"pages", r.pages},
-                                      {"send_seconds", r.send_seconds},   {"connect_ms", r.connect_ms},
-                                      {"list_ms", r.list_ms},     {"catch_up_ms", r.catch_up_ms},
+      result["resync"] = json::object{{"sent", r.sent},
+                                      {"fetched", r.fetched},
+                                      {"missing", r.missing},
+                                      {"duplicates", r.duplicates},
+                                      {"conversations", r.conversations},
+                                      {"pages", r.pages},
+                                      {"send_seconds", r.send_seconds},
+                                      {"connect_ms", r.connect_ms},
+                                      {"list_ms", r.list_ms},
+                                      {"catch_up_ms", r.catch_up_ms},
                                       {"error", r.error}};
       result["lost"] = r.missing;
       result["duplicates"] = r.duplicates;
@@ -327,8 +342,10 @@ int main(int argc, char** argv) {
       s.conn = 2 * k;
       const UserSpec& from = plan.users[static_cast<size_t>(2 * k)];
       const UserSpec& to = plan.users[static_cast<size_t>(2 * k + 1)];
-      if (project) s.target.conversation = chat::DirectConversationId(from.user_id, to.user_id);
-      else s.target.peer_user = to.peer_id;
+      if (project)
+        s.target.conversation = chat::DirectConversationId(from.user_id, to.user_id);
+      else
+        s.target.peer_user = to.peer_id;
       plan.streams.push_back(s);
     }
   } else if (sc == "fanout") {
@@ -344,8 +361,10 @@ int main(int argc, char** argv) {
       StreamSpec st;
       st.conn = s;
       st.receivers = o.group_size - 1;
-      if (project) st.target.conversation = chat::GroupConversationId(group_id);
-      else st.target.peer_group = "1";
+      if (project)
+        st.target.conversation = chat::GroupConversationId(group_id);
+      else
+        st.target.peer_group = "1";
       plan.streams.push_back(st);
     }
     if (!project) plan.peer_group = "1";
@@ -581,7 +600,9 @@ int main(int argc, char** argv) {
   result["drained"] = drained;
   result["first_error"] = first_error;
   if (sc == "idle") {
-    double per = conn_ok ? (static_cast<double>(gw_rss_after) - static_cast<double>(gw_rss_before)) / static_cast<double>(conn_ok) : 0;
+    double per = conn_ok ? (static_cast<double>(gw_rss_after) - static_cast<double>(gw_rss_before)) /
+                               static_cast<double>(conn_ok)
+                         : 0;
     result["rss_per_connection_bytes"] = per;
     result["gateway_rss_before_bytes"] = gw_rss_before;
     result["gateway_rss_after_bytes"] = gw_rss_after;
@@ -613,9 +634,9 @@ int main(int argc, char** argv) {
                  result["delivered_per_s"].as_double(), result["sent_per_s"].as_double(), (unsigned long long)lost,
                  (unsigned long long)dup, (unsigned long long)ooo, (unsigned long long)(unexpected + undecodable),
                  drained ? "" : " (NOT drained)");
-    std::fprintf(stderr, "send->deliver p50 %s p90 %s p99 %s p99.9 %s max %s (n=%llu)\n", Ms(lat.Percentile(0.5)).c_str(),
-                 Ms(lat.Percentile(0.9)).c_str(), Ms(lat.Percentile(0.99)).c_str(), Ms(lat.Percentile(0.999)).c_str(),
-                 Ms(lat.Max()).c_str(), (unsigned long long)lat.Count());
+    std::fprintf(stderr, "send->deliver p50 %s p90 %s p99 %s p99.9 %s max %s (n=%llu)\n",
+                 Ms(lat.Percentile(0.5)).c_str(), Ms(lat.Percentile(0.9)).c_str(), Ms(lat.Percentile(0.99)).c_str(),
+                 Ms(lat.Percentile(0.999)).c_str(), Ms(lat.Max()).c_str(), (unsigned long long)lat.Count());
     std::fprintf(stderr, "send->ack     p50 %s p99 %s; servers CPU %.2f cores\n", Ms(ack.Percentile(0.5)).c_str(),
                  Ms(ack.Percentile(0.99)).c_str(), total_cpu);
   }

@@ -5,15 +5,14 @@
 //
 // Threading and lifetime: all methods and callbacks run on the io_context passed at creation (one
 // thread per worker process). The owner keeps a session alive until its io_context stops running.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "chat/v1/client.pb.h"
 #include "ws_connection.h"

@@ -1,5 +1,10 @@
 #include "setup.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -8,12 +13,6 @@
 #include <set>
 #include <sstream>
 #include <unordered_map>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "common/shard.h"
 
@@ -90,8 +89,8 @@ class Runner {
   asio::io_context& io() { return io_; }
 
   std::shared_ptr<ProjectSession> NewSession(int gateway, const std::string& token) {
-    auto s = std::make_shared<ProjectSession>(io_, gateways_[static_cast<size_t>(gateway) % gateways_.size()],
-                                              token, json_);
+    auto s =
+        std::make_shared<ProjectSession>(io_, gateways_[static_cast<size_t>(gateway) % gateways_.size()], token, json_);
     keep_.push_back(s);
     return s;
   }
@@ -493,8 +492,10 @@ ResyncResult RunResync(const ResyncRequest& req) {
           co_return;
         }
         for (const auto& m : r.history().messages()) {
-          if (m.seq() <= after) ++res.duplicates;
-          else ++got;
+          if (m.seq() <= after)
+            ++res.duplicates;
+          else
+            ++got;
           after = std::max<uint64_t>(after, m.seq());
         }
         if (!r.history().has_more() || r.history().messages().empty()) break;

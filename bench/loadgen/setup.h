@@ -21,11 +21,11 @@ struct ProjectUser {
 struct SetupRequest {
   std::vector<Endpoint> gateways;
   bool json = false;
-  std::string codes_file;     // lines "<unix_ms> <phone> <code>"
-  std::string cache_path;     // token cache; empty = none
-  int users = 0;              // users 0..users-1, phones "+1555" + 7 digits of the index
+  std::string codes_file;                        // lines "<unix_ms> <phone> <code>"
+  std::string cache_path;                        // token cache; empty = none
+  int users = 0;                                 // users 0..users-1, phones "+1555" + 7 digits of the index
   std::vector<std::pair<int, int>> friendships;  // (requester, accepter) user indexes
-  int group_size = 0;         // > 0: user 0 owns a group of users 0..group_size-1
+  int group_size = 0;                            // > 0: user 0 owns a group of users 0..group_size-1
   int concurrency = 32;
   int timeout_s = 600;
 };
@@ -44,8 +44,8 @@ SetupResult RunProjectSetup(const SetupRequest& req);
 struct ResyncRequest {
   std::vector<Endpoint> gateways;
   bool json = false;
-  ProjectUser hub;                    // the client that goes offline
-  std::vector<ProjectUser> friends;   // each sends messages / friends.size() to the hub
+  ProjectUser hub;                   // the client that goes offline
+  std::vector<ProjectUser> friends;  // each sends messages / friends.size() to the hub
   int messages = 10000;
   int inflight_per_sender = 16;
   int page_limit = 200;
@@ -56,15 +56,15 @@ struct ResyncResult {
   bool ok = false;
   std::string error;
   uint64_t sent = 0;
-  uint64_t fetched = 0;          // messages fetched while catching up
-  uint64_t missing = 0;          // expected but not fetched
+  uint64_t fetched = 0;  // messages fetched while catching up
+  uint64_t missing = 0;  // expected but not fetched
   uint64_t duplicates = 0;
   int conversations = 0;
   int pages = 0;
   double send_seconds = 0;
-  double connect_ms = 0;         // reconnect (upgrade with token)
-  double list_ms = 0;            // list_conversations
-  double catch_up_ms = 0;        // connect + list + every get_history page
+  double connect_ms = 0;   // reconnect (upgrade with token)
+  double list_ms = 0;      // list_conversations
+  double catch_up_ms = 0;  // connect + list + every get_history page
 };
 
 ResyncResult RunResync(const ResyncRequest& req);

@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -7,8 +8,6 @@
 #include <memory>
 #include <random>
 #include <unordered_map>
-
-#include <boost/asio/steady_timer.hpp>
 
 namespace bench {
 
@@ -83,7 +82,11 @@ struct SenderState {
 class Worker {
  public:
   Worker(const Plan& plan, Shared* shared, int index)
-      : plan_(plan), shared_(shared), index_(index), stats_(shared->workers[index]), poll_(io_),
+      : plan_(plan),
+        shared_(shared),
+        index_(index),
+        stats_(shared->workers[index]),
+        poll_(io_),
         rng_(static_cast<uint64_t>(NowUs()) * 7919u + static_cast<uint64_t>(index)) {}
 
   int Run() {
@@ -208,8 +211,10 @@ class Worker {
         cs.last_conv_seq.emplace_back(std::string(d.conversation), 0);
         last = &cs.last_conv_seq.back();
       }
-      if (d.server_seq < last->second) ++out_of_order_;
-      else last->second = d.server_seq;
+      if (d.server_seq < last->second)
+        ++out_of_order_;
+      else
+        last->second = d.server_seq;
     } else {
       if (seq + 1 < r->max_seq_plus1) ++out_of_order_;
     }
@@ -240,7 +245,8 @@ class Worker {
                            if (ok) {
                              stats_.acked.fetch_add(1, std::memory_order_relaxed);
                              shared_->sent_ok[sp->stream].fetch_add(1, std::memory_order_relaxed);
-                             if (in_window) ack_latency_.Record(static_cast<uint64_t>(std::max<int64_t>(0, NowUs() - intended_us)));
+                             if (in_window)
+                               ack_latency_.Record(static_cast<uint64_t>(std::max<int64_t>(0, NowUs() - intended_us)));
                            } else {
                              stats_.send_errors.fetch_add(1, std::memory_order_relaxed);
                              NoteError("send: " + err);
@@ -287,8 +293,10 @@ class Worker {
       int64_t now = NowUs();
       // Catch up on every send that fell due (keeps the offered rate when the loop runs late).
       while (sp->next_due_us <= now) {
-        if (sp->inflight >= plan_.open_loop_cap) stats_.skipped.fetch_add(1, std::memory_order_relaxed);
-        else SendOne(*sp, sp->next_due_us);
+        if (sp->inflight >= plan_.open_loop_cap)
+          stats_.skipped.fetch_add(1, std::memory_order_relaxed);
+        else
+          SendOne(*sp, sp->next_due_us);
         sp->next_due_us += std::max<int64_t>(1, static_cast<int64_t>(gap(rng_) * 1e6));
       }
       ArmOpenLoop(*sp);
@@ -349,9 +357,9 @@ class Worker {
   asio::steady_timer poll_;
   std::mt19937_64 rng_;
   std::vector<int> mine_;
-  std::vector<ConnState> conns_;  // indexed by global connection index; only mine_ are used
-  std::vector<SenderState> senders_;             // reserved up front: pointers into it stay valid
-  std::vector<SenderState*> sender_of_stream_;   // by stream; null when another worker sends it
+  std::vector<ConnState> conns_;                // indexed by global connection index; only mine_ are used
+  std::vector<SenderState> senders_;            // reserved up front: pointers into it stay valid
+  std::vector<SenderState*> sender_of_stream_;  // by stream; null when another worker sends it
   size_t next_connect_ = 0;
   size_t connects_done_ = 0;
   bool started_ = false;

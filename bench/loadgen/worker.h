@@ -19,9 +19,9 @@ namespace bench {
 enum class Protocol { kProject, kSocketIo };
 
 struct UserSpec {
-  std::string peer_id;  // socket.io user id
-  uint64_t user_id = 0; // project user id
-  std::string token;    // project token
+  std::string peer_id;   // socket.io user id
+  uint64_t user_id = 0;  // project user id
+  std::string token;     // project token
 };
 
 struct ConnSpec {
@@ -31,7 +31,7 @@ struct ConnSpec {
 };
 
 struct StreamSpec {
-  int conn = 0;     // the sending connection
+  int conn = 0;  // the sending connection
   Target target;
   int receivers = 1;
 };
@@ -43,7 +43,7 @@ struct Plan {
   std::vector<UserSpec> users;
   std::vector<ConnSpec> conns;
   std::vector<StreamSpec> streams;
-  std::string peer_group;        // socket.io: every connection joins this room; empty = none
+  std::string peer_group;  // socket.io: every connection joins this room; empty = none
   int workers = 1;
   // Worker process of each connection (index = connection). In closed loop every receiver of a
   // stream lives in the sender's worker, so the sender sees each delivery without crossing processes.
@@ -53,11 +53,11 @@ struct Plan {
   // and delivered to every receiver of its stream (pacing on the ack alone lets a system that acks
   // before delivering queue without bound).
   int inflight = 1;
-  double rate_per_stream = 0;    // open loop: messages/s per stream (Poisson arrivals)
+  double rate_per_stream = 0;  // open loop: messages/s per stream (Poisson arrivals)
   int body_bytes = 64;
-  std::string run_nonce;         // makes client_msg_ids unique across runs
-  int connect_concurrency = 256; // handshakes in progress per worker
-  uint32_t open_loop_cap = 5000; // open loop: most messages in flight per stream (beyond: counted as skipped)
+  std::string run_nonce;          // makes client_msg_ids unique across runs
+  int connect_concurrency = 256;  // handshakes in progress per worker
+  uint32_t open_loop_cap = 5000;  // open loop: most messages in flight per stream (beyond: counted as skipped)
 };
 
 inline constexpr int kMaxWorkers = 16;

@@ -3,12 +3,11 @@
 
 #include <netinet/in.h>
 
-#include <deque>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <deque>
 
 namespace bench {
 namespace {
@@ -105,9 +104,8 @@ class BeastConnection final : public WsConnection, public std::enable_shared_fro
   }
 
   void ReadNext() {
-    ws_.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-      self->OnRead(ec);
-    });
+    ws_.async_read(buffer_,
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(const boost::system::error_code& ec) {
@@ -121,16 +119,16 @@ class BeastConnection final : public WsConnection, public std::enable_shared_fro
       return;
     }
     auto data = buffer_.cdata();
-    if (on_message_) on_message_(std::string_view(static_cast<const char*>(data.data()), data.size()), ws_.got_binary());
+    if (on_message_)
+      on_message_(std::string_view(static_cast<const char*>(data.data()), data.size()), ws_.got_binary());
     buffer_.consume(buffer_.size());
     ReadNext();
   }
 
   void WriteNext() {
     writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-      self->OnWrite(ec);
-    });
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) { self->OnWrite(ec); });
   }
 
   void OnWrite(const boost::system::error_code& ec) {

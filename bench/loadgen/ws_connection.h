@@ -5,14 +5,13 @@
 // Threading: every method must be called on the io_context the connection was created with, and
 // every callback runs there. The load generator runs one io_context per worker process, on one
 // thread, so nothing here locks.
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/system/error_code.hpp>
 
 namespace bench {
 

@@ -81,8 +81,10 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
               [reactor, res, pending, i](const grpc::Status& st, v1::SendMessageResult&& r) {
                 internal::SendBatchItem* item = res->mutable_results(i);
                 item->set_code(static_cast<int32_t>(st.error_code()));
-                if (st.ok()) *item->mutable_result() = std::move(r);
-                else item->set_message(st.error_message());
+                if (st.ok())
+                  *item->mutable_result() = std::move(r);
+                else
+                  item->set_message(st.error_message());
                 if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) reactor->Finish(grpc::Status::OK);
               });
   }

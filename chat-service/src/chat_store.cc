@@ -341,7 +341,8 @@ void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSen
       continue;
     }
     if (row[5].is_null()) {
-      out->status = row[7].as<bool>() ? PermissionDenied("not a member of this group") : NotFound("conversation not found");
+      out->status =
+          row[7].as<bool>() ? PermissionDenied("not a member of this group") : NotFound("conversation not found");
       continue;
     }
     const uint64_t seq = row[5].as<uint64_t>();
@@ -388,9 +389,8 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
   if (n == 0) return out;
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return sends[a]->conversation_id < sends[b]->conversation_id;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sends[a]->conversation_id < sends[b]->conversation_id; });
   std::vector<const PendingSend*> to_create;  // direct conversations perhaps not created yet
   {
     std::lock_guard lk(known_mu_);
@@ -526,8 +526,7 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
         if (order_lock.owns_lock()) order_lock.unlock();
         committed.clear();
         w.exec_prepared(kEnsureGroup, req.conversation_id(), I64(req.group_id()));
-        pqxx::result lock =
-            w.exec_prepared(kLockForMembership, req.conversation_id(), I64(req.membership_version()));
+        pqxx::result lock = w.exec_prepared(kLockForMembership, req.conversation_id(), I64(req.membership_version()));
         if (lock.empty()) {
           // Versioned and not newer than what this conversation already reflects: a delayed push or
           // a repeated full re-sync. Change nothing, post nothing, answer with the current seq.
@@ -583,8 +582,8 @@ grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryReque
       [&](pqxx::work& w) -> grpc::Status {
         out->Clear();
         pqxx::result v = w.exec_prepared(kMemberView, req.conversation_id(), I64(user_id));
-        const bool participant = parsed && parsed->kind == ParsedConversation::kDirect &&
-                                 (parsed->a == user_id || parsed->b == user_id);
+        const bool participant =
+            parsed && parsed->kind == ParsedConversation::kDirect && (parsed->a == user_id || parsed->b == user_id);
         if (v.empty()) {
           if (participant) return grpc::Status::OK;  // no message yet
           if (parsed && parsed->kind == ParsedConversation::kDirect)
@@ -604,11 +603,13 @@ grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryReque
         const int64_t fetch = static_cast<int64_t>(limit) + 1;
         pqxx::result r;
         if (!req.backward()) {
-          const int64_t after = std::max<int64_t>(joined, static_cast<int64_t>(std::min<uint64_t>(req.after_seq(), INT64_MAX)));
+          const int64_t after =
+              std::max<int64_t>(joined, static_cast<int64_t>(std::min<uint64_t>(req.after_seq(), INT64_MAX)));
           r = w.exec_prepared(kHistoryForward, req.conversation_id(), after, hi, fetch);
         } else {
           int64_t before = hi + 1;
-          if (req.before_seq() != 0) before = std::min<int64_t>(before, static_cast<int64_t>(std::min<uint64_t>(req.before_seq(), INT64_MAX)));
+          if (req.before_seq() != 0)
+            before = std::min<int64_t>(before, static_cast<int64_t>(std::min<uint64_t>(req.before_seq(), INT64_MAX)));
           r = w.exec_prepared(kHistoryBackward, req.conversation_id(), before, joined, fetch);
         }
         // Rows come nearest-first (ascending forward, descending backward). A page also stops at

@@ -74,9 +74,10 @@ void FanoutQueue::EnqueueLocked(Job&& job) {
     ++dropped_since_warning_;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_drop_warning_ >= std::chrono::seconds(10)) {
-      spdlog::warn("fan-out queue full ({} events): dropped the oldest {} since the last warning; clients will "
-                   "catch up by sync",
-                   max_queued_, dropped_since_warning_);
+      spdlog::warn(
+          "fan-out queue full ({} events): dropped the oldest {} since the last warning; clients will "
+          "catch up by sync",
+          max_queued_, dropped_since_warning_);
       last_drop_warning_ = now;
       dropped_since_warning_ = 0;
     }
@@ -166,9 +167,10 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
   }
   if (skipped_in_round > 0) {
     skipped_no_members_.fetch_add(skipped_in_round, std::memory_order_relaxed);
-    spdlog::warn("fan-out: {} group messages not pushed (member list unavailable or stale); clients will catch "
-                 "up by sync",
-                 skipped_in_round);
+    spdlog::warn(
+        "fan-out: {} group messages not pushed (member list unavailable or stale); clients will catch "
+        "up by sync",
+        skipped_in_round);
   }
   if (!items.empty()) sink_.Deliver(items);
 }

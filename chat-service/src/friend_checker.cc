@@ -77,8 +77,10 @@ grpc::Status CachingFriendChecker::FriendsAmong(uint64_t user_id, const std::vec
   const auto now = std::chrono::steady_clock::now();
   std::vector<uint64_t> ask;
   for (uint64_t o : others) {
-    if (KnownFriends(user_id, o)) friends->insert(o);
-    else ask.push_back(o);
+    if (KnownFriends(user_id, o))
+      friends->insert(o);
+    else
+      ask.push_back(o);
   }
   if (ask.empty()) return grpc::Status::OK;
   std::unordered_set<uint64_t> found;

@@ -16,15 +16,13 @@
 #include "common/config.h"
 #include "common/fanout.h"
 #include "common/grpc_util.h"
-#include "common/service_main.h"
 #include "common/log.h"
 #include "common/pg.h"
-
+#include "common/service_main.h"
 
 int main(int argc, char** argv) {
   chat::BlockTerminationSignals();
-  const chat::ServiceProcess proc =
-      chat::StartServiceProcess("chat-service", argc, argv, &chat::ClusterConfig::chat);
+  const chat::ServiceProcess proc = chat::StartServiceProcess("chat-service", argc, argv, &chat::ClusterConfig::chat);
   try {
     const chat::ClusterConfig& cfg = proc.config;
     const chat::ShardConfig& shard = proc.shard_config;

@@ -85,10 +85,12 @@ void SendBatcher::Authorize(std::vector<Item*>* live) {
       continue;
     }
     const auto& [st, found] = answers[it->send.sender_id];
-    if (!st.ok()) it->done(SendOutcome{st, {}});
+    if (!st.ok())
+      it->done(SendOutcome{st, {}});
     else if (!found.count(it->send.check_friend_id))
       it->done(SendOutcome{PermissionDenied("you can only message friends"), {}});
-    else kept.push_back(it);
+    else
+      kept.push_back(it);
   }
   live->swap(kept);
 }
@@ -122,9 +124,8 @@ void SendBatcher::Run() {
     for (const Item* it : live) sends.push_back(&it->send);
     std::vector<SendOutcome> outcomes;
     try {
-      outcomes = store_.CommitSends(sends, [this](std::vector<CommittedMessage>&& m) {
-        fanout_.PushMessages(std::move(m));
-      });
+      outcomes =
+          store_.CommitSends(sends, [this](std::vector<CommittedMessage>&& m) { fanout_.PushMessages(std::move(m)); });
     } catch (const std::exception& e) {
       spdlog::error("send batch of {} failed: {}", live.size(), e.what());
       outcomes.assign(live.size(), SendOutcome{Internal("message could not be stored"), {}});

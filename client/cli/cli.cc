@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,8 +15,6 @@
 #include <iostream>
 #include <sstream>
 #include <unordered_map>
-
-#include <boost/json.hpp>
 
 #include "client/api.h"
 #include "client/connection.h"
@@ -93,8 +92,8 @@ Environment: CHAT_CODES_FILE overrides the env file's; CHAT_CLI_CONFIG_DIR moves
 
 // Options that take a value; everything else starting with "--" must be a flag.
 const std::set<std::string>& ValueOptions() {
-  static const std::set<std::string> k = {"url",   "env",      "profile", "code",   "phone",
-                                          "name",  "greeting", "limit",   "timeout"};
+  static const std::set<std::string> k = {"url",  "env",      "profile", "code",   "phone",
+                                          "name", "greeting", "limit",   "timeout"};
   return k;
 }
 const std::set<std::string>& FlagOptions() {
@@ -158,8 +157,7 @@ std::string DescribeContent(const v1::MessageContent& c) {
     case v1::MessageContent::kMedia: {
       static const char* kKinds[] = {"media", "image", "voice", "video", "file"};
       int k = c.media().kind();
-      std::string s = std::string("[") + (k >= 0 && k <= 4 ? kKinds[k] : "media") + " " +
-                      c.media().url();
+      std::string s = std::string("[") + (k >= 0 && k <= 4 ? kKinds[k] : "media") + " " + c.media().url();
       if (!c.media().file_name().empty()) s += " " + c.media().file_name();
       return s + "]";
     }
@@ -181,31 +179,46 @@ std::string DescribeContent(const v1::MessageContent& c) {
 
 const char* RoleName(v1::GroupRole r) {
   switch (r) {
-    case v1::GROUP_ROLE_OWNER: return "owner";
-    case v1::GROUP_ROLE_ADMIN: return "admin";
-    default: return "member";
+    case v1::GROUP_ROLE_OWNER:
+      return "owner";
+    case v1::GROUP_ROLE_ADMIN:
+      return "admin";
+    default:
+      return "member";
   }
 }
 
 const char* SourceName(v1::FriendRequestSource s) {
   switch (s) {
-    case v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH: return "handle search";
-    case v1::FRIEND_REQUEST_SOURCE_CARD: return "card";
-    case v1::FRIEND_REQUEST_SOURCE_GROUP: return "group";
-    case v1::FRIEND_REQUEST_SOURCE_NEARBY: return "nearby";
-    case v1::FRIEND_REQUEST_SOURCE_SHAKE: return "shake";
-    default: return "unknown";
+    case v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH:
+      return "handle search";
+    case v1::FRIEND_REQUEST_SOURCE_CARD:
+      return "card";
+    case v1::FRIEND_REQUEST_SOURCE_GROUP:
+      return "group";
+    case v1::FRIEND_REQUEST_SOURCE_NEARBY:
+      return "nearby";
+    case v1::FRIEND_REQUEST_SOURCE_SHAKE:
+      return "shake";
+    default:
+      return "unknown";
   }
 }
 
 const char* GroupChangeName(v1::GroupChangeKind k) {
   switch (k) {
-    case v1::GROUP_CHANGE_KIND_CREATED: return "created";
-    case v1::GROUP_CHANGE_KIND_MEMBERS_ADDED: return "members added";
-    case v1::GROUP_CHANGE_KIND_MEMBER_LEFT: return "member left";
-    case v1::GROUP_CHANGE_KIND_MEMBER_REMOVED: return "member removed";
-    case v1::GROUP_CHANGE_KIND_RENAMED: return "renamed";
-    default: return "changed";
+    case v1::GROUP_CHANGE_KIND_CREATED:
+      return "created";
+    case v1::GROUP_CHANGE_KIND_MEMBERS_ADDED:
+      return "members added";
+    case v1::GROUP_CHANGE_KIND_MEMBER_LEFT:
+      return "member left";
+    case v1::GROUP_CHANGE_KIND_MEMBER_REMOVED:
+      return "member removed";
+    case v1::GROUP_CHANGE_KIND_RENAMED:
+      return "renamed";
+    default:
+      return "changed";
   }
 }
 
@@ -216,8 +229,7 @@ bool Interrupted(milliseconds wait) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  timespec ts{static_cast<time_t>(wait.count() / 1000),
-              static_cast<long>((wait.count() % 1000) * 1000000)};
+  timespec ts{static_cast<time_t>(wait.count() / 1000), static_cast<long>((wait.count() % 1000) * 1000000)};
   for (;;) {
     int sig = sigtimedwait(&set, nullptr, &ts);
     if (sig > 0) return true;
@@ -280,8 +292,10 @@ class Cli {
     } else {
       urls_ = SplitList(env["GATEWAY_URLS"]);
     }
-    if (const char* c = std::getenv("CHAT_CODES_FILE"); c && *c) codes_file_ = c;
-    else codes_file_ = env["CHAT_CODES_FILE"];
+    if (const char* c = std::getenv("CHAT_CODES_FILE"); c && *c)
+      codes_file_ = c;
+    else
+      codes_file_ = env["CHAT_CODES_FILE"];
     uint64_t timeout = 5000;
     if (!Opt("timeout").empty() && (!ParseUint(Opt("timeout"), &timeout) || timeout == 0))
       throw UsageError{"--timeout takes milliseconds"};
@@ -302,10 +316,9 @@ class Cli {
   }
 
   // Tries every URL once, starting at `first`; returns the connection and sets *used.
-  std::unique_ptr<Connection> ConnectAny(const std::string& token, size_t first, size_t* used,
-                                         std::string* error, int* http_status) {
-    if (urls_.empty())
-      throw CommandError{"no gateway: pass --url ws://HOST:PORT/ws or --env FILE with GATEWAY_URLS"};
+  std::unique_ptr<Connection> ConnectAny(const std::string& token, size_t first, size_t* used, std::string* error,
+                                         int* http_status) {
+    if (urls_.empty()) throw CommandError{"no gateway: pass --url ws://HOST:PORT/ws or --env FILE with GATEWAY_URLS"};
     for (size_t i = 0; i < urls_.size(); ++i) {
       ConnectOptions o = OptionsFor(first + i);
       o.token = token;
@@ -328,8 +341,7 @@ class Cli {
       std::string err;
       profile_ = LoadProfile(profile_path_, &err);
       if (!profile_ || profile_->token.empty())
-        throw CommandError{"not logged in (no token in " + profile_path_ +
-                           "): run chat-cli signup or login first"};
+        throw CommandError{"not logged in (no token in " + profile_path_ + "): run chat-cli signup or login first"};
     }
     return *profile_;
   }
@@ -340,8 +352,7 @@ class Cli {
       int status = 0;
       conn_ = ConnectAny(LoggedIn().token, 0, nullptr, &err, &status);
       if (!conn_) {
-        if (status == 401)
-          throw CommandError{"UNAUTHENTICATED: the saved token was rejected; run chat-cli login"};
+        if (status == 401) throw CommandError{"UNAUTHENTICATED: the saved token was rejected; run chat-cli login"};
         throw CommandError{"UNAVAILABLE: " + err};
       }
     }
@@ -413,8 +424,7 @@ class Cli {
 
   std::string FormatMessage(const v1::Message& m) {
     return "[" + m.conversation_id() + " #" + std::to_string(m.seq()) + "] " +
-           (m.content().has_system() ? "" : ShortName(m.sender_id()) + ": ") +
-           DescribeContent(m.content());
+           (m.content().has_system() ? "" : ShortName(m.sender_id()) + ": ") + DescribeContent(m.content());
   }
 
   void PrintMessages(const google::protobuf::RepeatedPtrField<v1::Message>& msgs) {
@@ -442,15 +452,24 @@ class Cli {
   using Command = int (Cli::*)();
   static Command Find(const std::string& name) {
     static const std::map<std::string, Command> kCommands = {
-        {"request-code", &Cli::CmdRequestCode}, {"signup", &Cli::CmdSignUp},
-        {"login", &Cli::CmdLogIn},              {"whoami", &Cli::CmdWhoAmI},
-        {"lookup", &Cli::CmdLookup},            {"add-friend", &Cli::CmdAddFriend},
-        {"requests", &Cli::CmdRequests},        {"accept", &Cli::CmdAccept},
-        {"contacts", &Cli::CmdContacts},        {"send", &Cli::CmdSend},
-        {"history", &Cli::CmdHistory},          {"conversations", &Cli::CmdConversations},
-        {"read", &Cli::CmdRead},                {"create-group", &Cli::CmdCreateGroup},
-        {"group-add", &Cli::CmdGroupAdd},       {"groups", &Cli::CmdGroups},
-        {"members", &Cli::CmdMembers},          {"leave", &Cli::CmdLeave},
+        {"request-code", &Cli::CmdRequestCode},
+        {"signup", &Cli::CmdSignUp},
+        {"login", &Cli::CmdLogIn},
+        {"whoami", &Cli::CmdWhoAmI},
+        {"lookup", &Cli::CmdLookup},
+        {"add-friend", &Cli::CmdAddFriend},
+        {"requests", &Cli::CmdRequests},
+        {"accept", &Cli::CmdAccept},
+        {"contacts", &Cli::CmdContacts},
+        {"send", &Cli::CmdSend},
+        {"history", &Cli::CmdHistory},
+        {"conversations", &Cli::CmdConversations},
+        {"read", &Cli::CmdRead},
+        {"create-group", &Cli::CmdCreateGroup},
+        {"group-add", &Cli::CmdGroupAdd},
+        {"groups", &Cli::CmdGroups},
+        {"members", &Cli::CmdMembers},
+        {"leave", &Cli::CmdLeave},
         {"watch", &Cli::CmdWatch},
     };
     auto it = kCommands.find(name);
@@ -470,8 +489,7 @@ class Cli {
     std::string phone = Required("phone");
     auto conn = AnonymousConnection();
     auto r = Check(client::RequestCode(*conn, phone, timeout_));
-    std::cout << "code sent; it expires in " << r.request_code().expires_in_s() << " s"
-              << std::endl;
+    std::cout << "code sent; it expires in " << r.request_code().expires_in_s() << " s" << std::endl;
     return 0;
   }
 
@@ -482,15 +500,12 @@ class Cli {
     Check(client::RequestCode(conn, phone, timeout_));
     if (!codes_file_.empty()) {
       std::string code = client::WaitForCode(codes_file_, phone, before, timeout_);
-      if (code.empty())
-        throw CommandError{"no code for this phone appeared in " + codes_file_ +
-                           " (pass --code CODE)"};
+      if (code.empty()) throw CommandError{"no code for this phone appeared in " + codes_file_ + " (pass --code CODE)"};
       return code;
     }
     std::cerr << "code sent; enter it: " << std::flush;
     std::string code;
-    if (!std::getline(std::cin, code) || Trim(code).empty())
-      throw CommandError{"no code entered"};
+    if (!std::getline(std::cin, code) || Trim(code).empty()) throw CommandError{"no code entered"};
     return Trim(code);
   }
 
@@ -528,8 +543,7 @@ class Cli {
   int CmdWhoAmI() {
     auto r = Check(client::GetMe(Conn(), timeout_));
     const auto& a = r.account();
-    std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << a.phone()
-              << std::endl;
+    std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << a.phone() << std::endl;
     return 0;
   }
 
@@ -556,8 +570,8 @@ class Cli {
     auto r = Check(client::ListFriendRequests(Conn(), timeout_));
     if (r.friend_requests().requests().empty()) std::cout << "no pending friend requests\n";
     for (const auto& q : r.friend_requests().requests()) {
-      std::cout << Who(q.from()) << ", id " << q.from().user_id() << ", via "
-                << SourceName(q.source()) << ", " << FormatTime(q.created_ms());
+      std::cout << Who(q.from()) << ", id " << q.from().user_id() << ", via " << SourceName(q.source()) << ", "
+                << FormatTime(q.created_ms());
       if (!q.greeting().empty()) std::cout << ": \"" << q.greeting() << "\"";
       std::cout << std::endl;
     }
@@ -581,8 +595,8 @@ class Cli {
     auto r = Check(client::ListContacts(Conn(), timeout_));
     if (r.contacts().contacts().empty()) std::cout << "no contacts yet\n";
     for (const auto& c : r.contacts().contacts())
-      std::cout << Who(c.profile()) << ", id " << c.profile().user_id() << ", conversation "
-                << c.conversation_id() << ", since " << FormatTime(c.since_ms()) << std::endl;
+      std::cout << Who(c.profile()) << ", id " << c.profile().user_id() << ", conversation " << c.conversation_id()
+                << ", since " << FormatTime(c.since_ms()) << std::endl;
     return 0;
   }
 
@@ -600,13 +614,11 @@ class Cli {
   int CmdHistory() {
     NeedWords(1, "history HANDLE|CONVERSATION_ID [--limit N]");
     uint64_t limit = kDefaultHistoryLimit;
-    if (!Opt("limit").empty() && (!ParseUint(Opt("limit"), &limit) || limit == 0 ||
-                                  limit > 100000))
+    if (!Opt("limit").empty() && (!ParseUint(Opt("limit"), &limit) || limit == 0 || limit > 100000))
       throw UsageError{"--limit takes a positive number"};
     std::string cid = ConversationOf(words_[0]);
     MyId();
-    auto r = Check(client::GetHistoryBefore(Conn(), cid, 0, static_cast<uint32_t>(limit),
-                                            timeout_));
+    auto r = Check(client::GetHistoryBefore(Conn(), cid, 0, static_cast<uint32_t>(limit), timeout_));
     if (r.history().messages().empty()) std::cout << "no messages\n";
     PrintMessages(r.history().messages());
     return 0;
@@ -627,11 +639,10 @@ class Cli {
     LearnNames(ids);
     if (r.conversations().conversations().empty()) std::cout << "no conversations\n";
     for (const auto& c : r.conversations().conversations()) {
-      std::string title = c.kind() == v1::CONVERSATION_KIND_GROUP
-                              ? "group \"" + group_names[c.group_id()] + "\""
-                              : "with " + NameOf(c.peer_user_id());
-      std::cout << c.conversation_id() << "  " << title << "  unread " << c.unread_count()
-                << "  read #" << c.read_seq() << " of #" << c.last_seq();
+      std::string title = c.kind() == v1::CONVERSATION_KIND_GROUP ? "group \"" + group_names[c.group_id()] + "\""
+                                                                  : "with " + NameOf(c.peer_user_id());
+      std::cout << c.conversation_id() << "  " << title << "  unread " << c.unread_count() << "  read #" << c.read_seq()
+                << " of #" << c.last_seq();
       if (c.has_last_message() && c.last_seq() > 0)
         std::cout << "  last: " << ShortName(c.last_message().sender_id()) << ": "
                   << DescribeContent(c.last_message().content());
@@ -651,8 +662,8 @@ class Cli {
   }
 
   void PrintGroup(const v1::Group& g) {
-    std::cout << g.group_id() << "  \"" << g.name() << "\"  " << g.member_count()
-              << " members  conversation " << g.conversation_id() << std::endl;
+    std::cout << g.group_id() << "  \"" << g.name() << "\"  " << g.member_count() << " members  conversation "
+              << g.conversation_id() << std::endl;
   }
 
   int CmdCreateGroup() {
@@ -672,9 +683,12 @@ class Cli {
     for (size_t i = 1; i < words_.size(); ++i) ids.push_back(UserIdOf(words_[i]));
     auto r = Check(client::AddGroupMembers(Conn(), gid, ids, timeout_));
     std::cout << "added " << ids.size() << " member(s); group ";
-    if (r.has_group()) PrintGroup(r.group().group());
-    else if (r.has_group_members()) PrintGroup(r.group_members().group());
-    else std::cout << gid << std::endl;
+    if (r.has_group())
+      PrintGroup(r.group().group());
+    else if (r.has_group_members())
+      PrintGroup(r.group_members().group());
+    else
+      std::cout << gid << std::endl;
     return 0;
   }
 
@@ -690,8 +704,7 @@ class Cli {
     auto r = Check(client::ListGroupMembers(Conn(), GroupIdOf(words_[0]), timeout_));
     PrintGroup(r.group_members().group());
     for (const auto& m : r.group_members().members()) {
-      std::cout << "  " << Who(m.profile()) << ", id " << m.profile().user_id() << ", "
-                << RoleName(m.role());
+      std::cout << "  " << Who(m.profile()) << ", id " << m.profile().user_id() << ", " << RoleName(m.role());
       if (!m.alias().empty()) std::cout << ", alias \"" << m.alias() << "\"";
       std::cout << std::endl;
     }
@@ -748,7 +761,7 @@ class Cli {
     const std::string& cid = m.conversation_id();
     auto it = last_seq_.find(cid);
     if (it != last_seq_.end()) {
-      if (m.seq() <= it->second) return;          // already printed (at-least-once delivery)
+      if (m.seq() <= it->second) return;                       // already printed (at-least-once delivery)
       if (m.seq() > it->second + 1) CatchUp(cid, it->second);  // a gap: fetch it first
       if (m.seq() <= last_seq_[cid]) return;
     }
@@ -763,8 +776,8 @@ class Cli {
         OnMessage(e.message().message());
         break;
       case v1::Event::kReadPosition:
-        std::cout << "[" << e.read_position().conversation_id() << "] read up to #"
-                  << e.read_position().read_seq() << " on another device" << std::endl;
+        std::cout << "[" << e.read_position().conversation_id() << "] read up to #" << e.read_position().read_seq()
+                  << " on another device" << std::endl;
         break;
       case v1::Event::kFriendRequest: {
         const auto& q = e.friend_request().request();
@@ -776,8 +789,7 @@ class Cli {
       case v1::Event::kFriendAdded: {
         const auto& c = e.friend_added().contact();
         names_[c.profile().user_id()] = Who(c.profile());
-        std::cout << "now friends with " << Who(c.profile()) << "; conversation "
-                  << c.conversation_id() << std::endl;
+        std::cout << "now friends with " << Who(c.profile()) << "; conversation " << c.conversation_id() << std::endl;
         break;
       }
       case v1::Event::kGroupChanged: {
@@ -785,8 +797,8 @@ class Cli {
         std::vector<uint64_t> ids(g.user_ids().begin(), g.user_ids().end());
         ids.push_back(g.actor_id());
         LearnNames(ids);
-        std::cout << "[" << g.group().conversation_id() << "] group \"" << g.group().name()
-                  << "\" " << GroupChangeName(g.kind());
+        std::cout << "[" << g.group().conversation_id() << "] group \"" << g.group().name() << "\" "
+                  << GroupChangeName(g.kind());
         if (g.actor_id() != 0) std::cout << " by " << ShortName(g.actor_id());
         if (!g.user_ids().empty()) {
           std::cout << ":";
@@ -798,8 +810,8 @@ class Cli {
       case v1::Event::kConversationUpdated:
         break;  // summaries only; messages arrive as their own events
       case v1::Event::kKicked:
-        std::cerr << "server ends the session: " << e.kicked().reason() << " (code "
-                  << e.kicked().close_code() << ")" << std::endl;
+        std::cerr << "server ends the session: " << e.kicked().reason() << " (code " << e.kicked().close_code() << ")"
+                  << std::endl;
         break;
       default:
         break;
@@ -818,10 +830,8 @@ class Cli {
       size_t used = 0;
       conn_ = ConnectAny(token, url_index, &used, &err, &status);
       if (!conn_) {
-        if (status == 401)
-          throw CommandError{"UNAUTHENTICATED: the saved token was rejected; run chat-cli login"};
-        std::cerr << "cannot connect: " << err << "; retrying in " << backoff.count() << " ms"
-                  << std::endl;
+        if (status == 401) throw CommandError{"UNAUTHENTICATED: the saved token was rejected; run chat-cli login"};
+        std::cerr << "cannot connect: " << err << "; retrying in " << backoff.count() << " ms" << std::endl;
         if (Interrupted(backoff)) return 0;
         backoff = std::min(backoff * 2, kBackoffMax);
         continue;
@@ -853,8 +863,8 @@ class Cli {
       if (code == 4010) throw CommandError{"UNAUTHENTICATED: kicked by the server: " + reason};
       if (code == 4001) throw CommandError{"UNAUTHENTICATED: the server did not accept the token"};
       if (code != 0) {
-        std::cerr << "disconnected (code " << code << (reason.empty() ? "" : ": " + reason)
-                  << "); reconnecting" << std::endl;
+        std::cerr << "disconnected (code " << code << (reason.empty() ? "" : ": " + reason) << "); reconnecting"
+                  << std::endl;
       }
       // 1012: the gateway is going away; move on to the next one at once.
       if (code == 1012 || code == 1013) url_index = (url_index + 1) % urls_.size();
@@ -872,7 +882,7 @@ class Cli {
   milliseconds timeout_{5000};
   std::optional<Profile> profile_;
   std::unique_ptr<Connection> conn_;
-  std::unordered_map<uint64_t, std::string> names_;      // user id -> "@handle (Name)"
+  std::unordered_map<uint64_t, std::string> names_;     // user id -> "@handle (Name)"
   std::unordered_map<std::string, uint64_t> last_seq_;  // watch: newest seq printed or skipped
 };
 
@@ -941,8 +951,7 @@ std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
     if (eq == std::string::npos || eq == 0) continue;
     std::string key = Trim(line.substr(0, eq));
     std::string value = Trim(line.substr(eq + 1));
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-        value.back() == value.front())
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
       value = value.substr(1, value.size() - 2);
     out[key] = value;
   }

@@ -38,8 +38,7 @@ v1::Reply Do(Connection& conn, milliseconds timeout, Fill fill) {
 
 // ---- codes file ------------------------------------------------------------------------------
 
-std::optional<CodeLine> ReadLatestCodeLine(const std::string& codes_file,
-                                           const std::string& phone) {
+std::optional<CodeLine> ReadLatestCodeLine(const std::string& codes_file, const std::string& phone) {
   std::ifstream in(codes_file);
   if (!in) return std::nullopt;
   std::optional<CodeLine> latest;
@@ -67,8 +66,8 @@ std::string ReadLatestCode(const std::string& codes_file, const std::string& pho
   return line ? line->code : std::string();
 }
 
-std::string WaitForCode(const std::string& codes_file, const std::string& phone,
-                        int64_t not_before_unix_ms, milliseconds timeout) {
+std::string WaitForCode(const std::string& codes_file, const std::string& phone, int64_t not_before_unix_ms,
+                        milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto line = ReadLatestCodeLine(codes_file, phone);
@@ -79,9 +78,7 @@ std::string WaitForCode(const std::string& codes_file, const std::string& phone,
 }
 
 int64_t UnixMillis() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string NewClientMsgId() { return RandomHex(32); }
@@ -104,9 +101,8 @@ v1::Reply RequestCode(Connection& conn, const std::string& phone, milliseconds t
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_request_code()->set_phone(phone); });
 }
 
-v1::Reply SignUp(Connection& conn, const std::string& phone, const std::string& code,
-                 const std::string& display_name, const std::string& device_id,
-                 milliseconds timeout) {
+v1::Reply SignUp(Connection& conn, const std::string& phone, const std::string& code, const std::string& display_name,
+                 const std::string& device_id, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_sign_up();
     r->set_phone(phone);
@@ -116,8 +112,8 @@ v1::Reply SignUp(Connection& conn, const std::string& phone, const std::string& 
   });
 }
 
-v1::Reply LogIn(Connection& conn, const std::string& phone, const std::string& code,
-                const std::string& device_id, milliseconds timeout) {
+v1::Reply LogIn(Connection& conn, const std::string& phone, const std::string& code, const std::string& device_id,
+                milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_log_in();
     r->set_phone(phone);
@@ -138,19 +134,15 @@ v1::Reply GetMe(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_get_me(); });
 }
 
-v1::Reply SetDisplayName(Connection& conn, const std::string& display_name,
-                         milliseconds timeout) {
-  return Do(conn, timeout, [&](v1::ClientFrame& f) {
-    f.mutable_set_display_name()->set_display_name(display_name);
-  });
+v1::Reply SetDisplayName(Connection& conn, const std::string& display_name, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_set_display_name()->set_display_name(display_name); });
 }
 
 v1::Reply LookupUser(Connection& conn, const std::string& handle, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_lookup_user()->set_handle(handle); });
 }
 
-v1::Reply GetProfiles(Connection& conn, const std::vector<uint64_t>& user_ids,
-                      milliseconds timeout) {
+v1::Reply GetProfiles(Connection& conn, const std::vector<uint64_t>& user_ids, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     for (uint64_t id : user_ids) f.mutable_get_profiles()->add_user_ids(id);
     f.mutable_get_profiles();
@@ -168,8 +160,7 @@ v1::Reply SendFriendRequest(Connection& conn, uint64_t user_id, const std::strin
 }
 
 v1::Reply AcceptFriendRequest(Connection& conn, uint64_t user_id, milliseconds timeout) {
-  return Do(conn, timeout,
-            [&](v1::ClientFrame& f) { f.mutable_accept_friend_request()->set_user_id(user_id); });
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_accept_friend_request()->set_user_id(user_id); });
 }
 
 v1::Reply ListFriendRequests(Connection& conn, milliseconds timeout) {
@@ -180,17 +171,15 @@ v1::Reply ListContacts(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_contacts(); });
 }
 
-v1::Reply SendText(Connection& conn, const std::string& conversation_id,
-                   const std::string& client_msg_id, const std::string& text,
-                   milliseconds timeout) {
+v1::Reply SendText(Connection& conn, const std::string& conversation_id, const std::string& client_msg_id,
+                   const std::string& text, milliseconds timeout) {
   v1::MessageContent content;
   content.mutable_text()->set_text(text);
   return SendContent(conn, conversation_id, client_msg_id, content, timeout);
 }
 
-v1::Reply SendContent(Connection& conn, const std::string& conversation_id,
-                      const std::string& client_msg_id, const v1::MessageContent& content,
-                      milliseconds timeout) {
+v1::Reply SendContent(Connection& conn, const std::string& conversation_id, const std::string& client_msg_id,
+                      const v1::MessageContent& content, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_send_message();
     r->set_conversation_id(conversation_id);
@@ -199,8 +188,8 @@ v1::Reply SendContent(Connection& conn, const std::string& conversation_id,
   });
 }
 
-v1::Reply GetHistory(Connection& conn, const std::string& conversation_id, uint64_t after_seq,
-                     uint32_t limit, milliseconds timeout) {
+v1::Reply GetHistory(Connection& conn, const std::string& conversation_id, uint64_t after_seq, uint32_t limit,
+                     milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_get_history();
     r->set_conversation_id(conversation_id);
@@ -209,8 +198,8 @@ v1::Reply GetHistory(Connection& conn, const std::string& conversation_id, uint6
   });
 }
 
-v1::Reply GetHistoryBefore(Connection& conn, const std::string& conversation_id,
-                           uint64_t before_seq, uint32_t limit, milliseconds timeout) {
+v1::Reply GetHistoryBefore(Connection& conn, const std::string& conversation_id, uint64_t before_seq, uint32_t limit,
+                           milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_get_history();
     r->set_conversation_id(conversation_id);
@@ -224,8 +213,7 @@ v1::Reply ListConversations(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_conversations(); });
 }
 
-v1::Reply MarkRead(Connection& conn, const std::string& conversation_id, uint64_t seq,
-                   milliseconds timeout) {
+v1::Reply MarkRead(Connection& conn, const std::string& conversation_id, uint64_t seq, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_mark_read();
     r->set_conversation_id(conversation_id);
@@ -233,8 +221,8 @@ v1::Reply MarkRead(Connection& conn, const std::string& conversation_id, uint64_
   });
 }
 
-v1::Reply CreateGroup(Connection& conn, const std::string& name,
-                      const std::vector<uint64_t>& member_ids, milliseconds timeout) {
+v1::Reply CreateGroup(Connection& conn, const std::string& name, const std::vector<uint64_t>& member_ids,
+                      milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_create_group();
     r->set_name(name);
@@ -242,8 +230,8 @@ v1::Reply CreateGroup(Connection& conn, const std::string& name,
   });
 }
 
-v1::Reply AddGroupMembers(Connection& conn, uint64_t group_id,
-                          const std::vector<uint64_t>& user_ids, milliseconds timeout) {
+v1::Reply AddGroupMembers(Connection& conn, uint64_t group_id, const std::vector<uint64_t>& user_ids,
+                          milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* r = f.mutable_add_group_members();
     r->set_group_id(group_id);
@@ -252,13 +240,11 @@ v1::Reply AddGroupMembers(Connection& conn, uint64_t group_id,
 }
 
 v1::Reply LeaveGroup(Connection& conn, uint64_t group_id, milliseconds timeout) {
-  return Do(conn, timeout,
-            [&](v1::ClientFrame& f) { f.mutable_leave_group()->set_group_id(group_id); });
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_leave_group()->set_group_id(group_id); });
 }
 
 v1::Reply ListGroupMembers(Connection& conn, uint64_t group_id, milliseconds timeout) {
-  return Do(conn, timeout,
-            [&](v1::ClientFrame& f) { f.mutable_list_group_members()->set_group_id(group_id); });
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_group_members()->set_group_id(group_id); });
 }
 
 v1::Reply ListMyGroups(Connection& conn, milliseconds timeout) {
@@ -269,9 +255,8 @@ v1::Reply ListMyGroups(Connection& conn, milliseconds timeout) {
 
 namespace {
 
-std::optional<Session> CodeFlow(ConnectOptions options, const std::string& codes_file,
-                                const std::string& phone, const std::string* display_name,
-                                const std::string& device_id, std::string* error) {
+std::optional<Session> CodeFlow(ConnectOptions options, const std::string& codes_file, const std::string& phone,
+                                const std::string* display_name, const std::string& device_id, std::string* error) {
   options.token.clear();
   std::string connect_error;
   auto conn = Connection::Connect(options, &connect_error);
@@ -287,8 +272,8 @@ std::optional<Session> CodeFlow(ConnectOptions options, const std::string& codes
   }
   std::string code = WaitForCode(codes_file, phone, before, options.timeout);
   if (code.empty()) {
-    *error = "no code for the phone appeared in " + codes_file + " within " +
-             std::to_string(options.timeout.count()) + " ms";
+    *error = "no code for the phone appeared in " + codes_file + " within " + std::to_string(options.timeout.count()) +
+             " ms";
     return std::nullopt;
   }
   reply = display_name ? SignUp(*conn, phone, code, *display_name, device_id, options.timeout)
@@ -306,20 +291,18 @@ std::optional<Session> CodeFlow(ConnectOptions options, const std::string& codes
 
 }  // namespace
 
-std::optional<Session> SignUpNew(ConnectOptions options, const std::string& codes_file,
-                                 const std::string& phone, const std::string& display_name,
-                                 std::string* error, const std::string& device_id) {
+std::optional<Session> SignUpNew(ConnectOptions options, const std::string& codes_file, const std::string& phone,
+                                 const std::string& display_name, std::string* error, const std::string& device_id) {
   return CodeFlow(std::move(options), codes_file, phone, &display_name, device_id, error);
 }
 
-std::optional<Session> LogInWithCode(ConnectOptions options, const std::string& codes_file,
-                                     const std::string& phone, std::string* error,
-                                     const std::string& device_id) {
+std::optional<Session> LogInWithCode(ConnectOptions options, const std::string& codes_file, const std::string& phone,
+                                     std::string* error, const std::string& device_id) {
   return CodeFlow(std::move(options), codes_file, phone, nullptr, device_id, error);
 }
 
-std::optional<Session> ConnectWithToken(ConnectOptions options, const std::string& token,
-                                        std::string* error, int* http_status) {
+std::optional<Session> ConnectWithToken(ConnectOptions options, const std::string& token, std::string* error,
+                                        int* http_status) {
   options.token = token;
   auto conn = Connection::Connect(options, error, http_status);
   if (!conn) return std::nullopt;

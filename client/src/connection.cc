@@ -8,14 +8,6 @@
 #include "client/connection.h"
 
 #include <atomic>
-#include <cctype>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
-#include <unordered_set>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,6 +15,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cctype>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace chat::client {
 
@@ -154,22 +153,19 @@ class Connection::Impl {
       target += (target.find('?') == std::string::npos ? "?" : "&");
       target += "access_token=" + PercentEncode(options_.token);
     }
-    std::string authorization =
-        options_.token.empty() || options_.token_in_query ? "" : "Bearer " + options_.token;
-    ws_.set_option(websocket::stream_base::decorator(
-        [offered, authorization](websocket::request_type& req) {
-          req.set(http::field::user_agent, "chat-client/1");
-          if (!offered.empty()) req.set(http::field::sec_websocket_protocol, offered);
-          if (!authorization.empty()) req.set(http::field::authorization, authorization);
-        }));
+    std::string authorization = options_.token.empty() || options_.token_in_query ? "" : "Bearer " + options_.token;
+    ws_.set_option(websocket::stream_base::decorator([offered, authorization](websocket::request_type& req) {
+      req.set(http::field::user_agent, "chat-client/1");
+      if (!offered.empty()) req.set(http::field::sec_websocket_protocol, offered);
+      if (!authorization.empty()) req.set(http::field::authorization, authorization);
+    }));
     ws_.read_message_max(kMaxIncomingMessageBytes);
     std::string host_header = options_.host.find(':') != std::string::npos
                                   ? "[" + options_.host + "]:" + std::to_string(options_.port)
                                   : options_.host + ":" + std::to_string(options_.port);
 
     resolver.async_resolve(
-        options_.host, std::to_string(options_.port),
-        [&](beast::error_code ec, tcp::resolver::results_type results) {
+        options_.host, std::to_string(options_.port), [&](beast::error_code ec, tcp::resolver::results_type results) {
           if (ec) {
             done = true;
             result = ec;
@@ -177,19 +173,18 @@ class Connection::Impl {
           }
           stage = "connect";
           beast::get_lowest_layer(ws_).expires_after(options_.timeout);
-          beast::get_lowest_layer(ws_).async_connect(
-              results, [&](beast::error_code ec, const tcp::endpoint&) {
-                if (ec) {
-                  done = true;
-                  result = ec;
-                  return;
-                }
-                stage = "upgrade";
-                ws_.async_handshake(res, host_header, target, [&](beast::error_code ec) {
-                  done = true;
-                  result = ec;
-                });
-              });
+          beast::get_lowest_layer(ws_).async_connect(results, [&](beast::error_code ec, const tcp::endpoint&) {
+            if (ec) {
+              done = true;
+              result = ec;
+              return;
+            }
+            stage = "upgrade";
+            ws_.async_handshake(res, host_header, target, [&](beast::error_code ec) {
+              done = true;
+              result = ec;
+            });
+          });
         });
     ioc_.run_for(options_.timeout);
     if (!done) {
@@ -198,18 +193,17 @@ class Connection::Impl {
       beast::get_lowest_layer(ws_).socket().close(ignored);
       ioc_.restart();
       ioc_.run();  // completes the cancelled handlers while their captures are alive
-      *error = "timed out after " + std::to_string(options_.timeout.count()) + " ms (" + stage +
-               ") connecting to " + options_.Url();
+      *error = "timed out after " + std::to_string(options_.timeout.count()) + " ms (" + stage + ") connecting to " +
+               options_.Url();
       return false;
     }
     if (result) {
       if (result == websocket::error::upgrade_declined) {
         *http_status = static_cast<int>(res.result_int());
         std::string body = res.body().substr(0, 200);
-        while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back())))
-          body.pop_back();
-        *error = "upgrade rejected with HTTP " + std::to_string(res.result_int()) + " " +
-                 std::string(res.reason()) + (body.empty() ? "" : ": " + body);
+        while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back()))) body.pop_back();
+        *error = "upgrade rejected with HTTP " + std::to_string(res.result_int()) + " " + std::string(res.reason()) +
+                 (body.empty() ? "" : ": " + body);
       } else {
         *error = stage + " to " + options_.Url() + " failed: " + result.message();
       }
@@ -282,9 +276,9 @@ class Connection::Impl {
     waiting_.erase(it);
     if (closed_) return StatusReply(id, v1::UNAVAILABLE, ClosedMessageLocked());
     abandoned_.insert(id);
-    return StatusReply(id, v1::DEADLINE_EXCEEDED,
-                       "no reply to request " + std::to_string(id) + " within " +
-                           std::to_string(timeout.count()) + " ms");
+    return StatusReply(
+        id, v1::DEADLINE_EXCEEDED,
+        "no reply to request " + std::to_string(id) + " within " + std::to_string(timeout.count()) + " ms");
   }
 
   std::optional<v1::Event> WaitEvent(const std::function<bool(const v1::Event&)>* pred,
@@ -303,8 +297,7 @@ class Connection::Impl {
       if (closed_) return std::nullopt;
       // Front drops (queue overflow) shift indexes; rescanning from 0 is then merely slower.
       uint64_t dropped_before = dropped_events_;
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
-          scanned >= events_.size()) {
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && scanned >= events_.size()) {
         return std::nullopt;
       }
       if (dropped_events_ != dropped_before) scanned = 0;
@@ -447,17 +440,16 @@ class Connection::Impl {
       return;
     }
     ws_.binary(item.binary);
-    ws_.async_write(net::buffer(*item.data),
-                    [this, keep = item.data](beast::error_code ec, size_t) {
-                      if (ec) {
-                        writing_ = false;
-                        write_queue_.clear();
-                        beast::error_code ignored;
-                        beast::get_lowest_layer(ws_).socket().close(ignored);
-                        return;  // the read fails next and calls Finish
-                      }
-                      DoWrite();
-                    });
+    ws_.async_write(net::buffer(*item.data), [this, keep = item.data](beast::error_code ec, size_t) {
+      if (ec) {
+        writing_ = false;
+        write_queue_.clear();
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+        return;  // the read fails next and calls Finish
+      }
+      DoWrite();
+    });
   }
 
   // Publishes the end of the connection once (the read loop and our close may both end it).
@@ -498,7 +490,7 @@ class Connection::Impl {
   beast::flat_buffer read_buf_;
   std::deque<WriteItem> write_queue_;
   bool writing_ = false;
-  bool io_closed_ = false;       // no more writes
+  bool io_closed_ = false;        // no more writes
   bool close_in_flight_ = false;  // our async_close is running
   bool finished_ = false;         // Finish ran
 
@@ -514,7 +506,7 @@ class Connection::Impl {
   uint16_t close_code_ = 0;
   std::string close_reason_;
   std::unordered_map<uint64_t, std::optional<v1::Reply>> waiting_;  // outstanding Calls
-  std::unordered_set<uint64_t> abandoned_;                           // timed-out Calls
+  std::unordered_set<uint64_t> abandoned_;                          // timed-out Calls
   std::deque<v1::Reply> unmatched_;
   std::deque<v1::Event> events_;
   uint64_t dropped_events_ = 0;
@@ -528,8 +520,7 @@ Connection::~Connection() {
   if (impl_ && impl_->is_open()) impl_->Close(1000);
 }
 
-std::unique_ptr<Connection> Connection::Connect(const ConnectOptions& options, std::string* error,
-                                                int* http_status) {
+std::unique_ptr<Connection> Connection::Connect(const ConnectOptions& options, std::string* error, int* http_status) {
   std::string local_error;
   int local_status = 0;
   auto impl = std::make_unique<Impl>(options);
@@ -544,9 +535,7 @@ std::unique_ptr<Connection> Connection::Connect(const ConnectOptions& options, s
 v1::Reply Connection::Call(v1::ClientFrame frame, std::chrono::milliseconds timeout) {
   return impl_->Call(std::move(frame), timeout);
 }
-v1::Reply Connection::Call(v1::ClientFrame frame) {
-  return impl_->Call(std::move(frame), impl_->options().timeout);
-}
+v1::Reply Connection::Call(v1::ClientFrame frame) { return impl_->Call(std::move(frame), impl_->options().timeout); }
 std::optional<v1::Event> Connection::NextEvent(std::chrono::milliseconds timeout) {
   return impl_->WaitEvent(nullptr, timeout);
 }
@@ -558,15 +547,11 @@ size_t Connection::PendingEvents() const { return impl_->PendingEvents(); }
 std::optional<v1::Reply> Connection::NextUnmatchedReply(std::chrono::milliseconds timeout) {
   return impl_->NextUnmatchedReply(timeout);
 }
-bool Connection::SendRaw(std::string bytes, bool binary) {
-  return impl_->Enqueue(std::move(bytes), binary);
-}
+bool Connection::SendRaw(std::string bytes, bool binary) { return impl_->Enqueue(std::move(bytes), binary); }
 bool Connection::Send(const v1::ClientFrame& frame) {
-  return impl_->Enqueue(EncodeClientFrame(frame, impl_->encoding()),
-                        impl_->encoding() == WireEncoding::kProto);
+  return impl_->Enqueue(EncodeClientFrame(frame, impl_->encoding()), impl_->encoding() == WireEncoding::kProto);
 }
-bool Connection::WaitClosed(std::chrono::milliseconds timeout, uint16_t* close_code,
-                            std::string* reason) {
+bool Connection::WaitClosed(std::chrono::milliseconds timeout, uint16_t* close_code, std::string* reason) {
   return impl_->WaitClosed(timeout, close_code, reason);
 }
 bool Connection::is_open() const { return impl_->is_open(); }

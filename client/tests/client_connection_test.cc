@@ -2,19 +2,18 @@
 // protocol (subprotocol choice, 401/400 on upgrade, one reply per frame, request_id 0 for
 // undecodable frames, pushed events, close codes). The fake is synchronous Beast, one thread per
 // connection; it exists to pin the client's behaviour before a real gateway is around.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <atomic>
-#include <mutex>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <gtest/gtest.h>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "client/api.h"
 #include "client/connection.h"
@@ -106,8 +105,7 @@ class FakeGateway {
     std::string chosen;
     std::string offered(req[http::field::sec_websocket_protocol]);
     if (!offered.empty()) {
-      if (!ChooseSubprotocol(offered, &enc))
-        return Reject(sock, http::status::bad_request, "unknown subprotocol");
+      if (!ChooseSubprotocol(offered, &enc)) return Reject(sock, http::status::bad_request, "unknown subprotocol");
       chosen = std::string(SubprotocolName(enc));
     }
     websocket::stream<tcp::socket> ws(std::move(sock));
@@ -171,8 +169,7 @@ class FakeGateway {
           const std::string& h = f.lookup_user().handle();
           if (h == "silent") continue;  // never answers
           if (h.rfind("close:", 0) == 0) {
-            ws.close(websocket::close_reason(static_cast<websocket::close_code>(std::stoi(h.substr(6))),
-                                             "told to"),
+            ws.close(websocket::close_reason(static_cast<websocket::close_code>(std::stoi(h.substr(6))), "told to"),
                      ec);
             // Drain until the client's close reply arrives.
             while (!ec) {
@@ -334,8 +331,7 @@ TEST_F(ConnectionTest, WaitEventKeepsTheOnesItSkips) {
   auto c = MustConnect(Options());
   ASSERT_TRUE(c);
   ASSERT_EQ(ListContacts(*c).status(), v1::OK);  // pushes read(1), friend_added, read(2)
-  auto fa = c->WaitEvent([](const v1::Event& e) { return e.has_friend_added(); },
-                         milliseconds(2000));
+  auto fa = c->WaitEvent([](const v1::Event& e) { return e.has_friend_added(); }, milliseconds(2000));
   ASSERT_TRUE(fa);
   EXPECT_EQ(c->PendingEvents(), 2u);
   auto first = c->NextEvent(milliseconds(100));

@@ -1,5 +1,6 @@
 // Pure parsing in the client library and chat-cli: URLs, the dev code file, arguments, the
 // cluster env file and profiles. No network.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,8 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "cli.h"
 #include "client/api.h"
@@ -66,9 +65,8 @@ TEST(ParseUrl, DefaultsAndQuery) {
 }
 
 TEST(ParseUrl, RejectsWhatItCannotConnectTo) {
-  for (const char* bad : {"", "ws://", "http://127.0.0.1:80/ws", "wss://h:1/ws", "ws://:80/ws",
-                          "ws://h:/ws", "ws://h:0/ws", "ws://h:65536/ws", "ws://h:12a/ws",
-                          "ws://user@h:1/ws", "127.0.0.1:1234"}) {
+  for (const char* bad : {"", "ws://", "http://127.0.0.1:80/ws", "wss://h:1/ws", "ws://:80/ws", "ws://h:/ws",
+                          "ws://h:0/ws", "ws://h:65536/ws", "ws://h:12a/ws", "ws://user@h:1/ws", "127.0.0.1:1234"}) {
     ConnectOptions o;
     o.port = 7;
     EXPECT_FALSE(ConnectOptions::ParseUrl(bad, &o)) << bad;
@@ -128,15 +126,13 @@ namespace {
 TEST(CliArgs, OptionsFlagsAndPositionals) {
   Args a;
   std::string err;
-  ASSERT_TRUE(ParseArgs({"--json", "--url", "ws://h:1/ws", "send", "bob", "hi", "--limit=5",
-                         "-3", "--", "--not-an-option"},
-                        &a, &err))
+  ASSERT_TRUE(ParseArgs(
+      {"--json", "--url", "ws://h:1/ws", "send", "bob", "hi", "--limit=5", "-3", "--", "--not-an-option"}, &a, &err))
       << err;
   EXPECT_TRUE(a.flags.count("json"));
   EXPECT_EQ(a.options["url"], "ws://h:1/ws");
   EXPECT_EQ(a.options["limit"], "5");
-  EXPECT_EQ(a.positional,
-            (std::vector<std::string>{"send", "bob", "hi", "-3", "--not-an-option"}));
+  EXPECT_EQ(a.positional, (std::vector<std::string>{"send", "bob", "hi", "-3", "--not-an-option"}));
 }
 
 TEST(CliArgs, Errors) {
@@ -149,9 +145,8 @@ TEST(CliArgs, Errors) {
 }
 
 TEST(CliEnv, ReadsClusterEnvFile) {
-  std::string file = (std::filesystem::temp_directory_path() /
-                      ("cli_env_" + std::to_string(::getpid()) + ".env"))
-                         .string();
+  std::string file =
+      (std::filesystem::temp_directory_path() / ("cli_env_" + std::to_string(::getpid()) + ".env")).string();
   {
     std::ofstream out(file);
     out << "# comment\n"
@@ -161,17 +156,14 @@ TEST(CliEnv, ReadsClusterEnvFile) {
   }
   auto env = ReadEnvFile(file);
   std::filesystem::remove(file);
-  EXPECT_EQ(SplitList(env["GATEWAY_URLS"]),
-            (std::vector<std::string>{"ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws"}));
+  EXPECT_EQ(SplitList(env["GATEWAY_URLS"]), (std::vector<std::string>{"ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws"}));
   EXPECT_EQ(env["CHAT_CODES_FILE"], "/tmp/x/codes.log");
   EXPECT_EQ(env.count("BROKEN"), 0u);
   EXPECT_TRUE(ReadEnvFile("/nonexistent/cluster.env").empty());
 }
 
 TEST(CliProfile, RoundTripsWithPrivateMode) {
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     ("cli_profile_" + std::to_string(::getpid())))
-                        .string();
+  std::string dir = (std::filesystem::temp_directory_path() / ("cli_profile_" + std::to_string(::getpid()))).string();
   std::string path = dir + "/sub/alice.json";
   Profile p;
   p.token = "tok.en";

@@ -19,8 +19,10 @@ bool ChooseSubprotocol(std::string_view offered, WireEncoding* out) {
     if (tok == kSubprotocolJson) json = true;
     pos = comma + 1;
   }
-  if (proto) *out = WireEncoding::kProto;
-  else if (json) *out = WireEncoding::kJson;
+  if (proto)
+    *out = WireEncoding::kProto;
+  else if (json)
+    *out = WireEncoding::kJson;
   return proto || json;
 }
 
@@ -75,13 +77,23 @@ bool ValidUtf8(std::string_view s) {
   size_t i = 0, n = s.size();
   while (i < n) {
     unsigned char c = s[i];
-    if (c < 0x80) { ++i; continue; }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
     int len;
     uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + len > n) return false;
     for (int k = 1; k < len; ++k) {
       unsigned char cc = s[i + k];

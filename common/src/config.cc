@@ -144,19 +144,46 @@ ClusterConfig ParseConfig(const std::string& text) {
     auto& L = c.limits;
     const std::string p = "limits.";
 #define LIMIT(name) Get(lo, #name, L.name, p)
-    LIMIT(max_frame_bytes); LIMIT(send_queue_max_frames); LIMIT(send_queue_max_bytes);
-    LIMIT(handshake_timeout_ms); LIMIT(auth_timeout_ms);
-    LIMIT(idle_timeout_ms); LIMIT(drain_timeout_ms); LIMIT(max_connections);
-    LIMIT(max_connections_per_ip); LIMIT(new_connections_per_ip_per_second); LIMIT(new_connections_per_ip_burst);
-    LIMIT(requests_per_second); LIMIT(request_burst); LIMIT(max_inflight_requests);
-    LIMIT(rpc_deadline_ms); LIMIT(max_text_chars); LIMIT(max_client_msg_id_chars);
-    LIMIT(history_page_max); LIMIT(history_page_default); LIMIT(send_batch_max); LIMIT(send_committers); LIMIT(send_queue_max);
-    LIMIT(friend_cache_ttl_ms); LIMIT(send_calls_per_shard); LIMIT(send_queue_max_wait_ms);
-    LIMIT(max_group_members); LIMIT(max_group_name_chars); LIMIT(invite_code_member_limit);
-    LIMIT(code_ttl_s); LIMIT(code_max_tries); LIMIT(code_resend_interval_s); LIMIT(token_ttl_s);
-    LIMIT(max_display_name_chars); LIMIT(max_greeting_chars); LIMIT(max_friends);
-    LIMIT(friend_request_ttl_s); LIMIT(presence_ttl_ms);
-    LIMIT(max_codes_per_phone_per_day); LIMIT(max_code_failures_per_phone_per_day); LIMIT(max_codes_per_shard_per_minute);
+    LIMIT(max_frame_bytes);
+    LIMIT(send_queue_max_frames);
+    LIMIT(send_queue_max_bytes);
+    LIMIT(handshake_timeout_ms);
+    LIMIT(auth_timeout_ms);
+    LIMIT(idle_timeout_ms);
+    LIMIT(drain_timeout_ms);
+    LIMIT(max_connections);
+    LIMIT(max_connections_per_ip);
+    LIMIT(new_connections_per_ip_per_second);
+    LIMIT(new_connections_per_ip_burst);
+    LIMIT(requests_per_second);
+    LIMIT(request_burst);
+    LIMIT(max_inflight_requests);
+    LIMIT(rpc_deadline_ms);
+    LIMIT(max_text_chars);
+    LIMIT(max_client_msg_id_chars);
+    LIMIT(history_page_max);
+    LIMIT(history_page_default);
+    LIMIT(send_batch_max);
+    LIMIT(send_committers);
+    LIMIT(send_queue_max);
+    LIMIT(friend_cache_ttl_ms);
+    LIMIT(send_calls_per_shard);
+    LIMIT(send_queue_max_wait_ms);
+    LIMIT(max_group_members);
+    LIMIT(max_group_name_chars);
+    LIMIT(invite_code_member_limit);
+    LIMIT(code_ttl_s);
+    LIMIT(code_max_tries);
+    LIMIT(code_resend_interval_s);
+    LIMIT(token_ttl_s);
+    LIMIT(max_display_name_chars);
+    LIMIT(max_greeting_chars);
+    LIMIT(max_friends);
+    LIMIT(friend_request_ttl_s);
+    LIMIT(presence_ttl_ms);
+    LIMIT(max_codes_per_phone_per_day);
+    LIMIT(max_code_failures_per_phone_per_day);
+    LIMIT(max_codes_per_shard_per_minute);
 #undef LIMIT
   }
   if (c.secret.size() < 16) Bad("secret", "must be at least 16 characters");
@@ -171,7 +198,8 @@ ClusterConfig ParseConfig(const std::string& text) {
   if (c.limits.send_calls_per_shard == 0 || c.limits.send_calls_per_shard > 1024)
     Bad("limits.send_calls_per_shard", "must be 1..1024");
   if (c.limits.send_queue_max_wait_ms == 0) Bad("limits.send_queue_max_wait_ms", "must be > 0");
-  if (c.limits.friend_cache_ttl_ms > 3600 * 1000) Bad("limits.friend_cache_ttl_ms", "must be at most 3600000 (one hour)");
+  if (c.limits.friend_cache_ttl_ms > 3600 * 1000)
+    Bad("limits.friend_cache_ttl_ms", "must be at most 3600000 (one hour)");
   if (c.limits.rpc_deadline_ms == 0) Bad("limits.rpc_deadline_ms", "must be > 0");
   if (c.limits.presence_ttl_ms < 300) Bad("limits.presence_ttl_ms", "must be >= 300");
   return c;

@@ -20,8 +20,7 @@ bool GrpcPresenceDirectory::Lookup(const std::vector<uint64_t>& user_ids, std::v
   std::vector<std::vector<internal::LookupRequest>> reqs(stubs_.size());
   for (uint64_t u : user_ids) {
     auto& chunks = reqs[ShardOfUser(u, stubs_.size())];
-    if (chunks.empty() || static_cast<size_t>(chunks.back().user_ids_size()) >= kMaxIdsPerLookup)
-      chunks.emplace_back();
+    if (chunks.empty() || static_cast<size_t>(chunks.back().user_ids_size()) >= kMaxIdsPerLookup) chunks.emplace_back();
     chunks.back().add_user_ids(u);
   }
   bool ok = true;
@@ -31,8 +30,7 @@ bool GrpcPresenceDirectory::Lookup(const std::vector<uint64_t>& user_ids, std::v
       internal::LookupResult res;
       auto st = stubs_.at(s).Lookup(ctx.get(), req, &res);
       if (!st.ok()) {
-        spdlog::warn("presence lookup of {} users on shard {} failed: {}", req.user_ids_size(), s,
-                     st.error_message());
+        spdlog::warn("presence lookup of {} users on shard {} failed: {}", req.user_ids_size(), s, st.error_message());
         ok = false;
         continue;
       }

@@ -1,9 +1,8 @@
 #include "common/log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include <chrono>
 
@@ -17,11 +16,13 @@ void InitLogging(const std::string& process, const std::string& level) {
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
   // protobuf logs an ERROR per string field with invalid UTF-8: client-controlled, so debug only.
-  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
-                                     const std::string& message) {
-    if (level >= google::protobuf::LOGLEVEL_FATAL) spdlog::critical("protobuf {}:{}: {}", file, line, message);
-    else spdlog::debug("protobuf: {}", message);
-  });
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        if (level >= google::protobuf::LOGLEVEL_FATAL)
+          spdlog::critical("protobuf {}:{}: {}", file, line, message);
+        else
+          spdlog::debug("protobuf: {}", message);
+      });
 }
 
 void BlockTerminationSignals() {
@@ -34,8 +35,8 @@ void BlockTerminationSignals() {
 }
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace chat

@@ -46,8 +46,7 @@ PgPool::Lease PgPool::Acquire(std::chrono::milliseconds wait) {
   }
 }
 
-grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn,
-                             const char* what) {
+grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what) {
   for (int attempt = 0;; ++attempt) {
     try {
       auto lease = pool.Acquire();

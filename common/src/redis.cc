@@ -1,9 +1,8 @@
 #include "common/redis.h"
 
 #include <hiredis/hiredis.h>
-#include <spdlog/spdlog.h>
-
 #include <poll.h>
+#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <chrono>
@@ -14,16 +13,29 @@ namespace {
 RedisReply Convert(const redisReply* r) {
   RedisReply out;
   switch (r->type) {
-    case REDIS_REPLY_STRING: out.type = RedisReply::Type::kString; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: out.type = RedisReply::Type::kStatus; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: out.type = RedisReply::Type::kError; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: out.type = RedisReply::Type::kInteger; out.integer = r->integer; break;
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = r->integer;
+      break;
     case REDIS_REPLY_ARRAY:
       out.type = RedisReply::Type::kArray;
       out.elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(Convert(r->element[i]));
       break;
-    default: out.type = RedisReply::Type::kNil;
+    default:
+      out.type = RedisReply::Type::kNil;
   }
   return out;
 }
@@ -95,12 +107,17 @@ std::optional<std::vector<RedisReply>> RedisClient::Pipeline(const std::vector<s
 
 RedisSubscriber::RedisSubscriber(RedisConfig cfg, std::vector<std::string> channels, OnMessage on_message,
                                  std::function<void()> on_reconnect, std::function<void()> on_drained)
-    : cfg_(std::move(cfg)), channels_(std::move(channels)), on_message_(std::move(on_message)),
-      on_reconnect_(std::move(on_reconnect)), on_drained_(std::move(on_drained)) {}
+    : cfg_(std::move(cfg)),
+      channels_(std::move(channels)),
+      on_message_(std::move(on_message)),
+      on_reconnect_(std::move(on_reconnect)),
+      on_drained_(std::move(on_drained)) {}
 
 RedisSubscriber::~RedisSubscriber() { Stop(); }
 
-void RedisSubscriber::Start() { thread_ = std::thread([this] { Run(); }); }
+void RedisSubscriber::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void RedisSubscriber::Stop() {
   stop_ = true;
@@ -122,7 +139,8 @@ void RedisSubscriber::Run() {
     args.insert(args.end(), channels_.begin(), channels_.end());
     AppendArgs(c, args);
     int done = 0;
-    while (!done && redisBufferWrite(c, &done) == REDIS_OK) {}
+    while (!done && redisBufferWrite(c, &done) == REDIS_OK) {
+    }
     if (!done) {
       redisFree(c);
       continue;

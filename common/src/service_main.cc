@@ -33,10 +33,14 @@ ServiceProcess StartServiceProcess(const char* name, int argc, char** argv,
     if (flag == "--help" || flag == "-h") Usage(name, "help");
     if (i + 1 >= argc) Usage(name, "missing value for " + flag);
     std::string v = argv[++i];
-    if (flag == "--config") config_path = v;
-    else if (flag == "--shard") shard = ParseIndex(name, flag, v);
-    else if (flag == "--replica") replica = ParseIndex(name, flag, v);
-    else Usage(name, "unknown flag " + flag);
+    if (flag == "--config")
+      config_path = v;
+    else if (flag == "--shard")
+      shard = ParseIndex(name, flag, v);
+    else if (flag == "--replica")
+      replica = ParseIndex(name, flag, v);
+    else
+      Usage(name, "unknown flag " + flag);
   }
   if (config_path.empty()) Usage(name, "--config is required");
   if (shard < 0) Usage(name, "--shard is required");
@@ -49,7 +53,8 @@ ServiceProcess StartServiceProcess(const char* name, int argc, char** argv,
   }
   const auto& list = p.config.*shards;
   if (static_cast<size_t>(shard) >= list.size())
-    Usage(name, "--shard " + std::to_string(shard) + " but the config has " + std::to_string(list.size()) + " shard(s)");
+    Usage(name,
+          "--shard " + std::to_string(shard) + " but the config has " + std::to_string(list.size()) + " shard(s)");
   p.shard_config = list[shard];
   if (static_cast<size_t>(replica) >= p.shard_config.addresses.size())
     Usage(name, "--replica " + std::to_string(replica) + " but shard " + std::to_string(shard) + " has " +

@@ -10,8 +10,7 @@ uint32_t JumpConsistentHash(uint64_t key, uint32_t buckets) {
   while (j < static_cast<int64_t>(buckets)) {
     b = j;
     key = key * 2862933555777941757ULL + 1;
-    j = static_cast<int64_t>((b + 1) * (static_cast<double>(1LL << 31) /
-                                        static_cast<double>((key >> 33) + 1)));
+    j = static_cast<int64_t>((b + 1) * (static_cast<double>(1LL << 31) / static_cast<double>((key >> 33) + 1)));
   }
   return static_cast<uint32_t>(b);
 }
@@ -36,9 +35,7 @@ uint32_t ShardOfUser(uint64_t user_id, uint32_t shards) { return JumpConsistentH
 uint32_t ShardOfGroup(uint64_t group_id, uint32_t shards) {
   return JumpConsistentHash(Mix64(group_id ^ 0x5bd1e995ULL), shards);
 }
-uint32_t ShardOfConversation(std::string_view id, uint32_t shards) {
-  return JumpConsistentHash(Fnv1a64(id), shards);
-}
+uint32_t ShardOfConversation(std::string_view id, uint32_t shards) { return JumpConsistentHash(Fnv1a64(id), shards); }
 
 uint32_t ShardOfPhone(std::string_view phone, uint32_t shards) {
   return JumpConsistentHash(Fnv1a64(phone) ^ 0x70686f6e65ULL, shards);

@@ -4,36 +4,61 @@ namespace chat {
 
 grpc::StatusCode ToGrpc(StatusCode code) {
   switch (code) {
-    case v1::OK: return grpc::StatusCode::OK;
-    case v1::INVALID_ARGUMENT: return grpc::StatusCode::INVALID_ARGUMENT;
-    case v1::UNAUTHENTICATED: return grpc::StatusCode::UNAUTHENTICATED;
-    case v1::PERMISSION_DENIED: return grpc::StatusCode::PERMISSION_DENIED;
-    case v1::NOT_FOUND: return grpc::StatusCode::NOT_FOUND;
-    case v1::ALREADY_EXISTS: return grpc::StatusCode::ALREADY_EXISTS;
-    case v1::FAILED_PRECONDITION: return grpc::StatusCode::FAILED_PRECONDITION;
-    case v1::RESOURCE_EXHAUSTED: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case v1::UNAVAILABLE: return grpc::StatusCode::UNAVAILABLE;
-    case v1::DEADLINE_EXCEEDED: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    default: return grpc::StatusCode::INTERNAL;
+    case v1::OK:
+      return grpc::StatusCode::OK;
+    case v1::INVALID_ARGUMENT:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case v1::UNAUTHENTICATED:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case v1::PERMISSION_DENIED:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case v1::NOT_FOUND:
+      return grpc::StatusCode::NOT_FOUND;
+    case v1::ALREADY_EXISTS:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case v1::FAILED_PRECONDITION:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case v1::RESOURCE_EXHAUSTED:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case v1::UNAVAILABLE:
+      return grpc::StatusCode::UNAVAILABLE;
+    case v1::DEADLINE_EXCEEDED:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    default:
+      return grpc::StatusCode::INTERNAL;
   }
 }
 
 StatusCode FromGrpc(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return v1::OK;
-    case grpc::StatusCode::INVALID_ARGUMENT: return v1::INVALID_ARGUMENT;
-    case grpc::StatusCode::OUT_OF_RANGE: return v1::INVALID_ARGUMENT;
-    case grpc::StatusCode::UNAUTHENTICATED: return v1::UNAUTHENTICATED;
-    case grpc::StatusCode::PERMISSION_DENIED: return v1::PERMISSION_DENIED;
-    case grpc::StatusCode::NOT_FOUND: return v1::NOT_FOUND;
-    case grpc::StatusCode::ALREADY_EXISTS: return v1::ALREADY_EXISTS;
-    case grpc::StatusCode::FAILED_PRECONDITION: return v1::FAILED_PRECONDITION;
-    case grpc::StatusCode::ABORTED: return v1::UNAVAILABLE;  // retryable conflict
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return v1::RESOURCE_EXHAUSTED;
-    case grpc::StatusCode::UNAVAILABLE: return v1::UNAVAILABLE;
-    case grpc::StatusCode::CANCELLED: return v1::UNAVAILABLE;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return v1::DEADLINE_EXCEEDED;
-    default: return v1::INTERNAL;
+    case grpc::StatusCode::OK:
+      return v1::OK;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return v1::INVALID_ARGUMENT;
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return v1::INVALID_ARGUMENT;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return v1::UNAUTHENTICATED;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return v1::PERMISSION_DENIED;
+    case grpc::StatusCode::NOT_FOUND:
+      return v1::NOT_FOUND;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return v1::ALREADY_EXISTS;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return v1::FAILED_PRECONDITION;
+    case grpc::StatusCode::ABORTED:
+      return v1::UNAVAILABLE;  // retryable conflict
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return v1::RESOURCE_EXHAUSTED;
+    case grpc::StatusCode::UNAVAILABLE:
+      return v1::UNAVAILABLE;
+    case grpc::StatusCode::CANCELLED:
+      return v1::UNAVAILABLE;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return v1::DEADLINE_EXCEEDED;
+    default:
+      return v1::INTERNAL;
   }
 }
 

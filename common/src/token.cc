@@ -33,14 +33,20 @@ std::string Base64UrlEncode(std::string_view in) {
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kB64[v >> 18]; out += kB64[(v >> 12) & 63]; out += kB64[(v >> 6) & 63]; out += kB64[v & 63];
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
   }
   if (i + 1 == in.size()) {
     uint32_t v = uint8_t(in[i]) << 16;
-    out += kB64[v >> 18]; out += kB64[(v >> 12) & 63];
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
   } else if (i + 2 == in.size()) {
     uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kB64[v >> 18]; out += kB64[(v >> 12) & 63]; out += kB64[(v >> 6) & 63];
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
   }
   return out;
 }
@@ -67,8 +73,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view in) {
 bool ValidDeviceId(std::string_view d) {
   if (d.empty() || d.size() > 64) return false;
   for (char c : d) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;

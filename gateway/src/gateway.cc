@@ -1,10 +1,10 @@
 #include "gateway/gateway.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
-
 #include <random>
 #include <thread>
 
@@ -156,7 +156,8 @@ void Gateway::Stop() {
   m.threads.clear();
   // gRPC callbacks still in flight post into the (stopped) io_context: wait for them to end, which
   // the RPC deadline bounds, before anything they reference can be destroyed.
-  auto rpc_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms + 1000);
+  auto rpc_deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms + 1000);
   while (m.router.inflight() > 0 && std::chrono::steady_clock::now() < rpc_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   spdlog::info("gateway stopped ({} session(s) left at the deadline)", m.ctx.open_sessions.load());

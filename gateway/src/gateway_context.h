@@ -55,7 +55,7 @@ struct GatewayContext {
   SessionHub& hub;
   PresenceRegistrar& registrar;
   IpLimiter& ip_limiter;
-  std::atomic<int64_t> open_sessions{0};      // WebSocket sessions accepted and not yet finished
+  std::atomic<int64_t> open_sessions{0};  // WebSocket sessions accepted and not yet finished
   SessionIdGenerator session_ids{0};
   std::atomic<bool> shutting_down{false};
   GatewayCounters counters{};

@@ -73,8 +73,10 @@ class IpLimiter {
   void Sweep(int64_t now_ms) {
     const int64_t refill_ms = rate_ == 0 ? INT64_MAX / 2 : int64_t(burst_) * 1000 / rate_ + 1;
     for (auto it = by_ip_.begin(); it != by_ip_.end();) {
-      if (it->second.open == 0 && now_ms - it->second.last_ms > refill_ms) it = by_ip_.erase(it);
-      else ++it;
+      if (it->second.open == 0 && now_ms - it->second.last_ms > refill_ms)
+        it = by_ip_.erase(it);
+      else
+        ++it;
     }
   }
 

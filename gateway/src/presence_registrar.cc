@@ -92,7 +92,9 @@ void PresenceRegistrar::Run() {
     auto reg = std::move(reg_);
     auto dones = std::move(dones_);
     auto unreg = std::move(unreg_);
-    reg_.clear(); dones_.clear(); unreg_.clear();
+    reg_.clear();
+    dones_.clear();
+    unreg_.clear();
     bool stopping = stop_;
     lk.unlock();
     if (!reg.empty() || !unreg.empty()) Flush(std::move(reg), std::move(dones), std::move(unreg));

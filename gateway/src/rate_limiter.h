@@ -7,7 +7,8 @@ namespace chat::gateway {
 
 class TokenBucket {
  public:
-  TokenBucket(uint32_t rate_per_s, uint32_t burst) : rate_(rate_per_s), burst_(std::max<uint32_t>(burst, 1)), tokens_(burst_) {}
+  TokenBucket(uint32_t rate_per_s, uint32_t burst)
+      : rate_(rate_per_s), burst_(std::max<uint32_t>(burst, 1)), tokens_(burst_) {}
   // now_ms: any monotonic clock in milliseconds.
   bool TryTake(int64_t now_ms) {
     if (last_ms_ >= 0 && now_ms > last_ms_)

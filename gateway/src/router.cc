@@ -58,7 +58,6 @@ v1::Reply ErrorReply(uint64_t request_id, v1::StatusCode code, std::string messa
   return r;
 }
 
-
 // Asks every shard the same question in parallel; `finish(results, statuses)` runs once, on the
 // thread of the last answer. `call(stub, ctx, req, resp, cb)` issues one shard's call.
 template <typename Resp>
@@ -128,8 +127,8 @@ RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id
       accounts_(config.account),
       chats_(config.chat),
       groups_(config.group),
-      sends_(chats_, config.limits.rpc_deadline_ms, config.limits.send_batch_max,
-             config.limits.send_calls_per_shard, config.limits.send_queue_max_wait_ms) {}
+      sends_(chats_, config.limits.rpc_deadline_ms, config.limits.send_batch_max, config.limits.send_calls_per_shard,
+             config.limits.send_queue_max_wait_ms) {}
 
 std::optional<TokenClaims> RequestRouter::VerifyToken(std::string_view token, TokenError* error) const {
   return signer_.Verify(token, NowMs() / 1000, error);
@@ -206,8 +205,7 @@ void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, R
   }
 
   if (!authed)
-    return done(ErrorReply(rid, v1::UNAUTHENTICATED, "authenticate first (token, sign_up or log_in)"),
-                std::nullopt);
+    return done(ErrorReply(rid, v1::UNAUTHENTICATED, "authenticate first (token, sign_up or log_in)"), std::nullopt);
 
   switch (f.request_case()) {
     case ClientFrame::kRefreshToken: {
@@ -295,8 +293,10 @@ void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, R
                     [rid, done = std::move(done)](const grpc::Status& st, v1::SendMessageResult&& res) {
                       v1::Reply reply;
                       reply.set_request_id(rid);
-                      if (st.ok()) *reply.mutable_send_message() = std::move(res);
-                      else SetError(&reply, st);
+                      if (st.ok())
+                        *reply.mutable_send_message() = std::move(res);
+                      else
+                        SetError(&reply, st);
                       done(std::move(reply), std::nullopt);
                     });
       return;

@@ -26,7 +26,7 @@ struct Identity {
 };
 
 struct RequestContext {
-  Identity identity;       // user_id 0 = not authenticated
+  Identity identity;  // user_id 0 = not authenticated
   uint64_t session_id = 0;
   std::string gateway_id;  // this gateway's instance id
 };

@@ -1,16 +1,15 @@
 #include "session.h"
 
+#include <spdlog/spdlog.h>
+
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
-
-#include <array>
 #include <span>
-
 
 #include "common/codec.h"
 #include "frame_queue.h"
@@ -126,7 +125,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     uint8_t headers[kMaxFramesPerWrite][ws::kMaxHeaderBytes];
     std::array<net::const_buffer, 1 + 2 * kMaxFramesPerWrite> bufs;
     size_t nbufs = 0;
-    size_t frames = 0;         // data frames from the front of queue_
+    size_t frames = 0;  // data frames from the front of queue_
     bool carries_close = false;
   };
 
@@ -257,14 +256,18 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
         case ws::Reader::Kind::kClose:
           peer_closed_ = true;
           discarding_ = true;  // nothing may follow a close frame
-          if (!closing_) CloseWith(e.close_code == 0 ? ws::kCloseNormal : e.close_code, "");
-          else if (close_sent_) Teardown();
+          if (!closing_)
+            CloseWith(e.close_code == 0 ? ws::kCloseNormal : e.close_code, "");
+          else if (close_sent_)
+            Teardown();
           return false;
         case ws::Reader::Kind::kError:
           ++ctx_.counters.bad_frames;
           discarding_ = true;
-          if (!closing_) CloseWith(e.close_code, e.error);
-          else if (close_sent_) Teardown();
+          if (!closing_)
+            CloseWith(e.close_code, e.error);
+          else if (close_sent_)
+            Teardown();
           return false;
       }
       if (finished_) return false;
@@ -275,7 +278,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     const bool want_text = enc_ == WireEncoding::kJson;
     if (text != want_text) {
       ++ctx_.counters.bad_frames;
-      return CloseWith(kClosePolicy, want_text ? "chat.v1.json takes text frames" : "chat.v1.proto takes binary frames");
+      return CloseWith(kClosePolicy,
+                       want_text ? "chat.v1.json takes text frames" : "chat.v1.proto takes binary frames");
     }
     HandleFrame(data);
   }
@@ -318,9 +322,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     if (finished_ || closing_) return;  // the client is gone: never register a dead session
     if (authenticating_ && reply.request_id() == auth_request_id_) authenticating_ = false;
     if (id && id->user_id != 0 && identity_.user_id == 0) {
-      BecomeAuthenticated(*id, [self = shared_from_this(), reply = std::move(reply)]() mutable {
-        self->SendReply(reply);
-      });
+      BecomeAuthenticated(*id,
+                          [self = shared_from_this(), reply = std::move(reply)]() mutable { self->SendReply(reply); });
       return;
     }
     SendReply(reply);
@@ -458,16 +461,16 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   std::unique_ptr<Identity> pending_identity_;  // token from the upgrade, until registered
   std::unique_ptr<std::string> early_;          // bytes sent right behind the upgrade request
   const uint64_t id_;
-  Identity identity_;  // strand only; user_id 0 until authenticated
+  Identity identity_;         // strand only; user_id 0 until authenticated
   internal::SessionRef ref_;  // set once, before the session enters the hub
-  net::steady_timer timer_;  // handshake, auth timeout, keep-alive, then close deadline
+  net::steady_timer timer_;   // handshake, auth timeout, keep-alive, then close deadline
   uint64_t timer_gen_ = 0;
   TokenBucket bucket_;
   ws::Reader reader_;
   int64_t last_rx_ms_ = 0;
   FrameQueue queue_;  // empty = no heap memory (idle connections)
   size_t queued_bytes_ = 0;
-  std::string control_;  // control frames waiting for the next write
+  std::string control_;             // control frames waiting for the next write
   std::unique_ptr<WriteBatch> wb_;  // only while writing
   uint32_t inflight_ = 0;
   uint64_t auth_request_id_ = 0;
@@ -510,9 +513,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto req = parser_->release();
     if (verdict_ != IpLimiter::Verdict::kOk) {
       ++ctx_.counters.rejected_ip;
-      return Respond(http::status::too_many_requests,
-                     verdict_ == IpLimiter::Verdict::kTooMany ? "too many connections from your address\n"
-                                                             : "connecting too fast from your address; back off\n");
+      return Respond(http::status::too_many_requests, verdict_ == IpLimiter::Verdict::kTooMany
+                                                          ? "too many connections from your address\n"
+                                                          : "connecting too fast from your address; back off\n");
     }
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
@@ -539,25 +542,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string_view token;
     auto auth = req[http::field::authorization];
     std::string_view a(auth.data(), auth.size());
-    if (a.substr(0, 7) == "Bearer ") token = a.substr(7);
-    else if (!a.empty()) return Respond(http::status::unauthorized, "Authorization must be 'Bearer <token>'\n");
+    if (a.substr(0, 7) == "Bearer ")
+      token = a.substr(7);
+    else if (!a.empty())
+      return Respond(http::status::unauthorized, "Authorization must be 'Bearer <token>'\n");
     if (token.empty()) token = QueryParam(target, "access_token");
     if (!token.empty()) {
       TokenError err{};
       auto claims = ctx_.router.VerifyToken(token, &err);
       if (!claims)
-        return Respond(http::status::unauthorized,
-                       err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
+        return Respond(http::status::unauthorized, err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
       identity = Identity{claims->user_id, claims->device_id};
     }
     std::string response =
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nServer: chat-gateway\r\n"
-        "Sec-WebSocket-Accept: " + ws::AcceptKey(key) + "\r\n";
+        "Sec-WebSocket-Accept: " +
+        ws::AcceptKey(key) + "\r\n";
     if (!offered.empty()) response += "Sec-WebSocket-Protocol: " + std::string(SubprotocolName(enc)) + "\r\n";
     response += "\r\n";
     std::string early = beast::buffers_to_string(buffer_.data());
-    auto ws = std::make_shared<WsSession>(stream_.release_socket(), ctx_, enc, std::move(identity),
-                                          std::move(ip_slot_));
+    auto ws =
+        std::make_shared<WsSession>(stream_.release_socket(), ctx_, enc, std::move(identity), std::move(ip_slot_));
     ws->Start(std::move(response), std::move(early));
   }
 

@@ -16,9 +16,7 @@ constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 bool IsControl(uint8_t op) { return op >= 8; }
 
-bool KnownOpcode(uint8_t op) {
-  return op == 0 || op == 1 || op == 2 || op == 8 || op == 9 || op == 10;
-}
+bool KnownOpcode(uint8_t op) { return op == 0 || op == 1 || op == 2 || op == 8 || op == 9 || op == 10; }
 
 // Close codes a peer may send (RFC 6455 7.4 and the IANA registry; 1005, 1006 and 1015 are never
 // on the wire).
@@ -168,8 +166,7 @@ Reader::Event Reader::Next() {
     } else {
       if (op == 0 && !in_message_) return Fail(kCloseProtocolError, "continuation without a message");
       if (op != 0 && in_message_) return Fail(kCloseProtocolError, "new message inside a fragmented one");
-      if (len > max_message_ || message_.size() + len > max_message_)
-        return Fail(kCloseTooBig, "message too big");
+      if (len > max_message_ || message_.size() + len > max_message_) return Fail(kCloseTooBig, "message too big");
     }
     if (avail < hdr + 4 + len) break;  // the frame has not fully arrived
     uint8_t key[4];

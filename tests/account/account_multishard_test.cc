@@ -205,8 +205,7 @@ TEST_F(AccountMultiShardTest, AcceptWhileThePeerShardIsDownIsUnavailableAndRetry
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     st = Accept(b.user_id(), c.user_id(), &contact);
-    if (st.ok() || st.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        std::chrono::steady_clock::now() >= deadline)
+    if (st.ok() || st.error_code() != grpc::StatusCode::UNAVAILABLE || std::chrono::steady_clock::now() >= deadline)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll until the channel reconnects
   }

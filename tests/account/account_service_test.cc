@@ -303,7 +303,8 @@ TEST_F(AccountServiceTest, ConcurrentSignUpsOfOnePhoneCreateOneAccount) {
   for (auto& t : threads) t.join();
   int ok = 0;
   for (const auto& st : results) {
-    if (st.ok()) ++ok;
+    if (st.ok())
+      ++ok;
     else
       EXPECT_TRUE(st.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
                   st.error_code() == grpc::StatusCode::ALREADY_EXISTS)
@@ -318,8 +319,8 @@ TEST_F(AccountServiceTest, StoreInsertOfATakenPhoneReportsNoInsertInsteadOfThrow
   pqxx::work t(*lease);
   UserRow dup{a.account().profile().user_id() + 1, kPhoneA, "u_zzzzzzzzzz", "X", now_ms_};
   EXPECT_FALSE(store::InsertUser(t, dup));
-  UserRow dup_handle{a.account().profile().user_id() + 1, kPhoneB,
-                     LowerAscii(a.account().profile().handle()), "X", now_ms_};
+  UserRow dup_handle{a.account().profile().user_id() + 1, kPhoneB, LowerAscii(a.account().profile().handle()), "X",
+                     now_ms_};
   dup_handle.handle[0] = 'U';  // same handle, other case
   EXPECT_FALSE(store::InsertUser(t, dup_handle));
 }
@@ -668,7 +669,6 @@ TEST_F(AccountServiceTest, PutFriendEdgeIsIdempotent) {
   EXPECT_EQ(svc().PutFriendEdge(&ctx, &edge, &empty).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Abuse limits on phone verification (injected clock, no sleeps).
 
@@ -736,8 +736,8 @@ TEST_F(CodeLimitsTest, StorePutCodeChecksIntervalAndDailyCapInOneStatement) {
   auto put = [&](int64_t now, uint32_t max_per_day) {
     auto conn = shard_->pool.Acquire();
     pqxx::work t(*conn);
-    bool ok = store::PutCode(t, kPhoneA, "h" + std::to_string(now), now + 300000, now, now - 30000,
-                             now - kDayMs, max_per_day);
+    bool ok = store::PutCode(t, kPhoneA, "h" + std::to_string(now), now + 300000, now, now - 30000, now - kDayMs,
+                             max_per_day);
     t.commit();
     return ok;
   };

@@ -1,7 +1,7 @@
 // CodeSendBudget: the per-replica token bucket of codes sent, driven by explicit times.
-#include <gtest/gtest.h>
-
 #include "account/code_budget.h"
+
+#include <gtest/gtest.h>
 
 namespace chat::account {
 namespace {

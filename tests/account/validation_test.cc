@@ -12,12 +12,12 @@ namespace {
 
 TEST(AccountValidation, PhoneMustBeE164) {
   EXPECT_TRUE(ValidPhone("+8613800138000"));
-  EXPECT_TRUE(ValidPhone("+1234567"));           // shortest: 7 digits
-  EXPECT_TRUE(ValidPhone("+123456789012345"));   // longest: 15 digits
-  EXPECT_FALSE(ValidPhone("+123456"));           // 6 digits
+  EXPECT_TRUE(ValidPhone("+1234567"));            // shortest: 7 digits
+  EXPECT_TRUE(ValidPhone("+123456789012345"));    // longest: 15 digits
+  EXPECT_FALSE(ValidPhone("+123456"));            // 6 digits
   EXPECT_FALSE(ValidPhone("+1234567890123456"));  // 16 digits
-  EXPECT_FALSE(ValidPhone("8613800138000"));     // no plus
-  EXPECT_FALSE(ValidPhone("+0613800138000"));    // leading zero
+  EXPECT_FALSE(ValidPhone("8613800138000"));      // no plus
+  EXPECT_FALSE(ValidPhone("+0613800138000"));     // leading zero
   EXPECT_FALSE(ValidPhone("+86 138001380"));
   EXPECT_FALSE(ValidPhone("+86138001380a"));
   EXPECT_FALSE(ValidPhone(""));
@@ -67,15 +67,15 @@ TEST(AccountValidation, HandleRules) {
   EXPECT_TRUE(ValidHandle("alice_1"));
   EXPECT_TRUE(ValidHandle("Alice-Smith"));
   EXPECT_TRUE(ValidHandle("u_0a1b2c3d4e"));
-  EXPECT_TRUE(ValidHandle("abcdef"));                  // 6
-  EXPECT_TRUE(ValidHandle(std::string(20, 'a')));      // 20
-  EXPECT_FALSE(ValidHandle("abcde"));                  // 5
-  EXPECT_FALSE(ValidHandle(std::string(21, 'a')));     // 21
-  EXPECT_FALSE(ValidHandle("1alice"));                 // must start with a letter
+  EXPECT_TRUE(ValidHandle("abcdef"));               // 6
+  EXPECT_TRUE(ValidHandle(std::string(20, 'a')));   // 20
+  EXPECT_FALSE(ValidHandle("abcde"));               // 5
+  EXPECT_FALSE(ValidHandle(std::string(21, 'a')));  // 21
+  EXPECT_FALSE(ValidHandle("1alice"));              // must start with a letter
   EXPECT_FALSE(ValidHandle("_alice"));
   EXPECT_FALSE(ValidHandle("alice!x"));
   EXPECT_FALSE(ValidHandle("alice x"));
-  EXPECT_FALSE(ValidHandle("al\xC3\xA9icex"));         // non-ASCII
+  EXPECT_FALSE(ValidHandle("al\xC3\xA9icex"));  // non-ASCII
   EXPECT_FALSE(ValidHandle(""));
   EXPECT_EQ(LowerAscii("AbC_9-Z"), "abc_9-z");
 }

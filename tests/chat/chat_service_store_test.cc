@@ -1,7 +1,7 @@
 // chat-service over a real PostgreSQL database (FreshDatabase per test), with fakes for the friend
 // check and the fan-out sink. Handlers are called directly, as gRPC would.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -146,11 +146,10 @@ class ChatStoreTest : public ::testing::Test {
   // Send as the gRPC method does it, waiting for the callback.
   static grpc::Status SendAndWait(ChatServiceImpl& svc, const internal::SendRequest& req, v1::SendMessageResult* res) {
     std::promise<grpc::Status> done;
-    svc.SendAsync(req, std::chrono::system_clock::now() + 30s,
-                  [&](const grpc::Status& st, v1::SendMessageResult&& r) {
-                    *res = std::move(r);
-                    done.set_value(st);
-                  });
+    svc.SendAsync(req, std::chrono::system_clock::now() + 30s, [&](const grpc::Status& st, v1::SendMessageResult&& r) {
+      *res = std::move(r);
+      done.set_value(st);
+    });
     return done.get_future().get();
   }
 
@@ -399,7 +398,8 @@ TEST_F(ChatStoreTest, HistoryPageStopsAtAByteBudgetSoItFitsTheSendQueue) {
   Replica big(pg_.ConnInfo(db_), friends_, opts);
   friends_.Befriend(kAlice, kBob);
   const std::string text(100000, 'x');
-  for (int i = 1; i <= 20; ++i) ASSERT_TRUE(Send(kAlice, ab_, "big" + std::to_string(i), text, nullptr, 0, &big.service).ok());
+  for (int i = 1; i <= 20; ++i)
+    ASSERT_TRUE(Send(kAlice, ab_, "big" + std::to_string(i), text, nullptr, 0, &big.service).ok());
   auto page = [&](uint64_t after, uint64_t before, bool backward, v1::HistoryResult* h) {
     grpc::ServerContext ctx;
     internal::HistoryRequest req;
@@ -843,8 +843,8 @@ TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
   // Carol leaves through the other replica; a message written after that reaches `small`'s fan-out
   // while no connection is free to reload the member list.
   ASSERT_TRUE(UpdateMembers(kGroup, {}, {kCarol}, "").ok());
-  const auto version = static_cast<uint64_t>(
-      CountRows("SELECT members_version FROM conversations WHERE id = '" + group_ + "'"));
+  const auto version =
+      static_cast<uint64_t>(CountRows("SELECT members_version FROM conversations WHERE id = '" + group_ + "'"));
   {
     PgPool::Lease held = small.pool.Acquire();
     CommittedMessage m;
@@ -943,7 +943,7 @@ TEST_F(ChatStoreTest, ListConversationsLastMessageIsAShortPreview) {
   roomy.limits.max_text_chars = 4000;
   Replica r(pg_.ConnInfo(db_), friends_, roomy);
   std::string text;
-  for (int i = 0; i < 150; ++i) text += "\xC3\xA9";          // é
+  for (int i = 0; i < 150; ++i) text += "\xC3\xA9";           // é
   for (int i = 0; i < 3000; ++i) text += "\xF0\x9F\x99\x82";  // 🙂
   v1::SendMessageResult sent;
   ASSERT_TRUE(Send(kAlice, ab_, "long", text, &sent, 0, &r.service).ok());

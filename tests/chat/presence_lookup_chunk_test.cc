@@ -1,7 +1,7 @@
 // GrpcPresenceDirectory against in-process fake presence shards that, like presence-service, refuse a
 // Lookup of more than 10000 ids: a big fan-out round must still find every online user.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <memory>
 #include <mutex>
@@ -22,8 +22,7 @@ constexpr int kPresenceMaxIds = 10000;  // presence-service's own limit
 class FakePresence : public internal::PresenceService::Service {
  public:
   explicit FakePresence(int shard) : shard_(shard) {}
-  grpc::Status Lookup(grpc::ServerContext*, const internal::LookupRequest* req,
-                      internal::LookupResult* res) override {
+  grpc::Status Lookup(grpc::ServerContext*, const internal::LookupRequest* req, internal::LookupResult* res) override {
     {
       std::lock_guard lk(mu_);
       sizes_.push_back(req->user_ids_size());

@@ -7,9 +7,9 @@
 #include <ctime>
 
 #include "cluster.h"
-#include "raw_ws.h"
 #include "common/shard.h"
 #include "common/token.h"
+#include "raw_ws.h"
 
 namespace chat::e2e {
 namespace {
@@ -324,7 +324,8 @@ TEST_F(BadInput, UpgradeNeedsVersion13AndAKey) {
   std::string common = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
   {
     RawWs raw(o);
-    std::string head = raw.Upgrade("/ws", common + "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n");
+    std::string head =
+        raw.Upgrade("/ws", common + "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n");
     EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 426") << head;
     EXPECT_NE(head.find("Sec-WebSocket-Version: 13"), std::string::npos) << head;
   }

@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "cluster.h"
-#include "raw_ws.h"
 #include "common/shard.h"
+#include "raw_ws.h"
 
 namespace chat::e2e {
 namespace {
@@ -412,7 +412,8 @@ TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
   }
   std::printf("slow consumer: the stalled device got %d of %d events, close code %d, end %d\n", events, kMessages,
               close_code, static_cast<int>(stalled.end()));
-  EXPECT_NE(stalled.end(), RawWs::End::kTimeout) << "the stalled connection was never dropped (" << events << " events)";
+  EXPECT_NE(stalled.end(), RawWs::End::kTimeout)
+      << "the stalled connection was never dropped (" << events << " events)";
   EXPECT_LT(events, kMessages) << "everything was delivered: the queue limit never applied";
   if (close_code != -1) {
     EXPECT_EQ(close_code, 4008);

@@ -45,7 +45,8 @@ class RawWs {
   static std::string StandardHeaders(const std::string& token) {
     return "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat.v1.proto\r\n"
-           "Authorization: Bearer " + token + "\r\n";
+           "Authorization: Bearer " +
+           token + "\r\n";
   }
 
   void SendFrame(uint8_t first_byte, const std::string& payload, bool masked = true) {
@@ -60,7 +61,8 @@ class RawWs {
     }
     const char key[4] = {'\x11', '\x22', '\x33', '\x44'};
     if (masked) f.append(key, 4);
-    for (size_t i = 0; i < payload.size(); ++i) f.push_back(masked ? static_cast<char>(payload[i] ^ key[i & 3]) : payload[i]);
+    for (size_t i = 0; i < payload.size(); ++i)
+      f.push_back(masked ? static_cast<char>(payload[i] ^ key[i & 3]) : payload[i]);
     boost::asio::write(socket_, boost::asio::buffer(f));
   }
 
@@ -117,9 +119,9 @@ class RawWs {
     if (in_.size() >= n) return true;
     boost::asio::read(socket_, in_, boost::asio::transfer_at_least(n - in_.size()), ec);
     if (!ec || in_.size() >= n) return true;
-    end_ = ec == boost::asio::error::eof                                         ? End::kEof
+    end_ = ec == boost::asio::error::eof                                                  ? End::kEof
            : ec == boost::asio::error::would_block || ec == boost::asio::error::try_again ? End::kTimeout
-                                                                                 : End::kError;
+                                                                                          : End::kError;
     return false;
   }
 

@@ -92,7 +92,7 @@ TEST(SessionHub, DeliversToEverySessionOfListedUsersExceptTheSkippedOne) {
   EXPECT_TRUE(a1->events.empty());  // the sending session
   ASSERT_EQ(a2->events.size(), 1u);
   ASSERT_EQ(b->events.size(), 1u);
-  EXPECT_TRUE(c->events.empty());   // not a recipient
+  EXPECT_TRUE(c->events.empty());  // not a recipient
   // One shared payload object for all recipients.
   EXPECT_EQ(a2->events[0].get(), b->events[0].get());
 
@@ -149,7 +149,7 @@ TEST(SessionHub, AHugeBacklogIsHandedOnWithoutWaitingForFlush) {
 
 TEST(SharedEvent, FramesDecodeToTheSameEventInBothEncodings) {
   auto event = TextEvent("g.42", 77, std::string(300, 'x') + "\xe4\xbd\xa0\xe5\xa5\xbd");  // > 127 bytes: 2-byte length
-  auto shared_ptr = std::make_shared<const SharedEvent>(event.SerializeAsString());  // always shared-owned
+  auto shared_ptr = std::make_shared<const SharedEvent>(event.SerializeAsString());        // always shared-owned
   const SharedEvent& shared = *shared_ptr;
   for (auto enc : {WireEncoding::kProto, WireEncoding::kJson}) {
     auto bytes = shared.Frame(enc);

@@ -1,8 +1,10 @@
 // SendCoalescer against an in-process fake chat shard over real gRPC: sends that arrive while the
 // shard's call slots are busy leave together in the next SendBatch call, and every send gets its
 // own answer.
-#include <gtest/gtest.h>
+#include "send_coalescer.h"
+
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,14 +15,12 @@
 #include <vector>
 
 #include "chat/internal/services.grpc.pb.h"
-#include "send_coalescer.h"
 #include "test_env.h"
 
 namespace chat::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
 
 // Answers every send with message_id = its client_msg_id, except client_msg_id "deny" (refused).
 // The first call waits until Release(), so the test controls when a slot frees up.
@@ -159,8 +159,9 @@ TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQu
   {
     ShardedStubs<internal::ChatService> stubs(fake.Shards());
     std::atomic<int64_t> now_ms{0};  // the coalescer's clock, moved by the test
-    SendCoalescer coalescer(stubs, 10000, /*batch_max=*/8, /*inflight_per_shard=*/1, /*max_wait_ms=*/100,
-                            [&] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load())); });
+    SendCoalescer coalescer(stubs, 10000, /*batch_max=*/8, /*inflight_per_shard=*/1, /*max_wait_ms=*/100, [&] {
+      return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load()));
+    });
     Answers answers(coalescer, 5);
     auto submit = [&](int i, const std::string& cmid) { answers.Submit(i, cmid); };
     auto answer = [&](int i) { return answers.Get(i); };
@@ -168,17 +169,17 @@ TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQu
     chat.WaitForCalls(1);  // m0 holds the only slot until Release
     submit(1, "old");      // waits from t=0
     now_ms = 60;
-    submit(2, "young");    // waits from t=60
-    now_ms = 150;          // "old" has waited 150 ms > 100: the queue is backed up
+    submit(2, "young");  // waits from t=60
+    now_ms = 150;        // "old" has waited 150 ms > 100: the queue is backed up
     submit(3, "turned-away");
     EXPECT_EQ(answer(3).code, grpc::StatusCode::RESOURCE_EXHAUSTED) << "refused at once, without a call";
-    chat.Release();        // the slot frees at t=150: "old" is refused, "young" (90 ms) goes
+    chat.Release();  // the slot frees at t=150: "old" is refused, "young" (90 ms) goes
     EXPECT_EQ(answer(0).code, grpc::StatusCode::OK);
     EXPECT_EQ(answer(1).code, grpc::StatusCode::RESOURCE_EXHAUSTED);
     Answer young = answer(2);
     EXPECT_EQ(young.code, grpc::StatusCode::OK);
     EXPECT_EQ(young.message_id, "young");
-    submit(4, "later");    // the queue is empty again: accepted
+    submit(4, "later");  // the queue is empty again: accepted
     EXPECT_EQ(answer(4).code, grpc::StatusCode::OK);
     EXPECT_EQ(chat.BatchSizes(), (std::vector<int>{1, 1, 1}));
   }
@@ -192,7 +193,8 @@ TEST(SendCoalescer, AnUnreachableShardFailsEverySendOfTheCall) {
   SendCoalescer coalescer(stubs, 2000, 16, 1, 60000);
   std::promise<grpc::StatusCode> a, b2;
   coalescer.Submit(0, Req("x"), [&](const grpc::Status& st, v1::SendMessageResult&&) { a.set_value(st.error_code()); });
-  coalescer.Submit(0, Req("y"), [&](const grpc::Status& st, v1::SendMessageResult&&) { b2.set_value(st.error_code()); });
+  coalescer.Submit(0, Req("y"),
+                   [&](const grpc::Status& st, v1::SendMessageResult&&) { b2.set_value(st.error_code()); });
   auto fa = a.get_future(), fb = b2.get_future();
   ASSERT_EQ(fa.wait_for(10s), std::future_status::ready);
   ASSERT_EQ(fb.wait_for(10s), std::future_status::ready);

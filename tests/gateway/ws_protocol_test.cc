@@ -1,19 +1,18 @@
 // The gateway's RFC 6455 framing (gateway/src/ws_protocol.h) on byte strings: what a client may
 // send, split anywhere, and every violation a server must refuse with the right close code.
+#include "ws_protocol.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 #include <vector>
 
-#include "ws_protocol.h"
-
 namespace chat::gateway::ws {
 namespace {
 
 // A client frame as a browser would write it: masked with `key`.
-std::string ClientFrame(uint8_t first_byte, std::string_view payload, bool masked = true,
-                        uint32_t key = 0x37fa213d) {
+std::string ClientFrame(uint8_t first_byte, std::string_view payload, bool masked = true, uint32_t key = 0x37fa213d) {
   std::string f;
   f.push_back(static_cast<char>(first_byte));
   const uint8_t mask_bit = masked ? 0x80 : 0;
@@ -212,7 +211,7 @@ TEST(WsReader, TooBigMessagesCloseWith1009BeforeTheyArrive) {
   EXPECT_EQ(e.close_code, kCloseTooBig);
   // Fragments count together.
   EXPECT_EQ(ErrorCode(Parse(ClientFrame(2, std::string(600, 'a')) + ClientFrame(kFin | 0, std::string(401, 'a')),
-                          1 << 20, max)),
+                            1 << 20, max)),
             kCloseTooBig);
 }
 

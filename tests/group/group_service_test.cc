@@ -1,5 +1,7 @@
 // group-service against a real PostgreSQL (a fresh database per test), with fakes for the services
 // it calls: friends, profiles, chat membership and event fan-out.
+#include "group_service.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,12 +11,11 @@
 #include <set>
 #include <thread>
 
+#include "chat_reconciler.h"
 #include "common/pg.h"
 #include "common/shard.h"
 #include "common/status.h"
-#include "chat_reconciler.h"
 #include "group_seams.h"
-#include "group_service.h"
 #include "group_store.h"
 #include "test_env.h"
 
@@ -282,9 +283,9 @@ TEST_F(GroupServiceTest, CreateWithFriends) {
   EXPECT_EQ(changed.group().group_id(), g.group_id());
   EXPECT_EQ(Set(changed.user_ids()), (std::set<uint64_t>{kAlice, kBob, kCarol}));
 
-  EXPECT_EQ(Roles(kBob, g.group_id()), (std::map<uint64_t, v1::GroupRole>{{kAlice, v1::GROUP_ROLE_OWNER},
-                                                                          {kBob, v1::GROUP_ROLE_MEMBER},
-                                                                          {kCarol, v1::GROUP_ROLE_MEMBER}}));
+  EXPECT_EQ(Roles(kBob, g.group_id()),
+            (std::map<uint64_t, v1::GroupRole>{
+                {kAlice, v1::GROUP_ROLE_OWNER}, {kBob, v1::GROUP_ROLE_MEMBER}, {kCarol, v1::GROUP_ROLE_MEMBER}}));
   for (uint64_t u : {kAlice, kBob, kCarol}) {
     auto mine = MyGroups(u);
     ASSERT_EQ(mine.size(), 1u);
@@ -391,9 +392,9 @@ TEST_F(GroupServiceTest, LeaveMovesOwnershipToTheLongestStandingMember) {
   events_.Take();
 
   ASSERT_TRUE(Leave(kAlice, g.group_id()).ok());
-  EXPECT_EQ(Roles(kBob, g.group_id()), (std::map<uint64_t, v1::GroupRole>{{kBob, v1::GROUP_ROLE_MEMBER},
-                                                                          {kCarol, v1::GROUP_ROLE_OWNER},
-                                                                          {kDave, v1::GROUP_ROLE_MEMBER}}));
+  EXPECT_EQ(Roles(kBob, g.group_id()),
+            (std::map<uint64_t, v1::GroupRole>{
+                {kBob, v1::GROUP_ROLE_MEMBER}, {kCarol, v1::GROUP_ROLE_OWNER}, {kDave, v1::GROUP_ROLE_MEMBER}}));
   auto calls = chat_.Take();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].add_user_ids_size(), 0);

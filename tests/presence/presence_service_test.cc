@@ -1,5 +1,7 @@
 // presence-service against a real Redis (tests/run starts it). Every test uses its own random
 // gateway and user ids, so tests never see each other's keys and need no flush.
+#include "presence_service.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,7 +18,6 @@
 #include "common/fanout.h"
 #include "common/grpc_util.h"
 #include "common/status.h"
-#include "presence_service.h"
 #include "test_env.h"
 
 namespace chat::presence {
@@ -72,8 +73,10 @@ class PresenceTest : public ::testing::Test {
     for (uint64_t u : users) req.add_user_ids(u);
     LookupResult res;
     auto st = service_.Lookup(&ctx, &req, &res);
-    if (status) *status = st;
-    else EXPECT_TRUE(st.ok()) << st.error_message();
+    if (status)
+      *status = st;
+    else
+      EXPECT_TRUE(st.ok()) << st.error_message();
     std::set<std::string> out;
     for (const auto& s : res.sessions()) out.insert(Key(s));
     EXPECT_EQ(out.size(), static_cast<size_t>(res.sessions_size())) << "duplicate sessions in lookup";

@@ -1,8 +1,7 @@
 #include "test_env.h"
 
-#include <unistd.h>
-
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -62,8 +61,8 @@ void KeepGrpcCallbackQueueUp() {
   static const bool done = [] {
     // A channel that is never destroyed, with one finished callback call on it: that call makes the
     // channel take its reference on the callback queue.
-    auto* channel = new std::shared_ptr<grpc::Channel>(
-        grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
+    auto* channel =
+        new std::shared_ptr<grpc::Channel>(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
     auto* stub = new std::unique_ptr<internal::ChatService::Stub>(internal::ChatService::NewStub(*channel));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(100));

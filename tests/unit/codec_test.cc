@@ -137,9 +137,9 @@ TEST(Codec, JsonAcceptsNumbersStringsAndProtoNamesForUint64) {
 TEST(Codec, JsonIgnoresUnknownFields) {
   v1::ClientFrame f;
   std::string err;
-  ASSERT_TRUE(DecodeClientFrame(
-      R"({"requestId":"4","fromTheFuture":{"x":[1,2,{"y":null}]},"getMe":{"alsoNew":true},"z":"s"})",
-      WireEncoding::kJson, &f, &err))
+  ASSERT_TRUE(
+      DecodeClientFrame(R"({"requestId":"4","fromTheFuture":{"x":[1,2,{"y":null}]},"getMe":{"alsoNew":true},"z":"s"})",
+                        WireEncoding::kJson, &f, &err))
       << err;
   EXPECT_EQ(f.request_id(), 4u);
   EXPECT_EQ(f.request_case(), v1::ClientFrame::kGetMe);
@@ -147,7 +147,7 @@ TEST(Codec, JsonIgnoresUnknownFields) {
 
 TEST(Codec, ProtoIgnoresUnknownFields) {
   std::string wire = EncodeClientFrame(SampleSend(), WireEncoding::kProto);
-  wire += std::string("\xf8\x3e\x05", 3);  // field 1007, varint 5
+  wire += std::string("\xf8\x3e\x05", 3);    // field 1007, varint 5
   wire += std::string("\x82\x3f\x02hi", 5);  // field 1008, bytes "hi"
   v1::ClientFrame f;
   std::string err;
@@ -156,12 +156,12 @@ TEST(Codec, ProtoIgnoresUnknownFields) {
 }
 
 TEST(Codec, MalformedJsonIsRefusedWithAReason) {
-  for (const char* bad : {"", "{", "}", "not json", "[]", "null", "42", "\"s\"", R"({"requestId": {}})",
-                          R"({"requestId": []})", R"({"requestId": "abc"})", R"({"requestId": -1})",
-                          R"({"requestId": 1.5})", R"({"requestId": "18446744073709551616"})",
-                          R"({"getMe": 5})", R"({"sendMessage": {"conversationId": 5}})",
-                          R"({"sendMessage": {"content": {"text": {"text": ["a"]}}}})",
-                          R"({"requestId": 1} trailing)", "{\"requestId\": \"1\xff\"}"}) {
+  for (const char* bad :
+       {"", "{", "}", "not json", "[]", "null", "42", "\"s\"", R"({"requestId": {}})", R"({"requestId": []})",
+        R"({"requestId": "abc"})", R"({"requestId": -1})", R"({"requestId": 1.5})",
+        R"({"requestId": "18446744073709551616"})", R"({"getMe": 5})", R"({"sendMessage": {"conversationId": 5}})",
+        R"({"sendMessage": {"content": {"text": {"text": ["a"]}}}})", R"({"requestId": 1} trailing)",
+        "{\"requestId\": \"1\xff\"}"}) {
     v1::ClientFrame f;
     std::string err;
     EXPECT_FALSE(DecodeClientFrame(bad, WireEncoding::kJson, &f, &err)) << "accepted: " << bad;
@@ -172,8 +172,11 @@ TEST(Codec, MalformedJsonIsRefusedWithAReason) {
 
 TEST(Codec, InvalidProtobufIsRefusedWithAReason) {
   for (std::string bad : {std::string("\xff\xff\xff", 3), std::string("\x08", 1), std::string("\x00", 1),
-                          std::string("\x0a\x05" "ab", 4), std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 12),
-                          std::string("\x0f", 1), std::string("\xf2\x01\x10", 3)}) {
+                          std::string("\x0a\x05"
+                                      "ab",
+                                      4),
+                          std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 12), std::string("\x0f", 1),
+                          std::string("\xf2\x01\x10", 3)}) {
     v1::ClientFrame f;
     std::string err;
     EXPECT_FALSE(DecodeClientFrame(bad, WireEncoding::kProto, &f, &err)) << "accepted " << bad.size() << " bytes";
@@ -237,30 +240,30 @@ TEST(Codec, ChooseSubprotocol) {
 TEST(Utf8, Validity) {
   EXPECT_TRUE(ValidUtf8(""));
   EXPECT_TRUE(ValidUtf8("plain ASCII ~"));
-  EXPECT_TRUE(ValidUtf8("\xC3\xA9"));              // é, 2 bytes
-  EXPECT_TRUE(ValidUtf8("\xE4\xB8\x96"));          // 世, 3 bytes
-  EXPECT_TRUE(ValidUtf8("\xF0\x9F\x98\x80"));      // 😀, 4 bytes
-  EXPECT_TRUE(ValidUtf8("\xF4\x8F\xBF\xBF"));      // U+10FFFF, the last code point
-  EXPECT_TRUE(ValidUtf8("\xEF\xBF\xBF"));          // U+FFFF
-  EXPECT_TRUE(ValidUtf8("\xED\x9F\xBF"));          // U+D7FF, just below the surrogates
+  EXPECT_TRUE(ValidUtf8("\xC3\xA9"));                   // é, 2 bytes
+  EXPECT_TRUE(ValidUtf8("\xE4\xB8\x96"));               // 世, 3 bytes
+  EXPECT_TRUE(ValidUtf8("\xF0\x9F\x98\x80"));           // 😀, 4 bytes
+  EXPECT_TRUE(ValidUtf8("\xF4\x8F\xBF\xBF"));           // U+10FFFF, the last code point
+  EXPECT_TRUE(ValidUtf8("\xEF\xBF\xBF"));               // U+FFFF
+  EXPECT_TRUE(ValidUtf8("\xED\x9F\xBF"));               // U+D7FF, just below the surrogates
   EXPECT_TRUE(ValidUtf8(std::string_view("a\0b", 3)));  // NUL is valid UTF-8 (control check is separate)
-  EXPECT_FALSE(ValidUtf8("\xC0\x80"));             // overlong NUL
-  EXPECT_FALSE(ValidUtf8("\xC1\xBF"));             // overlong
-  EXPECT_FALSE(ValidUtf8("\xE0\x80\xAF"));         // overlong '/'
-  EXPECT_FALSE(ValidUtf8("\xF0\x8F\xBF\xBF"));     // overlong U+FFFF
-  EXPECT_FALSE(ValidUtf8("\xED\xA0\x80"));         // surrogate U+D800
-  EXPECT_FALSE(ValidUtf8("\xED\xBF\xBF"));         // surrogate U+DFFF
-  EXPECT_FALSE(ValidUtf8("\xF4\x90\x80\x80"));     // U+110000
+  EXPECT_FALSE(ValidUtf8("\xC0\x80"));                  // overlong NUL
+  EXPECT_FALSE(ValidUtf8("\xC1\xBF"));                  // overlong
+  EXPECT_FALSE(ValidUtf8("\xE0\x80\xAF"));              // overlong '/'
+  EXPECT_FALSE(ValidUtf8("\xF0\x8F\xBF\xBF"));          // overlong U+FFFF
+  EXPECT_FALSE(ValidUtf8("\xED\xA0\x80"));              // surrogate U+D800
+  EXPECT_FALSE(ValidUtf8("\xED\xBF\xBF"));              // surrogate U+DFFF
+  EXPECT_FALSE(ValidUtf8("\xF4\x90\x80\x80"));          // U+110000
   EXPECT_FALSE(ValidUtf8("\xF5\x80\x80\x80"));
   EXPECT_FALSE(ValidUtf8("\xF8\x88\x80\x80\x80"));  // 5-byte form
   EXPECT_FALSE(ValidUtf8("\xFF"));
-  EXPECT_FALSE(ValidUtf8("\x80"));                 // lone continuation
-  EXPECT_FALSE(ValidUtf8("\xC3"));                 // truncated 2-byte
-  EXPECT_FALSE(ValidUtf8("\xE4\xB8"));             // truncated 3-byte
-  EXPECT_FALSE(ValidUtf8("\xF0\x9F\x98"));         // truncated 4-byte
+  EXPECT_FALSE(ValidUtf8("\x80"));          // lone continuation
+  EXPECT_FALSE(ValidUtf8("\xC3"));          // truncated 2-byte
+  EXPECT_FALSE(ValidUtf8("\xE4\xB8"));      // truncated 3-byte
+  EXPECT_FALSE(ValidUtf8("\xF0\x9F\x98"));  // truncated 4-byte
   EXPECT_FALSE(ValidUtf8("ok\xF0\x9F\x98"));
-  EXPECT_FALSE(ValidUtf8("\xC3x"));                // continuation replaced by ASCII
-  EXPECT_FALSE(ValidUtf8("\xE4\xB8\x96\x80"));     // extra continuation
+  EXPECT_FALSE(ValidUtf8("\xC3x"));             // continuation replaced by ASCII
+  EXPECT_FALSE(ValidUtf8("\xE4\xB8\x96\x80"));  // extra continuation
 }
 
 TEST(Utf8, Length) {
@@ -269,23 +272,25 @@ TEST(Utf8, Length) {
   EXPECT_EQ(Utf8Length("h\xC3\xA9llo"), 5u);
   EXPECT_EQ(Utf8Length("\xE4\xB8\x96\xE7\x95\x8C"), 2u);
   EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);
-  EXPECT_EQ(Utf8Length("a\xF0\x9F\x98\x80" "b\xC3\xA9"), 4u);
+  EXPECT_EQ(Utf8Length("a\xF0\x9F\x98\x80"
+                       "b\xC3\xA9"),
+            4u);
 }
 
 TEST(Utf8, ControlChars) {
   EXPECT_FALSE(HasControlChars(""));
   EXPECT_FALSE(HasControlChars("hello world"));
   EXPECT_FALSE(HasControlChars("h\xC3\xA9llo \xE4\xB8\x96 \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(HasControlChars("\xC2\xA0"));        // U+00A0 no-break space is not a control
-  EXPECT_FALSE(HasControlChars("\xC3\x85"));        // Å: 0x85 as a continuation of another lead byte
+  EXPECT_FALSE(HasControlChars("\xC2\xA0"));  // U+00A0 no-break space is not a control
+  EXPECT_FALSE(HasControlChars("\xC3\x85"));  // Å: 0x85 as a continuation of another lead byte
   EXPECT_TRUE(HasControlChars("a\nb"));
   EXPECT_TRUE(HasControlChars("\t"));
   EXPECT_TRUE(HasControlChars(std::string_view("\0", 1)));
   EXPECT_TRUE(HasControlChars("\x1F"));
-  EXPECT_TRUE(HasControlChars("\x7F"));             // DEL
-  EXPECT_TRUE(HasControlChars("x\xC2\x80"));        // U+0080, first C1
-  EXPECT_TRUE(HasControlChars("\xC2\x85"));         // U+0085 NEL
-  EXPECT_TRUE(HasControlChars("\xC2\x9F y"));       // U+009F, last C1
+  EXPECT_TRUE(HasControlChars("\x7F"));        // DEL
+  EXPECT_TRUE(HasControlChars("x\xC2\x80"));   // U+0080, first C1
+  EXPECT_TRUE(HasControlChars("\xC2\x85"));    // U+0085 NEL
+  EXPECT_TRUE(HasControlChars("\xC2\x9F y"));  // U+009F, last C1
 }
 
 // Counts libprotobuf's own log lines instead of printing them, for the scope of one test.
@@ -325,10 +330,18 @@ TEST(Codec, FuzzedInputNeverCrashes) {
       for (int e = 0; e < edits && !data.empty(); ++e) {
         size_t pos = rng() % data.size();
         switch (rng() % 4) {
-          case 0: data[pos] = static_cast<char>(rng() & 0xff); break;
-          case 1: data.erase(pos, 1 + rng() % 8); break;
-          case 2: data.insert(pos, 1, static_cast<char>(rng() & 0xff)); break;
-          case 3: data.resize(pos); break;
+          case 0:
+            data[pos] = static_cast<char>(rng() & 0xff);
+            break;
+          case 1:
+            data.erase(pos, 1 + rng() % 8);
+            break;
+          case 2:
+            data.insert(pos, 1, static_cast<char>(rng() & 0xff));
+            break;
+          case 3:
+            data.resize(pos);
+            break;
         }
       }
     }

@@ -12,18 +12,49 @@ namespace chat {
 namespace {
 
 // Every field of chat::Limits. A limit added to Limits must be added here (and to ParseConfig).
-#define CHAT_ALL_LIMITS(X)                                                                              \
-  X(max_frame_bytes) X(send_queue_max_frames) X(send_queue_max_bytes) X(handshake_timeout_ms)         \
-  X(auth_timeout_ms) X(idle_timeout_ms) X(drain_timeout_ms) X(max_connections)    \
-  X(requests_per_second) X(request_burst) X(max_inflight_requests) X(rpc_deadline_ms) X(max_text_chars) \
-  X(max_client_msg_id_chars) X(history_page_max) X(history_page_default) X(send_batch_max)             \
-  X(max_group_members) X(max_group_name_chars) X(invite_code_member_limit) X(code_ttl_s)               \
-  X(code_max_tries) X(code_resend_interval_s) X(token_ttl_s) X(max_display_name_chars)                  \
-  X(max_greeting_chars) X(max_friends) X(friend_request_ttl_s) X(presence_ttl_ms)                      \
-  X(max_connections_per_ip) X(new_connections_per_ip_per_second) X(new_connections_per_ip_burst)       \
-  X(send_committers) X(send_queue_max) X(friend_cache_ttl_ms) X(send_calls_per_shard)                  \
-  X(send_queue_max_wait_ms) X(max_codes_per_phone_per_day) X(max_code_failures_per_phone_per_day)      \
+// clang-format off
+#define CHAT_ALL_LIMITS(X) \
+  X(max_frame_bytes) \
+  X(send_queue_max_frames) \
+  X(send_queue_max_bytes) \
+  X(handshake_timeout_ms) \
+  X(auth_timeout_ms) \
+  X(idle_timeout_ms) \
+  X(drain_timeout_ms) \
+  X(max_connections) \
+  X(requests_per_second) \
+  X(request_burst) \
+  X(max_inflight_requests) \
+  X(rpc_deadline_ms) \
+  X(max_text_chars) \
+  X(max_client_msg_id_chars) \
+  X(history_page_max) \
+  X(history_page_default) \
+  X(send_batch_max) \
+  X(max_group_members) \
+  X(max_group_name_chars) \
+  X(invite_code_member_limit) \
+  X(code_ttl_s) \
+  X(code_max_tries) \
+  X(code_resend_interval_s) \
+  X(token_ttl_s) \
+  X(max_display_name_chars) \
+  X(max_greeting_chars) \
+  X(max_friends) \
+  X(friend_request_ttl_s) \
+  X(presence_ttl_ms) \
+  X(max_connections_per_ip) \
+  X(new_connections_per_ip_per_second) \
+  X(new_connections_per_ip_burst) \
+  X(send_committers) \
+  X(send_queue_max) \
+  X(friend_cache_ttl_ms) \
+  X(send_calls_per_shard) \
+  X(send_queue_max_wait_ms) \
+  X(max_codes_per_phone_per_day) \
+  X(max_code_failures_per_phone_per_day) \
   X(max_codes_per_shard_per_minute)
+// clang-format on
 
 constexpr char kShards[] = R"(
   "services": {
@@ -86,7 +117,7 @@ TEST(Config, EveryLimitCanBeOverridden) {
   const Limits d;
   std::string limits = R"("limits": {)";
   bool first = true;
-#define ADD_OVERRIDE(name)                                            \
+#define ADD_OVERRIDE(name)                                                                  \
   limits += std::string(first ? "" : ",") + "\"" #name "\": " + std::to_string(d.name + 7); \
   first = false;
   CHAT_ALL_LIMITS(ADD_OVERRIDE)
@@ -119,7 +150,7 @@ TEST(Config, OverridesTopLevelSections) {
   EXPECT_EQ(c.gateways[1].id, "gw-b");
   EXPECT_EQ(c.gateways[1].listen, "0.0.0.0:8081");
   EXPECT_EQ(c.limits.max_frame_bytes, 1024u);
-  EXPECT_EQ(c.limits.token_ttl_s, 8589934592ull);  // uint64 limit beyond 32 bits
+  EXPECT_EQ(c.limits.token_ttl_s, 8589934592ull);               // uint64 limit beyond 32 bits
   EXPECT_EQ(c.limits.max_text_chars, Limits().max_text_chars);  // untouched ones keep defaults
 }
 
@@ -133,7 +164,8 @@ TEST(Config, EachErrorNamesItsKey) {
   const std::string shards_without_chat = R"(
     "services": {"account": [{"addresses": ["a:1"]}], "presence": [{"addresses": ["a:2"]}],
                  "group": [{"addresses": ["a:3"]}])";
-  const std::string shards_with = R"("services": {"account": [{"addresses": ["a:1"]}], "presence": [{"addresses": ["a:2"]}],
+  const std::string shards_with =
+      R"("services": {"account": [{"addresses": ["a:1"]}], "presence": [{"addresses": ["a:2"]}],
                  "group": [{"addresses": ["a:3"]}], "chat": )";
   const BadCase cases[] = {
       {"missing secret", std::string("{") + kShards + "}", "secret"},
@@ -144,16 +176,16 @@ TEST(Config, EachErrorNamesItsKey) {
       {"chat not an array", R"({"secret": "0123456789abcdef",)" + shards_with + "{}}}", "services.chat"},
       {"shard without addresses", R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"database": "c"}]}})",
        "services.chat[0].addresses"},
-      {"shard with empty addresses", R"({"secret": "0123456789abcdef",)" + shards_with +
-                                          R"([{"addresses": ["a:4"]}, {"addresses": []}]}})",
+      {"shard with empty addresses",
+       R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4"]}, {"addresses": []}]}})",
        "services.chat[1].addresses"},
       {"address not a string", R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4", 5]}]}})",
        "services.chat[0].addresses"},
       {"addresses not an array", R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": "a:4"}]}})",
        "services.chat[0].addresses"},
       {"shard not an object", R"({"secret": "0123456789abcdef",)" + shards_with + R"(["a:4"]}})", "services.chat[0]"},
-      {"database wrong type", R"({"secret": "0123456789abcdef",)" + shards_with +
-                                  R"([{"addresses": ["a:4"], "database": 7}]}})",
+      {"database wrong type",
+       R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4"], "database": 7}]}})",
        "services.chat[0].database"},
       {"no services", R"({"secret": "0123456789abcdef"})", "services.account"},
       {"postgres port wrong type", Minimal(R"("postgres": {"port": "5432x"})"), "postgres.port"},

@@ -108,7 +108,12 @@ TEST_F(PgTest, RollsBackWhenFnReturnsAnError) {
 
 TEST_F(PgTest, SqlErrorIsInternalAndThePoolStaysUsable) {
   ASSERT_TRUE(WithTransaction(
-                  *pool_, [](pqxx::work& w) { w.exec_prepared0(kInsert, "dup", 1); return grpc::Status::OK; }, "first")
+                  *pool_,
+                  [](pqxx::work& w) {
+                    w.exec_prepared0(kInsert, "dup", 1);
+                    return grpc::Status::OK;
+                  },
+                  "first")
                   .ok());
   grpc::Status st;
   EXPECT_NO_THROW(st = WithTransaction(
@@ -128,7 +133,11 @@ TEST_F(PgTest, SqlErrorIsInternalAndThePoolStaysUsable) {
 
 TEST_F(PgTest, ConcurrentTransactionsThroughASmallPool) {
   ASSERT_TRUE(WithTransaction(
-                  *pool_, [](pqxx::work& w) { w.exec_prepared0(kInsert, "counter", 0); return grpc::Status::OK; },
+                  *pool_,
+                  [](pqxx::work& w) {
+                    w.exec_prepared0(kInsert, "counter", 0);
+                    return grpc::Status::OK;
+                  },
                   "init")
                   .ok());
   constexpr int kThreads = 6, kEach = 40;
@@ -167,7 +176,8 @@ TEST_F(PgTest, ExhaustedPoolIsUnavailableNotAHang) {
   auto b = pool_->Acquire();  // pool size 2: both leased
   auto start = std::chrono::steady_clock::now();
   grpc::Status st;
-  EXPECT_NO_THROW(st = WithTransaction(*pool_, [](pqxx::work&) { return grpc::Status::OK; }, "starved"));
+  EXPECT_NO_THROW(st = WithTransaction(
+                      *pool_, [](pqxx::work&) { return grpc::Status::OK; }, "starved"));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
@@ -180,7 +190,12 @@ TEST(PgUnreachable, WithTransactionIsUnavailable) {
     grpc::Status st;
     bool called = false;
     EXPECT_NO_THROW(st = WithTransaction(
-                        pool, [&](pqxx::work&) { called = true; return grpc::Status::OK; }, "unreachable"));
+                        pool,
+                        [&](pqxx::work&) {
+                          called = true;
+                          return grpc::Status::OK;
+                        },
+                        "unreachable"));
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
     EXPECT_FALSE(called);
   }

@@ -4,12 +4,12 @@
 
 #include <arpa/inet.h>
 #include <google/protobuf/util/message_differencer.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -335,8 +335,8 @@ class PrivateRedis {
   // Starts the server and waits (with a deadline) until it answers PING.
   bool Start() {
     std::string port = std::to_string(port_);
-    std::vector<std::string> args = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--loglevel", "warning", "--dir", "/tmp"};
+    std::vector<std::string> args = {"redis-server", "--port", port,         "--bind",  "127.0.0.1", "--save", "",
+                                     "--appendonly", "no",     "--loglevel", "warning", "--dir",     "/tmp"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -366,8 +366,7 @@ TEST(RedisRestart, SubscriberAndClientRecoverByThemselves) {
   Inbox inbox;
   std::atomic<int> reconnects{0};
   RedisSubscriber sub(
-      server.config(), {ch}, [&](std::string_view c, std::string_view p) { inbox.Add(c, p); },
-      [&] { ++reconnects; });
+      server.config(), {ch}, [&](std::string_view c, std::string_view p) { inbox.Add(c, p); }, [&] { ++reconnects; });
   sub.Start();
   ASSERT_TRUE(WaitFor([&] { return sub.connected(); }));
   EXPECT_EQ(reconnects.load(), 0) << "the first subscription is not a reconnect";

@@ -53,10 +53,14 @@ TEST(Status, HelpersCarryCodeAndMessage) {
     grpc::Status st;
     StatusCode code;
   } cases[] = {
-      {InvalidArgument("m"), v1::INVALID_ARGUMENT},   {PermissionDenied("m"), v1::PERMISSION_DENIED},
-      {NotFound("m"), v1::NOT_FOUND},                 {AlreadyExists("m"), v1::ALREADY_EXISTS},
-      {FailedPrecondition("m"), v1::FAILED_PRECONDITION}, {ResourceExhausted("m"), v1::RESOURCE_EXHAUSTED},
-      {Unavailable("m"), v1::UNAVAILABLE},            {Unauthenticated("m"), v1::UNAUTHENTICATED},
+      {InvalidArgument("m"), v1::INVALID_ARGUMENT},
+      {PermissionDenied("m"), v1::PERMISSION_DENIED},
+      {NotFound("m"), v1::NOT_FOUND},
+      {AlreadyExists("m"), v1::ALREADY_EXISTS},
+      {FailedPrecondition("m"), v1::FAILED_PRECONDITION},
+      {ResourceExhausted("m"), v1::RESOURCE_EXHAUSTED},
+      {Unavailable("m"), v1::UNAVAILABLE},
+      {Unauthenticated("m"), v1::UNAUTHENTICATED},
       {Internal("m"), v1::INTERNAL},
   };
   for (const auto& c : cases) {

@@ -123,11 +123,11 @@ TEST(Token, SignedButMalformedPayloadIsMalformed) {
   // Sanity: a well-formed payload signed by hand verifies, so the failures below are the payload's.
   ASSERT_TRUE(signer.Verify(SignRaw(kSecret, "42:dev:" + std::to_string(kNow + 10)), kNow).has_value());
   const std::string exp = std::to_string(kNow + 10);
-  for (std::string payload : {std::string(""), std::string("42"), "42:" + exp, "0:dev:" + exp, "-1:dev:" + exp,
-                              "abc:dev:" + exp, "42::" + exp, "42:bad device:" + exp, "42:a:b:" + exp,
-                              std::string("42:dev:"), std::string("42:dev:soon"), std::string("42:dev:1e9"),
-                              "42:" + std::string(65, 'd') + ":" + exp, "18446744073709551616:dev:" + exp,
-                              "042x:dev:" + exp, std::string("42:dev:99999999999999999999")}) {
+  for (std::string payload :
+       {std::string(""), std::string("42"), "42:" + exp, "0:dev:" + exp, "-1:dev:" + exp, "abc:dev:" + exp,
+        "42::" + exp, "42:bad device:" + exp, "42:a:b:" + exp, std::string("42:dev:"), std::string("42:dev:soon"),
+        std::string("42:dev:1e9"), "42:" + std::string(65, 'd') + ":" + exp, "18446744073709551616:dev:" + exp,
+        "042x:dev:" + exp, std::string("42:dev:99999999999999999999")}) {
     TokenError err{};
     EXPECT_FALSE(signer.Verify(SignRaw(kSecret, payload), kNow, &err).has_value()) << payload;
     EXPECT_EQ(err, TokenError::kMalformed) << payload;

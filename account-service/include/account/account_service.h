@@ -50,8 +50,7 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status RequestCode(grpc::ServerContext*, const v1::RequestCodeRequest*, v1::RequestCodeResult*) override;
   grpc::Status SignUp(grpc::ServerContext*, const v1::SignUpRequest*, v1::SessionResult*) override;
   grpc::Status LogIn(grpc::ServerContext*, const v1::LogInRequest*, v1::SessionResult*) override;
-  grpc::Status RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest*,
-                            v1::SessionResult*) override;
+  grpc::Status RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest*, v1::SessionResult*) override;
   grpc::Status GetAccount(grpc::ServerContext*, const internal::UserIdRequest*, v1::Account*) override;
   grpc::Status SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest*, v1::Account*) override;
   grpc::Status LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest*, v1::UserProfile*) override;
@@ -80,8 +79,7 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   // must commit even though the verdict is an error. FAILED_PRECONDITION once the phone's window has
   // max_code_failures_per_phone_per_day failures, whatever the code.
   grpc::Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
-  void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
-                   v1::SessionResult* out) const;
+  void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms, v1::SessionResult* out) const;
   // Profiles of `ids` from whichever shard owns each (this one from its database, others over
   // gRPC). Unknown ids are omitted. UNAVAILABLE if a needed shard cannot be asked.
   grpc::Status FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
@@ -98,7 +96,7 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   CodeSender& sender_;
   AccountEvents& events_;
   std::function<int64_t()> now_ms_;
-  CodeSendBudget code_budget_;  // codes this replica may still send (max_codes_per_shard_per_minute)
+  CodeSendBudget code_budget_;              // codes this replica may still send (max_codes_per_shard_per_minute)
   std::atomic<uint64_t> request_codes_{0};  // request_code calls so far, for the purge cadence
   TokenSigner signer_;
   ShardedStubs<internal::AccountService> peers_;

@@ -27,10 +27,10 @@ struct CodeRow {
   std::string code_hash;
   int64_t expires_ms = 0;
   int64_t sent_ms = 0;
-  int tries = 0;         // wrong guesses of this code
+  int tries = 0;             // wrong guesses of this code
   int64_t day_start_ms = 0;  // start of the phone's current 24 h window
-  int day_count = 0;     // codes sent in that window
-  int day_failures = 0;  // wrong guesses in that window, across its codes
+  int day_count = 0;         // codes sent in that window
+  int day_failures = 0;      // wrong guesses in that window, across its codes
 };
 
 struct RequestRow {
@@ -56,8 +56,8 @@ namespace store {
 // max_codes_per_day codes were already sent in the current window; counts the code in the window
 // (starting a new one if the last is over). One statement, so atomic against concurrent requests.
 // Returns false when refused (GetCode then tells which rule).
-bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms,
-             int64_t now_ms, int64_t resend_cutoff_ms, int64_t day_cutoff_ms, uint32_t max_codes_per_day);
+bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_hash, int64_t expires_ms, int64_t now_ms,
+             int64_t resend_cutoff_ms, int64_t day_cutoff_ms, uint32_t max_codes_per_day);
 std::optional<CodeRow> GetCode(pqxx::work& t, const std::string& phone);
 // Same, with the row locked until the transaction ends (serializes verifications of one phone).
 std::optional<CodeRow> LockCode(pqxx::work& t, const std::string& phone);

@@ -24,8 +24,8 @@ class CodeSendBudget {
  private:
   const double capacity_;
   std::mutex mu_;
-  double tokens_;         // guarded by mu_
-  int64_t last_ms_ = 0;   // guarded by mu_; time of the last refill, 0 = never
+  double tokens_;        // guarded by mu_
+  int64_t last_ms_ = 0;  // guarded by mu_; time of the last refill, 0 = never
 };
 
 }  // namespace chat::account

@@ -26,9 +26,8 @@ struct ChatServiceOptions {
   Limits limits;
 };
 
-class ChatServiceImpl final
-    : public internal::ChatService::WithCallbackMethod_Send<
-          internal::ChatService::WithCallbackMethod_SendBatch<internal::ChatService::Service>> {
+class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_Send<
+                                  internal::ChatService::WithCallbackMethod_SendBatch<internal::ChatService::Service>> {
  public:
   // Borrows everything; the caller keeps them alive and stops the batcher and the fan-out queue
   // after the server has shut down.
@@ -44,8 +43,7 @@ class ChatServiceImpl final
                                       internal::SendBatchResult* res) override;
   // What Send does, without gRPC: `done` runs exactly once, possibly before SendAsync returns,
   // otherwise on the batcher's committer thread. `deadline` is the caller's.
-  void SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline,
-                 SendDoneFn done);
+  void SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline, SendDoneFn done);
   grpc::Status GetHistory(grpc::ServerContext* ctx, const internal::HistoryRequest* req,
                           v1::HistoryResult* res) override;
   grpc::Status ListConversations(grpc::ServerContext* ctx, const internal::UserIdRequest* req,

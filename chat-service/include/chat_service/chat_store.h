@@ -23,10 +23,10 @@ namespace chat::chatsvc {
 // One validated and authorized send waiting for its group commit.
 struct PendingSend {
   std::string conversation_id;
-  bool direct = true;          // direct: the participants are user_a/user_b
+  bool direct = true;  // direct: the participants are user_a/user_b
   uint64_t user_a = 0;
   uint64_t user_b = 0;
-  uint64_t sender_id = 0;      // 0 = system notice
+  uint64_t sender_id = 0;  // 0 = system notice
   std::string client_msg_id;
   v1::MessageContent content;
   uint64_t skip_session_id = 0;

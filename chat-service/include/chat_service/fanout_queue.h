@@ -11,8 +11,8 @@
 // extra cost), so a stale entry is detected and reloaded before fan-out, whichever replica changed the
 // membership. A message is never pushed from an entry older than its members_version: if the reload
 // fails (database down, no free connection) the message is skipped and counted instead, since a stale
-// list could still hold a member removed since. Recipients are filtered by each member's (joined_seq, left_seq] window, so a member
-// added later never gets older messages and a removed member gets nothing after removal. Entries also
+// list could still hold a member removed since. Recipients are filtered by each member's (joined_seq, left_seq] window,
+// so a member added later never gets older messages and a removed member gets nothing after removal. Entries also
 // expire after `ttl` to bound memory held for idle groups.
 //
 // The queue holds at most `max_queued` events: when fan-out falls behind (presence or Redis slow or

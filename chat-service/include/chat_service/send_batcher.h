@@ -50,8 +50,8 @@ class SendBatcher {
   // `done` must not block: it holds up the batches behind it.
   void Submit(PendingSend send, std::chrono::system_clock::time_point deadline, DoneFn done);
   // The same, as a future (tests, tools).
-  std::future<SendOutcome> Submit(PendingSend send, std::chrono::system_clock::time_point deadline =
-                                                        std::chrono::system_clock::time_point::max());
+  std::future<SendOutcome> Submit(
+      PendingSend send, std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max());
 
  private:
   struct Item {

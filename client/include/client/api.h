@@ -41,8 +41,7 @@ std::string ReadLatestCode(const std::string& codes_file, const std::string& pho
 // Polls `codes_file` until a line for `phone` stamped at or after `not_before_unix_ms` appears
 // (use the time just before request_code, so an older code is never taken). Returns "" when
 // `timeout` passes first.
-std::string WaitForCode(const std::string& codes_file, const std::string& phone,
-                        int64_t not_before_unix_ms,
+std::string WaitForCode(const std::string& codes_file, const std::string& phone, int64_t not_before_unix_ms,
                         std::chrono::milliseconds timeout = kDefaultTimeout);
 
 // Wall-clock milliseconds since the Unix epoch (the clock the code sender stamps lines with).
@@ -58,62 +57,47 @@ std::string DescribeError(const v1::Reply& reply);
 
 // ---- one function per request ------------------------------------------------------------------
 
-v1::Reply RequestCode(Connection& conn, const std::string& phone,
-                      std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply SignUp(Connection& conn, const std::string& phone, const std::string& code,
-                 const std::string& display_name, const std::string& device_id = "",
-                 std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply LogIn(Connection& conn, const std::string& phone, const std::string& code,
-                const std::string& device_id = "",
+v1::Reply RequestCode(Connection& conn, const std::string& phone, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply SignUp(Connection& conn, const std::string& phone, const std::string& code, const std::string& display_name,
+                 const std::string& device_id = "", std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply LogIn(Connection& conn, const std::string& phone, const std::string& code, const std::string& device_id = "",
                 std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply Authenticate(Connection& conn, const std::string& token,
-                       std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply Authenticate(Connection& conn, const std::string& token, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply RefreshToken(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply GetMe(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply SetDisplayName(Connection& conn, const std::string& display_name,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply LookupUser(Connection& conn, const std::string& handle,
-                     std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply LookupUser(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply GetProfiles(Connection& conn, const std::vector<uint64_t>& user_ids,
                       std::chrono::milliseconds timeout = kDefaultTimeout);
 
-v1::Reply SendFriendRequest(
-    Connection& conn, uint64_t user_id, const std::string& greeting = "",
-    v1::FriendRequestSource source = v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH,
-    std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply AcceptFriendRequest(Connection& conn, uint64_t user_id,
-                              std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply ListFriendRequests(Connection& conn,
-                             std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply SendFriendRequest(Connection& conn, uint64_t user_id, const std::string& greeting = "",
+                            v1::FriendRequestSource source = v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH,
+                            std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply AcceptFriendRequest(Connection& conn, uint64_t user_id, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ListFriendRequests(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListContacts(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 
-v1::Reply SendText(Connection& conn, const std::string& conversation_id,
-                   const std::string& client_msg_id, const std::string& text,
-                   std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply SendContent(Connection& conn, const std::string& conversation_id,
-                      const std::string& client_msg_id, const v1::MessageContent& content,
-                      std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply SendText(Connection& conn, const std::string& conversation_id, const std::string& client_msg_id,
+                   const std::string& text, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply SendContent(Connection& conn, const std::string& conversation_id, const std::string& client_msg_id,
+                      const v1::MessageContent& content, std::chrono::milliseconds timeout = kDefaultTimeout);
 // Ascending page of messages with seq > after_seq (limit 0 = server default).
-v1::Reply GetHistory(Connection& conn, const std::string& conversation_id, uint64_t after_seq = 0,
-                     uint32_t limit = 0, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply GetHistory(Connection& conn, const std::string& conversation_id, uint64_t after_seq = 0, uint32_t limit = 0,
+                     std::chrono::milliseconds timeout = kDefaultTimeout);
 // The `limit` messages before `before_seq` (0 = the newest), returned in ascending order.
-v1::Reply GetHistoryBefore(Connection& conn, const std::string& conversation_id,
-                           uint64_t before_seq, uint32_t limit,
+v1::Reply GetHistoryBefore(Connection& conn, const std::string& conversation_id, uint64_t before_seq, uint32_t limit,
                            std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListConversations(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply MarkRead(Connection& conn, const std::string& conversation_id, uint64_t seq,
                    std::chrono::milliseconds timeout = kDefaultTimeout);
 
-v1::Reply CreateGroup(Connection& conn, const std::string& name,
-                      const std::vector<uint64_t>& member_ids,
+v1::Reply CreateGroup(Connection& conn, const std::string& name, const std::vector<uint64_t>& member_ids,
                       std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply AddGroupMembers(Connection& conn, uint64_t group_id,
-                          const std::vector<uint64_t>& user_ids,
+v1::Reply AddGroupMembers(Connection& conn, uint64_t group_id, const std::vector<uint64_t>& user_ids,
                           std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply LeaveGroup(Connection& conn, uint64_t group_id,
-                     std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply ListGroupMembers(Connection& conn, uint64_t group_id,
-                           std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply LeaveGroup(Connection& conn, uint64_t group_id, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ListGroupMembers(Connection& conn, uint64_t group_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListMyGroups(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 
 // ---- flows -------------------------------------------------------------------------------------
@@ -121,15 +105,14 @@ v1::Reply ListMyGroups(Connection& conn, std::chrono::milliseconds timeout = kDe
 // Connects with `options` (whose token is ignored: unauthenticated), requests a code for `phone`,
 // waits for it in `codes_file`, and signs up (or, for LogInWithCode, logs in). The returned
 // Session's connection is authenticated. On failure returns nullopt and a reason in *error.
-std::optional<Session> SignUpNew(ConnectOptions options, const std::string& codes_file,
-                                 const std::string& phone, const std::string& display_name,
-                                 std::string* error, const std::string& device_id = "");
-std::optional<Session> LogInWithCode(ConnectOptions options, const std::string& codes_file,
-                                     const std::string& phone, std::string* error,
-                                     const std::string& device_id = "");
+std::optional<Session> SignUpNew(ConnectOptions options, const std::string& codes_file, const std::string& phone,
+                                 const std::string& display_name, std::string* error,
+                                 const std::string& device_id = "");
+std::optional<Session> LogInWithCode(ConnectOptions options, const std::string& codes_file, const std::string& phone,
+                                     std::string* error, const std::string& device_id = "");
 // Connects with `token` in the Authorization header (or the query, per options.token_in_query)
 // and asks get_me to fill in the account. nullopt + *error (+ *http_status) on failure.
-std::optional<Session> ConnectWithToken(ConnectOptions options, const std::string& token,
-                                        std::string* error, int* http_status = nullptr);
+std::optional<Session> ConnectWithToken(ConnectOptions options, const std::string& token, std::string* error,
+                                        int* http_status = nullptr);
 
 }  // namespace chat::client

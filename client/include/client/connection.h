@@ -98,8 +98,7 @@ class Connection {
   // Waits until the connection is closed (by either side or by a network error). On true,
   // *close_code gets the code the server sent in its close frame (1006 if the connection ended
   // without one) and *reason its reason.
-  bool WaitClosed(std::chrono::milliseconds timeout, uint16_t* close_code = nullptr,
-                  std::string* reason = nullptr);
+  bool WaitClosed(std::chrono::milliseconds timeout, uint16_t* close_code = nullptr, std::string* reason = nullptr);
   bool is_open() const;
   // Sends a close frame after every queued message and waits (options.timeout at most) for the
   // close handshake. Idempotent.

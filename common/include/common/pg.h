@@ -4,13 +4,13 @@
 //
 // Threads: PgPool is thread-safe; a Lease (one connection) belongs to one thread at a time.
 #include <grpcpp/support/status.h>
-#include <pqxx/pqxx>
 
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -63,8 +63,7 @@ class PgPool {
 // Retries serialization failures and deadlocks (up to 3 attempts). Maps a lost connection or an
 // unreachable server to UNAVAILABLE, anything else unexpected to INTERNAL (logged, never leaked).
 // When fn returns a non-OK status the transaction is rolled back and that status returned.
-grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn,
-                             const char* what);
+grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what);
 
 // Defined by chat_embed_migrations() in the service target (see common/CMakeLists.txt).
 std::vector<Migration> EmbeddedMigrations();

@@ -27,8 +27,8 @@ std::string GroupConversationId(uint64_t group_id);
 
 struct ParsedConversation {
   enum Kind { kDirect, kGroup } kind;
-  uint64_t a = 0;         // direct: smaller user id; group: group id
-  uint64_t b = 0;         // direct: larger user id
+  uint64_t a = 0;  // direct: smaller user id; group: group id
+  uint64_t b = 0;  // direct: larger user id
 };
 // Returns nullopt for anything that is not a canonical id (also rejects "d.5.5", "d.7.3").
 std::optional<ParsedConversation> ParseConversationId(std::string_view id);
