@@ -1,58 +1,47 @@
-// gateway: parses flags and config, runs the Gateway until SIGTERM/SIGINT, then drains.
+// gateway --config PATH [--index N] [--listen HOST:PORT] [--threads N]
+// Serves WebSocket clients as config.gateways[N] until SIGTERM/SIGINT, then drains.
 #include <sched.h>
 
-#include <boost/program_options.hpp>
-#include <iostream>
+#include <algorithm>
 #include <thread>
 
-#include "common/config.h"
-#include "common/grpc_util.h"
-#include "common/log.h"
+#include "common/service_main.h"
 #include "gateway/gateway.h"
 
-int main(int argc, char** argv) {
-  chat::BlockTerminationSignals();
-  namespace po = boost::program_options;
-  po::options_description desc("gateway options");
-  std::string config_path, listen;
-  int index = 0, threads = 0;
-  desc.add_options()("help", "show help")("config", po::value(&config_path)->required(), "cluster config JSON")(
-      "index", po::value(&index)->default_value(0), "which gateways[] entry this process is")(
-      "listen", po::value(&listen), "override host:port to listen on")(
-      "threads", po::value(&threads)->default_value(0), "io threads (0 = the cores this process may run on)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::cerr << "gateway: " << e.what() << "\n" << desc << "\n";
-    return 2;
-  }
-  try {
-    auto config = chat::LoadConfig(config_path);
-    if (index < 0 || index >= static_cast<int>(config.gateways.size()))
-      throw std::runtime_error("--index out of range of gateways[]");
-    chat::InitLogging("gateway[" + config.gateways[index].id + "]", config.log_level);
-    if (threads <= 0) {
-      // Cores in the affinity mask (taskset, cpusets), not the machine's: more io threads than cores
-      // only adds strand and lock contention.
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      threads = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+namespace {
+// Cores in the affinity mask (taskset, cpusets), not the machine's: more io threads than cores only
+// adds strand and lock contention.
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                             : static_cast<int>(std::thread::hardware_concurrency());
-      threads = std::max(1, threads);
-    }
-    chat::gateway::Gateway gw(config, index, threads, listen);
-    gw.Start();
-    chat::WaitForTerminationSignal();
-    gw.Stop();
-  } catch (const std::exception& e) {
-    std::cerr << "gateway: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return std::max(1, n);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  chat::gateway::GatewayOptions options;
+  options.threads = 0;
+  const chat::ServiceSpec spec{
+      .name = "gateway",
+      .add_flags =
+          [&](chat::Flags& flags) {
+            flags.Add("index", &options.index, "which gateways[] entry this process is (default 0)");
+            flags.Add("listen", &options.listen, "host:port to listen on instead of the entry's");
+            flags.Add("threads", &options.threads, "io threads (default 0: the cores this process may run on)");
+          },
+      .select = [&](const chat::ClusterConfig& config, chat::Flags& flags) -> std::string {
+        if (options.index < 0 || options.index >= static_cast<int>(config.gateways.size()))
+          flags.Fail("--index " + std::to_string(options.index) + " but the config has " +
+                     std::to_string(config.gateways.size()) + " gateway(s)");
+        return "gateway[" + config.gateways[options.index].id + "]";
+      }};
+  return chat::ServiceMain(spec, argc, argv, [&](chat::ServiceProcess& p) {
+    if (options.threads <= 0) options.threads = UsableCores();
+    chat::gateway::Gateway gateway(p.config, options);
+    gateway.Start();
+    p.WaitForStop();
+    gateway.Stop();
+  });
 }

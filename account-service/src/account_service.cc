@@ -10,6 +10,7 @@
 
 #include "account/secure_random.h"
 #include "account/validation.h"
+#include "common/log.h"
 #include "common/shard.h"
 #include "common/status.h"
 
@@ -71,18 +72,17 @@ std::vector<uint64_t> Dedup(const google::protobuf::RepeatedField<uint64_t>& ids
 
 }  // namespace
 
-AccountServiceImpl::AccountServiceImpl(const ClusterConfig& config, uint32_t shard, PgPool& pool, CodeSender& sender,
-                                       AccountEvents& events, std::function<int64_t()> now_ms)
-    : config_(config),
-      limits_(config.limits),
-      shard_(shard),
-      pool_(pool),
-      sender_(sender),
-      events_(events),
-      now_ms_(std::move(now_ms)),
-      code_budget_(config.limits.max_codes_per_shard_per_minute),
-      signer_(config.secret),
-      peers_(config.account) {}
+AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
+    : config_(*deps.config),
+      limits_(config_.limits),
+      shard_(deps.shard),
+      pool_(*deps.pool),
+      sender_(*deps.sender),
+      events_(*deps.events),
+      now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
+      code_budget_(config_.limits.max_codes_per_shard_per_minute),
+      signer_(config_.secret),
+      peers_(config_.account) {}
 
 uint32_t AccountServiceImpl::shard_count() const {
   return std::max<uint32_t>(1, static_cast<uint32_t>(config_.account.size()));

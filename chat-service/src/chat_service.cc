@@ -9,8 +9,9 @@
 #include "chat_service/validation.h"
 #include "common/shard.h"
 #include "common/status.h"
+#include "common/utf8.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 namespace {
 
@@ -34,16 +35,21 @@ grpc::Status Guard(const char* what, F&& f) {
 
 }  // namespace
 
-ChatServiceImpl::ChatServiceImpl(ChatServiceOptions options, PgChatStore& store, SendBatcher& batcher,
-                                 FanoutQueue& fanout, FriendChecker& friends)
-    : options_(std::move(options)), store_(store), batcher_(batcher), fanout_(fanout), friends_(friends) {}
+ChatServiceImpl::ChatServiceImpl(ChatServiceDeps deps)
+    : shard_(deps.shard),
+      shard_count_(deps.shard_count),
+      limits_(*deps.limits),
+      store_(*deps.store),
+      batcher_(*deps.batcher),
+      fanout_(*deps.fanout),
+      friends_(*deps.friends) {}
 
 grpc::Status ChatServiceImpl::CheckConversation(const std::string& id, ParsedConversation* parsed) const {
   auto p = ParseConversationId(id);
   if (!p) return InvalidArgument("conversation_id is not a valid conversation id");
   if ((p->kind == ParsedConversation::kDirect && p->b > kMaxId) || p->a > kMaxId)
     return InvalidArgument("conversation_id is not a valid conversation id");
-  if (ShardOfConversation(id, options_.shard_count) != options_.shard) return FailedPrecondition("wrong shard");
+  if (ShardOfConversation(id, shard_count_) != shard_) return FailedPrecondition("wrong shard");
   *parsed = *p;
   return grpc::Status::OK;
 }
@@ -68,8 +74,8 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  if (static_cast<uint32_t>(n) > options_.limits.send_batch_max) {
-    reactor->Finish(InvalidArgument("at most " + std::to_string(options_.limits.send_batch_max) +
+  if (static_cast<uint32_t>(n) > limits_.send_batch_max) {
+    reactor->Finish(InvalidArgument("at most " + std::to_string(limits_.send_batch_max) +
                                     " sends per batch (limits.send_batch_max)"));
     return reactor;
   }
@@ -96,7 +102,7 @@ void ChatServiceImpl::SendAsync(const internal::SendRequest& req, std::chrono::s
   PendingSend send;
   grpc::Status st = Guard("Send", [&] { return PrepareSend(req, &send); });
   if (!st.ok()) return done(st, {});
-  const auto limit = std::chrono::system_clock::now() + std::chrono::milliseconds(options_.limits.rpc_deadline_ms);
+  const auto limit = std::chrono::system_clock::now() + std::chrono::milliseconds(limits_.rpc_deadline_ms);
   if (limit < deadline) deadline = limit;
   batcher_.Submit(std::move(send), deadline, [done = std::move(done)](SendOutcome&& o) {
     if (!o.status.ok()) return done(o.status, {});
@@ -110,8 +116,8 @@ grpc::Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, Pend
   const v1::SendMessageRequest& m = req.request();
   ParsedConversation conv{};
   if (auto st = CheckConversation(m.conversation_id(), &conv); !st.ok()) return st;
-  if (auto st = ValidateClientMsgId(m.client_msg_id(), options_.limits); !st.ok()) return st;
-  if (auto st = ValidateUserContent(m.content(), options_.limits); !st.ok()) return st;
+  if (auto st = ValidateClientMsgId(m.client_msg_id(), limits_); !st.ok()) return st;
+  if (auto st = ValidateUserContent(m.content(), limits_); !st.ok()) return st;
 
   send->conversation_id = m.conversation_id();
   send->sender_id = sender;
@@ -141,8 +147,8 @@ grpc::Status ChatServiceImpl::GetHistory(grpc::ServerContext*, const internal::H
     ParsedConversation conv{};
     if (auto st = CheckConversation(req->request().conversation_id(), &conv); !st.ok()) return st;
     uint32_t limit = req->request().limit();
-    if (limit == 0) limit = options_.limits.history_page_default;
-    limit = std::min(limit, options_.limits.history_page_max);
+    if (limit == 0) limit = limits_.history_page_default;
+    limit = std::min(limit, limits_.history_page_max);
     return store_.GetHistory(user, req->request(), limit, res);
   });
 }
@@ -202,7 +208,7 @@ grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersReque
     return InvalidArgument("conversation_id does not match group_id");
   ParsedConversation conv{};
   if (auto st = CheckConversation(req.conversation_id(), &conv); !st.ok()) return st;
-  const size_t max_ids = static_cast<size_t>(options_.limits.max_group_members) * 2;
+  const size_t max_ids = static_cast<size_t>(limits_.max_group_members) * 2;
   if (static_cast<size_t>(req.add_user_ids_size() + req.remove_user_ids_size()) > max_ids)
     return InvalidArgument("too many members in one change");
   std::unordered_set<uint64_t> adds;
@@ -214,9 +220,8 @@ grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersReque
     if (u == 0 || u > kMaxId) return InvalidArgument("member ids must be valid user ids");
     if (adds.count(u)) return InvalidArgument("a user cannot be added and removed in one change");
   }
-  size_t cps = 0;
-  if (!IsValidUtf8(req.notice(), &cps) || cps > options_.limits.max_text_chars)
-    return InvalidArgument("notice must be valid UTF-8 of at most " + std::to_string(options_.limits.max_text_chars) +
+  if (const auto cps = Utf8CodePoints(req.notice()); !cps || *cps > limits_.max_text_chars)
+    return InvalidArgument("notice must be valid UTF-8 of at most " + std::to_string(limits_.max_text_chars) +
                            " characters");
   uint64_t seq = 0;
   if (auto st = store_.UpdateMembers(req, &seq,
@@ -227,4 +232,4 @@ grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersReque
   return grpc::Status::OK;
 }
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

@@ -9,7 +9,7 @@
 #include "common/shard.h"
 #include "common/status.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 namespace {
 
@@ -737,4 +737,4 @@ grpc::Status PgChatStore::LoadGroupMembers(const std::vector<std::string>& conve
       "load group members");
 }
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

@@ -7,7 +7,7 @@
 
 #include "common/shard.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 namespace {
 constexpr size_t kMaxJobsPerRound = 1024;
@@ -175,4 +175,4 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
   if (!items.empty()) sink_.Deliver(items);
 }
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

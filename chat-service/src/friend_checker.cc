@@ -7,7 +7,7 @@
 #include "common/shard.h"
 #include "common/status.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 grpc::Status FriendChecker::FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
                                          std::unordered_set<uint64_t>* friends) {
@@ -92,4 +92,4 @@ grpc::Status CachingFriendChecker::FriendsAmong(uint64_t user_id, const std::vec
   return grpc::Status::OK;
 }
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

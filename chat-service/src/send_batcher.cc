@@ -7,7 +7,7 @@
 
 #include "common/status.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max,
                          uint32_t committers, FriendChecker* friends)
@@ -134,4 +134,4 @@ void SendBatcher::Run() {
   }
 }
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

@@ -3,63 +3,14 @@
 #include <cmath>
 
 #include "common/status.h"
+#include "common/utf8.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 namespace {
 constexpr size_t kMaxUrlChars = 2048;
 constexpr size_t kMaxShortFieldChars = 256;  // mime type, file name, location label
 }  // namespace
-
-bool IsValidUtf8(std::string_view s, size_t* code_points) {
-  size_t count = 0;
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      len = 1;
-      cp = c;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-    ++count;
-  }
-  if (code_points) *code_points = count;
-  return true;
-}
-
-void TruncateUtf8(std::string* s, size_t max_code_points) {
-  size_t seen = 0;
-  for (size_t i = 0; i < s->size(); ++i) {
-    if ((static_cast<unsigned char>((*s)[i]) & 0xC0) == 0x80) continue;  // continuation byte
-    if (seen == max_code_points) {
-      s->resize(i);
-      return;
-    }
-    ++seen;
-  }
-}
 
 grpc::Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
   if (id.empty() || id.size() > limits.max_client_msg_id_chars)
@@ -72,8 +23,8 @@ grpc::Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
 
 namespace {
 bool ShortText(const std::string& s) {
-  size_t cps = 0;
-  return IsValidUtf8(s, &cps) && cps <= kMaxShortFieldChars;
+  const auto cps = Utf8CodePoints(s);
+  return cps && *cps <= kMaxShortFieldChars;
 }
 }  // namespace
 
@@ -82,10 +33,10 @@ grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits
     case v1::MessageContent::CONTENT_NOT_SET:
       return InvalidArgument("message content is required");
     case v1::MessageContent::kText: {
-      size_t cps = 0;
-      if (!IsValidUtf8(content.text().text(), &cps)) return InvalidArgument("text must be valid UTF-8");
-      if (cps == 0) return InvalidArgument("text must not be empty");
-      if (cps > limits.max_text_chars)
+      const auto cps = Utf8CodePoints(content.text().text());
+      if (!cps) return InvalidArgument("text must be valid UTF-8");
+      if (*cps == 0) return InvalidArgument("text must not be empty");
+      if (*cps > limits.max_text_chars)
         return InvalidArgument("text is longer than " + std::to_string(limits.max_text_chars) + " characters");
       return grpc::Status::OK;
     }
@@ -119,4 +70,4 @@ grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits
   return InvalidArgument("unknown message content");
 }
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

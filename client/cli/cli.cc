@@ -19,7 +19,7 @@
 #include "client/api.h"
 #include "client/connection.h"
 #include "common/shard.h"
-#include "common/status.h"
+#include "common/status_code.h"
 
 namespace chat::cli {
 

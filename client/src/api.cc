@@ -5,7 +5,7 @@
 #include <sstream>
 #include <thread>
 
-#include "common/status.h"
+#include "common/status_code.h"
 
 namespace chat::client {
 

@@ -187,6 +187,7 @@ ClusterConfig ParseConfig(const std::string& text) {
 #undef LIMIT
   }
   if (c.secret.size() < 16) Bad("secret", "must be at least 16 characters");
+  if (c.code_sender != "file") Bad("code_sender", "unsupported \"" + c.code_sender + "\" (supported: file)");
   if (c.account.empty()) Bad("services.account", "at least one shard required");
   if (c.presence.empty()) Bad("services.presence", "at least one shard required");
   if (c.chat.empty()) Bad("services.chat", "at least one shard required");

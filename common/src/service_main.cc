@@ -2,75 +2,85 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
-#include <cstdlib>
+#include <chrono>
+#include <exception>
 #include <iostream>
 
+#include "common/grpc_util.h"
 #include "common/log.h"
 
 namespace chat {
 
-namespace {
-[[noreturn]] void Usage(const char* name, const std::string& why) {
-  std::cerr << name << ": " << why << "\nusage: " << name << " --config PATH --shard N [--replica R]\n";
-  std::exit(2);
+PgPool ServiceProcess::Pool(std::function<void(pqxx::connection&)> prepare) const {
+  return PgPool(config.postgres.ConnInfo(shard_config.database), config.postgres.pool_size, std::move(prepare));
 }
 
-int ParseIndex(const char* name, const std::string& flag, const std::string& v) {
-  int n = -1;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || p != v.data() + v.size() || n < 0) Usage(name, "bad value for " + flag + ": " + v);
-  return n;
+void ServiceProcess::Serve(std::vector<grpc::Service*> services, int max_threads) {
+  auto server = StartServer(listen, std::move(services), max_threads);
+  spdlog::info("ready: {} shard {} replica {} on {}{}", name_, shard, replica, listen,
+               shard_config.database.empty() ? "" : " (database " + shard_config.database + ")");
+  WaitForStop();
+  spdlog::info("shutting down");
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(config.limits.drain_timeout_ms));
+  server->Wait();
 }
-}  // namespace
 
-ServiceProcess StartServiceProcess(const char* name, int argc, char** argv,
-                                   std::vector<ShardConfig> ClusterConfig::*shards) {
+void ServiceProcess::WaitForStop() { WaitForTerminationSignal(); }
+
+int ServiceMain(const ServiceSpec& spec, int argc, char** argv, const std::function<void(ServiceProcess&)>& wire) {
+  BlockTerminationSignals();
   std::string config_path;
   int shard = -1, replica = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") Usage(name, "help");
-    if (i + 1 >= argc) Usage(name, "missing value for " + flag);
-    std::string v = argv[++i];
-    if (flag == "--config")
-      config_path = v;
-    else if (flag == "--shard")
-      shard = ParseIndex(name, flag, v);
-    else if (flag == "--replica")
-      replica = ParseIndex(name, flag, v);
-    else
-      Usage(name, "unknown flag " + flag);
+  Flags flags(spec.name, std::string(spec.name) + ": one process of the chat cluster");
+  flags.Add("config", &config_path, "the cluster config JSON (deploy/README.md)", true);
+  if (spec.shards) {
+    flags.Add("shard", &shard, "which shard of the config's list this process serves", true);
+    flags.Add("replica", &replica, "which of the shard's addresses it listens on (default 0)");
   }
-  if (config_path.empty()) Usage(name, "--config is required");
-  if (shard < 0) Usage(name, "--shard is required");
+  if (spec.add_flags) spec.add_flags(flags);
+  flags.Parse(argc, argv);
 
   ServiceProcess p;
+  p.name_ = spec.name;
   try {
     p.config = LoadConfig(config_path);
   } catch (const std::exception& e) {
-    Usage(name, e.what());
+    flags.Fail(e.what());
   }
-  const auto& list = p.config.*shards;
-  if (static_cast<size_t>(shard) >= list.size())
-    Usage(name,
-          "--shard " + std::to_string(shard) + " but the config has " + std::to_string(list.size()) + " shard(s)");
-  p.shard_config = list[shard];
-  if (static_cast<size_t>(replica) >= p.shard_config.addresses.size())
-    Usage(name, "--replica " + std::to_string(replica) + " but shard " + std::to_string(shard) + " has " +
-                    std::to_string(p.shard_config.addresses.size()) + " address(es)");
-  p.shard = shard;
-  p.replica = replica;
-  p.listen = p.shard_config.addresses[replica];
-  InitLogging(std::string(name) + "." + std::to_string(shard), p.config.log_level);
-  return p;
-}
+  std::string logger = spec.name;
+  if (spec.shards) {
+    const auto& list = p.config.*spec.shards;
+    if (shard < 0 || static_cast<size_t>(shard) >= list.size())
+      flags.Fail("--shard " + std::to_string(shard) + " but the config has " + std::to_string(list.size()) +
+                 " shard(s)");
+    p.shard_config = list[shard];
+    if (replica < 0 || static_cast<size_t>(replica) >= p.shard_config.addresses.size())
+      flags.Fail("--replica " + std::to_string(replica) + " but shard " + std::to_string(shard) + " has " +
+                 std::to_string(p.shard_config.addresses.size()) + " address(es)");
+    p.shard = shard;
+    p.replica = replica;
+    p.listen = p.shard_config.addresses[replica];
+    logger += "." + std::to_string(shard);
+  } else if (spec.select) {
+    logger = spec.select(p.config, flags);
+  }
+  InitLogging(logger, p.config.log_level);
 
-void StopServer(grpc::Server& server, const Limits& limits) {
-  spdlog::info("shutting down");
-  server.Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(limits.drain_timeout_ms));
-  server.Wait();
+  try {
+    if (spec.migrations) {
+      EnsureDatabase(p.config.postgres, p.shard_config.database);
+      ApplyMigrations(p.config.postgres.ConnInfo(p.shard_config.database), spec.migrations());
+    }
+    wire(p);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}: {}", spec.name, e.what());
+    spdlog::default_logger()->flush();
+    std::cerr << spec.name << ": " << e.what() << "\n";
+    return 1;
+  }
   spdlog::info("stopped");
+  spdlog::default_logger()->flush();
+  return 0;
 }
 
 }  // namespace chat

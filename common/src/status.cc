@@ -62,9 +62,4 @@ StatusCode FromGrpc(grpc::StatusCode code) {
   }
 }
 
-const char* StatusName(StatusCode code) {
-  const std::string& name = v1::StatusCode_Name(code);
-  return name.empty() ? "INTERNAL" : name.c_str();
-}
-
 }  // namespace chat

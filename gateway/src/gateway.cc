@@ -95,8 +95,8 @@ struct Gateway::Impl {
   bool stopped = false;
 };
 
-Gateway::Gateway(const ClusterConfig& config, int index, int threads, std::string listen_override)
-    : impl_(std::make_unique<Impl>(config, index, threads, std::move(listen_override))) {}
+Gateway::Gateway(const ClusterConfig& config, GatewayOptions options)
+    : impl_(std::make_unique<Impl>(config, options.index, options.threads, std::move(options.listen))) {}
 
 Gateway::~Gateway() { Stop(); }
 

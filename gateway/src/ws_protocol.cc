@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/codec.h"
+#include "common/utf8.h"
 
 namespace chat::gateway::ws {
 
@@ -85,8 +86,7 @@ std::string ControlFrame(Opcode op, std::string_view payload) {
 
 std::string CloseFrame(uint16_t code, std::string_view reason) {
   if (code == 0) return ControlFrame(Opcode::kClose, {});
-  size_t n = std::min(reason.size(), kMaxControlPayload - 2);
-  while (n > 0 && n < reason.size() && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  const size_t n = Utf8PrefixBytes(reason, kMaxControlPayload - 2);
   std::string payload;
   payload.push_back(static_cast<char>(code >> 8));
   payload.push_back(static_cast<char>(code & 0xFF));
@@ -194,7 +194,7 @@ Reader::Event Reader::Next() {
           e.close_code = static_cast<uint16_t>((uint8_t(body[0]) << 8) | uint8_t(body[1]));
           if (!ValidPeerCloseCode(e.close_code)) return Fail(kCloseProtocolError, "invalid close code");
           e.payload = body.substr(2);
-          if (!ValidUtf8(e.payload)) return Fail(kCloseInvalidPayload, "close reason is not UTF-8");
+          if (!IsValidUtf8(e.payload)) return Fail(kCloseInvalidPayload, "close reason is not UTF-8");
         }
         return e;
       default:
@@ -203,7 +203,7 @@ Reader::Event Reader::Next() {
     if (op != 0) {
       message_text_ = op == static_cast<uint8_t>(Opcode::kText);
       if (fin) {  // the common case: a whole message in one frame, handed out in place
-        if (message_text_ && !ValidUtf8(body)) return Fail(kCloseInvalidPayload, "text message is not UTF-8");
+        if (message_text_ && !IsValidUtf8(body)) return Fail(kCloseInvalidPayload, "text message is not UTF-8");
         e.kind = Kind::kMessage;
         e.text = message_text_;
         e.payload = body;
@@ -214,7 +214,7 @@ Reader::Event Reader::Next() {
     message_.append(body);
     if (!fin) continue;
     in_message_ = false;
-    if (message_text_ && !ValidUtf8(message_)) return Fail(kCloseInvalidPayload, "text message is not UTF-8");
+    if (message_text_ && !IsValidUtf8(message_)) return Fail(kCloseInvalidPayload, "text message is not UTF-8");
     release_message_ = true;
     e.kind = Kind::kMessage;
     e.text = message_text_;

@@ -18,6 +18,7 @@
 #include "account/account_service.h"
 #include "account/account_store.h"
 #include "account/code_sender.h"
+#include "account/migrations.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "test_env.h"
@@ -94,7 +95,12 @@ struct Shard {
       : db(config.account.at(index).database),
         pool(chat::testing::TestPostgres().ConnInfo(db), 4, PrepareAccountStatements),
         sender(run_dir),
-        service(config, index, pool, sender, events, [&now_ms] { return now_ms.load(); }) {}
+        service(AccountServiceDeps{.config = &config,
+                                   .shard = index,
+                                   .pool = &pool,
+                                   .sender = &sender,
+                                   .events = &events,
+                                   .now_ms = [&now_ms] { return now_ms.load(); }}) {}
   std::string db;
   PgPool pool;
   FileCodeSender sender;
@@ -104,7 +110,7 @@ struct Shard {
 
 inline std::string NewAccountDatabase() {
   std::string db = chat::testing::FreshDatabase("acct");
-  ApplyMigrations(chat::testing::TestPostgres().ConnInfo(db), EmbeddedMigrations());
+  ApplyMigrations(chat::testing::TestPostgres().ConnInfo(db), Migrations());
   return db;
 }
 

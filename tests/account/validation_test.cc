@@ -24,20 +24,6 @@ TEST(AccountValidation, PhoneMustBeE164) {
   EXPECT_FALSE(ValidPhone("+"));
 }
 
-TEST(AccountValidation, Utf8CodePointsCountsAndRejectsMalformed) {
-  EXPECT_EQ(Utf8CodePoints(""), 0u);
-  EXPECT_EQ(Utf8CodePoints("abc"), 3u);
-  EXPECT_EQ(Utf8CodePoints("\xE5\xBC\xA0\xE4\xB8\x89"), 2u);  // 张三
-  EXPECT_EQ(Utf8CodePoints("\xF0\x9F\x98\x80"), 1u);          // emoji
-  EXPECT_FALSE(Utf8CodePoints("\xC0\xAF"));                   // overlong '/'
-  EXPECT_FALSE(Utf8CodePoints("\xE0\x80\xAF"));               // overlong, 3 bytes
-  EXPECT_FALSE(Utf8CodePoints("\xED\xA0\x80"));               // surrogate U+D800
-  EXPECT_FALSE(Utf8CodePoints("\xF4\x90\x80\x80"));           // above U+10FFFF
-  EXPECT_FALSE(Utf8CodePoints("\xE5\xBC"));                   // truncated
-  EXPECT_FALSE(Utf8CodePoints("\x80"));                       // lone continuation
-  EXPECT_FALSE(Utf8CodePoints("\xFF"));
-}
-
 TEST(AccountValidation, DisplayNameRules) {
   EXPECT_TRUE(ValidDisplayName("Alice", 32));
   EXPECT_TRUE(ValidDisplayName("A", 32));

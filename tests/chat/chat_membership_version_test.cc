@@ -7,11 +7,12 @@
 #include <vector>
 
 #include "chat_service/chat_store.h"
+#include "chat_service/migrations.h"
 #include "common/pg.h"
 #include "common/shard.h"
 #include "test_env.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 namespace {
 
 constexpr uint64_t kAlice = 1001, kBob = 1002, kUma = 1003;
@@ -22,7 +23,7 @@ class MembershipVersionTest : public ::testing::Test {
   void SetUp() override {
     auto pg = chat::testing::TestPostgres();
     database_ = chat::testing::FreshDatabase("chatver");
-    ApplyMigrations(pg.ConnInfo(database_), EmbeddedMigrations());
+    ApplyMigrations(pg.ConnInfo(database_), Migrations());
     pool_ = std::make_unique<PgPool>(pg.ConnInfo(database_), 2, &PgChatStore::Prepare);
     store_ = std::make_unique<PgChatStore>(*pool_);
   }
@@ -139,4 +140,4 @@ TEST_F(MembershipVersionTest, UnversionedUpdatesApplyAndKeepTheStoredVersion) {
 }
 
 }  // namespace
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

@@ -15,13 +15,14 @@
 #include <thread>
 
 #include "chat_service/chat_service.h"
+#include "chat_service/migrations.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/shard.h"
 #include "common/status.h"
 #include "test_env.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 namespace {
 
 using namespace std::chrono_literals;
@@ -90,15 +91,29 @@ const FanoutItem* FindMessage(const std::vector<FanoutItem>& items, const std::s
   return nullptr;
 }
 
+// Which shard a test replica serves, and with which limits.
+struct ReplicaOptions {
+  uint32_t shard = 0;
+  uint32_t shard_count = 1;
+  Limits limits;
+};
+
 // One replica of the chat shard: pool, store, fan-out thread, batcher, service.
 struct Replica {
-  Replica(const std::string& conninfo, FriendChecker& friends, ChatServiceOptions options, int pool_size = 8)
-      : pool(conninfo, pool_size, &PgChatStore::Prepare),
+  Replica(const std::string& conninfo, FriendChecker& friends, ReplicaOptions opts, int pool_size = 8)
+      : options(std::move(opts)),
+        pool(conninfo, pool_size, &PgChatStore::Prepare),
         store(pool),
         fanout(store, sink),
         batcher(store, fanout, options.limits.send_batch_max, options.limits.send_queue_max,
                 options.limits.send_committers, &friends),
-        service(options, store, batcher, fanout, friends) {
+        service({.shard = options.shard,
+                 .shard_count = options.shard_count,
+                 .limits = &options.limits,
+                 .store = &store,
+                 .batcher = &batcher,
+                 .fanout = &fanout,
+                 .friends = &friends}) {
     fanout.Start();
     batcher.Start();
   }
@@ -106,6 +121,7 @@ struct Replica {
     batcher.Stop();
     fanout.Stop();
   }
+  const ReplicaOptions options;
   PgPool pool;
   PgChatStore store;
   RecordingSink sink;
@@ -119,7 +135,7 @@ class ChatStoreTest : public ::testing::Test {
   void SetUp() override {
     pg_ = TestPostgres();
     db_ = FreshDatabase("chat");
-    ApplyMigrations(pg_.ConnInfo(db_), EmbeddedMigrations());
+    ApplyMigrations(pg_.ConnInfo(db_), Migrations());
     options_.shard = 0;
     options_.shard_count = 1;
     options_.limits.history_page_default = 7;
@@ -219,7 +235,7 @@ class ChatStoreTest : public ::testing::Test {
 
   PostgresConfig pg_;
   std::string db_;
-  ChatServiceOptions options_;
+  ReplicaOptions options_;
   FakeFriends friends_;
   std::unique_ptr<Replica> replica_;
   const std::string ab_ = DirectConversationId(kAlice, kBob);
@@ -599,7 +615,7 @@ TEST_F(ChatStoreTest, InvalidInputsAreRejected) {
 }
 
 TEST_F(ChatStoreTest, WrongShardIsRefused) {
-  ChatServiceOptions two = options_;
+  ReplicaOptions two = options_;
   two.shard_count = 2;
   two.shard = 0;
   Replica shard0(pg_.ConnInfo(db_), friends_, two);
@@ -939,7 +955,7 @@ TEST_F(ChatStoreTest, FullSendQueueFailsFastAndExpiredSendsAreNotCommitted) {
 
 TEST_F(ChatStoreTest, ListConversationsLastMessageIsAShortPreview) {
   friends_.Befriend(kAlice, kBob);
-  ChatServiceOptions roomy = options_;
+  ReplicaOptions roomy = options_;
   roomy.limits.max_text_chars = 4000;
   Replica r(pg_.ConnInfo(db_), friends_, roomy);
   std::string text;
@@ -975,4 +991,4 @@ TEST_F(ChatStoreTest, ListConversationsLastMessageIsAShortPreview) {
 }
 
 }  // namespace
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

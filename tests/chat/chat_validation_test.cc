@@ -5,39 +5,8 @@
 
 #include "chat_service/validation.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 namespace {
-
-TEST(ChatValidation, Utf8) {
-  size_t n = 0;
-  EXPECT_TRUE(IsValidUtf8("héllo 你好 🙂", &n));
-  EXPECT_EQ(n, 10u);
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // > U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("abc\xE4\xBD"));       // truncated
-  EXPECT_FALSE(IsValidUtf8("\xFF"));
-}
-
-TEST(ChatValidation, TruncateUtf8KeepsWholeCodePoints) {
-  std::string s = "a\xC3\xA9\xE4\xBD\xA0\xF0\x9F\x99\x82z";  // a é 你 🙂 z
-  std::string t = s;
-  TruncateUtf8(&t, 4);
-  EXPECT_EQ(t, "a\xC3\xA9\xE4\xBD\xA0\xF0\x9F\x99\x82");
-  t = s;
-  TruncateUtf8(&t, 3);
-  EXPECT_EQ(t, "a\xC3\xA9\xE4\xBD\xA0");
-  size_t n = 0;
-  EXPECT_TRUE(IsValidUtf8(t, &n));
-  EXPECT_EQ(n, 3u);
-  t = s;
-  TruncateUtf8(&t, 5);  // exactly as long: unchanged
-  EXPECT_EQ(t, s);
-  TruncateUtf8(&t, 50);
-  EXPECT_EQ(t, s);
-  TruncateUtf8(&t, 0);
-  EXPECT_EQ(t, "");
-}
 
 TEST(ChatValidation, ClientMsgId) {
   Limits l;
@@ -86,4 +55,4 @@ TEST(ChatValidation, Content) {
 }
 
 }  // namespace
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

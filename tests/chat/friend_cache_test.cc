@@ -7,7 +7,7 @@
 #include "chat_service/friend_checker.h"
 #include "common/status.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 namespace {
 
 using namespace std::chrono_literals;
@@ -95,4 +95,4 @@ TEST(FriendCache, IsBoundedInEntries) {
 }
 
 }  // namespace
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

@@ -1,6 +1,6 @@
 // group-service against a real PostgreSQL (a fresh database per test), with fakes for the services
 // it calls: friends, profiles, chat membership and event fan-out.
-#include "group_service.h"
+#include "group/group_service.h"
 
 #include <gtest/gtest.h>
 
@@ -11,12 +11,13 @@
 #include <set>
 #include <thread>
 
-#include "chat_reconciler.h"
 #include "common/pg.h"
 #include "common/shard.h"
 #include "common/status.h"
-#include "group_seams.h"
-#include "group_store.h"
+#include "group/chat_reconciler.h"
+#include "group/group_seams.h"
+#include "group/group_store.h"
+#include "group/migrations.h"
 #include "test_env.h"
 
 namespace chat::group {
@@ -146,7 +147,7 @@ class GroupServiceTest : public ::testing::Test {
     if (database_.empty()) {
       database_ = chat::testing::FreshDatabase("group");
       auto pg = chat::testing::TestPostgres();
-      ApplyMigrations(pg.ConnInfo(database_), EmbeddedMigrations());
+      ApplyMigrations(pg.ConnInfo(database_), Migrations());
       pool_ = std::make_unique<PgPool>(pg.ConnInfo(database_), 4, PrepareGroupStatements);
     }
     GroupServiceDeps deps;

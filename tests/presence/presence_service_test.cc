@@ -1,6 +1,6 @@
 // presence-service against a real Redis (tests/run starts it). Every test uses its own random
 // gateway and user ids, so tests never see each other's keys and need no flush.
-#include "presence_service.h"
+#include "presence/presence_service.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -30,7 +30,7 @@ using internal::SessionRef;
 
 class PresenceTest : public ::testing::Test {
  protected:
-  PresenceTest() : redis_(chat::testing::TestRedis()), service_(redis_, limits_) {}
+  PresenceTest() : redis_(chat::testing::TestRedis()), service_({.redis = &redis_, .limits = &limits_}) {}
 
   uint64_t NewUser() { return (rng_() >> 1) | 1; }
   std::string NewGateway(const std::string& name) {
@@ -240,7 +240,7 @@ TEST(PresenceUnavailableTest, UnreachableRedisIsUnavailable) {
   cfg.timeout_ms = 500;
   RedisClient redis(cfg);
   Limits limits;
-  PresenceServiceImpl service(redis, limits);
+  PresenceServiceImpl service({.redis = &redis, .limits = &limits});
   grpc::ServerContext ctx;
   LookupRequest req;
   req.add_user_ids(42);
@@ -264,7 +264,7 @@ TEST(PresenceFanoutTest, FanoutPublishesOneDeliveryPerGateway) {
   auto redis_cfg = chat::testing::TestRedis();
   RedisClient redis(redis_cfg);
   Limits limits;
-  PresenceServiceImpl service(redis, limits);
+  PresenceServiceImpl service({.redis = &redis, .limits = &limits});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

@@ -237,62 +237,6 @@ TEST(Codec, ChooseSubprotocol) {
   EXPECT_EQ(SubprotocolName(WireEncoding::kJson), "chat.v1.json");
 }
 
-TEST(Utf8, Validity) {
-  EXPECT_TRUE(ValidUtf8(""));
-  EXPECT_TRUE(ValidUtf8("plain ASCII ~"));
-  EXPECT_TRUE(ValidUtf8("\xC3\xA9"));                   // é, 2 bytes
-  EXPECT_TRUE(ValidUtf8("\xE4\xB8\x96"));               // 世, 3 bytes
-  EXPECT_TRUE(ValidUtf8("\xF0\x9F\x98\x80"));           // 😀, 4 bytes
-  EXPECT_TRUE(ValidUtf8("\xF4\x8F\xBF\xBF"));           // U+10FFFF, the last code point
-  EXPECT_TRUE(ValidUtf8("\xEF\xBF\xBF"));               // U+FFFF
-  EXPECT_TRUE(ValidUtf8("\xED\x9F\xBF"));               // U+D7FF, just below the surrogates
-  EXPECT_TRUE(ValidUtf8(std::string_view("a\0b", 3)));  // NUL is valid UTF-8 (control check is separate)
-  EXPECT_FALSE(ValidUtf8("\xC0\x80"));                  // overlong NUL
-  EXPECT_FALSE(ValidUtf8("\xC1\xBF"));                  // overlong
-  EXPECT_FALSE(ValidUtf8("\xE0\x80\xAF"));              // overlong '/'
-  EXPECT_FALSE(ValidUtf8("\xF0\x8F\xBF\xBF"));          // overlong U+FFFF
-  EXPECT_FALSE(ValidUtf8("\xED\xA0\x80"));              // surrogate U+D800
-  EXPECT_FALSE(ValidUtf8("\xED\xBF\xBF"));              // surrogate U+DFFF
-  EXPECT_FALSE(ValidUtf8("\xF4\x90\x80\x80"));          // U+110000
-  EXPECT_FALSE(ValidUtf8("\xF5\x80\x80\x80"));
-  EXPECT_FALSE(ValidUtf8("\xF8\x88\x80\x80\x80"));  // 5-byte form
-  EXPECT_FALSE(ValidUtf8("\xFF"));
-  EXPECT_FALSE(ValidUtf8("\x80"));          // lone continuation
-  EXPECT_FALSE(ValidUtf8("\xC3"));          // truncated 2-byte
-  EXPECT_FALSE(ValidUtf8("\xE4\xB8"));      // truncated 3-byte
-  EXPECT_FALSE(ValidUtf8("\xF0\x9F\x98"));  // truncated 4-byte
-  EXPECT_FALSE(ValidUtf8("ok\xF0\x9F\x98"));
-  EXPECT_FALSE(ValidUtf8("\xC3x"));             // continuation replaced by ASCII
-  EXPECT_FALSE(ValidUtf8("\xE4\xB8\x96\x80"));  // extra continuation
-}
-
-TEST(Utf8, Length) {
-  EXPECT_EQ(Utf8Length(""), 0u);
-  EXPECT_EQ(Utf8Length("hello"), 5u);
-  EXPECT_EQ(Utf8Length("h\xC3\xA9llo"), 5u);
-  EXPECT_EQ(Utf8Length("\xE4\xB8\x96\xE7\x95\x8C"), 2u);
-  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);
-  EXPECT_EQ(Utf8Length("a\xF0\x9F\x98\x80"
-                       "b\xC3\xA9"),
-            4u);
-}
-
-TEST(Utf8, ControlChars) {
-  EXPECT_FALSE(HasControlChars(""));
-  EXPECT_FALSE(HasControlChars("hello world"));
-  EXPECT_FALSE(HasControlChars("h\xC3\xA9llo \xE4\xB8\x96 \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(HasControlChars("\xC2\xA0"));  // U+00A0 no-break space is not a control
-  EXPECT_FALSE(HasControlChars("\xC3\x85"));  // Å: 0x85 as a continuation of another lead byte
-  EXPECT_TRUE(HasControlChars("a\nb"));
-  EXPECT_TRUE(HasControlChars("\t"));
-  EXPECT_TRUE(HasControlChars(std::string_view("\0", 1)));
-  EXPECT_TRUE(HasControlChars("\x1F"));
-  EXPECT_TRUE(HasControlChars("\x7F"));        // DEL
-  EXPECT_TRUE(HasControlChars("x\xC2\x80"));   // U+0080, first C1
-  EXPECT_TRUE(HasControlChars("\xC2\x85"));    // U+0085 NEL
-  EXPECT_TRUE(HasControlChars("\xC2\x9F y"));  // U+009F, last C1
-}
-
 // Counts libprotobuf's own log lines instead of printing them, for the scope of one test.
 // (proto3 parsing logs an ERROR line for every string field with invalid UTF-8.)
 class ProtobufLogSilencer {

@@ -40,12 +40,19 @@ inline constexpr int kMaxListedFriendRequests = 1000;
 inline constexpr uint64_t kPurgeEveryRequestCodes = 64;
 inline constexpr int kPurgeBatchRows = 1000;
 
+// The seams the service uses; all borrowed, and they must outlive the service.
+struct AccountServiceDeps {
+  const ClusterConfig* config = nullptr;  // secret, limits, config.account (the peer shards)
+  uint32_t shard = 0;                     // this shard's index in config.account
+  PgPool* pool = nullptr;                 // created with PrepareAccountStatements
+  CodeSender* sender = nullptr;
+  AccountEvents* events = nullptr;
+  std::function<int64_t()> now_ms;  // the clock (unix ms); null = the system clock (tests inject one)
+};
+
 class AccountServiceImpl final : public internal::AccountService::Service {
  public:
-  // config, pool, sender and events must outlive the service. pool must have been created with
-  // PrepareAccountStatements. now_ms is the clock (unix ms); tests inject a fake one.
-  AccountServiceImpl(const ClusterConfig& config, uint32_t shard, PgPool& pool, CodeSender& sender,
-                     AccountEvents& events, std::function<int64_t()> now_ms);
+  explicit AccountServiceImpl(AccountServiceDeps deps);
 
   grpc::Status RequestCode(grpc::ServerContext*, const v1::RequestCodeRequest*, v1::RequestCodeResult*) override;
   grpc::Status SignUp(grpc::ServerContext*, const v1::SignUpRequest*, v1::SessionResult*) override;

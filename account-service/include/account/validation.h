@@ -11,10 +11,6 @@ namespace chat::account {
 // E.164: "+", a non-zero digit, then 6..14 more digits (^\+[1-9][0-9]{6,14}$).
 bool ValidPhone(std::string_view phone);
 
-// Number of Unicode code points in `s`, or nullopt if `s` is not valid UTF-8 (overlong forms,
-// surrogates and values above U+10FFFF are invalid).
-std::optional<size_t> Utf8CodePoints(std::string_view s);
-
 // Valid UTF-8, min_chars..max_chars code points, no control characters (C0, DEL, C1).
 bool ValidText(std::string_view s, size_t min_chars, size_t max_chars);
 

@@ -18,21 +18,24 @@
 #include "common/config.h"
 #include "common/shard.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
-struct ChatServiceOptions {
-  uint32_t shard = 0;
-  uint32_t shard_count = 1;
-  Limits limits;
+// The seams the service uses; all borrowed. The caller keeps them alive and stops the batcher and
+// the fan-out queue after the server has shut down.
+struct ChatServiceDeps {
+  uint32_t shard = 0;        // this shard's index in config.chat
+  uint32_t shard_count = 1;  // config.chat.size()
+  const Limits* limits = nullptr;
+  PgChatStore* store = nullptr;
+  SendBatcher* batcher = nullptr;
+  FanoutQueue* fanout = nullptr;
+  FriendChecker* friends = nullptr;
 };
 
 class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_Send<
                                   internal::ChatService::WithCallbackMethod_SendBatch<internal::ChatService::Service>> {
  public:
-  // Borrows everything; the caller keeps them alive and stops the batcher and the fan-out queue
-  // after the server has shut down.
-  ChatServiceImpl(ChatServiceOptions options, PgChatStore& store, SendBatcher& batcher, FanoutQueue& fanout,
-                  FriendChecker& friends);
+  explicit ChatServiceImpl(ChatServiceDeps deps);
 
   using SendDoneFn = std::function<void(const grpc::Status&, v1::SendMessageResult&&)>;
 
@@ -61,11 +64,13 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
   // A canonical conversation id owned by this shard; fills *parsed.
   grpc::Status CheckConversation(const std::string& id, ParsedConversation* parsed) const;
 
-  const ChatServiceOptions options_;
+  const uint32_t shard_;
+  const uint32_t shard_count_;
+  const Limits& limits_;
   PgChatStore& store_;
   SendBatcher& batcher_;
   FanoutQueue& fanout_;
   FriendChecker& friends_;
 };
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

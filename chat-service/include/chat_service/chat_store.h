@@ -18,7 +18,7 @@
 #include "chat/v1/client.pb.h"
 #include "common/pg.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 // One validated and authorized send waiting for its group commit.
 struct PendingSend {
@@ -104,4 +104,4 @@ class PgChatStore {
   std::unordered_set<std::string> known_direct_;
 };
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

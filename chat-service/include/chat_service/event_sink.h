@@ -5,7 +5,7 @@
 
 #include "common/fanout.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 class EventSink {
  public:
@@ -24,4 +24,4 @@ class FanoutEventSink : public EventSink {
   Fanout& fanout_;
 };
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

@@ -31,7 +31,7 @@
 #include "chat_service/chat_store.h"
 #include "chat_service/event_sink.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 class FanoutQueue {
  public:
@@ -90,4 +90,4 @@ class FanoutQueue {
   std::unordered_map<std::string, CacheEntry> members_;
 };
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

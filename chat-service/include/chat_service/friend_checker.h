@@ -13,7 +13,7 @@
 #include "common/config.h"
 #include "common/grpc_util.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 class FriendChecker {
  public:
@@ -67,4 +67,4 @@ class CachingFriendChecker : public FriendChecker {
   std::unordered_map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point, PairHash> positive_;
 };
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

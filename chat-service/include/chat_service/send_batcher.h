@@ -30,7 +30,7 @@
 #include "chat_service/fanout_queue.h"
 #include "chat_service/friend_checker.h"
 
-namespace chat::chatsvc {
+namespace chat::chat_service {
 
 class SendBatcher {
  public:
@@ -76,4 +76,4 @@ class SendBatcher {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace chat::chatsvc
+}  // namespace chat::chat_service

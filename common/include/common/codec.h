@@ -24,11 +24,4 @@ bool DecodeServerFrame(std::string_view data, WireEncoding enc, v1::ServerFrame*
 std::string EncodeServerFrame(const v1::ServerFrame& frame, WireEncoding enc);
 std::string EncodeClientFrame(const v1::ClientFrame& frame, WireEncoding enc);
 
-// UTF-8 validity (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
-bool ValidUtf8(std::string_view s);
-// Number of code points in valid UTF-8.
-size_t Utf8Length(std::string_view s);
-// True if s contains a C0/C1 control character or DEL.
-bool HasControlChars(std::string_view s);
-
 }  // namespace chat

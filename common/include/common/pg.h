@@ -65,9 +65,6 @@ class PgPool {
 // When fn returns a non-OK status the transaction is rolled back and that status returned.
 grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what);
 
-// Defined by chat_embed_migrations() in the service target (see common/CMakeLists.txt).
-std::vector<Migration> EmbeddedMigrations();
-
 // Creates `database` on the server if missing (safe to race with other replicas).
 void EnsureDatabase(const PostgresConfig& pg, const std::string& database);
 // Applies migrations not yet recorded in schema_migrations, under an advisory lock.

@@ -6,14 +6,12 @@
 #include <string>
 
 #include "chat/v1/client.pb.h"
+#include "common/status_code.h"
 
 namespace chat {
 
-using v1::StatusCode;
-
 grpc::StatusCode ToGrpc(StatusCode code);
 StatusCode FromGrpc(grpc::StatusCode code);
-const char* StatusName(StatusCode code);
 
 inline grpc::Status Error(StatusCode code, std::string message) {
   return grpc::Status(ToGrpc(code), std::move(message));

@@ -13,10 +13,17 @@
 
 namespace chat::gateway {
 
+// Which gateway of the config this process is, and how it runs.
+struct GatewayOptions {
+  int index = 0;       // config.gateways[index]
+  int threads = 1;     // io threads (>= 1)
+  std::string listen;  // host:port replacing config.gateways[index].listen; empty = keep it
+};
+
 class Gateway {
  public:
-  // `index` selects config.gateways[index]; `listen_override` (host:port) replaces its address.
-  Gateway(const ClusterConfig& config, int index, int threads, std::string listen_override = "");
+  // config must outlive the gateway.
+  Gateway(const ClusterConfig& config, GatewayOptions options);
   ~Gateway();
   // Binds, takes the presence lease, subscribes, starts serving. Throws on failure to bind.
   void Start();

@@ -1,4 +1,4 @@
-#include "group_store.h"
+#include "group/group_store.h"
 
 #include <algorithm>
 

@@ -14,7 +14,7 @@
 #include <mutex>
 #include <thread>
 
-#include "group_service.h"
+#include "group/group_service.h"
 
 namespace chat::group {
 

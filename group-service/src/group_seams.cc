@@ -1,4 +1,4 @@
-#include "group_seams.h"
+#include "group/group_seams.h"
 
 #include <spdlog/spdlog.h>
 

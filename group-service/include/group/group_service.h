@@ -52,8 +52,8 @@
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
 #include "common/pg.h"
-#include "group_seams.h"
-#include "group_store.h"
+#include "group/group_seams.h"
+#include "group/group_store.h"
 
 namespace chat::group {
 

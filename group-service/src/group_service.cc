@@ -1,4 +1,4 @@
-#include "group_service.h"
+#include "group/group_service.h"
 
 #include <spdlog/spdlog.h>
 
@@ -8,6 +8,7 @@
 
 #include "common/shard.h"
 #include "common/status.h"
+#include "common/utf8.h"
 
 namespace chat::group {
 
@@ -63,37 +64,10 @@ grpc::Status ValidateClientRequestId(const std::string& id) {
 grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
   const std::string too_long = "a group name is at most " + std::to_string(max_chars) + " characters";
   if (name.size() > static_cast<size_t>(max_chars) * 4) return InvalidArgument(too_long);
-  const auto* s = reinterpret_cast<const unsigned char*>(name.data());
-  const size_t n = name.size();
-  size_t chars = 0;
-  for (size_t i = 0; i < n;) {
-    unsigned char c = s[i];
-    uint32_t cp;
-    size_t len;
-    if (c < 0x80)
-      cp = c, len = 1;
-    else if ((c & 0xE0) == 0xC0)
-      cp = c & 0x1F, len = 2;
-    else if ((c & 0xF0) == 0xE0)
-      cp = c & 0x0F, len = 3;
-    else if ((c & 0xF8) == 0xF0)
-      cp = c & 0x07, len = 4;
-    else
-      return InvalidArgument("a group name must be valid UTF-8");
-    if (i + len > n) return InvalidArgument("a group name must be valid UTF-8");
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return InvalidArgument("a group name must be valid UTF-8");
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return InvalidArgument("a group name must be valid UTF-8");
-    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
-      return InvalidArgument("a group name may not contain control characters");
-    ++chars;
-    i += len;
-  }
-  if (chars > max_chars) return InvalidArgument(too_long);
+  const auto chars = Utf8CodePoints(name);
+  if (!chars) return InvalidArgument("a group name must be valid UTF-8");
+  if (HasControlChars(name)) return InvalidArgument("a group name may not contain control characters");
+  if (*chars > max_chars) return InvalidArgument(too_long);
   return grpc::Status::OK;
 }
 

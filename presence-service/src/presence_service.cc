@@ -1,4 +1,4 @@
-#include "presence_service.h"
+#include "presence/presence_service.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "chat_reconciler.h"
+#include "group/chat_reconciler.h"
 
 #include <spdlog/spdlog.h>
 

@@ -50,9 +50,15 @@ std::string SessionsKey(uint64_t user_id);
 std::string LeaseKey(const std::string& gateway_id);
 std::string SessionField(const std::string& gateway_id, uint64_t session_id);
 
+// The seams the service uses; borrowed, and they must outlive the service.
+struct PresenceServiceDeps {
+  RedisClient* redis = nullptr;
+  const Limits* limits = nullptr;
+};
+
 class PresenceServiceImpl final : public internal::PresenceService::Service {
  public:
-  PresenceServiceImpl(RedisClient& redis, const Limits& limits) : redis_(redis), limits_(limits) {}
+  explicit PresenceServiceImpl(PresenceServiceDeps deps) : redis_(*deps.redis), limits_(*deps.limits) {}
 
   grpc::Status Register(grpc::ServerContext* ctx, const internal::RegisterRequest* req, v1::Empty* res) override;
   grpc::Status Unregister(grpc::ServerContext* ctx, const internal::RegisterRequest* req, v1::Empty* res) override;

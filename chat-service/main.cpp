@@ -1,0 +1,43 @@
+// chat-service --config PATH --shard N [--replica R]
+// Serves chat shard N on config.chat[N].addresses[R] over its own database.
+#include "chat_service/chat_service.h"
+#include "chat_service/event_sink.h"
+#include "chat_service/migrations.h"
+#include "common/fanout.h"
+#include "common/service_main.h"
+
+int main(int argc, char** argv) {
+  const chat::ServiceSpec spec{
+      .name = "chat-service", .shards = &chat::ClusterConfig::chat, .migrations = chat::chat_service::Migrations};
+  return chat::ServiceMain(spec, argc, argv, [](chat::ServiceProcess& p) {
+    namespace cs = chat::chat_service;
+    const chat::ClusterConfig& cfg = p.config;
+    const chat::Limits& limits = cfg.limits;
+    chat::PgPool pool = p.Pool(&cs::PgChatStore::Prepare);
+    cs::PgChatStore store(pool);
+
+    chat::GrpcPresenceDirectory presence(cfg.presence, limits.rpc_deadline_ms);
+    chat::RedisDeliveryPublisher publisher(cfg.redis);
+    chat::Fanout fanout(presence, publisher);
+    cs::FanoutEventSink sink(fanout);
+    cs::FanoutQueue fanout_queue(store, sink);
+    cs::GrpcFriendChecker account_friends(cfg.account, limits.rpc_deadline_ms);
+    cs::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.friend_cache_ttl_ms));
+    cs::SendBatcher batcher(store, fanout_queue, limits.send_batch_max, limits.send_queue_max, limits.send_committers,
+                            &friends);
+    cs::ChatServiceImpl service({.shard = static_cast<uint32_t>(p.shard),
+                                 .shard_count = static_cast<uint32_t>(cfg.chat.size()),
+                                 .limits = &limits,
+                                 .store = &store,
+                                 .batcher = &batcher,
+                                 .fanout = &fanout_queue,
+                                 .friends = &friends});
+    fanout_queue.Start();
+    batcher.Start();
+    // Sends wait on the batcher without a thread (callback method); the sync pool serves the rest.
+    // In-flight sends finish during the drain: the batcher keeps committing until it is stopped.
+    p.Serve({&service}, 64);
+    batcher.Stop();       // commits what is queued
+    fanout_queue.Stop();  // delivers what was committed
+  });
+}

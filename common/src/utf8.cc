@@ -1,0 +1,83 @@
+#include "common/utf8.h"
+
+namespace chat {
+
+bool DecodeUtf8(std::string_view s, size_t* i, uint32_t* cp) {
+  const size_t n = s.size();
+  size_t at = *i;
+  const auto c = static_cast<unsigned char>(s[at]);
+  size_t len;
+  uint32_t v;
+  if (c < 0x80) {
+    *cp = c;
+    *i = at + 1;
+    return true;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    v = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    v = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    v = c & 0x07;
+  } else {
+    return false;  // a continuation byte as lead, or F8..FF
+  }
+  if (at + len > n) return false;
+  for (size_t k = 1; k < len; ++k) {
+    const auto cc = static_cast<unsigned char>(s[at + k]);
+    if ((cc & 0xC0) != 0x80) return false;
+    v = (v << 6) | (cc & 0x3F);
+  }
+  if ((len == 2 && v < 0x80) || (len == 3 && v < 0x800) || (len == 4 && v < 0x10000)) return false;  // overlong
+  if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return false;
+  *cp = v;
+  *i = at + len;
+  return true;
+}
+
+std::optional<size_t> Utf8CodePoints(std::string_view s) {
+  size_t count = 0;
+  if (!ForEachCodePoint(s, [&](uint32_t) { return ++count, true; })) return std::nullopt;
+  return count;
+}
+
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+void TruncateUtf8(std::string* s, size_t max_code_points) {
+  size_t seen = 0;
+  for (size_t i = 0; i < s->size(); ++i) {
+    if ((static_cast<unsigned char>((*s)[i]) & 0xC0) == 0x80) continue;  // continuation byte
+    if (seen == max_code_points) {
+      s->resize(i);
+      return;
+    }
+    ++seen;
+  }
+}
+
+size_t Utf8PrefixBytes(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s.size();
+  size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+bool HasControlChars(std::string_view s) {
+  // Byte-wise: C1 controls U+0080..U+009F are encoded as C2 80..C2 9F.
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9F)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace chat
