@@ -16,15 +16,15 @@ int main(int argc, char** argv) {
     chat::PgPool pool = p.Pool(&cs::PgChatStore::Prepare);
     cs::PgChatStore store(pool);
 
-    chat::GrpcPresenceDirectory presence(cfg.presence, limits.rpc_deadline_ms);
+    chat::GrpcPresenceDirectory presence(cfg.presence, limits.common.rpc_deadline_ms);
     chat::RedisDeliveryPublisher publisher(cfg.redis);
     chat::Fanout fanout(presence, publisher);
     cs::FanoutEventSink sink(fanout);
     cs::FanoutQueue fanout_queue(store, sink);
-    cs::GrpcFriendChecker account_friends(cfg.account, limits.rpc_deadline_ms);
-    cs::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.friend_cache_ttl_ms));
-    cs::SendBatcher batcher(store, fanout_queue, limits.send_batch_max, limits.send_queue_max, limits.send_committers,
-                            &friends);
+    chat::GrpcFriendChecker account_friends(cfg.account, limits.common.rpc_deadline_ms);
+    chat::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.chat.friend_cache_ttl_ms));
+    cs::SendBatcher batcher(store, fanout_queue, limits.chat.send_batch_max, limits.chat.send_queue_max,
+                            limits.chat.send_committers, &friends);
     cs::ChatServiceImpl service({.shard = static_cast<uint32_t>(p.shard),
                                  .shard_count = static_cast<uint32_t>(cfg.chat.size()),
                                  .limits = &limits,

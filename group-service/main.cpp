@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
   return chat::ServiceMain(spec, argc, argv, [](chat::ServiceProcess& p) {
     const chat::ClusterConfig& config = p.config;
     chat::PgPool pool = p.Pool(chat::group::PrepareGroupStatements);
-    const uint32_t deadline = config.limits.rpc_deadline_ms;
-    chat::group::GrpcFriendChecker friends(config.account, deadline);
+    const uint32_t deadline = config.limits.common.rpc_deadline_ms;
+    chat::GrpcFriendChecker friends(config.account, deadline);
     chat::group::GrpcProfileSource profiles(config.account, deadline);
     chat::group::GrpcConversationMembership chat_members(config.chat);
     chat::GrpcPresenceDirectory presence(config.presence, deadline);

@@ -5,7 +5,7 @@
 namespace chat::account {
 
 FanoutAccountEvents::FanoutAccountEvents(const ClusterConfig& config)
-    : presence_(config.presence, config.limits.rpc_deadline_ms),
+    : presence_(config.presence, config.limits.common.rpc_deadline_ms),
       publisher_(config.redis),
       fanout_(presence_, publisher_),
       has_presence_(!config.presence.empty()) {}

@@ -44,19 +44,6 @@ void FillAccount(const UserRow& u, v1::Account* out) {
   out->set_phone(u.phone);
 }
 
-// Runs a handler body; an exception that slipped through becomes INTERNAL (logged, never leaked).
-template <typename F>
-grpc::Status Guarded(const char* what, F&& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    spdlog::error("{}: unexpected error: {}", what, e.what());
-  } catch (...) {
-    spdlog::error("{}: unexpected non-standard exception", what);
-  }
-  return Internal("internal error");
-}
-
 grpc::Status FriendLimitReached(uint32_t max_friends) {
   return FailedPrecondition("friend limit of " + std::to_string(max_friends) + " reached");
 }
@@ -80,7 +67,7 @@ AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
       sender_(*deps.sender),
       events_(*deps.events),
       now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
-      code_budget_(config_.limits.max_codes_per_shard_per_minute),
+      code_budget_(config_.limits.account.max_codes_per_shard_per_minute),
       signer_(config_.secret),
       peers_(config_.account) {}
 
@@ -120,10 +107,10 @@ grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& pho
   auto row = store::LockCode(t, phone);
   // A live code always belongs to the window whose counters are in its row (failures reset only
   // when a code is sent in a new window), so the cap holds until a new window's code is requested.
-  if (row && row->day_failures >= static_cast<int>(limits_.max_code_failures_per_phone_per_day))
+  if (row && row->day_failures >= static_cast<int>(limits_.account.max_code_failures_per_phone_per_day))
     return FailedPrecondition("too many failed attempts for this number today");
   if (!row || row->expires_ms <= now_ms) return PermissionDenied("wrong or expired code");
-  if (row->tries >= static_cast<int>(limits_.code_max_tries))
+  if (row->tries >= static_cast<int>(limits_.account.code_max_tries))
     return FailedPrecondition("too many attempts; request a new code");
   const std::string hash = HashCode(phone, code);
   if (hash.size() != row->code_hash.size() || CRYPTO_memcmp(hash.data(), row->code_hash.data(), hash.size()) != 0) {
@@ -137,7 +124,7 @@ grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& pho
 void AccountServiceImpl::FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
                                      v1::SessionResult* out) const {
   FillAccount(user, out->mutable_account());
-  const int64_t expires_s = now_ms / 1000 + static_cast<int64_t>(limits_.token_ttl_s);
+  const int64_t expires_s = now_ms / 1000 + static_cast<int64_t>(limits_.account.token_ttl_s);
   out->set_token(signer_.Issue(TokenClaims{user.id, device_id, expires_s}));
   out->set_token_expires_ms(expires_s * 1000);
 }
@@ -180,7 +167,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
         if (!sent) budget.Refund();
       }
     } refund{code_budget_, sent};
-    const int64_t interval_ms = int64_t{limits_.code_resend_interval_s} * 1000;
+    const int64_t interval_ms = int64_t{limits_.account.code_resend_interval_s} * 1000;
     const int64_t day_cutoff = now - kCodeWindowMs;
     int64_t wait_s = 0;
     bool daily_cap = false;
@@ -189,13 +176,13 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
         [&](pqxx::work& t) -> grpc::Status {
           wait_s = 0;
           daily_cap = false;
-          if (store::PutCode(t, phone, code_hash, now + int64_t{limits_.code_ttl_s} * 1000, now, now - interval_ms,
-                             day_cutoff, limits_.max_codes_per_phone_per_day))
+          if (store::PutCode(t, phone, code_hash, now + int64_t{limits_.account.code_ttl_s} * 1000, now,
+                             now - interval_ms, day_cutoff, limits_.account.max_codes_per_phone_per_day))
             return grpc::Status::OK;
           auto existing = store::GetCode(t, phone);
           // The daily cap first: waiting out the resend interval would not help.
           if (existing && existing->day_start_ms > day_cutoff &&
-              existing->day_count >= static_cast<int>(limits_.max_codes_per_phone_per_day)) {
+              existing->day_count >= static_cast<int>(limits_.account.max_codes_per_phone_per_day)) {
             daily_cap = true;
             return grpc::Status::OK;
           }
@@ -220,7 +207,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
       return Unavailable("could not send the code; try again");
     }
     sent = true;
-    res->set_expires_in_s(static_cast<int32_t>(limits_.code_ttl_s));
+    res->set_expires_in_s(static_cast<int32_t>(limits_.account.code_ttl_s));
     return grpc::Status::OK;
   });
 }
@@ -230,8 +217,8 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
     if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
-    if (!ValidDisplayName(req->display_name(), limits_.max_display_name_chars))
-      return InvalidArgument("display name must be 1-" + std::to_string(limits_.max_display_name_chars) +
+    if (!ValidDisplayName(req->display_name(), limits_.account.max_display_name_chars))
+      return InvalidArgument("display name must be 1-" + std::to_string(limits_.account.max_display_name_chars) +
                              " characters of valid UTF-8 without control characters");
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
@@ -347,8 +334,8 @@ grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const inte
                                                 v1::Account* res) {
   return Guarded("SetDisplayName", [&]() -> grpc::Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    if (!ValidDisplayName(req->display_name(), limits_.max_display_name_chars))
-      return InvalidArgument("display name must be 1-" + std::to_string(limits_.max_display_name_chars) +
+    if (!ValidDisplayName(req->display_name(), limits_.account.max_display_name_chars))
+      return InvalidArgument("display name must be 1-" + std::to_string(limits_.account.max_display_name_chars) +
                              " characters of valid UTF-8 without control characters");
     std::optional<UserRow> user;
     auto st = WithTransaction(
@@ -418,7 +405,7 @@ grpc::Status AccountServiceImpl::FetchProfiles(const std::vector<uint64_t>& ids,
     for (size_t off = 0; off < part.size(); off += kMaxIdsPerRequest) {
       v1::GetProfilesRequest preq;
       for (size_t i = off; i < std::min(part.size(), off + kMaxIdsPerRequest); ++i) preq.add_user_ids(part[i]);
-      auto ctx = MakeContext(limits_.rpc_deadline_ms);
+      auto ctx = MakeContext(limits_.common.rpc_deadline_ms);
       ctx->AddMetadata(kLocalOnlyMetadata, "1");
       v1::ProfilesResult pres;
       auto st = peers_.at(s).GetProfiles(ctx.get(), preq, &pres);
@@ -466,8 +453,8 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     if (!ValidUserId(from)) return InvalidArgument("origin user_id is required");
     if (!ValidUserId(to)) return InvalidArgument("user_id is required");
     if (from == to) return InvalidArgument("you cannot send a friend request to yourself");
-    if (!ValidGreeting(r.greeting(), limits_.max_greeting_chars))
-      return InvalidArgument("greeting must be at most " + std::to_string(limits_.max_greeting_chars) +
+    if (!ValidGreeting(r.greeting(), limits_.account.max_greeting_chars))
+      return InvalidArgument("greeting must be at most " + std::to_string(limits_.account.max_greeting_chars) +
                              " characters of valid UTF-8 without control characters");
     if (!v1::FriendRequestSource_IsValid(r.source())) return InvalidArgument("unknown friend request source");
     if (!IsLocal(to)) return NotFound("no such user");
@@ -516,8 +503,8 @@ grpc::Status AccountServiceImpl::PutEdgeLocal(uint64_t user, uint64_t friend_id,
       pool_,
       [&](pqxx::work& t) -> grpc::Status {
         if (!store::LockUser(t, user)) return NotFound("no such user");
-        if (!store::HasEdge(t, user, friend_id) && store::EdgeCount(t, user) >= int64_t{limits_.max_friends})
-          return FriendLimitReached(limits_.max_friends);
+        if (!store::HasEdge(t, user, friend_id) && store::EdgeCount(t, user) >= int64_t{limits_.account.max_friends})
+          return FriendLimitReached(limits_.account.max_friends);
         *stored_since_ms = store::PutEdge(t, user, friend_id, since_ms);
         return grpc::Status::OK;
       },
@@ -534,7 +521,7 @@ grpc::Status AccountServiceImpl::PutEdgeOnOwner(uint64_t user, uint64_t friend_i
   edge.set_user_id(user);
   edge.set_friend_id(friend_id);
   edge.set_since_ms(since_ms);
-  auto ctx = MakeContext(limits_.rpc_deadline_ms);
+  auto ctx = MakeContext(limits_.common.rpc_deadline_ms);
   v1::Empty empty;
   auto st = peers_.at(owner).PutFriendEdge(ctx.get(), edge, &empty);
   if (!st.ok()) spdlog::warn("PutFriendEdge on account shard {} failed: {}", owner, st.error_message());
@@ -572,7 +559,7 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
     // 1. My edge, here, while the request is live (the request row is locked, so concurrent
     //    accepts of the same request serialize).
     const int64_t now = now_ms_();
-    const int64_t min_created = now - int64_t{limits_.friend_request_ttl_s} * 1000;
+    const int64_t min_created = now - int64_t{limits_.account.friend_request_ttl_s} * 1000;
     int64_t since = now;
     bool created_edge = false;
     st = WithTransaction(
@@ -582,8 +569,8 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
           if (!store::LockLiveRequest(t, me, from, min_created))
             return NotFound("no pending friend request from this user");
           created_edge = !store::HasEdge(t, me, from);
-          if (created_edge && store::EdgeCount(t, me) >= int64_t{limits_.max_friends})
-            return FriendLimitReached(limits_.max_friends);
+          if (created_edge && store::EdgeCount(t, me) >= int64_t{limits_.account.max_friends})
+            return FriendLimitReached(limits_.account.max_friends);
           since = store::PutEdge(t, me, from, now);
           return grpc::Status::OK;
         },
@@ -605,7 +592,7 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
               },
               "AcceptFriendRequest.undo");
         }
-        return FriendLimitReached(limits_.max_friends);
+        return FriendLimitReached(limits_.account.max_friends);
       }
       return Unavailable("could not complete the friendship right now; retry");
     }
@@ -644,7 +631,7 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
                                                     v1::FriendRequestsResult* res) {
   return Guarded("ListFriendRequests", [&]() -> grpc::Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    const int64_t min_created = now_ms_() - int64_t{limits_.friend_request_ttl_s} * 1000;
+    const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
     std::vector<RequestRow> rows;
     auto st = WithTransaction(
         pool_,
@@ -683,7 +670,7 @@ grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const intern
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) {
-          edges = store::EdgesOf(t, me, static_cast<int>(limits_.max_friends));
+          edges = store::EdgesOf(t, me, static_cast<int>(limits_.account.max_friends));
           return grpc::Status::OK;
         },
         "ListContacts");

@@ -19,20 +19,6 @@ constexpr uint64_t kMaxId = static_cast<uint64_t>(INT64_MAX);
 // Code points of text kept in ConversationSummary.last_message (the full text is in history).
 constexpr size_t kPreviewChars = 200;
 
-// Runs a handler body; nothing it throws escapes to gRPC.
-template <typename F>
-grpc::Status Guard(const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    spdlog::error("{}: unexpected error: {}", what, e.what());
-    return Internal("internal error");
-  } catch (...) {
-    spdlog::error("{}: unexpected error", what);
-    return Internal("internal error");
-  }
-}
-
 }  // namespace
 
 ChatServiceImpl::ChatServiceImpl(ChatServiceDeps deps)
@@ -74,9 +60,9 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  if (static_cast<uint32_t>(n) > limits_.send_batch_max) {
-    reactor->Finish(InvalidArgument("at most " + std::to_string(limits_.send_batch_max) +
-                                    " sends per batch (limits.send_batch_max)"));
+  if (static_cast<uint32_t>(n) > limits_.chat.send_batch_max) {
+    reactor->Finish(InvalidArgument("at most " + std::to_string(limits_.chat.send_batch_max) +
+                                    " sends per batch (limits.chat.send_batch_max)"));
     return reactor;
   }
   for (int i = 0; i < n; ++i) res->add_results();
@@ -100,9 +86,9 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
 void ChatServiceImpl::SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline,
                                 SendDoneFn done) {
   PendingSend send;
-  grpc::Status st = Guard("Send", [&] { return PrepareSend(req, &send); });
+  grpc::Status st = Guarded("Send", [&] { return PrepareSend(req, &send); });
   if (!st.ok()) return done(st, {});
-  const auto limit = std::chrono::system_clock::now() + std::chrono::milliseconds(limits_.rpc_deadline_ms);
+  const auto limit = std::chrono::system_clock::now() + std::chrono::milliseconds(limits_.common.rpc_deadline_ms);
   if (limit < deadline) deadline = limit;
   batcher_.Submit(std::move(send), deadline, [done = std::move(done)](SendOutcome&& o) {
     if (!o.status.ok()) return done(o.status, {});
@@ -141,21 +127,21 @@ grpc::Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, Pend
 
 grpc::Status ChatServiceImpl::GetHistory(grpc::ServerContext*, const internal::HistoryRequest* req,
                                          v1::HistoryResult* res) {
-  return Guard("GetHistory", [&] {
+  return Guarded("GetHistory", [&] {
     const uint64_t user = req->user_id();
     if (user == 0 || user > kMaxId) return InvalidArgument("user is required");
     ParsedConversation conv{};
     if (auto st = CheckConversation(req->request().conversation_id(), &conv); !st.ok()) return st;
     uint32_t limit = req->request().limit();
-    if (limit == 0) limit = limits_.history_page_default;
-    limit = std::min(limit, limits_.history_page_max);
+    if (limit == 0) limit = limits_.chat.history_page_default;
+    limit = std::min(limit, limits_.chat.history_page_max);
     return store_.GetHistory(user, req->request(), limit, res);
   });
 }
 
 grpc::Status ChatServiceImpl::ListConversations(grpc::ServerContext*, const internal::UserIdRequest* req,
                                                 v1::ConversationsResult* res) {
-  return Guard("ListConversations", [&] {
+  return Guarded("ListConversations", [&] {
     if (req->user_id() == 0 || req->user_id() > kMaxId) return InvalidArgument("user is required");
     if (auto st = store_.ListConversations(req->user_id(), res); !st.ok()) return st;
     // last_message is a preview, so the whole list stays far below the gRPC and session send-queue
@@ -170,7 +156,7 @@ grpc::Status ChatServiceImpl::ListConversations(grpc::ServerContext*, const inte
 
 grpc::Status ChatServiceImpl::MarkRead(grpc::ServerContext*, const internal::MarkReadRequest* req,
                                        v1::MarkReadResult* res) {
-  return Guard("MarkRead", [&] { return DoMarkRead(*req, res); });
+  return Guarded("MarkRead", [&] { return DoMarkRead(*req, res); });
 }
 
 grpc::Status ChatServiceImpl::DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res) {
@@ -198,7 +184,7 @@ grpc::Status ChatServiceImpl::DoMarkRead(const internal::MarkReadRequest& req, v
 
 grpc::Status ChatServiceImpl::UpdateMembers(grpc::ServerContext*, const internal::UpdateMembersRequest* req,
                                             internal::UpdateMembersResult* res) {
-  return Guard("UpdateMembers", [&] { return DoUpdateMembers(*req, res); });
+  return Guarded("UpdateMembers", [&] { return DoUpdateMembers(*req, res); });
 }
 
 grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersRequest& req,
@@ -208,7 +194,7 @@ grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersReque
     return InvalidArgument("conversation_id does not match group_id");
   ParsedConversation conv{};
   if (auto st = CheckConversation(req.conversation_id(), &conv); !st.ok()) return st;
-  const size_t max_ids = static_cast<size_t>(limits_.max_group_members) * 2;
+  const size_t max_ids = static_cast<size_t>(limits_.group.max_group_members) * 2;
   if (static_cast<size_t>(req.add_user_ids_size() + req.remove_user_ids_size()) > max_ids)
     return InvalidArgument("too many members in one change");
   std::unordered_set<uint64_t> adds;
@@ -220,8 +206,8 @@ grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersReque
     if (u == 0 || u > kMaxId) return InvalidArgument("member ids must be valid user ids");
     if (adds.count(u)) return InvalidArgument("a user cannot be added and removed in one change");
   }
-  if (const auto cps = Utf8CodePoints(req.notice()); !cps || *cps > limits_.max_text_chars)
-    return InvalidArgument("notice must be valid UTF-8 of at most " + std::to_string(limits_.max_text_chars) +
+  if (const auto cps = Utf8CodePoints(req.notice()); !cps || *cps > limits_.chat.max_text_chars)
+    return InvalidArgument("notice must be valid UTF-8 of at most " + std::to_string(limits_.chat.max_text_chars) +
                            " characters");
   uint64_t seq = 0;
   if (auto st = store_.UpdateMembers(req, &seq,

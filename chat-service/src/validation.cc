@@ -13,8 +13,8 @@ constexpr size_t kMaxShortFieldChars = 256;  // mime type, file name, location l
 }  // namespace
 
 grpc::Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
-  if (id.empty() || id.size() > limits.max_client_msg_id_chars)
-    return InvalidArgument("client_msg_id must be 1 to " + std::to_string(limits.max_client_msg_id_chars) +
+  if (id.empty() || id.size() > limits.chat.max_client_msg_id_chars)
+    return InvalidArgument("client_msg_id must be 1 to " + std::to_string(limits.chat.max_client_msg_id_chars) +
                            " characters");
   for (char c : id)
     if (c < 0x20 || c > 0x7E) return InvalidArgument("client_msg_id must be printable ASCII");
@@ -36,8 +36,8 @@ grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits
       const auto cps = Utf8CodePoints(content.text().text());
       if (!cps) return InvalidArgument("text must be valid UTF-8");
       if (*cps == 0) return InvalidArgument("text must not be empty");
-      if (*cps > limits.max_text_chars)
-        return InvalidArgument("text is longer than " + std::to_string(limits.max_text_chars) + " characters");
+      if (*cps > limits.chat.max_text_chars)
+        return InvalidArgument("text is longer than " + std::to_string(limits.chat.max_text_chars) + " characters");
       return grpc::Status::OK;
     }
     case v1::MessageContent::kMedia: {

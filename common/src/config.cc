@@ -1,9 +1,13 @@
 #include "common/config.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
+#include <initializer_list>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 namespace chat {
 namespace json = boost::json;
@@ -45,6 +49,15 @@ namespace {
   throw std::runtime_error("config: " + key + ": " + why);
 }
 
+// Refuses any key of `o` that is not in `known` (a typo would otherwise silently keep a default).
+void OnlyKeys(const json::object& o, const std::string& path, std::initializer_list<std::string_view> known) {
+  for (const auto& kv : o) {
+    bool ok = false;
+    for (auto k : known) ok = ok || kv.key() == k;
+    if (!ok) Bad(path + std::string(kv.key()), "unknown key");
+  }
+}
+
 template <typename T>
 void Get(const json::object& o, const char* key, T& out, const std::string& path) {
   auto* v = o.if_contains(key);
@@ -62,6 +75,25 @@ void Get(const json::object& o, const char* key, T& out, const std::string& path
   }
 }
 
+// A limit: a non-negative integer that fits its type, within the declared [min, max].
+template <typename T>
+void GetLimit(const json::object& o, const char* key, T& out, const std::string& path, uint64_t min, uint64_t max) {
+  auto* v = o.if_contains(key);
+  if (!v) return;
+  uint64_t n = 0;
+  try {
+    n = json::value_to<uint64_t>(*v);
+  } catch (const std::exception&) {
+    Bad(path + key, "must be a non-negative integer");
+  }
+  max = std::min<uint64_t>(max, std::numeric_limits<T>::max());
+  if (n < min || n > max)
+    Bad(path + key, max == std::numeric_limits<T>::max()
+                        ? "must be >= " + std::to_string(min)
+                        : "must be " + std::to_string(min) + ".." + std::to_string(max));
+  out = static_cast<T>(n);
+}
+
 std::vector<ShardConfig> Shards(const json::object& o, const char* key) {
   std::vector<ShardConfig> out;
   auto* v = o.if_contains(key);
@@ -73,6 +105,7 @@ std::vector<ShardConfig> Shards(const json::object& o, const char* key) {
     if (!s.is_object()) Bad(path, "must be an object");
     ShardConfig shard;
     const auto& so = s.as_object();
+    OnlyKeys(so, path, {"addresses", "database"});
     if (auto* a = so.if_contains("addresses")) {
       if (!a->is_array()) Bad(path + "addresses", "must be an array");
       for (const auto& addr : a->as_array()) {
@@ -87,7 +120,44 @@ std::vector<ShardConfig> Shards(const json::object& o, const char* key) {
   return out;
 }
 
+// The object at o[key], if present; refuses anything else.
+const json::object* Section(const json::object& o, const char* key, const std::string& path) {
+  auto* v = o.if_contains(key);
+  if (!v) return nullptr;
+  if (!v->is_object()) Bad(path + key, "must be an object");
+  return &v->as_object();
+}
+
+void ParseLimits(const json::object& lo, Limits& L) {
+  OnlyKeys(lo, "limits.", {"common", "gateway", "chat", "group", "account", "presence"});
+#define CHAT_LIMIT_KEY(section, type, name, def, lo, hi) #name,
+#define CHAT_LIMIT_GET(section, type, name, def, lo, hi) GetLimit(*o, #name, L.section.name, path, lo, hi);
+#define CHAT_LIMIT_SECTION(section, LIST)                         \
+  if (const json::object* o = Section(lo, #section, "limits.")) { \
+    const std::string path = "limits." #section ".";              \
+    OnlyKeys(*o, path, {LIST(CHAT_LIMIT_KEY)});                   \
+    LIST(CHAT_LIMIT_GET)                                          \
+  }
+  CHAT_LIMIT_SECTION(common, CHAT_LIMITS_COMMON)
+  CHAT_LIMIT_SECTION(gateway, CHAT_LIMITS_GATEWAY)
+  CHAT_LIMIT_SECTION(chat, CHAT_LIMITS_CHAT)
+  CHAT_LIMIT_SECTION(group, CHAT_LIMITS_GROUP)
+  CHAT_LIMIT_SECTION(account, CHAT_LIMITS_ACCOUNT)
+  CHAT_LIMIT_SECTION(presence, CHAT_LIMITS_PRESENCE)
+#undef CHAT_LIMIT_SECTION
+#undef CHAT_LIMIT_GET
+#undef CHAT_LIMIT_KEY
+}
+
 }  // namespace
+
+const std::vector<LimitInfo>& AllLimits() {
+#define CHAT_LIMIT_INFO(section, type, name, def, lo, hi) \
+  LimitInfo{#section, #name, static_cast<uint64_t>(def), lo, std::min<uint64_t>(hi, std::numeric_limits<type>::max())},
+  static const std::vector<LimitInfo> all{CHAT_ALL_LIMITS(CHAT_LIMIT_INFO)};
+#undef CHAT_LIMIT_INFO
+  return all;
+}
 
 ClusterConfig ParseConfig(const std::string& text) {
   json::value root;
@@ -98,33 +168,33 @@ ClusterConfig ParseConfig(const std::string& text) {
   }
   if (!root.is_object()) Bad("(root)", "must be an object");
   const auto& o = root.as_object();
-  for (const char* section : {"postgres", "redis", "services", "limits"})
-    if (auto* v = o.if_contains(section); v && !v->is_object()) Bad(section, "must be an object");
+  OnlyKeys(o, "",
+           {"secret", "run_dir", "log_level", "code_sender", "postgres", "redis", "services", "gateways", "limits"});
   ClusterConfig c;
   Get(o, "secret", c.secret, "");
   Get(o, "run_dir", c.run_dir, "");
   Get(o, "log_level", c.log_level, "");
   Get(o, "code_sender", c.code_sender, "");
-  if (auto* pg = o.if_contains("postgres"); pg && pg->is_object()) {
-    const auto& p = pg->as_object();
-    Get(p, "host", c.postgres.host, "postgres.");
-    Get(p, "port", c.postgres.port, "postgres.");
-    Get(p, "user", c.postgres.user, "postgres.");
-    Get(p, "password", c.postgres.password, "postgres.");
-    Get(p, "pool_size", c.postgres.pool_size, "postgres.");
+  if (const json::object* p = Section(o, "postgres", "")) {
+    OnlyKeys(*p, "postgres.", {"host", "port", "user", "password", "pool_size"});
+    Get(*p, "host", c.postgres.host, "postgres.");
+    Get(*p, "port", c.postgres.port, "postgres.");
+    Get(*p, "user", c.postgres.user, "postgres.");
+    Get(*p, "password", c.postgres.password, "postgres.");
+    Get(*p, "pool_size", c.postgres.pool_size, "postgres.");
   }
-  if (auto* r = o.if_contains("redis"); r && r->is_object()) {
-    const auto& p = r->as_object();
-    Get(p, "host", c.redis.host, "redis.");
-    Get(p, "port", c.redis.port, "redis.");
-    Get(p, "timeout_ms", c.redis.timeout_ms, "redis.");
+  if (const json::object* r = Section(o, "redis", "")) {
+    OnlyKeys(*r, "redis.", {"host", "port", "timeout_ms"});
+    Get(*r, "host", c.redis.host, "redis.");
+    Get(*r, "port", c.redis.port, "redis.");
+    Get(*r, "timeout_ms", c.redis.timeout_ms, "redis.");
   }
-  if (auto* s = o.if_contains("services"); s && s->is_object()) {
-    const auto& so = s->as_object();
-    c.account = Shards(so, "account");
-    c.presence = Shards(so, "presence");
-    c.chat = Shards(so, "chat");
-    c.group = Shards(so, "group");
+  if (const json::object* so = Section(o, "services", "")) {
+    OnlyKeys(*so, "services.", {"account", "presence", "chat", "group"});
+    c.account = Shards(*so, "account");
+    c.presence = Shards(*so, "presence");
+    c.chat = Shards(*so, "chat");
+    c.group = Shards(*so, "group");
   }
   if (auto* g = o.if_contains("gateways"); g) {
     if (!g->is_array()) Bad("gateways", "must be an array");
@@ -132,6 +202,7 @@ ClusterConfig ParseConfig(const std::string& text) {
     for (const auto& gw : g->as_array()) {
       std::string path = "gateways[" + std::to_string(i++) + "].";
       if (!gw.is_object()) Bad(path, "must be an object");
+      OnlyKeys(gw.as_object(), path, {"id", "listen"});
       GatewayConfig gc;
       Get(gw.as_object(), "id", gc.id, path);
       Get(gw.as_object(), "listen", gc.listen, path);
@@ -139,70 +210,13 @@ ClusterConfig ParseConfig(const std::string& text) {
       c.gateways.push_back(gc);
     }
   }
-  if (auto* l = o.if_contains("limits"); l && l->is_object()) {
-    const auto& lo = l->as_object();
-    auto& L = c.limits;
-    const std::string p = "limits.";
-#define LIMIT(name) Get(lo, #name, L.name, p)
-    LIMIT(max_frame_bytes);
-    LIMIT(send_queue_max_frames);
-    LIMIT(send_queue_max_bytes);
-    LIMIT(handshake_timeout_ms);
-    LIMIT(auth_timeout_ms);
-    LIMIT(idle_timeout_ms);
-    LIMIT(drain_timeout_ms);
-    LIMIT(max_connections);
-    LIMIT(max_connections_per_ip);
-    LIMIT(new_connections_per_ip_per_second);
-    LIMIT(new_connections_per_ip_burst);
-    LIMIT(requests_per_second);
-    LIMIT(request_burst);
-    LIMIT(max_inflight_requests);
-    LIMIT(rpc_deadline_ms);
-    LIMIT(max_text_chars);
-    LIMIT(max_client_msg_id_chars);
-    LIMIT(history_page_max);
-    LIMIT(history_page_default);
-    LIMIT(send_batch_max);
-    LIMIT(send_committers);
-    LIMIT(send_queue_max);
-    LIMIT(friend_cache_ttl_ms);
-    LIMIT(send_calls_per_shard);
-    LIMIT(send_queue_max_wait_ms);
-    LIMIT(max_group_members);
-    LIMIT(max_group_name_chars);
-    LIMIT(invite_code_member_limit);
-    LIMIT(code_ttl_s);
-    LIMIT(code_max_tries);
-    LIMIT(code_resend_interval_s);
-    LIMIT(token_ttl_s);
-    LIMIT(max_display_name_chars);
-    LIMIT(max_greeting_chars);
-    LIMIT(max_friends);
-    LIMIT(friend_request_ttl_s);
-    LIMIT(presence_ttl_ms);
-    LIMIT(max_codes_per_phone_per_day);
-    LIMIT(max_code_failures_per_phone_per_day);
-    LIMIT(max_codes_per_shard_per_minute);
-#undef LIMIT
-  }
+  if (const json::object* l = Section(o, "limits", "")) ParseLimits(*l, c.limits);
   if (c.secret.size() < 16) Bad("secret", "must be at least 16 characters");
   if (c.code_sender != "file") Bad("code_sender", "unsupported \"" + c.code_sender + "\" (supported: file)");
   if (c.account.empty()) Bad("services.account", "at least one shard required");
   if (c.presence.empty()) Bad("services.presence", "at least one shard required");
   if (c.chat.empty()) Bad("services.chat", "at least one shard required");
   if (c.group.empty()) Bad("services.group", "at least one shard required");
-  if (c.limits.max_frame_bytes < 256) Bad("limits.max_frame_bytes", "must be >= 256");
-  if (c.limits.send_queue_max_frames == 0) Bad("limits.send_queue_max_frames", "must be > 0");
-  if (c.limits.history_page_max == 0) Bad("limits.history_page_max", "must be > 0");
-  if (c.limits.send_committers == 0 || c.limits.send_committers > 64) Bad("limits.send_committers", "must be 1..64");
-  if (c.limits.send_calls_per_shard == 0 || c.limits.send_calls_per_shard > 1024)
-    Bad("limits.send_calls_per_shard", "must be 1..1024");
-  if (c.limits.send_queue_max_wait_ms == 0) Bad("limits.send_queue_max_wait_ms", "must be > 0");
-  if (c.limits.friend_cache_ttl_ms > 3600 * 1000)
-    Bad("limits.friend_cache_ttl_ms", "must be at most 3600000 (one hour)");
-  if (c.limits.rpc_deadline_ms == 0) Bad("limits.rpc_deadline_ms", "must be > 0");
-  if (c.limits.presence_ttl_ms < 300) Bad("limits.presence_ttl_ms", "must be >= 300");
   return c;
 }
 

@@ -21,7 +21,7 @@ void ServiceProcess::Serve(std::vector<grpc::Service*> services, int max_threads
                shard_config.database.empty() ? "" : " (database " + shard_config.database + ")");
   WaitForStop();
   spdlog::info("shutting down");
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(config.limits.drain_timeout_ms));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(config.limits.common.drain_timeout_ms));
   server->Wait();
 }
 

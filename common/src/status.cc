@@ -62,4 +62,11 @@ StatusCode FromGrpc(grpc::StatusCode code) {
   }
 }
 
+grpc::Status PeerFailure(const char* what, const grpc::Status& peer) {
+  spdlog::warn("{} failed: {} {}", what, static_cast<int>(peer.error_code()), peer.error_message());
+  if (peer.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    return Error(v1::DEADLINE_EXCEEDED, "a backend service did not answer in time; retry");
+  return Unavailable("a backend service is unavailable; retry");
+}
+
 }  // namespace chat

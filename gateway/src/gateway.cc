@@ -47,8 +47,8 @@ struct Gateway::Impl {
         instance_id(gw.id + "." + BootId()),
         listen_address(listen.empty() ? gw.listen : listen),
         thread_count(std::max(1, threads)),
-        ip_limiter(c.limits.max_connections_per_ip, c.limits.new_connections_per_ip_per_second,
-                   c.limits.new_connections_per_ip_burst),
+        ip_limiter(c.limits.gateway.max_connections_per_ip, c.limits.gateway.new_connections_per_ip_per_second,
+                   c.limits.gateway.new_connections_per_ip_burst),
         router(c, instance_id),
         registrar(c, instance_id,
                   [this] {
@@ -109,7 +109,7 @@ void Gateway::Start() {
   m.acceptor.listen(net::socket_base::max_listen_connections);
   m.port = m.acceptor.local_endpoint().port();
 
-  if (!m.registrar.Start(m.config.limits.rpc_deadline_ms * 2))
+  if (!m.registrar.Start(m.config.limits.common.rpc_deadline_ms * 2))
     spdlog::warn("presence did not answer; sessions will be registered once it does");
   m.subscriber = std::make_unique<RedisSubscriber>(
       m.config.redis, std::vector<std::string>{GatewayChannel(m.instance_id)},
@@ -118,7 +118,8 @@ void Gateway::Start() {
       [hub = &m.hub] { hub->Flush(); });
   m.subscriber->Start();
   // A client must not be registered with presence before this gateway hears its channel.
-  auto sub_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms * 2);
+  auto sub_deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.common.rpc_deadline_ms * 2);
   while (!m.subscriber->connected() && std::chrono::steady_clock::now() < sub_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded start-up wait
   if (!m.subscriber->connected())
@@ -143,7 +144,7 @@ void Gateway::Stop() {
   spdlog::info("shutting down: closing {} session(s) with 1012", m.ctx.open_sessions.load());
   for (auto& s : sessions) s->Kick(1012, "gateway restarting; reconnect to another gateway");
   // Unauthenticated sessions are not in the hub; they end by their auth timeout or the deadline.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.drain_timeout_ms);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.common.drain_timeout_ms);
   while (m.ctx.open_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // bounded drain poll
   std::vector<internal::SessionRef> remaining;
@@ -157,7 +158,7 @@ void Gateway::Stop() {
   // gRPC callbacks still in flight post into the (stopped) io_context: wait for them to end, which
   // the RPC deadline bounds, before anything they reference can be destroyed.
   auto rpc_deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.rpc_deadline_ms + 1000);
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.common.rpc_deadline_ms + 1000);
   while (m.router.inflight() > 0 && std::chrono::steady_clock::now() < rpc_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   spdlog::info("gateway stopped ({} session(s) left at the deadline)", m.ctx.open_sessions.load());

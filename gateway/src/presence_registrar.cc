@@ -27,9 +27,10 @@ bool PresenceRegistrar::Heartbeat() {
   for (uint32_t s = 0; s < stubs_.size(); ++s) {
     internal::GatewayHeartbeatRequest req;
     req.set_gateway_id(gateway_id_);
-    req.set_ttl_ms(config_.limits.presence_ttl_ms);
+    req.set_ttl_ms(config_.limits.presence.presence_ttl_ms);
     v1::Empty resp;
-    auto ctx = MakeContext(std::min<uint32_t>(config_.limits.rpc_deadline_ms, config_.limits.presence_ttl_ms / 3));
+    auto ctx = MakeContext(
+        std::min<uint32_t>(config_.limits.common.rpc_deadline_ms, config_.limits.presence.presence_ttl_ms / 3));
     auto st = stubs_.at(s).GatewayHeartbeat(ctx.get(), req, &resp);
     if (!st.ok()) {
       spdlog::warn("presence heartbeat to shard {} failed: {}", s, st.error_message());
@@ -80,7 +81,7 @@ void PresenceRegistrar::Unregister(internal::SessionRef ref) {
 }
 
 void PresenceRegistrar::Run() {
-  const auto beat = std::chrono::milliseconds(config_.limits.presence_ttl_ms / 3);
+  const auto beat = std::chrono::milliseconds(config_.limits.presence.presence_ttl_ms / 3);
   auto next_beat = std::chrono::steady_clock::now() + beat;
   std::unique_lock lk(mu_);
   for (;;) {
@@ -100,7 +101,7 @@ void PresenceRegistrar::Run() {
     if (!reg.empty() || !unreg.empty()) Flush(std::move(reg), std::move(dones), std::move(unreg));
     if (!stopping && std::chrono::steady_clock::now() >= next_beat) {
       auto now = std::chrono::steady_clock::now();
-      bool lapsed = now - last_good_beat_ >= std::chrono::milliseconds(config_.limits.presence_ttl_ms);
+      bool lapsed = now - last_good_beat_ >= std::chrono::milliseconds(config_.limits.presence.presence_ttl_ms);
       if (Heartbeat()) {
         if (lapsed && all_sessions_) {
           auto all = all_sessions_();
@@ -127,7 +128,7 @@ void PresenceRegistrar::Flush(std::vector<internal::SessionRef> reg, std::vector
     for (auto& r : refs) *per[ShardOfUser(r.user_id(), n)].add_sessions() = std::move(r);
     for (uint32_t s = 0; s < n; ++s) {
       if (per[s].sessions_size() == 0) continue;
-      auto ctx = MakeContext(config_.limits.rpc_deadline_ms);
+      auto ctx = MakeContext(config_.limits.common.rpc_deadline_ms);
       v1::Empty resp;
       auto st = is_register ? stubs_.at(s).Register(ctx.get(), per[s], &resp)
                             : stubs_.at(s).Unregister(ctx.get(), per[s], &resp);

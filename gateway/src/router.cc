@@ -127,8 +127,8 @@ RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id
       accounts_(config.account),
       chats_(config.chat),
       groups_(config.group),
-      sends_(chats_, config.limits.rpc_deadline_ms, config.limits.send_batch_max, config.limits.send_calls_per_shard,
-             config.limits.send_queue_max_wait_ms) {}
+      sends_(chats_, config.limits.common.rpc_deadline_ms, config.limits.chat.send_batch_max,
+             config.limits.gateway.send_calls_per_shard, config.limits.gateway.send_queue_max_wait_ms) {}
 
 std::optional<TokenClaims> RequestRouter::VerifyToken(std::string_view token, TokenError* error) const {
   return signer_.Verify(token, NowMs() / 1000, error);
@@ -154,7 +154,7 @@ void RequestRouter::Handle(const RequestContext& ctx, const v1::ClientFrame& f, 
 void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, ReplyFn done) {
   using v1::ClientFrame;
   const uint64_t rid = f.request_id();
-  const uint32_t dl = config_.limits.rpc_deadline_ms;
+  const uint32_t dl = config_.limits.common.rpc_deadline_ms;
   const uint64_t me = ctx.identity.user_id;
   const bool authed = me != 0;
   auto acct = [&](uint32_t shard) -> internal::AccountService::Stub& { return accounts_.at(shard); };
@@ -394,7 +394,7 @@ void RequestRouter::Authenticate(const v1::ClientFrame& f, ReplyFn done) {
   auto& stub = accounts_.at(ShardOfUser(claims->user_id, accounts_.size()));
   Identity id{claims->user_id, claims->device_id};
   Unary<internal::UserIdRequest, v1::Account>(
-      config_.limits.rpc_deadline_ms, rid, std::move(r),
+      config_.limits.common.rpc_deadline_ms, rid, std::move(r),
       [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->GetAccount(c, q, s, std::move(cb)); },
       [id](v1::Account& a, v1::Reply& reply) -> std::optional<Identity> {
         *reply.mutable_authenticate()->mutable_account() = std::move(a);
@@ -407,7 +407,7 @@ void RequestRouter::ListConversations(const RequestContext& ctx, uint64_t rid, R
   internal::UserIdRequest req;
   req.set_user_id(ctx.identity.user_id);
   Scatter<v1::ConversationsResult>(
-      chats_, config_.limits.rpc_deadline_ms, std::move(req),
+      chats_, config_.limits.common.rpc_deadline_ms, std::move(req),
       [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListConversations(c, q, r, std::move(cb)); },
       [rid, done](std::vector<v1::ConversationsResult>& results, std::vector<grpc::Status>& statuses) {
         if (ReplyFirstError(statuses, rid, done)) return;
@@ -428,7 +428,7 @@ void RequestRouter::ListMyGroups(const RequestContext& ctx, uint64_t rid, ReplyF
   internal::UserIdRequest req;
   req.set_user_id(ctx.identity.user_id);
   Scatter<v1::GroupsResult>(
-      groups_, config_.limits.rpc_deadline_ms, std::move(req),
+      groups_, config_.limits.common.rpc_deadline_ms, std::move(req),
       [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListMyGroups(c, q, r, std::move(cb)); },
       [rid, done](std::vector<v1::GroupsResult>& results, std::vector<grpc::Status>& statuses) {
         if (ReplyFirstError(statuses, rid, done)) return;
@@ -444,7 +444,7 @@ void RequestRouter::ListMyGroups(const RequestContext& ctx, uint64_t rid, ReplyF
 void RequestRouter::LookupUser(const v1::ClientFrame& f, ReplyFn done) {
   const uint64_t rid = f.request_id();
   Scatter<v1::UserProfile>(
-      accounts_, config_.limits.rpc_deadline_ms, f.lookup_user(),
+      accounts_, config_.limits.common.rpc_deadline_ms, f.lookup_user(),
       [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->LookupHandle(c, q, r, std::move(cb)); },
       [rid, done](std::vector<v1::UserProfile>& results, std::vector<grpc::Status>& statuses) {
         v1::Reply reply;

@@ -77,8 +77,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
         enc_(enc),
         id_(ctx.session_ids.Next()),
         timer_(socket_.get_executor()),
-        bucket_(ctx.limits.requests_per_second, ctx.limits.request_burst),
-        reader_(ctx.limits.max_frame_bytes) {
+        bucket_(ctx.limits.gateway.requests_per_second, ctx.limits.gateway.request_burst),
+        reader_(ctx.limits.gateway.max_frame_bytes) {
     if (identity) pending_identity_ = std::make_unique<Identity>(*identity);
   }
 
@@ -88,7 +88,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     socket_.non_blocking(true, ec);
     if (!early.empty()) early_ = std::make_unique<std::string>(std::move(early));
     auto res = std::make_shared<std::string>(std::move(response));
-    ArmTimer(ctx_.limits.handshake_timeout_ms, [](WsSession& s) { s.Finish(); });
+    ArmTimer(ctx_.limits.gateway.handshake_timeout_ms, [](WsSession& s) { s.Finish(); });
     net::async_write(socket_, net::buffer(*res),
                      [self = shared_from_this(), res](boost::system::error_code ec, std::size_t) {
                        if (ec) return self->Finish();
@@ -135,7 +135,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     ++ctx_.counters.connections_accepted;
     last_rx_ms_ = SteadyMs();
     if (ctx_.shutting_down) return CloseWith(1012, "gateway restarting");
-    if (static_cast<uint64_t>(ctx_.open_sessions.load()) > ctx_.limits.max_connections) {
+    if (static_cast<uint64_t>(ctx_.open_sessions.load()) > ctx_.limits.gateway.max_connections) {
       ++ctx_.counters.rejected_full;
       return CloseWith(kCloseTryAgainLater, "gateway full; try another");
     }
@@ -147,7 +147,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       BecomeAuthenticated(id, [self = shared_from_this()] { self->StartReading(); });
       return;
     }
-    ArmTimer(ctx_.limits.auth_timeout_ms, [](WsSession& s) {
+    ArmTimer(ctx_.limits.gateway.auth_timeout_ms, [](WsSession& s) {
       if (s.identity_.user_id == 0) s.CloseWith(kCloseAuthTimeout, "not authenticated in time");
     });
     StartReading();
@@ -186,7 +186,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   // Pings after idle_timeout/2 of silence from the client; drops the connection after idle_timeout.
   void ArmKeepAlive() {
     if (closing_) return;
-    const int64_t half = std::max<int64_t>(ctx_.limits.idle_timeout_ms / 2, 1);
+    const int64_t half = std::max<int64_t>(ctx_.limits.gateway.idle_timeout_ms / 2, 1);
     const int64_t due = last_rx_ms_ + (pinged_ ? 2 * half : half);
     const int64_t wait = std::max<int64_t>(due - SteadyMs(), 0);
     ArmTimer(static_cast<uint32_t>(wait), [](WsSession& s) { s.OnKeepAlive(); });
@@ -195,7 +195,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   void OnKeepAlive() {
     if (closing_) return;
     const int64_t silent = SteadyMs() - last_rx_ms_;
-    const int64_t half = std::max<int64_t>(ctx_.limits.idle_timeout_ms / 2, 1);
+    const int64_t half = std::max<int64_t>(ctx_.limits.gateway.idle_timeout_ms / 2, 1);
     if (silent >= 2 * half) return Finish();  // gone without a word: no close handshake to wait for
     if (silent >= half && !pinged_) {
       pinged_ = true;
@@ -296,7 +296,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       ++ctx_.counters.rate_limited;
       return SendReply(ErrorReply(rid, v1::RESOURCE_EXHAUSTED, "request rate limit exceeded; slow down"));
     }
-    if (inflight_ >= ctx_.limits.max_inflight_requests) {
+    if (inflight_ >= ctx_.limits.gateway.max_inflight_requests) {
       ++ctx_.counters.rate_limited;
       return SendReply(ErrorReply(rid, v1::RESOURCE_EXHAUSTED, "too many requests in flight; wait for replies"));
     }
@@ -351,8 +351,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   // Queues a data frame without starting a write. False once the session is closing.
   bool Enqueue(std::shared_ptr<const std::string> frame) {
     if (closing_) return false;
-    if (queue_.size() >= ctx_.limits.send_queue_max_frames ||
-        queued_bytes_ + frame->size() > ctx_.limits.send_queue_max_bytes) {
+    if (queue_.size() >= ctx_.limits.gateway.send_queue_max_frames ||
+        queued_bytes_ + frame->size() > ctx_.limits.gateway.send_queue_max_bytes) {
       ++ctx_.counters.slow_consumer_kicks;
       CloseWith(kCloseSlowConsumer, "slow consumer: send queue full; reconnect and sync");
       return false;
@@ -426,7 +426,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       queue_.pop_back();
     }
     // A peer that never reads would hold the close handshake forever: cut it after a deadline.
-    ArmTimer(std::max<uint32_t>(ctx_.limits.drain_timeout_ms, 1000), [](WsSession& s) { s.Finish(); });
+    ArmTimer(std::max<uint32_t>(ctx_.limits.common.drain_timeout_ms, 1000), [](WsSession& s) { s.Finish(); });
     control_ += ws::CloseFrame(code, reason);
     close_queued_ = true;
     if (!writing_) DoWrite();
@@ -504,7 +504,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(0);
-    stream_.expires_after(std::chrono::milliseconds(ctx_.limits.handshake_timeout_ms));
+    stream_.expires_after(std::chrono::milliseconds(ctx_.limits.gateway.handshake_timeout_ms));
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 

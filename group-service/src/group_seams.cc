@@ -5,39 +5,14 @@
 #include <algorithm>
 
 #include "common/shard.h"
+#include "common/status.h"
 
 namespace chat::group {
 
 namespace {
 // account-service answers at most this many ids per request; larger asks are split.
 constexpr int kMaxIdsPerAccountRequest = 1000;
-
-// A peer's failure seen by our caller: keep client-meaningful codes, hide everything else.
-grpc::Status PeerFailure(const char* what, const grpc::Status& st) {
-  spdlog::warn("{} failed: {} {}", what, static_cast<int>(st.error_code()), st.error_message());
-  if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "a backend service did not answer in time; retry");
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "a backend service is unavailable; retry");
-}
 }  // namespace
-
-grpc::Status GrpcFriendChecker::FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                                             std::vector<uint64_t>* friends) {
-  if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
-  auto& stub = stubs_.at(ShardOfUser(user_id, stubs_.size()));
-  friends->clear();
-  for (size_t off = 0; off < others.size(); off += kMaxIdsPerAccountRequest) {
-    internal::CheckFriendsRequest req;
-    req.set_user_id(user_id);
-    for (size_t i = off; i < std::min(others.size(), off + kMaxIdsPerAccountRequest); ++i) req.add_other_ids(others[i]);
-    internal::CheckFriendsResult res;
-    auto ctx = MakeContext(deadline_ms_);
-    auto st = stub.CheckFriends(ctx.get(), req, &res);
-    if (!st.ok()) return PeerFailure("account CheckFriends", st);
-    friends->insert(friends->end(), res.friend_ids().begin(), res.friend_ids().end());
-  }
-  return grpc::Status::OK;
-}
 
 grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) {
   if (user_ids.empty()) return grpc::Status::OK;

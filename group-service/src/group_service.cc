@@ -90,11 +90,10 @@ bool GroupServiceImpl::OwnsGroup(uint64_t group_id) const {
 }
 
 grpc::Status GroupServiceImpl::CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others) {
-  std::vector<uint64_t> friends;
+  std::unordered_set<uint64_t> friends;
   if (auto st = deps_.friends->FriendsAmong(user_id, others, &friends); !st.ok()) return st;
-  std::unordered_set<uint64_t> ok(friends.begin(), friends.end());
   for (uint64_t o : others)
-    if (!ok.count(o)) return PermissionDenied(kNotFriends);
+    if (!friends.count(o)) return PermissionDenied(kNotFriends);
   return grpc::Status::OK;
 }
 
@@ -129,8 +128,8 @@ void GroupServiceImpl::Publish(const std::vector<uint64_t>& to, const GroupRow& 
 
 grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta,
                                         bool short_deadline) {
-  const uint32_t deadline_ms =
-      short_deadline ? std::max<uint32_t>(deps_.limits->rpc_deadline_ms / 5, 200) : deps_.limits->rpc_deadline_ms;
+  const uint32_t deadline_ms = short_deadline ? std::max<uint32_t>(deps_.limits->common.rpc_deadline_ms / 5, 200)
+                                              : deps_.limits->common.rpc_deadline_ms;
   // 1. Read what is pending, under the row lock only for these reads (a consistent snapshot of the
   //    membership at g->version), and commit: no lock and no connection is held across the RPC.
   internal::UpdateMembersRequest req;
@@ -202,227 +201,233 @@ grpc::Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* 
 
 grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal::CreateGroupRequest* req,
                                            v1::GroupResult* res) {
-  const uint64_t creator = req->origin().user_id();
-  const auto& r = req->request();
-  const uint32_t max_members = deps_.limits->max_group_members;
-  if (creator == 0) return InvalidArgument("the request has no user");
-  const std::string& key = r.client_request_id();
-  if (auto st = ValidateClientRequestId(key); !st.ok()) return st;
-  if (!key.empty()) {
-    // A retry of a create that committed: answer with that group, tell nobody again.
+  return Guarded("CreateGroup", [&]() -> grpc::Status {
+    const uint64_t creator = req->origin().user_id();
+    const auto& r = req->request();
+    const uint32_t max_members = deps_.limits->group.max_group_members;
+    if (creator == 0) return InvalidArgument("the request has no user");
+    const std::string& key = r.client_request_id();
+    if (auto st = ValidateClientRequestId(key); !st.ok()) return st;
+    if (!key.empty()) {
+      // A retry of a create that committed: answer with that group, tell nobody again.
+      std::optional<GroupRow> earlier;
+      auto st = WithTransaction(
+          *deps_.pool,
+          [&](pqxx::work& txn) -> grpc::Status {
+            earlier = GroupByRequest(txn, creator, key);
+            return grpc::Status::OK;
+          },
+          "create group (lookup)");
+      if (!st.ok()) return st;
+      if (earlier) return Existing(*earlier, res);
+    }
+    if (auto st = ValidateGroupName(r.name(), deps_.limits->group.max_group_name_chars); !st.ok()) return st;
+    if (r.member_ids_size() == 0) return InvalidArgument("a group needs at least one member besides its creator");
+    if (static_cast<size_t>(r.member_ids_size()) + 1 > max_members) return FailedPrecondition(CapMessage(max_members));
+    std::vector<uint64_t> members;
+    if (auto st = DistinctIds(r.member_ids(), /*reject_duplicates=*/true, &members); !st.ok()) return st;
+    if (std::find(members.begin(), members.end(), creator) != members.end())
+      return InvalidArgument("do not list yourself: the creator joins as owner");
+    if (auto st = CheckFriends(creator, members); !st.ok()) return st;
+    std::vector<std::string> creator_name;
+    if (auto st = Names({creator}, &creator_name); !st.ok()) return st;
+
+    std::vector<uint64_t> everyone{creator};
+    everyone.insert(everyone.end(), members.begin(), members.end());
+    GroupRow group;
     std::optional<GroupRow> earlier;
     auto st = WithTransaction(
         *deps_.pool,
         [&](pqxx::work& txn) -> grpc::Status {
-          earlier = GroupByRequest(txn, creator, key);
-          return grpc::Status::OK;
+          earlier.reset();
+          for (int attempt = 0; attempt < 8; ++attempt) {
+            uint64_t id = MintGroupId();
+            int64_t created_ms = 0;
+            if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), key, &created_ms)) {
+              // A concurrent retry with the same key committed first: that is our group.
+              if ((earlier = GroupByRequest(txn, creator, key))) return grpc::Status::OK;
+              continue;  // id taken (astronomically rare): mint another
+            }
+            InsertMembers(txn, id, {creator}, v1::GROUP_ROLE_OWNER, 0);
+            InsertMembers(txn, id, members, v1::GROUP_ROLE_MEMBER, creator);
+            LogMembership(txn, id, 1, everyone, /*added=*/true);
+            group = GroupRow{id, r.name(), creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
+            return grpc::Status::OK;
+          }
+          return Internal("could not allocate a group id");
         },
-        "create group (lookup)");
+        "create group");
     if (!st.ok()) return st;
     if (earlier) return Existing(*earlier, res);
-  }
-  if (auto st = ValidateGroupName(r.name(), deps_.limits->max_group_name_chars); !st.ok()) return st;
-  if (r.member_ids_size() == 0) return InvalidArgument("a group needs at least one member besides its creator");
-  if (static_cast<size_t>(r.member_ids_size()) + 1 > max_members) return FailedPrecondition(CapMessage(max_members));
-  std::vector<uint64_t> members;
-  if (auto st = DistinctIds(r.member_ids(), /*reject_duplicates=*/true, &members); !st.ok()) return st;
-  if (std::find(members.begin(), members.end(), creator) != members.end())
-    return InvalidArgument("do not list yourself: the creator joins as owner");
-  if (auto st = CheckFriends(creator, members); !st.ok()) return st;
-  std::vector<std::string> creator_name;
-  if (auto st = Names({creator}, &creator_name); !st.ok()) return st;
 
-  std::vector<uint64_t> everyone{creator};
-  everyone.insert(everyone.end(), members.begin(), members.end());
-  GroupRow group;
-  std::optional<GroupRow> earlier;
-  auto st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        earlier.reset();
-        for (int attempt = 0; attempt < 8; ++attempt) {
-          uint64_t id = MintGroupId();
-          int64_t created_ms = 0;
-          if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), key, &created_ms)) {
-            // A concurrent retry with the same key committed first: that is our group.
-            if ((earlier = GroupByRequest(txn, creator, key))) return grpc::Status::OK;
-            continue;  // id taken (astronomically rare): mint another
-          }
-          InsertMembers(txn, id, {creator}, v1::GROUP_ROLE_OWNER, 0);
-          InsertMembers(txn, id, members, v1::GROUP_ROLE_MEMBER, creator);
-          LogMembership(txn, id, 1, everyone, /*added=*/true);
-          group = GroupRow{id, r.name(), creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
-          return grpc::Status::OK;
-        }
-        return Internal("could not allocate a group id");
-      },
-      "create group");
-  if (!st.ok()) return st;
-  if (earlier) return Existing(*earlier, res);
-
-  // Committed: the reply is OK from here on. If the push fails, the reconciler (or the next
-  // operation on the group) brings chat up to date; the CREATED event is only sent after a
-  // successful push, so members are not told about a chat they cannot open yet.
-  ChatDelta delta{everyone, {}, creator, creator_name[0] + " created the group"};
-  if (SyncChat(group.id, 1, &delta).ok())
-    Publish(everyone, group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, req->origin().session_id());
-  group.ToProto(res->mutable_group());
-  return grpc::Status::OK;
+    // Committed: the reply is OK from here on. If the push fails, the reconciler (or the next
+    // operation on the group) brings chat up to date; the CREATED event is only sent after a
+    // successful push, so members are not told about a chat they cannot open yet.
+    ChatDelta delta{everyone, {}, creator, creator_name[0] + " created the group"};
+    if (SyncChat(group.id, 1, &delta).ok())
+      Publish(everyone, group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, req->origin().session_id());
+    group.ToProto(res->mutable_group());
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::AddGroupMembersRequest* req,
                                           v1::GroupResult* res) {
-  const uint64_t actor = req->origin().user_id();
-  const auto& r = req->request();
-  const uint64_t gid = r.group_id();
-  const uint32_t max_members = deps_.limits->max_group_members;
-  if (actor == 0) return InvalidArgument("the request has no user");
-  if (gid == 0) return InvalidArgument("group id is required");
-  if (r.user_ids_size() == 0) return InvalidArgument("name at least one user to add");
-  if (static_cast<size_t>(r.user_ids_size()) > max_members) return FailedPrecondition(CapMessage(max_members));
-  std::vector<uint64_t> users;
-  if (auto st = DistinctIds(r.user_ids(), /*reject_duplicates=*/false, &users); !st.ok()) return st;
-  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+  return Guarded("AddMembers", [&]() -> grpc::Status {
+    const uint64_t actor = req->origin().user_id();
+    const auto& r = req->request();
+    const uint64_t gid = r.group_id();
+    const uint32_t max_members = deps_.limits->group.max_group_members;
+    if (actor == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (r.user_ids_size() == 0) return InvalidArgument("name at least one user to add");
+    if (static_cast<size_t>(r.user_ids_size()) > max_members) return FailedPrecondition(CapMessage(max_members));
+    std::vector<uint64_t> users;
+    if (auto st = DistinctIds(r.user_ids(), /*reject_duplicates=*/false, &users); !st.ok()) return st;
+    if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
 
-  // Who is new (read without locking; re-checked under the lock below).
-  GroupRow group;
-  std::vector<uint64_t> fresh;
-  auto st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        auto g = LoadGroup(txn, gid, false);
-        if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
-        group = *g;
-        auto present = MembersAmong(txn, gid, users);
-        std::unordered_set<uint64_t> p(present.begin(), present.end());
-        fresh.clear();
-        for (uint64_t u : users)
-          if (!p.count(u)) fresh.push_back(u);
-        return grpc::Status::OK;
-      },
-      "add members (read)");
-  if (!st.ok()) return st;
+    // Who is new (read without locking; re-checked under the lock below).
+    GroupRow group;
+    std::vector<uint64_t> fresh;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          auto g = LoadGroup(txn, gid, false);
+          if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
+          group = *g;
+          auto present = MembersAmong(txn, gid, users);
+          std::unordered_set<uint64_t> p(present.begin(), present.end());
+          fresh.clear();
+          for (uint64_t u : users)
+            if (!p.count(u)) fresh.push_back(u);
+          return grpc::Status::OK;
+        },
+        "add members (read)");
+    if (!st.ok()) return st;
 
-  auto nothing_new = [&]() -> grpc::Status {
-    // Idempotent repeat; it also re-drives a chat push that failed earlier (best effort: the
-    // reconciler repairs it otherwise).
-    if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);
+    auto nothing_new = [&]() -> grpc::Status {
+      // Idempotent repeat; it also re-drives a chat push that failed earlier (best effort: the
+      // reconciler repairs it otherwise).
+      if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);
+      group.ToProto(res->mutable_group());
+      return grpc::Status::OK;
+    };
+    if (fresh.empty()) return nothing_new();
+    if (group.member_count + fresh.size() > max_members) return FailedPrecondition(CapMessage(max_members));
+    if (auto s = CheckFriends(actor, fresh); !s.ok()) return s;
+    std::vector<uint64_t> named{actor};
+    named.insert(named.end(), fresh.begin(), fresh.end());
+    std::vector<std::string> names;
+    if (auto s = Names(named, &names); !s.ok()) return s;
+    std::unordered_map<uint64_t, std::string> name_of;
+    for (size_t i = 0; i < named.size(); ++i) name_of[named[i]] = names[i];
+
+    std::vector<uint64_t> added, everyone;
+    int64_t version = 0;
+    st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          added.clear();
+          everyone.clear();
+          version = 0;
+          auto g = LoadGroup(txn, gid, /*for_update=*/true);
+          if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
+          group = *g;
+          added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
+          if (added.empty()) return grpc::Status::OK;
+          if (g->member_count + added.size() > max_members) return FailedPrecondition(CapMessage(max_members));
+          group.member_count = g->member_count + static_cast<uint32_t>(added.size());
+          version = CommitMembershipChange(txn, gid, group.member_count, g->owner_id);
+          group.version = version;
+          LogMembership(txn, gid, version, added, /*added=*/true);
+          everyone = ListMemberIds(txn, gid);
+          return grpc::Status::OK;
+        },
+        "add members");
+    if (!st.ok()) return st;
+    if (added.empty()) return nothing_new();  // a concurrent call added them first
+
+    std::vector<std::string> added_names;
+    for (uint64_t u : added) added_names.push_back(name_of[u]);
+    // Committed: OK from here on (see the header comment); the event waits for chat to have it.
+    ChatDelta delta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)};
+    if (SyncChat(gid, version, &delta).ok())
+      Publish(everyone, group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, req->origin().session_id());
     group.ToProto(res->mutable_group());
     return grpc::Status::OK;
-  };
-  if (fresh.empty()) return nothing_new();
-  if (group.member_count + fresh.size() > max_members) return FailedPrecondition(CapMessage(max_members));
-  if (auto s = CheckFriends(actor, fresh); !s.ok()) return s;
-  std::vector<uint64_t> named{actor};
-  named.insert(named.end(), fresh.begin(), fresh.end());
-  std::vector<std::string> names;
-  if (auto s = Names(named, &names); !s.ok()) return s;
-  std::unordered_map<uint64_t, std::string> name_of;
-  for (size_t i = 0; i < named.size(); ++i) name_of[named[i]] = names[i];
-
-  std::vector<uint64_t> added, everyone;
-  int64_t version = 0;
-  st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        added.clear();
-        everyone.clear();
-        version = 0;
-        auto g = LoadGroup(txn, gid, /*for_update=*/true);
-        if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
-        group = *g;
-        added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
-        if (added.empty()) return grpc::Status::OK;
-        if (g->member_count + added.size() > max_members) return FailedPrecondition(CapMessage(max_members));
-        group.member_count = g->member_count + static_cast<uint32_t>(added.size());
-        version = CommitMembershipChange(txn, gid, group.member_count, g->owner_id);
-        group.version = version;
-        LogMembership(txn, gid, version, added, /*added=*/true);
-        everyone = ListMemberIds(txn, gid);
-        return grpc::Status::OK;
-      },
-      "add members");
-  if (!st.ok()) return st;
-  if (added.empty()) return nothing_new();  // a concurrent call added them first
-
-  std::vector<std::string> added_names;
-  for (uint64_t u : added) added_names.push_back(name_of[u]);
-  // Committed: OK from here on (see the header comment); the event waits for chat to have it.
-  ChatDelta delta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)};
-  if (SyncChat(gid, version, &delta).ok())
-    Publish(everyone, group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, req->origin().session_id());
-  group.ToProto(res->mutable_group());
-  return grpc::Status::OK;
+  });
 }
 
 grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::GroupIdRequest* req, v1::Empty*) {
-  const uint64_t user = req->origin().user_id();
-  const uint64_t gid = req->group_id();
-  if (user == 0) return InvalidArgument("the request has no user");
-  if (gid == 0) return InvalidArgument("group id is required");
-  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+  return Guarded("Leave", [&]() -> grpc::Status {
+    const uint64_t user = req->origin().user_id();
+    const uint64_t gid = req->group_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
 
-  bool member = false, left_pending = false;
-  auto st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        auto g = LoadGroup(txn, gid, false);
-        if (!g) return NotFound(kGroupNotFound);
-        member = MemberRole(txn, gid, user).has_value();
-        left_pending =
-            !member && g->chat_synced_version < g->version && LeftSince(txn, gid, user, g->chat_synced_version);
+    bool member = false, left_pending = false;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          auto g = LoadGroup(txn, gid, false);
+          if (!g) return NotFound(kGroupNotFound);
+          member = MemberRole(txn, gid, user).has_value();
+          left_pending =
+              !member && g->chat_synced_version < g->version && LeftSince(txn, gid, user, g->chat_synced_version);
+          return grpc::Status::OK;
+        },
+        "leave (read)");
+    if (!st.ok()) return st;
+    if (!member) {
+      // A retry while the leave is still being pushed to chat: it has happened; help the push along
+      // (best effort: the reconciler finishes it otherwise).
+      if (left_pending) {
+        SyncChat(gid, 0, nullptr);
         return grpc::Status::OK;
-      },
-      "leave (read)");
-  if (!st.ok()) return st;
-  if (!member) {
-    // A retry while the leave is still being pushed to chat: it has happened; help the push along
-    // (best effort: the reconciler finishes it otherwise).
-    if (left_pending) {
-      SyncChat(gid, 0, nullptr);
-      return grpc::Status::OK;
+      }
+      return NotFound(kGroupNotFound);
     }
-    return NotFound(kGroupNotFound);
-  }
-  std::vector<std::string> name;
-  if (auto s = Names({user}, &name); !s.ok()) return s;
+    std::vector<std::string> name;
+    if (auto s = Names({user}, &name); !s.ok()) return s;
 
-  GroupRow group;
-  std::vector<uint64_t> remaining;
-  int64_t version = 0;
-  st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        auto g = LoadGroup(txn, gid, /*for_update=*/true);
-        if (!g) return NotFound(kGroupNotFound);
-        auto role = DeleteMember(txn, gid, user);
-        if (!role) return NotFound(kGroupNotFound);  // a concurrent Leave won
-        group = *g;
-        group.member_count = g->member_count > 0 ? g->member_count - 1 : 0;
-        if (group.member_count > 0 && (*role == v1::GROUP_ROLE_OWNER || g->owner_id == user)) {
-          auto heir = OldestMember(txn, gid);
-          if (!heir) return Internal("member count out of step");
-          SetRole(txn, gid, *heir, v1::GROUP_ROLE_OWNER);
-          group.owner_id = *heir;
-        }
-        version = CommitMembershipChange(txn, gid, group.member_count, group.owner_id);
-        group.version = version;
-        group.dissolved = group.member_count == 0;
-        LogMembership(txn, gid, version, {user}, /*added=*/false);
-        remaining = ListMemberIds(txn, gid);
-        return grpc::Status::OK;
-      },
-      "leave");
-  if (!st.ok()) return st;
+    GroupRow group;
+    std::vector<uint64_t> remaining;
+    int64_t version = 0;
+    st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          auto g = LoadGroup(txn, gid, /*for_update=*/true);
+          if (!g) return NotFound(kGroupNotFound);
+          auto role = DeleteMember(txn, gid, user);
+          if (!role) return NotFound(kGroupNotFound);  // a concurrent Leave won
+          group = *g;
+          group.member_count = g->member_count > 0 ? g->member_count - 1 : 0;
+          if (group.member_count > 0 && (*role == v1::GROUP_ROLE_OWNER || g->owner_id == user)) {
+            auto heir = OldestMember(txn, gid);
+            if (!heir) return Internal("member count out of step");
+            SetRole(txn, gid, *heir, v1::GROUP_ROLE_OWNER);
+            group.owner_id = *heir;
+          }
+          version = CommitMembershipChange(txn, gid, group.member_count, group.owner_id);
+          group.version = version;
+          group.dissolved = group.member_count == 0;
+          LogMembership(txn, gid, version, {user}, /*added=*/false);
+          remaining = ListMemberIds(txn, gid);
+          return grpc::Status::OK;
+        },
+        "leave");
+    if (!st.ok()) return st;
 
-  // Committed: OK from here on (see the header comment); the event waits for chat to have it.
-  ChatDelta delta{{}, {user}, user, name[0] + " left the group"};
-  if (SyncChat(gid, version, &delta).ok()) {
-    std::vector<uint64_t> to = remaining;
-    to.push_back(user);
-    Publish(to, group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, req->origin().session_id());
-  }
-  return grpc::Status::OK;
+    // Committed: OK from here on (see the header comment); the event waits for chat to have it.
+    ChatDelta delta{{}, {user}, user, name[0] + " left the group"};
+    if (SyncChat(gid, version, &delta).ok()) {
+      std::vector<uint64_t> to = remaining;
+      to.push_back(user);
+      Publish(to, group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, req->origin().session_id());
+    }
+    return grpc::Status::OK;
+  });
 }
 
 size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor, const std::function<bool()>& should_stop) {
@@ -455,74 +460,78 @@ size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor, con
 
 grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal::GroupIdRequest* req,
                                            v1::GroupMembersResult* res) {
-  const uint64_t user = req->origin().user_id();
-  const uint64_t gid = req->group_id();
-  if (user == 0) return InvalidArgument("the request has no user");
-  if (gid == 0) return InvalidArgument("group id is required");
-  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+  return Guarded("ListMembers", [&]() -> grpc::Status {
+    const uint64_t user = req->origin().user_id();
+    const uint64_t gid = req->group_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
 
-  GroupRow group;
-  std::vector<MemberRow> rows;
-  auto st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        auto g = LoadGroup(txn, gid, false);
-        if (!g || g->dissolved || !MemberRole(txn, gid, user)) return NotFound(kGroupNotFound);
-        group = *g;
-        rows = chat::group::ListMembers(txn, gid);
-        return grpc::Status::OK;
-      },
-      "list members");
-  if (!st.ok()) return st;
-  if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr, /*short_deadline=*/true);  // best effort
+    GroupRow group;
+    std::vector<MemberRow> rows;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          auto g = LoadGroup(txn, gid, false);
+          if (!g || g->dissolved || !MemberRole(txn, gid, user)) return NotFound(kGroupNotFound);
+          group = *g;
+          rows = chat::group::ListMembers(txn, gid);
+          return grpc::Status::OK;
+        },
+        "list members");
+    if (!st.ok()) return st;
+    if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr, /*short_deadline=*/true);  // best effort
 
-  std::vector<uint64_t> ids;
-  ids.reserve(rows.size());
-  for (const auto& m : rows) ids.push_back(m.user_id);
-  std::vector<v1::UserProfile> profiles;
-  if (auto s = deps_.profiles->GetProfiles(ids, &profiles); !s.ok()) return s;
-  std::unordered_map<uint64_t, v1::UserProfile*> by_id;
-  for (auto& p : profiles) by_id[p.user_id()] = &p;
+    std::vector<uint64_t> ids;
+    ids.reserve(rows.size());
+    for (const auto& m : rows) ids.push_back(m.user_id);
+    std::vector<v1::UserProfile> profiles;
+    if (auto s = deps_.profiles->GetProfiles(ids, &profiles); !s.ok()) return s;
+    std::unordered_map<uint64_t, v1::UserProfile*> by_id;
+    for (auto& p : profiles) by_id[p.user_id()] = &p;
 
-  group.ToProto(res->mutable_group());
-  for (const auto& m : rows) {
-    auto* out = res->add_members();
-    auto it = by_id.find(m.user_id);
-    auto* profile = out->mutable_profile();
-    if (it != by_id.end()) {
-      // Copy only the public fields, whatever else the profile source may carry.
-      profile->set_handle(it->second->handle());
-      profile->set_display_name(it->second->display_name());
+    group.ToProto(res->mutable_group());
+    for (const auto& m : rows) {
+      auto* out = res->add_members();
+      auto it = by_id.find(m.user_id);
+      auto* profile = out->mutable_profile();
+      if (it != by_id.end()) {
+        // Copy only the public fields, whatever else the profile source may carry.
+        profile->set_handle(it->second->handle());
+        profile->set_display_name(it->second->display_name());
+      }
+      profile->set_user_id(m.user_id);
+      out->set_role(m.role);
+      out->set_alias(m.alias);
+      out->set_joined_ms(m.joined_ms);
     }
-    profile->set_user_id(m.user_id);
-    out->set_role(m.role);
-    out->set_alias(m.alias);
-    out->set_joined_ms(m.joined_ms);
-  }
-  return grpc::Status::OK;
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status GroupServiceImpl::ListMyGroups(grpc::ServerContext*, const internal::UserIdRequest* req,
                                             v1::GroupsResult* res) {
-  const uint64_t user = req->user_id();
-  if (user == 0) return InvalidArgument("the request has no user");
-  std::vector<GroupRow> groups;
-  auto st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
-        groups = GroupsOfUser(txn, user);
-        return grpc::Status::OK;
-      },
-      "list my groups");
-  if (!st.ok()) return st;
-  // Best effort re-drive of a few lagging groups; stop at the first failure (chat is likely down).
-  int resyncs = kResyncsPerListMyGroups;
-  for (const auto& g : groups) {
-    if (g.chat_synced_version < g.version && resyncs > 0)
-      resyncs = SyncChat(g.id, 0, nullptr, /*short_deadline=*/true).ok() ? resyncs - 1 : 0;
-    g.ToProto(res->add_groups());
-  }
-  return grpc::Status::OK;
+  return Guarded("ListMyGroups", [&]() -> grpc::Status {
+    const uint64_t user = req->user_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    std::vector<GroupRow> groups;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> grpc::Status {
+          groups = GroupsOfUser(txn, user);
+          return grpc::Status::OK;
+        },
+        "list my groups");
+    if (!st.ok()) return st;
+    // Best effort re-drive of a few lagging groups; stop at the first failure (chat is likely down).
+    int resyncs = kResyncsPerListMyGroups;
+    for (const auto& g : groups) {
+      if (g.chat_synced_version < g.version && resyncs > 0)
+        resyncs = SyncChat(g.id, 0, nullptr, /*short_deadline=*/true).ok() ? resyncs - 1 : 0;
+      g.ToProto(res->add_groups());
+    }
+    return grpc::Status::OK;
+  });
 }
 
 }  // namespace chat::group

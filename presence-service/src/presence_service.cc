@@ -67,109 +67,117 @@ grpc::Status RunPipeline(RedisClient& redis, const std::vector<Cmd>& cmds, std::
 }  // namespace
 
 grpc::Status PresenceServiceImpl::Register(grpc::ServerContext*, const internal::RegisterRequest* req, v1::Empty*) {
-  if (auto st = ValidateSessions(*req); !st.ok()) return st;
-  if (req->sessions_size() == 0) return grpc::Status::OK;
-  std::vector<Cmd> cmds;
-  std::unordered_set<uint64_t> users;
-  std::unordered_set<std::string> gateways;
-  for (const auto& s : req->sessions()) {
-    cmds.push_back({"HSET", SessionsKey(s.user_id()), SessionField(s.gateway_id(), s.session_id()), s.device_id()});
-    users.insert(s.user_id());
-    gateways.insert(s.gateway_id());
-  }
-  for (uint64_t u : users) cmds.push_back({"EXPIRE", SessionsKey(u), std::to_string(kSessionHashTtlSeconds)});
-  // A registering gateway is alive now; NX keeps whatever lease it already has untouched.
-  for (const auto& g : gateways)
-    cmds.push_back({"SET", LeaseKey(g), "1", "PX", std::to_string(limits_.presence_ttl_ms), "NX"});
-  return RunPipeline(redis_, cmds, nullptr, "register");
+  return Guarded("Register", [&]() -> grpc::Status {
+    if (auto st = ValidateSessions(*req); !st.ok()) return st;
+    if (req->sessions_size() == 0) return grpc::Status::OK;
+    std::vector<Cmd> cmds;
+    std::unordered_set<uint64_t> users;
+    std::unordered_set<std::string> gateways;
+    for (const auto& s : req->sessions()) {
+      cmds.push_back({"HSET", SessionsKey(s.user_id()), SessionField(s.gateway_id(), s.session_id()), s.device_id()});
+      users.insert(s.user_id());
+      gateways.insert(s.gateway_id());
+    }
+    for (uint64_t u : users) cmds.push_back({"EXPIRE", SessionsKey(u), std::to_string(kSessionHashTtlSeconds)});
+    // A registering gateway is alive now; NX keeps whatever lease it already has untouched.
+    for (const auto& g : gateways)
+      cmds.push_back({"SET", LeaseKey(g), "1", "PX", std::to_string(limits_.presence.presence_ttl_ms), "NX"});
+    return RunPipeline(redis_, cmds, nullptr, "register");
+  });
 }
 
 grpc::Status PresenceServiceImpl::Unregister(grpc::ServerContext*, const internal::RegisterRequest* req, v1::Empty*) {
-  if (auto st = ValidateSessions(*req); !st.ok()) return st;
-  if (req->sessions_size() == 0) return grpc::Status::OK;
-  std::vector<Cmd> cmds;
-  cmds.reserve(req->sessions_size());
-  for (const auto& s : req->sessions())
-    cmds.push_back({"HDEL", SessionsKey(s.user_id()), SessionField(s.gateway_id(), s.session_id())});
-  return RunPipeline(redis_, cmds, nullptr, "unregister");
+  return Guarded("Unregister", [&]() -> grpc::Status {
+    if (auto st = ValidateSessions(*req); !st.ok()) return st;
+    if (req->sessions_size() == 0) return grpc::Status::OK;
+    std::vector<Cmd> cmds;
+    cmds.reserve(req->sessions_size());
+    for (const auto& s : req->sessions())
+      cmds.push_back({"HDEL", SessionsKey(s.user_id()), SessionField(s.gateway_id(), s.session_id())});
+    return RunPipeline(redis_, cmds, nullptr, "unregister");
+  });
 }
 
 grpc::Status PresenceServiceImpl::GatewayHeartbeat(grpc::ServerContext*, const internal::GatewayHeartbeatRequest* req,
                                                    v1::Empty*) {
-  if (auto st = ValidateGatewayId(req->gateway_id()); !st.ok()) return st;
-  uint32_t ttl = req->ttl_ms() == 0 ? limits_.presence_ttl_ms : req->ttl_ms();
-  if (ttl > kMaxLeaseTtlMs) return InvalidArgument("lease ttl is at most " + std::to_string(kMaxLeaseTtlMs) + " ms");
-  return RunPipeline(redis_, {{"SET", LeaseKey(req->gateway_id()), "1", "PX", std::to_string(ttl)}}, nullptr,
-                     "heartbeat");
+  return Guarded("GatewayHeartbeat", [&]() -> grpc::Status {
+    if (auto st = ValidateGatewayId(req->gateway_id()); !st.ok()) return st;
+    uint32_t ttl = req->ttl_ms() == 0 ? limits_.presence.presence_ttl_ms : req->ttl_ms();
+    if (ttl > kMaxLeaseTtlMs) return InvalidArgument("lease ttl is at most " + std::to_string(kMaxLeaseTtlMs) + " ms");
+    return RunPipeline(redis_, {{"SET", LeaseKey(req->gateway_id()), "1", "PX", std::to_string(ttl)}}, nullptr,
+                       "heartbeat");
+  });
 }
 
 grpc::Status PresenceServiceImpl::Lookup(grpc::ServerContext*, const internal::LookupRequest* req,
                                          internal::LookupResult* res) {
-  if (static_cast<size_t>(req->user_ids_size()) > kMaxIdsPerCall)
-    return InvalidArgument("at most " + std::to_string(kMaxIdsPerCall) + " users per lookup");
-  std::vector<uint64_t> users;
-  {
-    std::unordered_set<uint64_t> seen;
-    for (uint64_t u : req->user_ids())
-      if (u != 0 && seen.insert(u).second) users.push_back(u);
-  }
-  if (users.empty()) return grpc::Status::OK;
+  return Guarded("Lookup", [&]() -> grpc::Status {
+    if (static_cast<size_t>(req->user_ids_size()) > kMaxIdsPerCall)
+      return InvalidArgument("at most " + std::to_string(kMaxIdsPerCall) + " users per lookup");
+    std::vector<uint64_t> users;
+    {
+      std::unordered_set<uint64_t> seen;
+      for (uint64_t u : req->user_ids())
+        if (u != 0 && seen.insert(u).second) users.push_back(u);
+    }
+    if (users.empty()) return grpc::Status::OK;
 
-  std::vector<Cmd> cmds;
-  cmds.reserve(users.size());
-  for (uint64_t u : users) cmds.push_back({"HGETALL", SessionsKey(u)});
-  std::vector<RedisReply> hashes;
-  if (auto st = RunPipeline(redis_, cmds, &hashes, "lookup"); !st.ok()) return st;
+    std::vector<Cmd> cmds;
+    cmds.reserve(users.size());
+    for (uint64_t u : users) cmds.push_back({"HGETALL", SessionsKey(u)});
+    std::vector<RedisReply> hashes;
+    if (auto st = RunPipeline(redis_, cmds, &hashes, "lookup"); !st.ok()) return st;
 
-  struct Entry {
-    uint64_t user_id;
-    const std::string* field;
-    const std::string* device_id;
-    std::string gateway_id;
-    uint64_t session_id;
-  };
-  std::vector<Entry> entries;
-  std::vector<Cmd> cleanup;  // HDEL of malformed fields and of sessions on gateways without a lease
-  std::unordered_map<std::string, size_t> gateway_index;  // gateway id -> position in MGET
-  Cmd mget{"MGET"};
-  for (size_t i = 0; i < users.size(); ++i) {
-    const auto& h = hashes[i];
-    if (h.type != RedisReply::Type::kArray) continue;
-    for (size_t k = 0; k + 1 < h.elements.size(); k += 2) {
-      Entry e{users[i], &h.elements[k].str, &h.elements[k + 1].str, {}, 0};
-      if (!ParseField(*e.field, &e.gateway_id, &e.session_id)) {
-        cleanup.push_back({"HDEL", SessionsKey(e.user_id), *e.field});
-        continue;
+    struct Entry {
+      uint64_t user_id;
+      const std::string* field;
+      const std::string* device_id;
+      std::string gateway_id;
+      uint64_t session_id;
+    };
+    std::vector<Entry> entries;
+    std::vector<Cmd> cleanup;  // HDEL of malformed fields and of sessions on gateways without a lease
+    std::unordered_map<std::string, size_t> gateway_index;  // gateway id -> position in MGET
+    Cmd mget{"MGET"};
+    for (size_t i = 0; i < users.size(); ++i) {
+      const auto& h = hashes[i];
+      if (h.type != RedisReply::Type::kArray) continue;
+      for (size_t k = 0; k + 1 < h.elements.size(); k += 2) {
+        Entry e{users[i], &h.elements[k].str, &h.elements[k + 1].str, {}, 0};
+        if (!ParseField(*e.field, &e.gateway_id, &e.session_id)) {
+          cleanup.push_back({"HDEL", SessionsKey(e.user_id), *e.field});
+          continue;
+        }
+        if (gateway_index.emplace(e.gateway_id, mget.size() - 1).second) mget.push_back(LeaseKey(e.gateway_id));
+        entries.push_back(std::move(e));
       }
-      if (gateway_index.emplace(e.gateway_id, mget.size() - 1).second) mget.push_back(LeaseKey(e.gateway_id));
-      entries.push_back(std::move(e));
     }
-  }
-  if (!entries.empty()) {
-    std::vector<RedisReply> leases;
-    if (auto st = RunPipeline(redis_, {mget}, &leases, "lookup leases"); !st.ok()) return st;
-    const auto& values = leases[0].elements;
-    if (leases[0].type != RedisReply::Type::kArray || values.size() != mget.size() - 1) {
-      spdlog::error("presence lookup: unexpected MGET reply");
-      return Internal("internal error");
-    }
-    for (auto& e : entries) {
-      bool alive = values[gateway_index.at(e.gateway_id)].type != RedisReply::Type::kNil;
-      if (!alive) {
-        cleanup.push_back({"HDEL", SessionsKey(e.user_id), *e.field});
-        continue;
+    if (!entries.empty()) {
+      std::vector<RedisReply> leases;
+      if (auto st = RunPipeline(redis_, {mget}, &leases, "lookup leases"); !st.ok()) return st;
+      const auto& values = leases[0].elements;
+      if (leases[0].type != RedisReply::Type::kArray || values.size() != mget.size() - 1) {
+        spdlog::error("presence lookup: unexpected MGET reply");
+        return Internal("internal error");
       }
-      auto* s = res->add_sessions();
-      s->set_user_id(e.user_id);
-      s->set_device_id(*e.device_id);
-      s->set_gateway_id(std::move(e.gateway_id));
-      s->set_session_id(e.session_id);
+      for (auto& e : entries) {
+        bool alive = values[gateway_index.at(e.gateway_id)].type != RedisReply::Type::kNil;
+        if (!alive) {
+          cleanup.push_back({"HDEL", SessionsKey(e.user_id), *e.field});
+          continue;
+        }
+        auto* s = res->add_sessions();
+        s->set_user_id(e.user_id);
+        s->set_device_id(*e.device_id);
+        s->set_gateway_id(std::move(e.gateway_id));
+        s->set_session_id(e.session_id);
+      }
     }
-  }
-  // Best effort: a failed cleanup is retried by the next lookup of the same user.
-  if (!cleanup.empty() && !redis_.Pipeline(cleanup))
-    spdlog::warn("presence lookup: cleanup of {} stale sessions failed", cleanup.size());
-  return grpc::Status::OK;
+    // Best effort: a failed cleanup is retried by the next lookup of the same user.
+    if (!cleanup.empty() && !redis_.Pipeline(cleanup))
+      spdlog::warn("presence lookup: cleanup of {} stale sessions failed", cleanup.size());
+    return grpc::Status::OK;
+  });
 }
 
 }  // namespace chat::presence

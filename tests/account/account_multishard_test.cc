@@ -45,7 +45,7 @@ class AccountMultiShardTest : public ::testing::Test {
   void SetUp() override {
     now_ms_ = NowMs();
     config_ = BaseConfig(run_dir_.path());
-    config_.limits.rpc_deadline_ms = 2000;
+    config_.limits.common.rpc_deadline_ms = 2000;
     for (int s = 0; s < 2; ++s)
       config_.account.push_back(
           ShardConfig{{"127.0.0.1:" + std::to_string(FreePort())}, testing::NewAccountDatabase()});

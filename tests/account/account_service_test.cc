@@ -265,7 +265,7 @@ TEST_F(AccountServiceTest, ResendIntervalIsEnforcedPerPhone) {
 }
 
 TEST_F(AccountServiceTest, ResendIntervalComesFromConfig) {
-  config_.limits.code_resend_interval_s = 5;
+  config_.limits.account.code_resend_interval_s = 5;
   Start();
   ASSERT_TRUE(RequestCode(kPhoneA).ok());
   EXPECT_EQ(RequestCode(kPhoneA).error_message(), "wait 5 s before requesting another code");
@@ -624,7 +624,7 @@ TEST_F(AccountServiceTest, FriendRequestValidation) {
 }
 
 TEST_F(AccountServiceTest, FriendCapIsEnforcedOnBothSides) {
-  config_.limits.max_friends = 1;
+  config_.limits.account.max_friends = 1;
   Start();
   auto a = NewUser(kPhoneA, "Alice");
   auto b = NewUser(kPhoneB, "Bob");
@@ -717,7 +717,7 @@ TEST_F(CodeLimitsTest, DailyCapPerPhoneSameAnswerWithOrWithoutAccount) {
 }
 
 TEST_F(CodeLimitsTest, UsingACodeDoesNotResetTheDailyCap) {
-  config_.limits.max_codes_per_phone_per_day = 2;
+  config_.limits.account.max_codes_per_phone_per_day = 2;
   Start();
   ASSERT_TRUE(RequestCode(kPhoneA).ok());
   v1::SessionResult s;
@@ -797,7 +797,7 @@ TEST_F(CodeLimitsTest, DailyFailureCapHoldsAcrossCodes) {
 }
 
 TEST_F(CodeLimitsTest, DailyFailureCapComesFromConfigAndCountsOnlyWrongCodes) {
-  config_.limits.max_code_failures_per_phone_per_day = 3;
+  config_.limits.account.max_code_failures_per_phone_per_day = 3;
   Start();
   ASSERT_TRUE(RequestCode(kPhoneA).ok());
   std::string code = Code(kPhoneA);
@@ -823,7 +823,7 @@ TEST_F(CodeLimitsTest, DailyFailureCapComesFromConfigAndCountsOnlyWrongCodes) {
 }
 
 TEST_F(CodeLimitsTest, ShardBudgetCapsCodesPerMinuteAndRefusalsCostNothing) {
-  config_.limits.max_codes_per_shard_per_minute = 3;
+  config_.limits.account.max_codes_per_shard_per_minute = 3;
   Start();
   ASSERT_TRUE(RequestCode(kPhoneA).ok());
   // Refused by the resend interval: no code went out, so no budget was used.

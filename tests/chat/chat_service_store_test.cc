@@ -39,10 +39,12 @@ class FakeFriends : public FriendChecker {
     std::lock_guard lk(mu_);
     pairs_.insert(std::minmax(a, b));
   }
-  grpc::Status AreFriends(uint64_t u, uint64_t o, bool* friends) override {
+  grpc::Status FriendsAmong(uint64_t u, const std::vector<uint64_t>& others,
+                            std::unordered_set<uint64_t>* friends) override {
     std::lock_guard lk(mu_);
     if (down_) return Unavailable("account service unavailable, retry");
-    *friends = pairs_.count(std::minmax(u, o)) > 0;
+    for (uint64_t o : others)
+      if (pairs_.count(std::minmax(u, o))) friends->insert(o);
     return grpc::Status::OK;
   }
   void SetDown(bool down) {
@@ -105,8 +107,8 @@ struct Replica {
         pool(conninfo, pool_size, &PgChatStore::Prepare),
         store(pool),
         fanout(store, sink),
-        batcher(store, fanout, options.limits.send_batch_max, options.limits.send_queue_max,
-                options.limits.send_committers, &friends),
+        batcher(store, fanout, options.limits.chat.send_batch_max, options.limits.chat.send_queue_max,
+                options.limits.chat.send_committers, &friends),
         service({.shard = options.shard,
                  .shard_count = options.shard_count,
                  .limits = &options.limits,
@@ -138,10 +140,10 @@ class ChatStoreTest : public ::testing::Test {
     ApplyMigrations(pg_.ConnInfo(db_), Migrations());
     options_.shard = 0;
     options_.shard_count = 1;
-    options_.limits.history_page_default = 7;
-    options_.limits.history_page_max = 20;
-    options_.limits.max_text_chars = 100;
-    options_.limits.send_committers = 4;  // exercise concurrent committers (ordering, gapless seqs)
+    options_.limits.chat.history_page_default = 7;
+    options_.limits.chat.history_page_max = 20;
+    options_.limits.chat.max_text_chars = 100;
+    options_.limits.chat.send_committers = 4;  // exercise concurrent committers (ordering, gapless seqs)
     replica_ = std::make_unique<Replica>(pg_.ConnInfo(db_), friends_, options_);
   }
 
@@ -410,7 +412,7 @@ TEST_F(ChatStoreTest, MemberAddedLaterGetsNoOlderFanOutAndRemovedMemberNothingAf
 TEST_F(ChatStoreTest, HistoryPageStopsAtAByteBudgetSoItFitsTheSendQueue) {
   // With long texts allowed, a page of 20 would be ~2 MB; a page stops near 1 MiB instead.
   auto opts = options_;
-  opts.limits.max_text_chars = 200000;
+  opts.limits.chat.max_text_chars = 200000;
   Replica big(pg_.ConnInfo(db_), friends_, opts);
   friends_.Befriend(kAlice, kBob);
   const std::string text(100000, 'x');
@@ -711,7 +713,7 @@ TEST_F(ChatStoreTest, BatchRepeatsAreDuplicatesOfTheFirst) {
 }
 
 // SendBatch over real gRPC: each send is judged on its own, answers come back in request order, and
-// a call over limits.send_batch_max is refused whole.
+// a call over limits.chat.send_batch_max is refused whole.
 TEST_F(ChatStoreTest, SendBatchAnswersEverySendInOrderOverGrpc) {
   chat::testing::KeepGrpcCallbackQueueUp();
   friends_.Befriend(kAlice, kBob);
@@ -751,7 +753,7 @@ TEST_F(ChatStoreTest, SendBatchAnswersEverySendInOrderOverGrpc) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 2);
 
   internal::SendBatchRequest big;
-  for (uint32_t i = 0; i <= options_.limits.send_batch_max; ++i)
+  for (uint32_t i = 0; i <= options_.limits.chat.send_batch_max; ++i)
     *big.add_sends() = MakeSend(kAlice, 1, ab_, "big" + std::to_string(i), "x");
   grpc::ClientContext ctx;
   internal::SendBatchResult big_res;
@@ -956,7 +958,7 @@ TEST_F(ChatStoreTest, FullSendQueueFailsFastAndExpiredSendsAreNotCommitted) {
 TEST_F(ChatStoreTest, ListConversationsLastMessageIsAShortPreview) {
   friends_.Befriend(kAlice, kBob);
   ReplicaOptions roomy = options_;
-  roomy.limits.max_text_chars = 4000;
+  roomy.limits.chat.max_text_chars = 4000;
   Replica r(pg_.ConnInfo(db_), friends_, roomy);
   std::string text;
   for (int i = 0; i < 150; ++i) text += "\xC3\xA9";           // é

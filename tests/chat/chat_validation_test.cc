@@ -12,15 +12,15 @@ TEST(ChatValidation, ClientMsgId) {
   Limits l;
   EXPECT_TRUE(ValidateClientMsgId("abc-123", l).ok());
   EXPECT_FALSE(ValidateClientMsgId("", l).ok());
-  EXPECT_FALSE(ValidateClientMsgId(std::string(l.max_client_msg_id_chars + 1, 'x'), l).ok());
-  EXPECT_TRUE(ValidateClientMsgId(std::string(l.max_client_msg_id_chars, 'x'), l).ok());
+  EXPECT_FALSE(ValidateClientMsgId(std::string(l.chat.max_client_msg_id_chars + 1, 'x'), l).ok());
+  EXPECT_TRUE(ValidateClientMsgId(std::string(l.chat.max_client_msg_id_chars, 'x'), l).ok());
   EXPECT_FALSE(ValidateClientMsgId("tab\there", l).ok());
   EXPECT_FALSE(ValidateClientMsgId("caf\xC3\xA9", l).ok());
 }
 
 TEST(ChatValidation, Content) {
   Limits l;
-  l.max_text_chars = 5;
+  l.chat.max_text_chars = 5;
   v1::MessageContent c;
   EXPECT_EQ(ValidateUserContent(c, l).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   c.mutable_text()->set_text("");

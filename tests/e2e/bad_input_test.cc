@@ -23,8 +23,8 @@ class BadInput : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ClusterOptions o;
-    o.limits.max_frame_bytes = 4096;
-    o.limits.auth_timeout_ms = 3000;
+    o.limits.gateway.max_frame_bytes = 4096;
+    o.limits.gateway.auth_timeout_ms = 3000;
     cluster_ = new TestCluster(o);
     peter_ = new User(cluster_->SignUp(0, kProto, "Peter"));
     quinn_ = new User(cluster_->SignUp(1, kJson, "Quinn"));
@@ -201,8 +201,8 @@ TEST_F(BadInput, MissingSendFieldsAreInvalidArgument) {
 
 TEST_F(BadInput, OversizedFrameClosesWith1009) {
   auto c = Open(kJson);
-  std::string frame =
-      R"({"requestId":"1","getMe":{},"pad":")" + std::string(cluster().limits().max_frame_bytes + 100, 'x') + "\"}";
+  std::string frame = R"({"requestId":"1","getMe":{},"pad":")" +
+                      std::string(cluster().limits().gateway.max_frame_bytes + 100, 'x') + "\"}";
   ASSERT_TRUE(c->SendRaw(frame, false));
   EXPECT_EQ(CloseCode(*c), 1009);
   ExpectHealthyPairWorks();
@@ -292,7 +292,7 @@ TEST_F(BadInput, AuthenticateWithForgedTokenIsUnauthenticated) {
 TEST_F(BadInput, UnauthenticatedConnectionClosedWith4001AfterAuthTimeout) {
   const auto start = std::chrono::steady_clock::now();
   auto c = Open(kProto, /*authenticated=*/false);
-  const auto limit = std::chrono::milliseconds(cluster().limits().auth_timeout_ms);
+  const auto limit = std::chrono::milliseconds(cluster().limits().gateway.auth_timeout_ms);
   uint16_t code = CloseCode(*c, limit + 10s);
   EXPECT_EQ(code, 4001);
   EXPECT_GE(std::chrono::steady_clock::now() - start, limit - 100ms) << "closed before auth_timeout_ms";

@@ -118,20 +118,17 @@ std::string Tail(const std::string& path, size_t lines) {
   return out;
 }
 
+// Every limit, by section, as the config file spells it (derived from the one declaration).
 json::object LimitsJson(const Limits& l) {
   json::object o;
-  // clang-format off
-#define PUT(name) o[#name] = l.name
-  PUT(max_frame_bytes); PUT(send_queue_max_frames); PUT(send_queue_max_bytes);
-  PUT(handshake_timeout_ms); PUT(auth_timeout_ms); PUT(idle_timeout_ms); PUT(drain_timeout_ms);
-  PUT(max_connections); PUT(requests_per_second); PUT(request_burst); PUT(max_inflight_requests);
-  PUT(rpc_deadline_ms); PUT(max_text_chars); PUT(max_client_msg_id_chars); PUT(history_page_max);
-  PUT(history_page_default); PUT(send_batch_max); PUT(max_group_members); PUT(max_group_name_chars);
-  PUT(invite_code_member_limit); PUT(code_ttl_s); PUT(code_max_tries); PUT(code_resend_interval_s);
-  PUT(token_ttl_s); PUT(max_display_name_chars); PUT(max_greeting_chars); PUT(max_friends);
-  PUT(friend_request_ttl_s); PUT(presence_ttl_ms);
+  auto section = [&](const char* name) -> json::object& {
+    json::value& v = o[name];
+    if (!v.is_object()) v.emplace_object();
+    return v.as_object();
+  };
+#define PUT(sec, type, name, def, lo, hi) section(#sec)[#name] = l.sec.name;
+  CHAT_ALL_LIMITS(PUT)
 #undef PUT
-  // clang-format on
   return o;
 }
 
@@ -139,7 +136,7 @@ json::object LimitsJson(const Limits& l) {
 
 Limits ClusterOptions::DefaultTestLimits() {
   Limits l;
-  l.drain_timeout_ms = 2000;
+  l.common.drain_timeout_ms = 2000;
   return l;
 }
 

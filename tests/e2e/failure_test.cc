@@ -162,8 +162,8 @@ void ExpectHistoryMatchesAcks(Connection& reader, const std::string& conv, SendL
 
 TEST(GatewayFailure, ClientsOfAKilledGatewayResyncWithNothingLostOrRepeated) {
   ClusterOptions o;
-  o.limits.requests_per_second = 2000;  // the sender goes as fast as replies come back
-  o.limits.request_burst = 2000;
+  o.limits.gateway.requests_per_second = 2000;  // the sender goes as fast as replies come back
+  o.limits.gateway.request_burst = 2000;
   TestCluster cluster(o);
   User alice = cluster.SignUp(0, kProto, "Alice");  // sender, on the gateway that dies
   User bob = cluster.SignUp(0, kJson, "Bob");       // receiver, on the gateway that dies
@@ -252,8 +252,8 @@ TEST(GatewayFailure, ClientsOfAKilledGatewayResyncWithNothingLostOrRepeated) {
 
 TEST(ChatShardRestart, SendsRetriedAcrossRestartsAreStoredExactlyOnceWithoutGaps) {
   ClusterOptions o;
-  o.limits.requests_per_second = 2000;
-  o.limits.request_burst = 2000;
+  o.limits.gateway.requests_per_second = 2000;
+  o.limits.gateway.request_burst = 2000;
   TestCluster cluster(o);
   User alice = cluster.SignUp(0, kProto, "Alice");
   User bob = cluster.SignUp(1, kJson, "Bob");
@@ -313,7 +313,7 @@ TEST(GracefulStop, ClientsOfAStoppingGatewayGet1012) {
 
 TEST(KeepAlive, SilentClientsArePingedThenDroppedAndPongsKeepThemOpen) {
   ClusterOptions o;
-  o.limits.idle_timeout_ms = 2000;  // ping after 1 s of silence, drop after 2 s
+  o.limits.gateway.idle_timeout_ms = 2000;  // ping after 1 s of silence, drop after 2 s
   TestCluster cluster(o);
   User alice = cluster.SignUp(0, kProto, "Alice");
   RawWs mute(cluster.Options(0, kProto));
@@ -355,11 +355,11 @@ TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
   // Big messages: the kernel's socket buffers on loopback grow to several MiB before the
   // gateway's own queue (16 frames) even starts to fill.
   ClusterOptions o;
-  o.limits.send_queue_max_frames = 16;
-  o.limits.requests_per_second = 5000;
-  o.limits.request_burst = 5000;
-  o.limits.max_text_chars = 50000;
-  o.limits.max_frame_bytes = 128 * 1024;
+  o.limits.gateway.send_queue_max_frames = 16;
+  o.limits.gateway.requests_per_second = 5000;
+  o.limits.gateway.request_burst = 5000;
+  o.limits.chat.max_text_chars = 50000;
+  o.limits.gateway.max_frame_bytes = 128 * 1024;
   TestCluster cluster(o);
   User alice = cluster.SignUp(1, kProto, "Alice");  // sender, on the other gateway
   User bob = cluster.SignUp(0, kProto, "Bob");      // his normal device keeps reading

@@ -31,11 +31,11 @@ class FakeFriends : public FriendChecker {
     friends_[b].insert(a);
   }
   grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                            std::vector<uint64_t>* out) override {
+                            std::unordered_set<uint64_t>* out) override {
     std::lock_guard lk(mu_);
     if (fail) return Unavailable("account-service down");
     for (uint64_t o : others)
-      if (friends_[user_id].count(o)) out->push_back(o);
+      if (friends_[user_id].count(o)) out->insert(o);
     return grpc::Status::OK;
   }
   std::atomic<bool> fail{false};
@@ -317,7 +317,7 @@ TEST_F(GroupServiceTest, NonFriendMemberIsRejected) {
 }
 
 TEST_F(GroupServiceTest, MemberCapIsEnforced) {
-  ASSERT_EQ(limits_.max_group_members, 500u);
+  ASSERT_EQ(limits_.group.max_group_members, 500u);
   std::vector<uint64_t> friends;
   for (uint64_t u = 50000; u < 50000 + 499; ++u) friends.push_back(u);
   v1::Group g = MustCreate(kAlice, friends);

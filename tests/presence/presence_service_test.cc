@@ -162,8 +162,8 @@ TEST_F(PresenceTest, HeartbeatWithoutTtlUsesConfiguredLease) {
   ASSERT_TRUE(Heartbeat(gw, 0).ok());
   auto pttl = redis_.Command({"PTTL", LeaseKey(gw)});
   ASSERT_TRUE(pttl);
-  EXPECT_GT(pttl->integer, static_cast<long long>(limits_.presence_ttl_ms) - 5000);
-  EXPECT_LE(pttl->integer, static_cast<long long>(limits_.presence_ttl_ms));
+  EXPECT_GT(pttl->integer, static_cast<long long>(limits_.presence.presence_ttl_ms) - 5000);
+  EXPECT_LE(pttl->integer, static_cast<long long>(limits_.presence.presence_ttl_ms));
   EXPECT_EQ(Heartbeat(gw, kMaxLeaseTtlMs + 1).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
   EXPECT_EQ(Heartbeat("", 1000).error_code(), ToGrpc(v1::INVALID_ARGUMENT));
 }

@@ -4,57 +4,15 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <boost/json.hpp>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
 namespace chat {
 namespace {
-
-// Every field of chat::Limits. A limit added to Limits must be added here (and to ParseConfig).
-// clang-format off
-#define CHAT_ALL_LIMITS(X) \
-  X(max_frame_bytes) \
-  X(send_queue_max_frames) \
-  X(send_queue_max_bytes) \
-  X(handshake_timeout_ms) \
-  X(auth_timeout_ms) \
-  X(idle_timeout_ms) \
-  X(drain_timeout_ms) \
-  X(max_connections) \
-  X(requests_per_second) \
-  X(request_burst) \
-  X(max_inflight_requests) \
-  X(rpc_deadline_ms) \
-  X(max_text_chars) \
-  X(max_client_msg_id_chars) \
-  X(history_page_max) \
-  X(history_page_default) \
-  X(send_batch_max) \
-  X(max_group_members) \
-  X(max_group_name_chars) \
-  X(invite_code_member_limit) \
-  X(code_ttl_s) \
-  X(code_max_tries) \
-  X(code_resend_interval_s) \
-  X(token_ttl_s) \
-  X(max_display_name_chars) \
-  X(max_greeting_chars) \
-  X(max_friends) \
-  X(friend_request_ttl_s) \
-  X(presence_ttl_ms) \
-  X(max_connections_per_ip) \
-  X(new_connections_per_ip_per_second) \
-  X(new_connections_per_ip_burst) \
-  X(send_committers) \
-  X(send_queue_max) \
-  X(friend_cache_ttl_ms) \
-  X(send_calls_per_shard) \
-  X(send_queue_max_wait_ms) \
-  X(max_codes_per_phone_per_day) \
-  X(max_code_failures_per_phone_per_day) \
-  X(max_codes_per_shard_per_minute)
-// clang-format on
 
 constexpr char kShards[] = R"(
   "services": {
@@ -82,7 +40,8 @@ std::string ErrorOf(const std::string& json) {
 TEST(Config, MinimalConfigGetsEveryDefault) {
   ClusterConfig c = ParseConfig(Minimal());
   const Limits defaults;
-#define CHECK_DEFAULT(name) EXPECT_EQ(c.limits.name, defaults.name) << #name;
+#define CHECK_DEFAULT(section, type, name, def, lo, hi) \
+  EXPECT_EQ(c.limits.section.name, defaults.section.name) << #name;
   CHAT_ALL_LIMITS(CHECK_DEFAULT)
 #undef CHECK_DEFAULT
   EXPECT_EQ(c.secret, "0123456789abcdef");
@@ -105,28 +64,39 @@ TEST(Config, MinimalConfigGetsEveryDefault) {
 TEST(Config, DefaultsPassValidation) {
   // The documented defaults are themselves a valid configuration.
   const Limits d;
-  EXPECT_GE(d.max_frame_bytes, 256u);
-  EXPECT_GT(d.send_queue_max_frames, 0u);
-  EXPECT_GE(d.presence_ttl_ms, 300u);
-  EXPECT_LE(d.history_page_default, d.history_page_max);
-  EXPECT_LT(d.max_connections, 20000u);  // the per-process file limit of this machine
+  EXPECT_GE(d.gateway.max_frame_bytes, 256u);
+  EXPECT_GT(d.gateway.send_queue_max_frames, 0u);
+  EXPECT_GE(d.presence.presence_ttl_ms, 300u);
+  EXPECT_LE(d.chat.history_page_default, d.chat.history_page_max);
+  EXPECT_LT(d.gateway.max_connections, 20000u);  // the per-process file limit of this machine
+  for (const LimitInfo& l : AllLimits()) {
+    EXPECT_GE(l.default_value, l.min) << l.section << "." << l.name;
+    EXPECT_LE(l.default_value, l.max) << l.section << "." << l.name;
+  }
 }
 
 TEST(Config, EveryLimitCanBeOverridden) {
-  // Each limit set to default + 7 (passes every validation rule), all at once.
+  // Each limit set to a value other than its default that passes its range check, all at once.
   const Limits d;
+  auto other = [](const LimitInfo& l) { return l.default_value + 7 <= l.max ? l.default_value + 7 : l.min; };
+  std::map<std::string, std::string> sections;
+  for (const LimitInfo& l : AllLimits()) {
+    std::string& body = sections[l.section];
+    body += std::string(body.empty() ? "" : ",") + "\"" + l.name + "\": " + std::to_string(other(l));
+  }
   std::string limits = R"("limits": {)";
-  bool first = true;
-#define ADD_OVERRIDE(name)                                                                  \
-  limits += std::string(first ? "" : ",") + "\"" #name "\": " + std::to_string(d.name + 7); \
-  first = false;
-  CHAT_ALL_LIMITS(ADD_OVERRIDE)
-#undef ADD_OVERRIDE
+  for (const auto& [section, body] : sections)
+    limits += std::string(limits.back() == '{' ? "" : ",") + "\"" + section + "\": {" + body + "}";
   limits += "}";
   ClusterConfig c = ParseConfig(Minimal(limits));
-#define CHECK_OVERRIDE(name) EXPECT_EQ(c.limits.name, d.name + 7) << #name << " was not read from the config";
+  size_t i = 0;
+#define CHECK_OVERRIDE(section, type, name, def, lo, hi)                                               \
+  EXPECT_EQ(c.limits.section.name, other(AllLimits()[i])) << #name << " was not read from the config"; \
+  EXPECT_NE(c.limits.section.name, d.section.name) << #name;                                           \
+  ++i;
   CHAT_ALL_LIMITS(CHECK_OVERRIDE)
 #undef CHECK_OVERRIDE
+  EXPECT_EQ(i, AllLimits().size());
 }
 
 TEST(Config, OverridesTopLevelSections) {
@@ -135,7 +105,7 @@ TEST(Config, OverridesTopLevelSections) {
     "postgres": {"host": "db.local", "port": 6543, "user": "chat", "password": "pw", "pool_size": 3},
     "redis": {"host": "10.0.0.2", "port": 7000, "timeout_ms": 500},
     "gateways": [{"id": "gw-a", "listen": "0.0.0.0:8080"}, {"id": "gw-b", "listen": "0.0.0.0:8081"}],
-    "limits": {"max_frame_bytes": 1024, "token_ttl_s": 8589934592})"));
+    "limits": {"gateway": {"max_frame_bytes": 1024}, "account": {"token_ttl_s": 8589934592}})"));
   EXPECT_EQ(c.run_dir, "/tmp/x");
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.postgres.host, "db.local");
@@ -149,9 +119,9 @@ TEST(Config, OverridesTopLevelSections) {
   ASSERT_EQ(c.gateways.size(), 2u);
   EXPECT_EQ(c.gateways[1].id, "gw-b");
   EXPECT_EQ(c.gateways[1].listen, "0.0.0.0:8081");
-  EXPECT_EQ(c.limits.max_frame_bytes, 1024u);
-  EXPECT_EQ(c.limits.token_ttl_s, 8589934592ull);               // uint64 limit beyond 32 bits
-  EXPECT_EQ(c.limits.max_text_chars, Limits().max_text_chars);  // untouched ones keep defaults
+  EXPECT_EQ(c.limits.gateway.max_frame_bytes, 1024u);
+  EXPECT_EQ(c.limits.account.token_ttl_s, 8589934592ull);                 // uint64 limit beyond 32 bits
+  EXPECT_EQ(c.limits.chat.max_text_chars, Limits().chat.max_text_chars);  // untouched ones keep defaults
 }
 
 struct BadCase {
@@ -190,19 +160,41 @@ TEST(Config, EachErrorNamesItsKey) {
       {"no services", R"({"secret": "0123456789abcdef"})", "services.account"},
       {"postgres port wrong type", Minimal(R"("postgres": {"port": "5432x"})"), "postgres.port"},
       {"redis port wrong type", Minimal(R"("redis": {"port": true})"), "redis.port"},
-      {"limit wrong type", Minimal(R"("limits": {"max_frame_bytes": "big"})"), "limits.max_frame_bytes"},
-      {"limit negative", Minimal(R"("limits": {"max_text_chars": -1})"), "limits.max_text_chars"},
-      {"limit beyond 32 bits", Minimal(R"("limits": {"max_text_chars": 4294967296})"), "limits.max_text_chars"},
-      {"limit fractional", Minimal(R"("limits": {"max_text_chars": 1.5})"), "limits.max_text_chars"},
-      {"limit below minimum", Minimal(R"("limits": {"max_frame_bytes": 10})"), "limits.max_frame_bytes"},
-      {"presence ttl too small", Minimal(R"("limits": {"presence_ttl_ms": 1})"), "limits.presence_ttl_ms"},
-      {"no wait for a send", Minimal(R"("limits": {"send_queue_max_wait_ms": 0})"), "limits.send_queue_max_wait_ms"},
+      {"limit wrong type", Minimal(R"("limits": {"gateway": {"max_frame_bytes": "big"}})"),
+       "limits.gateway.max_frame_bytes"},
+      {"limit negative", Minimal(R"("limits": {"chat": {"max_text_chars": -1}})"), "limits.chat.max_text_chars"},
+      {"limit beyond 32 bits", Minimal(R"("limits": {"chat": {"max_text_chars": 4294967296}})"),
+       "limits.chat.max_text_chars"},
+      {"limit fractional", Minimal(R"("limits": {"chat": {"max_text_chars": 1.5}})"), "limits.chat.max_text_chars"},
+      {"limit below minimum", Minimal(R"("limits": {"gateway": {"max_frame_bytes": 10}})"),
+       "limits.gateway.max_frame_bytes"},
+      {"presence ttl too small", Minimal(R"("limits": {"presence": {"presence_ttl_ms": 1}})"),
+       "limits.presence.presence_ttl_ms"},
+      {"no wait for a send", Minimal(R"("limits": {"gateway": {"send_queue_max_wait_ms": 0}})"),
+       "limits.gateway.send_queue_max_wait_ms"},
       {"gateways not an array", Minimal(R"("gateways": {"id": "a"})"), "gateways"},
       {"gateway without listen", Minimal(R"("gateways": [{"id": "a"}])"), "gateways[0]"},
       {"gateway id wrong type", Minimal(R"("gateways": [{"id": 1, "listen": "x:1"}])"), "gateways[0].id"},
       {"postgres not an object", Minimal(R"("postgres": "localhost")"), "postgres"},
       {"redis not an object", Minimal(R"("redis": 6379)"), "redis"},
       {"limits not an object", Minimal(R"("limits": [1, 2])"), "limits"},
+      {"limit section not an object", Minimal(R"("limits": {"chat": 5})"), "limits.chat"},
+      {"limit above its maximum", Minimal(R"("limits": {"chat": {"send_committers": 65}})"),
+       "limits.chat.send_committers"},
+      {"unknown limit", Minimal(R"("limits": {"chat": {"max_text_char": 10}})"), "limits.chat.max_text_char"},
+      {"limit in the wrong section", Minimal(R"("limits": {"gateway": {"max_text_chars": 10}})"),
+       "limits.gateway.max_text_chars"},
+      {"unknown limit section", Minimal(R"("limits": {"chats": {}})"), "limits.chats"},
+      {"limit outside any section", Minimal(R"("limits": {"max_text_chars": 10})"), "limits.max_text_chars"},
+      {"unknown top-level key", Minimal(R"("secrets": "x")"), "secrets"},
+      {"unknown postgres key", Minimal(R"("postgres": {"hots": "db"})"), "postgres.hots"},
+      {"unknown redis key", Minimal(R"("redis": {"timeout": 5})"), "redis.timeout"},
+      {"unknown service", Minimal(R"("gateways": [], "services2": {})"), "services2"},
+      {"unknown shard key",
+       R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4"], "db": "x"}]}})",
+       "services.chat[0].db"},
+      {"unknown gateway key", Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "port": 1}])"), "gateways[0].port"},
+      {"unsupported code sender", Minimal(R"("code_sender": "sms")"), "code_sender"},
       {"services not an object", R"({"secret": "0123456789abcdef", "services": []})", "services"},
       {"not JSON", "{\"secret\": ", "JSON"},
       {"not JSON at all", "secret=abc", "JSON"},
@@ -212,6 +204,49 @@ TEST(Config, EachErrorNamesItsKey) {
     std::string err = ErrorOf(c.json);
     EXPECT_FALSE(err.empty()) << c.what << ": accepted";
     EXPECT_NE(err.find(c.key), std::string::npos) << c.what << ": error \"" << err << "\" does not name " << c.key;
+  }
+}
+
+// The operator's documents are checked against the one declaration of the limits.
+std::string SourceFile(const std::string& rel) {
+  std::ifstream in(std::string(CHAT_SOURCE_DIR) + "/" + rel);
+  EXPECT_TRUE(in) << "cannot read " << rel;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(Config, ExampleConfigParsesAndShowsEveryLimitAtItsDefault) {
+  // ParseConfig refuses unknown keys, so the example holds nothing the server does not read.
+  const std::string text = SourceFile("deploy/cluster.example.json");
+  ASSERT_NO_THROW(ParseConfig(text));
+  const auto limits = boost::json::parse(text).at("limits").as_object();
+  size_t shown = 0;
+  for (const auto& [section, body] : limits) shown += body.as_object().size();
+  EXPECT_EQ(shown, AllLimits().size()) << "the example lists limits that do not exist, or misses some";
+  for (const LimitInfo& l : AllLimits()) {
+    const auto* sec = limits.if_contains(l.section);
+    const auto* v = sec ? sec->as_object().if_contains(l.name) : nullptr;
+    ASSERT_TRUE(v) << "deploy/cluster.example.json lacks limits." << l.section << "." << l.name;
+    EXPECT_EQ(boost::json::value_to<uint64_t>(*v), l.default_value)
+        << "limits." << l.section << "." << l.name << " in the example is not the default";
+  }
+}
+
+TEST(Config, OperatorGuideDocumentsEveryLimitWithItsDefault) {
+  const std::string readme = SourceFile("deploy/README.md");
+  for (const LimitInfo& l : AllLimits()) {
+    const std::string row =
+        "| `limits." + std::string(l.section) + "." + l.name + "` | `" + std::to_string(l.default_value) + "`";
+    EXPECT_NE(readme.find(row), std::string::npos) << "deploy/README.md has no row starting " << row;
+  }
+  // And no row for a limit that does not exist.
+  for (size_t at = readme.find("| `limits."); at != std::string::npos; at = readme.find("| `limits.", at + 1)) {
+    const size_t end = readme.find('`', at + 3);
+    const std::string key = readme.substr(at + 3, end - at - 3);  // limits.<section>.<name>
+    bool known = false;
+    for (const LimitInfo& l : AllLimits()) known = known || key == "limits." + std::string(l.section) + "." + l.name;
+    EXPECT_TRUE(known) << "deploy/README.md documents " << key << ", which is not a limit";
   }
 }
 

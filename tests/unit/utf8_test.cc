@@ -66,7 +66,6 @@ TEST(Utf8, ControlChars) {
   EXPECT_TRUE(HasControlChars("\xC2\x9F y"));  // U+009F, last C1
 }
 
-
 TEST(Utf8, CodePointsCountsAndRejectsMalformed) {
   EXPECT_EQ(Utf8CodePoints(""), 0u);
   EXPECT_EQ(Utf8CodePoints("abc"), 3u);

@@ -1,5 +1,5 @@
 #pragma once
-// The budget of codes ONE account-service replica may send (limits.max_codes_per_shard_per_minute):
+// The budget of codes ONE account-service replica may send (limits.account.max_codes_per_shard_per_minute):
 // a token bucket holding up to per_minute tokens, refilled evenly at per_minute per 60 s, starting
 // full. It protects the SMS bill against pumping with many different numbers, which the per-phone
 // limits cannot see. The contract is per replica, in process memory: a shard served by R replicas

@@ -13,9 +13,9 @@
 #include "chat/internal/services.grpc.pb.h"
 #include "chat_service/chat_store.h"
 #include "chat_service/fanout_queue.h"
-#include "chat_service/friend_checker.h"
 #include "chat_service/send_batcher.h"
 #include "common/config.h"
+#include "common/friends.h"
 #include "common/shard.h"
 
 namespace chat::chat_service {

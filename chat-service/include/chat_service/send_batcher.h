@@ -28,7 +28,7 @@
 
 #include "chat_service/chat_store.h"
 #include "chat_service/fanout_queue.h"
-#include "chat_service/friend_checker.h"
+#include "common/friends.h"
 
 namespace chat::chat_service {
 

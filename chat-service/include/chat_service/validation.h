@@ -11,7 +11,7 @@
 
 namespace chat::chat_service {
 
-// client_msg_id: 1..limits.max_client_msg_id_chars printable ASCII characters.
+// client_msg_id: 1..limits.chat.max_client_msg_id_chars printable ASCII characters.
 grpc::Status ValidateClientMsgId(std::string_view id, const Limits& limits);
 
 // The message body a user may send: exactly one of text/media/location/contact_card, within the

@@ -2,6 +2,7 @@
 // The cluster topology and limits: one JSON file shared by every process (deploy/cluster.example.json
 // documents every key). Parsed and validated once in main(), then passed down by const reference.
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -36,57 +37,104 @@ struct GatewayConfig {
   std::string listen;  // host:port for WebSocket clients
 };
 
-// Every limit the cluster enforces. Defaults are the documented product values.
-struct Limits {
-  // WebSocket / gateway
-  uint32_t max_frame_bytes = 64 * 1024;   // largest client message accepted
-  uint32_t send_queue_max_frames = 1024;  // per session; beyond it the client is disconnected
-  uint32_t send_queue_max_bytes = 4 * 1024 * 1024;
-  uint32_t handshake_timeout_ms = 10000;             // TCP accept -> upgrade complete
-  uint32_t auth_timeout_ms = 15000;                  // upgrade -> authenticated, else close 4001
-  uint32_t idle_timeout_ms = 240000;                 // ping after half of it in silence; close after all of it
-  uint32_t drain_timeout_ms = 5000;                  // graceful shutdown budget
-  uint32_t max_connections = 18000;                  // per gateway process (file limit is 20000)
-  uint32_t max_connections_per_ip = 4096;            // concurrent, per client address (carrier NAT is big)
-  uint32_t new_connections_per_ip_per_second = 200;  // token bucket refill, per client address
-  uint32_t new_connections_per_ip_burst = 2000;      // token bucket size, per client address
-  uint32_t requests_per_second = 50;                 // per session, token bucket refill rate
-  uint32_t request_burst = 200;                      // per session, token bucket size
-  uint32_t max_inflight_requests = 64;               // per session, requests awaiting a reply
-  // RPC
-  uint32_t rpc_deadline_ms = 5000;
-  // Chat
-  uint32_t max_text_chars = 4000;
-  uint32_t max_client_msg_id_chars = 64;
-  uint32_t history_page_max = 200;
-  uint32_t history_page_default = 50;
-  uint32_t send_batch_max = 256;           // sends grouped into one commit
-  uint32_t send_committers = 1;            // chat-service threads committing send batches concurrently
-  uint32_t friend_cache_ttl_ms = 60000;    // chat-service remembers "these two are friends" this long
-  uint32_t send_calls_per_shard = 4;       // gateway: SendBatch calls in flight per chat shard
-  uint32_t send_queue_max_wait_ms = 1000;  // gateway: longest wait of a send for such a call; beyond
-                                           // it sends are refused with RESOURCE_EXHAUSTED
-  uint32_t send_queue_max = 10000;         // sends waiting for a commit, per chat process; beyond it
-                                           // send_message fails fast with RESOURCE_EXHAUSTED
-  // Groups
-  uint32_t max_group_members = 500;
-  uint32_t max_group_name_chars = 64;
-  uint32_t invite_code_member_limit = 100;
-  // Accounts
-  uint32_t code_ttl_s = 300;
-  uint32_t code_max_tries = 5;
-  uint32_t code_resend_interval_s = 30;
-  uint32_t max_codes_per_phone_per_day = 10;          // codes sent to one phone per 24 h window
-  uint32_t max_code_failures_per_phone_per_day = 20;  // wrong codes for one phone per 24 h, across codes
-  uint32_t max_codes_per_shard_per_minute = 600;      // token bucket per account replica (SMS budget)
-  uint64_t token_ttl_s = 30ull * 24 * 3600;
-  uint32_t max_display_name_chars = 32;
-  uint32_t max_greeting_chars = 50;
-  uint32_t max_friends = 5000;
-  uint32_t friend_request_ttl_s = 30 * 24 * 3600;
-  // Presence
-  uint32_t presence_ttl_ms = 30000;  // gateway lease; heartbeats every ttl/3
+// Every limit of the cluster, declared once: X(section, type, name, default, min, max).
+// The section is the process kind that enforces the limit (others may read it); its JSON key is
+// "limits.<section>.<name>", and a value outside [min, max] is refused at start with the key named.
+// Everything else is derived from this list: the per-section structs below, the parser and its
+// checks, and AllLimits(), against which tests check deploy/cluster.example.json and
+// deploy/README.md (where each limit's meaning is documented).
+inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
+// clang-format off
+#define CHAT_LIMITS_COMMON(X) \
+  X(common, uint32_t, rpc_deadline_ms, 5000, 1, kNoMax)                /* every internal RPC */ \
+  X(common, uint32_t, drain_timeout_ms, 5000, 0, kNoMax)               /* graceful shutdown budget */
+#define CHAT_LIMITS_GATEWAY(X) \
+  X(gateway, uint32_t, max_frame_bytes, 64 * 1024, 256, kNoMax)        /* largest client message */ \
+  X(gateway, uint32_t, send_queue_max_frames, 1024, 1, kNoMax)         /* per session, then close 4008 */ \
+  X(gateway, uint32_t, send_queue_max_bytes, 4 * 1024 * 1024, 0, kNoMax) \
+  X(gateway, uint32_t, handshake_timeout_ms, 10000, 0, kNoMax)         /* TCP accept -> upgrade done */ \
+  X(gateway, uint32_t, auth_timeout_ms, 15000, 0, kNoMax)              /* upgrade -> authenticated */ \
+  X(gateway, uint32_t, idle_timeout_ms, 240000, 0, kNoMax)             /* ping after half of it */ \
+  X(gateway, uint32_t, max_connections, 18000, 0, kNoMax)              /* per process (file limit 20000) */ \
+  X(gateway, uint32_t, max_connections_per_ip, 4096, 0, kNoMax)        /* concurrent, per address */ \
+  X(gateway, uint32_t, new_connections_per_ip_per_second, 200, 0, kNoMax) \
+  X(gateway, uint32_t, new_connections_per_ip_burst, 2000, 0, kNoMax) \
+  X(gateway, uint32_t, requests_per_second, 50, 0, kNoMax)             /* per session, bucket refill */ \
+  X(gateway, uint32_t, request_burst, 200, 0, kNoMax)                  /* per session, bucket size */ \
+  X(gateway, uint32_t, max_inflight_requests, 64, 0, kNoMax)           /* per session */ \
+  X(gateway, uint32_t, send_calls_per_shard, 4, 1, 1024)               /* SendBatch calls in flight */ \
+  X(gateway, uint32_t, send_queue_max_wait_ms, 1000, 1, kNoMax)        /* longest wait for such a call */
+#define CHAT_LIMITS_CHAT(X) \
+  X(chat, uint32_t, max_text_chars, 4000, 0, kNoMax) \
+  X(chat, uint32_t, max_client_msg_id_chars, 64, 0, kNoMax) \
+  X(chat, uint32_t, history_page_max, 200, 1, kNoMax) \
+  X(chat, uint32_t, history_page_default, 50, 0, kNoMax) \
+  X(chat, uint32_t, send_batch_max, 256, 0, kNoMax)                    /* sends in one commit / call */ \
+  X(chat, uint32_t, send_committers, 1, 1, 64)                         /* threads committing batches */ \
+  X(chat, uint32_t, friend_cache_ttl_ms, 60000, 0, 3600 * 1000)        /* positive answers only */ \
+  X(chat, uint32_t, send_queue_max, 10000, 0, kNoMax)                  /* sends waiting for a commit */
+#define CHAT_LIMITS_GROUP(X) \
+  X(group, uint32_t, max_group_members, 500, 0, kNoMax) \
+  X(group, uint32_t, max_group_name_chars, 64, 0, kNoMax)
+#define CHAT_LIMITS_ACCOUNT(X) \
+  X(account, uint32_t, code_ttl_s, 300, 0, kNoMax) \
+  X(account, uint32_t, code_max_tries, 5, 0, kNoMax) \
+  X(account, uint32_t, code_resend_interval_s, 30, 0, kNoMax) \
+  X(account, uint32_t, max_codes_per_phone_per_day, 10, 0, kNoMax)     /* per 24 h window */ \
+  X(account, uint32_t, max_code_failures_per_phone_per_day, 20, 0, kNoMax) \
+  X(account, uint32_t, max_codes_per_shard_per_minute, 600, 0, kNoMax) /* per replica (SMS budget) */ \
+  X(account, uint64_t, token_ttl_s, 30ull * 24 * 3600, 0, kNoMax) \
+  X(account, uint32_t, max_display_name_chars, 32, 0, kNoMax) \
+  X(account, uint32_t, max_greeting_chars, 50, 0, kNoMax) \
+  X(account, uint32_t, max_friends, 5000, 0, kNoMax) \
+  X(account, uint32_t, friend_request_ttl_s, 30 * 24 * 3600, 0, kNoMax)
+#define CHAT_LIMITS_PRESENCE(X) \
+  X(presence, uint32_t, presence_ttl_ms, 30000, 300, kNoMax)           /* gateway lease; heartbeat ttl/3 */
+#define CHAT_ALL_LIMITS(X) \
+  CHAT_LIMITS_COMMON(X) CHAT_LIMITS_GATEWAY(X) CHAT_LIMITS_CHAT(X) CHAT_LIMITS_GROUP(X) CHAT_LIMITS_ACCOUNT(X) \
+  CHAT_LIMITS_PRESENCE(X)
+// clang-format on
+
+#define CHAT_LIMIT_FIELD(section, type, name, def, lo, hi) type name = def;
+struct CommonLimits {
+  CHAT_LIMITS_COMMON(CHAT_LIMIT_FIELD)
 };
+struct GatewayLimits {
+  CHAT_LIMITS_GATEWAY(CHAT_LIMIT_FIELD)
+};
+struct ChatLimits {
+  CHAT_LIMITS_CHAT(CHAT_LIMIT_FIELD)
+};
+struct GroupLimits {
+  CHAT_LIMITS_GROUP(CHAT_LIMIT_FIELD)
+};
+struct AccountLimits {
+  CHAT_LIMITS_ACCOUNT(CHAT_LIMIT_FIELD)
+};
+struct PresenceLimits {
+  CHAT_LIMITS_PRESENCE(CHAT_LIMIT_FIELD)
+};
+#undef CHAT_LIMIT_FIELD
+
+// Every limit the cluster enforces, by section ("limits.<section>" in the config file).
+struct Limits {
+  CommonLimits common;
+  GatewayLimits gateway;
+  ChatLimits chat;
+  GroupLimits group;
+  AccountLimits account;
+  PresenceLimits presence;
+};
+
+// One row of the declaration above, for tools and tests.
+struct LimitInfo {
+  const char* section;
+  const char* name;
+  uint64_t default_value;
+  uint64_t min;
+  uint64_t max;  // already the type's maximum where the declaration says kNoMax
+};
+const std::vector<LimitInfo>& AllLimits();
 
 struct ClusterConfig {
   std::string secret;                         // HMAC key for tokens; must be set (>= 16 chars)

@@ -58,7 +58,7 @@ class ServiceProcess {
   // A pool over this shard's database; `prepare` runs on every new connection.
   PgPool Pool(std::function<void(pqxx::connection&)> prepare) const;
   // Starts a gRPC server on `listen` with `services`, logs "ready", blocks until SIGTERM/SIGINT, then
-  // stops accepting and gives in-flight calls limits.drain_timeout_ms. max_threads > 0 caps the sync
+  // stops accepting and gives in-flight calls limits.common.drain_timeout_ms. max_threads > 0 caps the sync
   // pool (see StartServer). Throws if the port cannot be bound.
   void Serve(std::vector<grpc::Service*> services, int max_threads = 0);
   // Serve's waiting step alone, for processes that serve something else (the gateway).

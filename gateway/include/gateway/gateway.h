@@ -27,7 +27,7 @@ class Gateway {
   ~Gateway();
   // Binds, takes the presence lease, subscribes, starts serving. Throws on failure to bind.
   void Start();
-  // Graceful: stop accepting, close every session with 1012, drain up to limits.drain_timeout_ms.
+  // Graceful: stop accepting, close every session with 1012, drain up to limits.common.drain_timeout_ms.
   void Stop();
   uint16_t port() const;
   const std::string& instance_id() const;

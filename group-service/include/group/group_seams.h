@@ -1,9 +1,10 @@
 #pragma once
-// The other services group-service talks to, behind the interfaces its tests fake. The real
-// implementations are named for what they use and take their shard maps from ClusterConfig.
+// The other services group-service talks to, behind the interfaces its tests fake (the friend checker
+// is the shared one, common/friends.h). The real implementations are named for what they use and
+// take their shard maps from ClusterConfig.
 //
 // Threads: every implementation is thread-safe (called from gRPC server threads concurrently).
-// Every RPC carries a deadline (limits.rpc_deadline_ms).
+// Every RPC carries a deadline (limits.common.rpc_deadline_ms).
 #include <grpcpp/support/status.h>
 
 #include <cstdint>
@@ -13,18 +14,10 @@
 #include "chat/v1/client.pb.h"
 #include "common/config.h"
 #include "common/fanout.h"
+#include "common/friends.h"
 #include "common/grpc_util.h"
 
 namespace chat::group {
-
-// Which of `others` are friends of `user_id` (account-service CheckFriends).
-class FriendChecker {
- public:
-  virtual ~FriendChecker() = default;
-  // On OK, *friends holds the subset of `others` that are friends of user_id.
-  virtual grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                                    std::vector<uint64_t>* friends) = 0;
-};
 
 // Public profiles (user id, handle, display name; never a phone number) from account-service.
 class ProfileSource {
@@ -50,19 +43,6 @@ class EventSink {
   virtual ~EventSink() = default;
   // skip_session_id: the session that made the request (it gets the reply instead), 0 = none.
   virtual void Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) = 0;
-};
-
-// CheckFriends on the account shard ShardOfUser(user_id).
-class GrpcFriendChecker : public FriendChecker {
- public:
-  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
-      : stubs_(account_shards), deadline_ms_(deadline_ms) {}
-  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                            std::vector<uint64_t>* friends) override;
-
- private:
-  ShardedStubs<internal::AccountService> stubs_;
-  uint32_t deadline_ms_;
 };
 
 // GetProfiles split by ShardOfUser: each account shard is asked for the users it owns.

@@ -8,7 +8,7 @@
 //                          EXPIREs kSessionHashTtlSeconds (2 days) after the user's last Register,
 //                          so a user who vanished without Unregister is eventually forgotten.
 //   gwlease:<gateway_id>   string "1" with a PX TTL: the gateway's lease. Refreshed by
-//                          GatewayHeartbeat (ttl_ms, 0 = limits.presence_ttl_ms); Register also
+//                          GatewayHeartbeat (ttl_ms, 0 = limits.presence.presence_ttl_ms); Register also
 //                          creates it if missing (SET NX, never shortening or extending a live one),
 //                          since a gateway that registers a session is alive at that moment.
 //

@@ -1,5 +1,9 @@
 #pragma once
-// Seam: "are these two users friends?" for direct-message authorization. Thread-safe.
+// The one friend checker: "which of these users are friends of that one?", answered by the account
+// shard that owns the user (account-service CheckFriends). chat-service asks it to authorize direct
+// messages, group-service before adding members.
+//
+// Threads: every implementation is thread-safe.
 #include <grpcpp/support/status.h>
 
 #include <chrono>
@@ -7,32 +11,34 @@
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
 #include "common/grpc_util.h"
 
-namespace chat::chat_service {
+namespace chat {
 
+// Seam (tests fake it).
 class FriendChecker {
  public:
   virtual ~FriendChecker() = default;
-  // Sets *friends. Returns non-OK (UNAVAILABLE, ...) only when the answer is unknown.
-  virtual grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) = 0;
-  // Fills *friends with those of `others` who are friends of `user_id` (one question for a whole
-  // send batch). The default asks AreFriends once per other.
+  // On OK, adds to *friends those of `others` who are friends of user_id. Any other status means
+  // the answer is unknown (UNAVAILABLE or DEADLINE_EXCEEDED: retry); *friends is then unspecified.
   virtual grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                                    std::unordered_set<uint64_t>* friends);
+                                    std::unordered_set<uint64_t>* friends) = 0;
   // Never blocks: true when the pair is known to be friends without asking anyone (a cache hit).
   virtual bool KnownFriends(uint64_t /*user_id*/, uint64_t /*other_id*/) { return false; }
 };
 
-// Asks account-service CheckFriends on the shard owning `user_id` (ShardOfUser), with a deadline.
+// CheckFriends on the account shard ShardOfUser(user_id), split into requests of at most
+// kMaxIdsPerRequest ids (account-service's own cap), each with a deadline.
 class GrpcFriendChecker : public FriendChecker {
  public:
-  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms);
-  grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) override;
+  static constexpr size_t kMaxIdsPerRequest = 1000;
+  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
+      : stubs_(account_shards), deadline_ms_(deadline_ms) {}
   grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
                             std::unordered_set<uint64_t>* friends) override;
 
@@ -43,12 +49,11 @@ class GrpcFriendChecker : public FriendChecker {
 
 // Remembers positive answers for `ttl` (friendship is symmetric, so (a,b) and (b,a) share an entry).
 // Negative answers are never cached, so a new friend can write at once; an unfriended user may still
-// send for up to `ttl`. Bounded: the cache is cleared when it holds max_entries.
+// pass for up to `ttl`. Bounded: the cache is cleared when it holds max_entries.
 class CachingFriendChecker : public FriendChecker {
  public:
   CachingFriendChecker(FriendChecker& inner, std::chrono::milliseconds ttl, size_t max_entries = 100000)
       : inner_(inner), ttl_(ttl), max_entries_(max_entries) {}
-  grpc::Status AreFriends(uint64_t user_id, uint64_t other_id, bool* friends) override;
   grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
                             std::unordered_set<uint64_t>* friends) override;
   bool KnownFriends(uint64_t user_id, uint64_t other_id) override;
@@ -67,4 +72,4 @@ class CachingFriendChecker : public FriendChecker {
   std::unordered_map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point, PairHash> positive_;
 };
 
-}  // namespace chat::chat_service
+}  // namespace chat

@@ -1,29 +1,28 @@
-// CachingFriendChecker: what chat-service remembers about friendships, against a counting fake.
+// CachingFriendChecker (common/friends.h): what chat-service remembers about friendships, against a
+// counting fake.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <set>
 
-#include "chat_service/friend_checker.h"
+#include "common/friends.h"
 #include "common/status.h"
 
-namespace chat::chat_service {
+namespace chat {
 namespace {
 
 using namespace std::chrono_literals;
 
 class CountingFriends : public FriendChecker {
  public:
-  grpc::Status AreFriends(uint64_t u, uint64_t o, bool* friends) override {
-    *friends = pairs.count(std::minmax(u, o)) > 0;
-    return grpc::Status::OK;
-  }
   grpc::Status FriendsAmong(uint64_t u, const std::vector<uint64_t>& others,
                             std::unordered_set<uint64_t>* friends) override {
     ++calls;
     asked.insert(asked.end(), others.begin(), others.end());
     if (down) return Unavailable("account service unavailable, retry");
-    return FriendChecker::FriendsAmong(u, others, friends);
+    for (uint64_t o : others)
+      if (pairs.count(std::minmax(u, o))) friends->insert(o);
+    return grpc::Status::OK;
   }
   std::set<std::pair<uint64_t, uint64_t>> pairs;
   int calls = 0;
@@ -58,11 +57,13 @@ TEST(FriendCache, ZeroTtlAlwaysAsks) {
   CountingFriends inner;
   inner.pairs = {{1, 2}};
   CachingFriendChecker cache(inner, 0ms);
-  bool friends = false;
-  ASSERT_TRUE(cache.AreFriends(1, 2, &friends).ok());
-  EXPECT_TRUE(friends);
+  std::unordered_set<uint64_t> friends;
+  ASSERT_TRUE(cache.FriendsAmong(1, {2}, &friends).ok());
+  EXPECT_TRUE(friends.count(2));
   EXPECT_FALSE(cache.KnownFriends(1, 2));
-  ASSERT_TRUE(cache.AreFriends(2, 1, &friends).ok());
+  friends.clear();
+  ASSERT_TRUE(cache.FriendsAmong(2, {1}, &friends).ok());
+  EXPECT_TRUE(friends.count(1));
   EXPECT_EQ(inner.calls, 2);
 }
 
@@ -95,4 +96,4 @@ TEST(FriendCache, IsBoundedInEntries) {
 }
 
 }  // namespace
-}  // namespace chat::chat_service
+}  // namespace chat
