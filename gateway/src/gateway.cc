@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <random>
 #include <thread>
@@ -12,12 +11,11 @@
 #include "common/log.h"
 #include "common/redis.h"
 #include "gateway_context.h"
-#include "session.h"
+#include "listener.h"
 
 namespace chat::gateway {
 
 namespace net = boost::asio;
-using tcp = net::ip::tcp;
 
 namespace {
 uint64_t RandomU64() {
@@ -32,12 +30,6 @@ std::string BootId() {
   return std::string(buf, 8);
 }
 
-tcp::endpoint ParseEndpoint(const std::string& hostport) {
-  auto colon = hostport.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("listen address must be host:port: " + hostport);
-  return tcp::endpoint(net::ip::make_address(hostport.substr(0, colon)),
-                       static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-}
 }  // namespace
 
 struct Gateway::Impl {
@@ -49,6 +41,7 @@ struct Gateway::Impl {
         thread_count(std::max(1, threads)),
         ip_limiter(c.limits.gateway.max_connections_per_ip, c.limits.gateway.new_connections_per_ip_per_second,
                    c.limits.gateway.new_connections_per_ip_burst),
+        auth(c.secret),
         router(c, instance_id),
         registrar(c, instance_id,
                   [this] {
@@ -56,22 +49,9 @@ struct Gateway::Impl {
                     for (auto& s : hub.All()) refs.push_back(s->presence_ref());
                     return refs;
                   }),
-        ctx{c, c.limits, instance_id, router, hub, registrar, ip_limiter},
-        acceptor(ioc) {
+        ctx{c, c.limits, instance_id, auth, router, hub, registrar, ip_limiter},
+        listener(ioc, ctx) {
     ctx.session_ids.Reseed(RandomU64());
-  }
-
-  void Accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-        spdlog::warn("accept failed: {}", ec.message());  // e.g. EMFILE: keep accepting
-      } else {
-        socket.set_option(tcp::no_delay(true));
-        StartHttpSession(std::move(socket), ctx);
-      }
-      Accept();
-    });
   }
 
   const ClusterConfig& config;
@@ -83,15 +63,15 @@ struct Gateway::Impl {
   // release their address slot, so the limiter outlives the io_context, which outlives the hub.
   IpLimiter ip_limiter;
   net::io_context ioc;
+  Authenticator auth;
   RequestRouter router;
   SessionHub hub;
   PresenceRegistrar registrar;
   GatewayContext ctx;
-  tcp::acceptor acceptor;
+  Listener listener;
   std::unique_ptr<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   std::unique_ptr<RedisSubscriber> subscriber;
-  uint16_t port = 0;
   bool stopped = false;
 };
 
@@ -102,12 +82,7 @@ Gateway::~Gateway() { Stop(); }
 
 void Gateway::Start() {
   auto& m = *impl_;
-  auto ep = ParseEndpoint(m.listen_address);
-  m.acceptor.open(ep.protocol());
-  m.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  m.acceptor.bind(ep);
-  m.acceptor.listen(net::socket_base::max_listen_connections);
-  m.port = m.acceptor.local_endpoint().port();
+  m.listener.Open(m.listen_address);
 
   if (!m.registrar.Start(m.config.limits.common.rpc_deadline_ms * 2))
     spdlog::warn("presence did not answer; sessions will be registered once it does");
@@ -126,9 +101,9 @@ void Gateway::Start() {
     spdlog::warn("redis subscription not confirmed yet; pushes start when it is (clients sync meanwhile)");
 
   m.work = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(m.ioc.get_executor());
-  m.Accept();
+  m.listener.Start();
   for (int i = 0; i < m.thread_count; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
-  spdlog::info("gateway {} ready on {}:{} (ws path /ws)", m.instance_id, ep.address().to_string(), m.port);
+  spdlog::info("gateway {} ready on {} (port {}, ws path /ws)", m.instance_id, m.listen_address, m.listener.port());
 }
 
 void Gateway::Stop() {
@@ -136,10 +111,7 @@ void Gateway::Stop() {
   if (m.stopped || m.threads.empty()) return;
   m.stopped = true;
   m.ctx.shutting_down = true;
-  net::post(m.ioc, [&m] {
-    boost::system::error_code ec;
-    m.acceptor.close(ec);
-  });
+  m.listener.Close();
   auto sessions = m.hub.All();
   spdlog::info("shutting down: closing {} session(s) with 1012", m.ctx.open_sessions.load());
   for (auto& s : sessions) s->Kick(1012, "gateway restarting; reconnect to another gateway");
@@ -164,7 +136,7 @@ void Gateway::Stop() {
   spdlog::info("gateway stopped ({} session(s) left at the deadline)", m.ctx.open_sessions.load());
 }
 
-uint16_t Gateway::port() const { return impl_->port; }
+uint16_t Gateway::port() const { return impl_->listener.port(); }
 const std::string& Gateway::instance_id() const { return impl_->instance_id; }
 size_t Gateway::sessions() const { return impl_->hub.size(); }
 

@@ -1,10 +1,12 @@
 #pragma once
-// The one narrow object that the listener, the HTTP upgrade phase and the WebSocket sessions share.
+// The one narrow object that the three connection phases share: the listener (listener.h), the
+// HTTP upgrade (http_upgrade.h) and the WebSocket session (ws_session.h).
 // Owned by Gateway; outlives every session (Gateway drains sessions before destroying it).
 #include <atomic>
 #include <cstdint>
 #include <string>
 
+#include "authenticator.h"
 #include "common/config.h"
 #include "common/shard.h"
 #include "hub.h"
@@ -51,6 +53,7 @@ struct GatewayContext {
   const ClusterConfig& config;
   const Limits& limits;
   std::string instance_id;
+  const Authenticator& auth;
   RequestRouter& router;
   SessionHub& hub;
   PresenceRegistrar& registrar;

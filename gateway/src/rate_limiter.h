@@ -1,9 +1,16 @@
 #pragma once
 // Token bucket for per-session request rates. Not thread-safe: owned by one session strand.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 namespace chat::gateway {
+
+// The monotonic clock, in milliseconds, that the gateway's limiters and timers read.
+inline int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 class TokenBucket {
  public:

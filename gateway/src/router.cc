@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <unordered_map>
 
 #include "common/log.h"
 #include "common/shard.h"
@@ -15,7 +16,7 @@ namespace chat::gateway {
 namespace {
 
 template <typename Req, typename Resp>
-struct Call {
+struct UnaryCall {
   grpc::ClientContext ctx;
   Req req;
   Resp resp;
@@ -34,7 +35,7 @@ auto Put(Mut mut) {
 // response into the reply (and may return a new identity).
 template <typename Req, typename Resp, typename Start, typename Fill>
 void Unary(uint32_t deadline_ms, uint64_t request_id, Req req, Start start, Fill fill, ReplyFn done) {
-  auto call = std::make_shared<Call<Req, Resp>>();
+  auto call = std::make_shared<UnaryCall<Req, Resp>>();
   call->req = std::move(req);
   call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   start(&call->ctx, &call->req, &call->resp,
@@ -49,13 +50,6 @@ void Unary(uint32_t deadline_ms, uint64_t request_id, Req req, Start start, Fill
           }
           done(std::move(reply), std::move(id));
         });
-}
-
-v1::Reply ErrorReply(uint64_t request_id, v1::StatusCode code, std::string message) {
-  v1::Reply r;
-  r.set_request_id(request_id);
-  SetError(&r, code, std::move(message));
-  return r;
 }
 
 // Asks every shard the same question in parallel; `finish(results, statuses)` runs once, on the
@@ -84,11 +78,329 @@ void Scatter(Stubs& stubs, uint32_t deadline_ms, Req req, Call call, Finish fini
   }
 }
 
+}  // namespace
+
+struct RequestRouter::Backends {
+  Backends(const ClusterConfig& c, std::string gateway)
+      : deadline_ms(c.limits.common.rpc_deadline_ms),
+        gateway_id(std::move(gateway)),
+        accounts(c.account),
+        chats(c.chat),
+        groups(c.group),
+        sends(chats, c.limits.common.rpc_deadline_ms, c.limits.chat.send_batch_max,
+              c.limits.gateway.send_calls_per_shard, c.limits.gateway.send_queue_max_wait_ms) {}
+
+  internal::AccountService::Stub& AccountOf(uint64_t user) { return accounts.at(ShardOfUser(user, accounts.size())); }
+  internal::AccountService::Stub& AccountOfPhone(const std::string& phone) {
+    return accounts.at(ShardOfPhone(phone, accounts.size()));
+  }
+  internal::ChatService::Stub& ChatOf(const std::string& conversation) {
+    return chats.at(ShardOfConversation(conversation, chats.size()));
+  }
+  internal::GroupService::Stub& GroupOf(uint64_t group) { return groups.at(ShardOfGroup(group, groups.size())); }
+  internal::Origin OriginOf(const RequestContext& ctx) const {
+    internal::Origin o;
+    o.set_user_id(ctx.identity.user_id);
+    o.set_device_id(ctx.identity.device_id);
+    o.set_gateway_id(ctx.gateway_id);
+    o.set_session_id(ctx.session_id);
+    return o;
+  }
+
+  const uint32_t deadline_ms;
+  const std::string gateway_id;
+  ShardedStubs<internal::AccountService> accounts;
+  ShardedStubs<internal::ChatService> chats;
+  ShardedStubs<internal::GroupService> groups;
+  SendCoalescer sends;  // after chats, which it uses
+};
+
+namespace {
+
+using v1::ClientFrame;
+using Backends = RequestRouter::Backends;
+
+// Issues the unary method `Method` on a stub: RPC(GetAccount).
+#define RPC(Method) [](auto& stub, auto* c, auto* q, auto* s, auto cb) { stub.async()->Method(c, q, s, std::move(cb)); }
+
+// One unary call on `stub` with the router's deadline, its answer put in the reply field `result`
+// (e.g. &v1::Reply::mutable_account).
+template <typename Stub, typename Rpc, typename Req, typename Resp>
+void Call(Backends& b, Stub& stub, Rpc rpc, Req req, Resp* (v1::Reply::*result)(), uint64_t rid, ReplyFn done) {
+  Unary<Req, Resp>(
+      b.deadline_ms, rid, std::move(req),
+      [&stub, rpc](auto* c, auto* q, auto* s, auto cb) { rpc(stub, c, q, s, std::move(cb)); }, Put<Resp>(result),
+      std::move(done));
+}
+
+internal::UserIdRequest UserRequest(const RequestContext& ctx) {
+  internal::UserIdRequest r;
+  r.set_user_id(ctx.identity.user_id);
+  return r;
+}
+
+// A request naming a conversation: refused here when the id cannot be routed.
+bool BadConversation(const std::string& id, uint64_t rid, ReplyFn& done) {
+  if (ParseConversationId(id)) return false;
+  done(ErrorReply(rid, v1::INVALID_ARGUMENT, "conversation_id is not a valid conversation id"), std::nullopt);
+  return true;
+}
+
+bool MissingId(uint64_t id, const char* field, uint64_t rid, ReplyFn& done) {
+  if (id != 0) return false;
+  done(ErrorReply(rid, v1::INVALID_ARGUMENT, std::string(field) + " is required"), std::nullopt);
+  return true;
+}
+
 // For a merged list: answers with the first shard's error and returns true when any shard failed
 // (a partial list would make a syncing client believe items are gone).
-bool ReplyFirstError(const std::vector<grpc::Status>& statuses, uint64_t request_id, const ReplyFn& done);
+bool ReplyFirstError(const std::vector<grpc::Status>& statuses, uint64_t request_id, const ReplyFn& done) {
+  for (const auto& st : statuses) {
+    if (st.ok()) continue;
+    v1::Reply reply;
+    reply.set_request_id(request_id);
+    SetError(&reply, st);
+    done(std::move(reply), std::nullopt);
+    return true;
+  }
+  return false;
+}
+
+// ---- handlers that are more than one call
+
+// sign_up and log_in: the connection becomes the account the answer names, on the device it gave.
+template <typename Req, typename Rpc>
+void OpenSession(Backends& b, const Req& req, Rpc rpc, uint64_t rid, ReplyFn done) {
+  auto& stub = b.AccountOfPhone(req.phone());
+  auto fill = [device = req.device_id()](v1::SessionResult& s, v1::Reply& r) -> std::optional<Identity> {
+    Identity id{s.account().profile().user_id(), device};
+    *r.mutable_session() = std::move(s);
+    return id;
+  };
+  Unary<Req, v1::SessionResult>(
+      b.deadline_ms, rid, req, [&stub, rpc](auto* c, auto* q, auto* s, auto cb) { rpc(stub, c, q, s, std::move(cb)); },
+      fill, std::move(done));
+}
+
+// The token was verified by the session's authentication step (ctx.claimed); the account must
+// still exist.
+void Authenticate(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
+  internal::UserIdRequest r;
+  r.set_user_id(ctx.claimed.user_id);
+  auto& stub = b.AccountOf(ctx.claimed.user_id);
+  Unary<internal::UserIdRequest, v1::Account>(
+      b.deadline_ms, f.request_id(), std::move(r),
+      [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->GetAccount(c, q, s, std::move(cb)); },
+      [id = ctx.claimed](v1::Account& a, v1::Reply& reply) -> std::optional<Identity> {
+        *reply.mutable_authenticate()->mutable_account() = std::move(a);
+        return id;
+      },
+      std::move(done));
+}
+
+void SendMessage(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
+  const uint64_t rid = f.request_id();
+  const auto& conv = f.send_message().conversation_id();
+  if (BadConversation(conv, rid, done)) return;
+  internal::SendRequest r;
+  *r.mutable_origin() = b.OriginOf(ctx);
+  *r.mutable_request() = f.send_message();
+  b.sends.Submit(ShardOfConversation(conv, b.chats.size()), std::move(r),
+                 [rid, done = std::move(done)](const grpc::Status& st, v1::SendMessageResult&& res) {
+                   v1::Reply reply;
+                   reply.set_request_id(rid);
+                   if (st.ok())
+                     *reply.mutable_send_message() = std::move(res);
+                   else
+                     SetError(&reply, st);
+                   done(std::move(reply), std::nullopt);
+                 });
+}
+
+void ListConversations(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
+  const uint64_t rid = f.request_id();
+  Scatter<v1::ConversationsResult>(
+      b.chats, b.deadline_ms, UserRequest(ctx), RPC(ListConversations),
+      [rid, done](std::vector<v1::ConversationsResult>& results, std::vector<grpc::Status>& statuses) {
+        if (ReplyFirstError(statuses, rid, done)) return;
+        v1::Reply reply;
+        reply.set_request_id(rid);
+        auto* out = reply.mutable_conversations();
+        for (auto& r : results)
+          for (auto& c : *r.mutable_conversations()) *out->add_conversations() = std::move(c);
+        std::sort(out->mutable_conversations()->begin(), out->mutable_conversations()->end(),
+                  [](const v1::ConversationSummary& a, const v1::ConversationSummary& b) {
+                    return a.last_message_time_ms() > b.last_message_time_ms();
+                  });
+        done(std::move(reply), std::nullopt);
+      });
+}
+
+void ListMyGroups(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
+  const uint64_t rid = f.request_id();
+  Scatter<v1::GroupsResult>(b.groups, b.deadline_ms, UserRequest(ctx), RPC(ListMyGroups),
+                            [rid, done](std::vector<v1::GroupsResult>& results, std::vector<grpc::Status>& statuses) {
+                              if (ReplyFirstError(statuses, rid, done)) return;
+                              v1::Reply reply;
+                              reply.set_request_id(rid);
+                              auto* out = reply.mutable_groups();
+                              for (auto& r : results)
+                                for (auto& x : *r.mutable_groups()) *out->add_groups() = std::move(x);
+                              done(std::move(reply), std::nullopt);
+                            });
+}
+
+// Handles live on an unknown shard: every account shard is asked.
+void LookupUser(Backends& b, const RequestContext&, const ClientFrame& f, ReplyFn done) {
+  const uint64_t rid = f.request_id();
+  Scatter<v1::UserProfile>(b.accounts, b.deadline_ms, f.lookup_user(), RPC(LookupHandle),
+                           [rid, done](std::vector<v1::UserProfile>& results, std::vector<grpc::Status>& statuses) {
+                             v1::Reply reply;
+                             reply.set_request_id(rid);
+                             // Found on any shard wins; otherwise the most telling error (anything but NOT_FOUND).
+                             const grpc::Status* worst = nullptr;
+                             for (size_t s = 0; s < statuses.size(); ++s) {
+                               if (statuses[s].ok()) {
+                                 *reply.mutable_profile() = std::move(results[s]);
+                                 return done(std::move(reply), std::nullopt);
+                               }
+                               if (!worst || statuses[s].error_code() != grpc::StatusCode::NOT_FOUND)
+                                 worst = &statuses[s];
+                             }
+                             SetError(&reply, *worst);
+                             done(std::move(reply), std::nullopt);
+                           });
+}
+
+// ---- the table
+
+using Handler = void (*)(Backends&, const RequestContext&, const ClientFrame&, ReplyFn);
+struct Route {
+  bool needs_auth;  // refused with UNAUTHENTICATED on a connection that has not authenticated
+  Handler handle;
+};
+
+// clang-format off
+const std::unordered_map<int, Route>& Routes() {
+  using C = RequestContext;
+  using F = ClientFrame;
+  static const std::unordered_map<int, Route> routes = {
+    // ---- may be sent before authentication
+    {F::kRequestCode, {false, [](Backends& b, const C&, const F& f, ReplyFn done) {
+       Call(b, b.AccountOfPhone(f.request_code().phone()), RPC(RequestCode), f.request_code(),
+            &v1::Reply::mutable_request_code, f.request_id(), std::move(done)); }}},
+    {F::kSignUp, {false, [](Backends& b, const C&, const F& f, ReplyFn done) {
+       OpenSession(b, f.sign_up(), RPC(SignUp), f.request_id(), std::move(done)); }}},
+    {F::kLogIn, {false, [](Backends& b, const C&, const F& f, ReplyFn done) {
+       OpenSession(b, f.log_in(), RPC(LogIn), f.request_id(), std::move(done)); }}},
+    {F::kAuthenticate, {false, Authenticate}},
+
+    // ---- accounts and contacts
+    {F::kRefreshToken, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::RefreshTokenRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       r.set_device_id(ctx.identity.device_id);
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(RefreshToken), std::move(r), &v1::Reply::mutable_session,
+            f.request_id(), std::move(done)); }}},
+    {F::kGetMe, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(GetAccount), UserRequest(ctx), &v1::Reply::mutable_account,
+            f.request_id(), std::move(done)); }}},
+    {F::kSetDisplayName, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::SetDisplayNameRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       r.set_display_name(f.set_display_name().display_name());
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetDisplayName), std::move(r), &v1::Reply::mutable_account,
+            f.request_id(), std::move(done)); }}},
+    {F::kLookupUser, {true, LookupUser}},
+    {F::kGetProfiles, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(GetProfiles), f.get_profiles(), &v1::Reply::mutable_profiles,
+            f.request_id(), std::move(done)); }}},
+    {F::kSendFriendRequest, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t target = f.send_friend_request().user_id();
+       if (MissingId(target, "user_id", f.request_id(), done)) return;
+       internal::SendFriendRequestRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.send_friend_request();
+       Call(b, b.AccountOf(target), RPC(SendFriendRequest), std::move(r), &v1::Reply::mutable_send_friend_request,
+            f.request_id(), std::move(done)); }}},
+    {F::kAcceptFriendRequest, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::AcceptFriendRequestRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       r.set_from_user_id(f.accept_friend_request().user_id());
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(AcceptFriendRequest), std::move(r), &v1::Reply::mutable_contact,
+            f.request_id(), std::move(done)); }}},
+    {F::kListFriendRequests, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListFriendRequests), UserRequest(ctx),
+            &v1::Reply::mutable_friend_requests, f.request_id(), std::move(done)); }}},
+    {F::kListContacts, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListContacts), UserRequest(ctx), &v1::Reply::mutable_contacts,
+            f.request_id(), std::move(done)); }}},
+
+    // ---- conversations and messages
+    {F::kSendMessage, {true, SendMessage}},
+    {F::kGetHistory, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const auto& conv = f.get_history().conversation_id();
+       if (BadConversation(conv, f.request_id(), done)) return;
+       internal::HistoryRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       *r.mutable_request() = f.get_history();
+       Call(b, b.ChatOf(conv), RPC(GetHistory), std::move(r), &v1::Reply::mutable_history, f.request_id(),
+            std::move(done)); }}},
+    {F::kListConversations, {true, ListConversations}},
+    {F::kMarkRead, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const auto& conv = f.mark_read().conversation_id();
+       if (BadConversation(conv, f.request_id(), done)) return;
+       internal::MarkReadRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.mark_read();
+       Call(b, b.ChatOf(conv), RPC(MarkRead), std::move(r), &v1::Reply::mutable_mark_read, f.request_id(),
+            std::move(done)); }}},
+
+    // ---- groups
+    {F::kCreateGroup, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::CreateGroupRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.create_group();
+       // By creator, so a retry with the same client_request_id reaches the shard that holds the key.
+       Call(b, b.groups.at(ShardOfUser(ctx.identity.user_id, b.groups.size())), RPC(CreateGroup), std::move(r),
+            &v1::Reply::mutable_group, f.request_id(), std::move(done)); }}},
+    {F::kAddGroupMembers, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.add_group_members().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::AddGroupMembersRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.add_group_members();
+       Call(b, b.GroupOf(gid), RPC(AddMembers), std::move(r), &v1::Reply::mutable_group, f.request_id(),
+            std::move(done)); }}},
+    {F::kLeaveGroup, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.leave_group().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::GroupIdRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       r.set_group_id(gid);
+       Call(b, b.GroupOf(gid), RPC(Leave), std::move(r), &v1::Reply::mutable_empty, f.request_id(), std::move(done)); }}},
+    {F::kListGroupMembers, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.list_group_members().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::GroupIdRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       r.set_group_id(gid);
+       Call(b, b.GroupOf(gid), RPC(ListMembers), std::move(r), &v1::Reply::mutable_group_members, f.request_id(),
+            std::move(done)); }}},
+    {F::kListMyGroups, {true, ListMyGroups}},
+  };
+  return routes;
+}
+// clang-format on
 
 }  // namespace
+
+v1::Reply ErrorReply(uint64_t request_id, v1::StatusCode code, std::string message) {
+  v1::Reply r;
+  r.set_request_id(request_id);
+  SetError(&r, code, std::move(message));
+  return r;
+}
 
 void SetError(v1::Reply* reply, v1::StatusCode code, std::string message) {
   reply->clear_result();
@@ -121,360 +433,27 @@ void SetError(v1::Reply* reply, const grpc::Status& st) {
 }
 
 RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id)
-    : config_(config),
-      gateway_id_(std::move(gateway_id)),
-      signer_(config.secret),
-      accounts_(config.account),
-      chats_(config.chat),
-      groups_(config.group),
-      sends_(chats_, config.limits.common.rpc_deadline_ms, config.limits.chat.send_batch_max,
-             config.limits.gateway.send_calls_per_shard, config.limits.gateway.send_queue_max_wait_ms) {}
+    : backends_(std::make_unique<Backends>(config, std::move(gateway_id))) {}
 
-std::optional<TokenClaims> RequestRouter::VerifyToken(std::string_view token, TokenError* error) const {
-  return signer_.Verify(token, NowMs() / 1000, error);
-}
+RequestRouter::~RequestRouter() = default;
 
-internal::Origin RequestRouter::OriginOf(const RequestContext& ctx) const {
-  internal::Origin o;
-  o.set_user_id(ctx.identity.user_id);
-  o.set_device_id(ctx.identity.device_id);
-  o.set_gateway_id(ctx.gateway_id);
-  o.set_session_id(ctx.session_id);
-  return o;
-}
+bool RequestRouter::Routed(v1::ClientFrame::RequestCase kind) { return Routes().count(kind) > 0; }
 
 void RequestRouter::Handle(const RequestContext& ctx, const v1::ClientFrame& f, ReplyFn done) {
   ++inflight_;
-  Route(ctx, f, [this, done = std::move(done)](v1::Reply reply, std::optional<Identity> id) {
+  ReplyFn finish = [this, done = std::move(done)](v1::Reply reply, std::optional<Identity> id) {
     done(std::move(reply), std::move(id));
     --inflight_;
-  });
-}
-
-void RequestRouter::Route(const RequestContext& ctx, const v1::ClientFrame& f, ReplyFn done) {
-  using v1::ClientFrame;
-  const uint64_t rid = f.request_id();
-  const uint32_t dl = config_.limits.common.rpc_deadline_ms;
-  const uint64_t me = ctx.identity.user_id;
-  const bool authed = me != 0;
-  auto acct = [&](uint32_t shard) -> internal::AccountService::Stub& { return accounts_.at(shard); };
-  auto my_acct = [&]() -> internal::AccountService::Stub& { return accounts_.at(ShardOfUser(me, accounts_.size())); };
-  auto user_req = [&] {
-    internal::UserIdRequest r;
-    r.set_user_id(me);
-    return r;
   };
-
-  switch (f.request_case()) {
-    case ClientFrame::REQUEST_NOT_SET:
-      return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "frame carries no known request"), std::nullopt);
-
-    // ---- may be sent before authentication
-    case ClientFrame::kRequestCode: {
-      auto& stub = acct(ShardOfPhone(f.request_code().phone(), accounts_.size()));
-      return Unary<v1::RequestCodeRequest, v1::RequestCodeResult>(
-          dl, rid, f.request_code(),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->RequestCode(c, q, s, std::move(cb)); },
-          Put<v1::RequestCodeResult>(&v1::Reply::mutable_request_code), std::move(done));
-    }
-    case ClientFrame::kSignUp:
-    case ClientFrame::kLogIn: {
-      bool sign_up = f.request_case() == ClientFrame::kSignUp;
-      const std::string& phone = sign_up ? f.sign_up().phone() : f.log_in().phone();
-      std::string device = sign_up ? f.sign_up().device_id() : f.log_in().device_id();
-      auto& stub = acct(ShardOfPhone(phone, accounts_.size()));
-      auto fill = [device](v1::SessionResult& s, v1::Reply& r) -> std::optional<Identity> {
-        Identity id{s.account().profile().user_id(), device};
-        *r.mutable_session() = std::move(s);
-        return id;
-      };
-      if (sign_up)
-        return Unary<v1::SignUpRequest, v1::SessionResult>(
-            dl, rid, f.sign_up(),
-            [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->SignUp(c, q, s, std::move(cb)); }, fill,
-            std::move(done));
-      return Unary<v1::LogInRequest, v1::SessionResult>(
-          dl, rid, f.log_in(),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->LogIn(c, q, s, std::move(cb)); }, fill,
-          std::move(done));
-    }
-    case ClientFrame::kAuthenticate:
-      return Authenticate(f, std::move(done));
-    default:
-      break;
-  }
-
-  if (!authed)
-    return done(ErrorReply(rid, v1::UNAUTHENTICATED, "authenticate first (token, sign_up or log_in)"), std::nullopt);
-
-  switch (f.request_case()) {
-    case ClientFrame::kRefreshToken: {
-      internal::RefreshTokenRequest r;
-      r.set_user_id(me);
-      r.set_device_id(ctx.identity.device_id);
-      auto& stub = my_acct();
-      return Unary<internal::RefreshTokenRequest, v1::SessionResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->RefreshToken(c, q, s, std::move(cb)); },
-          Put<v1::SessionResult>(&v1::Reply::mutable_session), std::move(done));
-    }
-    case ClientFrame::kGetMe: {
-      auto& stub = my_acct();
-      return Unary<internal::UserIdRequest, v1::Account>(
-          dl, rid, user_req(),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->GetAccount(c, q, s, std::move(cb)); },
-          Put<v1::Account>(&v1::Reply::mutable_account), std::move(done));
-    }
-    case ClientFrame::kSetDisplayName: {
-      internal::SetDisplayNameRequest r;
-      r.set_user_id(me);
-      r.set_display_name(f.set_display_name().display_name());
-      auto& stub = my_acct();
-      return Unary<internal::SetDisplayNameRequest, v1::Account>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->SetDisplayName(c, q, s, std::move(cb)); },
-          Put<v1::Account>(&v1::Reply::mutable_account), std::move(done));
-    }
-    case ClientFrame::kLookupUser:
-      return LookupUser(f, std::move(done));
-    case ClientFrame::kGetProfiles: {
-      auto& stub = my_acct();
-      return Unary<v1::GetProfilesRequest, v1::ProfilesResult>(
-          dl, rid, f.get_profiles(),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->GetProfiles(c, q, s, std::move(cb)); },
-          Put<v1::ProfilesResult>(&v1::Reply::mutable_profiles), std::move(done));
-    }
-    case ClientFrame::kSendFriendRequest: {
-      uint64_t target = f.send_friend_request().user_id();
-      if (target == 0) return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "user_id is required"), std::nullopt);
-      internal::SendFriendRequestRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      *r.mutable_request() = f.send_friend_request();
-      auto& stub = acct(ShardOfUser(target, accounts_.size()));
-      return Unary<internal::SendFriendRequestRequest, v1::SendFriendRequestResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->SendFriendRequest(c, q, s, std::move(cb)); },
-          Put<v1::SendFriendRequestResult>(&v1::Reply::mutable_send_friend_request), std::move(done));
-    }
-    case ClientFrame::kAcceptFriendRequest: {
-      internal::AcceptFriendRequestRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      r.set_from_user_id(f.accept_friend_request().user_id());
-      auto& stub = my_acct();
-      return Unary<internal::AcceptFriendRequestRequest, v1::Contact>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->AcceptFriendRequest(c, q, s, std::move(cb)); },
-          Put<v1::Contact>(&v1::Reply::mutable_contact), std::move(done));
-    }
-    case ClientFrame::kListFriendRequests: {
-      auto& stub = my_acct();
-      return Unary<internal::UserIdRequest, v1::FriendRequestsResult>(
-          dl, rid, user_req(),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->ListFriendRequests(c, q, s, std::move(cb)); },
-          Put<v1::FriendRequestsResult>(&v1::Reply::mutable_friend_requests), std::move(done));
-    }
-    case ClientFrame::kListContacts: {
-      auto& stub = my_acct();
-      return Unary<internal::UserIdRequest, v1::ContactsResult>(
-          dl, rid, user_req(),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->ListContacts(c, q, s, std::move(cb)); },
-          Put<v1::ContactsResult>(&v1::Reply::mutable_contacts), std::move(done));
-    }
-
-    case ClientFrame::kSendMessage: {
-      const auto& conv = f.send_message().conversation_id();
-      if (!ParseConversationId(conv))
-        return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "conversation_id is not a valid conversation id"),
-                    std::nullopt);
-      internal::SendRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      *r.mutable_request() = f.send_message();
-      sends_.Submit(ShardOfConversation(conv, chats_.size()), std::move(r),
-                    [rid, done = std::move(done)](const grpc::Status& st, v1::SendMessageResult&& res) {
-                      v1::Reply reply;
-                      reply.set_request_id(rid);
-                      if (st.ok())
-                        *reply.mutable_send_message() = std::move(res);
-                      else
-                        SetError(&reply, st);
-                      done(std::move(reply), std::nullopt);
-                    });
-      return;
-    }
-    case ClientFrame::kGetHistory: {
-      const auto& conv = f.get_history().conversation_id();
-      if (!ParseConversationId(conv))
-        return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "conversation_id is not a valid conversation id"),
-                    std::nullopt);
-      internal::HistoryRequest r;
-      r.set_user_id(me);
-      *r.mutable_request() = f.get_history();
-      auto& stub = chats_.at(ShardOfConversation(conv, chats_.size()));
-      return Unary<internal::HistoryRequest, v1::HistoryResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->GetHistory(c, q, s, std::move(cb)); },
-          Put<v1::HistoryResult>(&v1::Reply::mutable_history), std::move(done));
-    }
-    case ClientFrame::kListConversations:
-      return ListConversations(ctx, rid, std::move(done));
-    case ClientFrame::kMarkRead: {
-      const auto& conv = f.mark_read().conversation_id();
-      if (!ParseConversationId(conv))
-        return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "conversation_id is not a valid conversation id"),
-                    std::nullopt);
-      internal::MarkReadRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      *r.mutable_request() = f.mark_read();
-      auto& stub = chats_.at(ShardOfConversation(conv, chats_.size()));
-      return Unary<internal::MarkReadRequest, v1::MarkReadResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->MarkRead(c, q, s, std::move(cb)); },
-          Put<v1::MarkReadResult>(&v1::Reply::mutable_mark_read), std::move(done));
-    }
-
-    case ClientFrame::kCreateGroup: {
-      internal::CreateGroupRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      *r.mutable_request() = f.create_group();
-      // By creator, so a retry with the same client_request_id reaches the shard that holds the key.
-      auto& stub = groups_.at(ShardOfUser(me, groups_.size()));
-      return Unary<internal::CreateGroupRequest, v1::GroupResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->CreateGroup(c, q, s, std::move(cb)); },
-          Put<v1::GroupResult>(&v1::Reply::mutable_group), std::move(done));
-    }
-    case ClientFrame::kAddGroupMembers: {
-      uint64_t gid = f.add_group_members().group_id();
-      if (gid == 0) return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "group_id is required"), std::nullopt);
-      internal::AddGroupMembersRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      *r.mutable_request() = f.add_group_members();
-      auto& stub = groups_.at(ShardOfGroup(gid, groups_.size()));
-      return Unary<internal::AddGroupMembersRequest, v1::GroupResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->AddMembers(c, q, s, std::move(cb)); },
-          Put<v1::GroupResult>(&v1::Reply::mutable_group), std::move(done));
-    }
-    case ClientFrame::kLeaveGroup:
-    case ClientFrame::kListGroupMembers: {
-      bool leave = f.request_case() == ClientFrame::kLeaveGroup;
-      uint64_t gid = leave ? f.leave_group().group_id() : f.list_group_members().group_id();
-      if (gid == 0) return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "group_id is required"), std::nullopt);
-      internal::GroupIdRequest r;
-      *r.mutable_origin() = OriginOf(ctx);
-      r.set_group_id(gid);
-      auto& stub = groups_.at(ShardOfGroup(gid, groups_.size()));
-      if (leave)
-        return Unary<internal::GroupIdRequest, v1::Empty>(
-            dl, rid, std::move(r),
-            [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->Leave(c, q, s, std::move(cb)); },
-            Put<v1::Empty>(&v1::Reply::mutable_empty), std::move(done));
-      return Unary<internal::GroupIdRequest, v1::GroupMembersResult>(
-          dl, rid, std::move(r),
-          [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->ListMembers(c, q, s, std::move(cb)); },
-          Put<v1::GroupMembersResult>(&v1::Reply::mutable_group_members), std::move(done));
-    }
-    case ClientFrame::kListMyGroups:
-      return ListMyGroups(ctx, rid, std::move(done));
-    default:
-      return done(ErrorReply(rid, v1::INVALID_ARGUMENT, "unknown request"), std::nullopt);
-  }
-}
-
-void RequestRouter::Authenticate(const v1::ClientFrame& f, ReplyFn done) {
   const uint64_t rid = f.request_id();
-  TokenError err{};
-  auto claims = VerifyToken(f.authenticate().token(), &err);
-  if (!claims) {
-    const char* why = err == TokenError::kExpired ? "token expired; log in again" : "invalid token";
-    return done(ErrorReply(rid, v1::UNAUTHENTICATED, why), std::nullopt);
-  }
-  internal::UserIdRequest r;
-  r.set_user_id(claims->user_id);
-  auto& stub = accounts_.at(ShardOfUser(claims->user_id, accounts_.size()));
-  Identity id{claims->user_id, claims->device_id};
-  Unary<internal::UserIdRequest, v1::Account>(
-      config_.limits.common.rpc_deadline_ms, rid, std::move(r),
-      [&stub](auto* c, auto* q, auto* s, auto cb) { stub.async()->GetAccount(c, q, s, std::move(cb)); },
-      [id](v1::Account& a, v1::Reply& reply) -> std::optional<Identity> {
-        *reply.mutable_authenticate()->mutable_account() = std::move(a);
-        return id;
-      },
-      std::move(done));
+  if (f.request_case() == ClientFrame::REQUEST_NOT_SET)
+    return finish(ErrorReply(rid, v1::INVALID_ARGUMENT, "frame carries no known request"), std::nullopt);
+  const auto& routes = Routes();
+  auto it = routes.find(f.request_case());
+  if (it == routes.end()) return finish(ErrorReply(rid, v1::INVALID_ARGUMENT, "unknown request"), std::nullopt);
+  if (it->second.needs_auth && ctx.identity.user_id == 0)
+    return finish(ErrorReply(rid, v1::UNAUTHENTICATED, "authenticate first (token, sign_up or log_in)"), std::nullopt);
+  it->second.handle(*backends_, ctx, f, std::move(finish));
 }
-
-void RequestRouter::ListConversations(const RequestContext& ctx, uint64_t rid, ReplyFn done) {
-  internal::UserIdRequest req;
-  req.set_user_id(ctx.identity.user_id);
-  Scatter<v1::ConversationsResult>(
-      chats_, config_.limits.common.rpc_deadline_ms, std::move(req),
-      [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListConversations(c, q, r, std::move(cb)); },
-      [rid, done](std::vector<v1::ConversationsResult>& results, std::vector<grpc::Status>& statuses) {
-        if (ReplyFirstError(statuses, rid, done)) return;
-        v1::Reply reply;
-        reply.set_request_id(rid);
-        auto* out = reply.mutable_conversations();
-        for (auto& r : results)
-          for (auto& c : *r.mutable_conversations()) *out->add_conversations() = std::move(c);
-        std::sort(out->mutable_conversations()->begin(), out->mutable_conversations()->end(),
-                  [](const v1::ConversationSummary& a, const v1::ConversationSummary& b) {
-                    return a.last_message_time_ms() > b.last_message_time_ms();
-                  });
-        done(std::move(reply), std::nullopt);
-      });
-}
-
-void RequestRouter::ListMyGroups(const RequestContext& ctx, uint64_t rid, ReplyFn done) {
-  internal::UserIdRequest req;
-  req.set_user_id(ctx.identity.user_id);
-  Scatter<v1::GroupsResult>(
-      groups_, config_.limits.common.rpc_deadline_ms, std::move(req),
-      [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->ListMyGroups(c, q, r, std::move(cb)); },
-      [rid, done](std::vector<v1::GroupsResult>& results, std::vector<grpc::Status>& statuses) {
-        if (ReplyFirstError(statuses, rid, done)) return;
-        v1::Reply reply;
-        reply.set_request_id(rid);
-        auto* out = reply.mutable_groups();
-        for (auto& r : results)
-          for (auto& x : *r.mutable_groups()) *out->add_groups() = std::move(x);
-        done(std::move(reply), std::nullopt);
-      });
-}
-
-void RequestRouter::LookupUser(const v1::ClientFrame& f, ReplyFn done) {
-  const uint64_t rid = f.request_id();
-  Scatter<v1::UserProfile>(
-      accounts_, config_.limits.common.rpc_deadline_ms, f.lookup_user(),
-      [](auto& stub, auto* c, auto* q, auto* r, auto cb) { stub.async()->LookupHandle(c, q, r, std::move(cb)); },
-      [rid, done](std::vector<v1::UserProfile>& results, std::vector<grpc::Status>& statuses) {
-        v1::Reply reply;
-        reply.set_request_id(rid);
-        // Found on any shard wins; otherwise the most telling error (anything but NOT_FOUND).
-        const grpc::Status* worst = nullptr;
-        for (size_t s = 0; s < statuses.size(); ++s) {
-          if (statuses[s].ok()) {
-            *reply.mutable_profile() = std::move(results[s]);
-            return done(std::move(reply), std::nullopt);
-          }
-          if (!worst || statuses[s].error_code() != grpc::StatusCode::NOT_FOUND) worst = &statuses[s];
-        }
-        SetError(&reply, *worst);
-        done(std::move(reply), std::nullopt);
-      });
-}
-
-namespace {
-bool ReplyFirstError(const std::vector<grpc::Status>& statuses, uint64_t request_id, const ReplyFn& done) {
-  for (const auto& st : statuses) {
-    if (st.ok()) continue;
-    v1::Reply reply;
-    reply.set_request_id(request_id);
-    SetError(&reply, st);
-    done(std::move(reply), std::nullopt);
-    return true;
-  }
-  return false;
-}
-}  // namespace
 
 }  // namespace chat::gateway

@@ -5,8 +5,11 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "authenticator.h"
 #include "chat/internal/services.pb.h"
 #include "common/codec.h"
+#include "common/log.h"
+#include "common/token.h"
 #include "frame_queue.h"
 #include "gateway_context.h"
 #include "hub.h"
@@ -179,6 +182,39 @@ TEST(SetError, HidesTransportDetailButKeepsServiceMessages) {
   EXPECT_EQ(r.message(), "you can only message friends");
   SetError(&r, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"));
   EXPECT_EQ(r.status(), v1::DEADLINE_EXCEEDED);
+}
+
+TEST(RequestRouter, EveryRequestKindOfTheSchemaHasARoute) {
+  // The router is a table keyed by request kind: a kind added to client.proto without its entry
+  // would answer "unknown request" to every client that uses it.
+  const auto* oneof = v1::ClientFrame::descriptor()->FindOneofByName("request");
+  ASSERT_NE(oneof, nullptr);
+  ASSERT_GT(oneof->field_count(), 20);
+  for (int i = 0; i < oneof->field_count(); ++i) {
+    const auto* field = oneof->field(i);
+    EXPECT_TRUE(RequestRouter::Routed(static_cast<v1::ClientFrame::RequestCase>(field->number())))
+        << "no route for " << field->name();
+  }
+  EXPECT_FALSE(RequestRouter::Routed(v1::ClientFrame::REQUEST_NOT_SET));
+}
+
+TEST(Authenticator, AcceptsItsOwnTokensOnlyAndSaysWhyNot) {
+  const Authenticator auth("gateway-unit-test-secret-0123456789");
+  TokenSigner signer("gateway-unit-test-secret-0123456789");
+  const int64_t now_s = NowMs() / 1000;
+  TokenError err{};
+  auto id = auth.Verify(signer.Issue({42, "phone-1", now_s + 600}), &err);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->user_id, 42u);
+  EXPECT_EQ(id->device_id, "phone-1");
+  EXPECT_FALSE(auth.Verify(signer.Issue({42, "phone-1", now_s - 1}), &err));
+  EXPECT_EQ(err, TokenError::kExpired);
+  EXPECT_STREQ(Authenticator::Refusal(err), "token expired; log in again");
+  TokenSigner other("another-secret-entirely-0123456789");
+  EXPECT_FALSE(auth.Verify(other.Issue({42, "phone-1", now_s + 600}), &err));
+  EXPECT_NE(err, TokenError::kExpired);
+  EXPECT_STREQ(Authenticator::Refusal(err), "invalid token");
+  EXPECT_FALSE(auth.Verify("not a token", &err));
 }
 
 TEST(SessionIdGenerator, IdsAreUniqueWithinAndAcrossGateways) {

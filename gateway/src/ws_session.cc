@@ -1,25 +1,20 @@
-#include "session.h"
+#include "ws_session.h"
 
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <span>
 
-#include "common/codec.h"
 #include "frame_queue.h"
 #include "rate_limiter.h"
+#include "router.h"
 #include "ws_protocol.h"
 
 namespace chat::gateway {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
@@ -31,31 +26,10 @@ constexpr uint16_t kCloseTryAgainLater = 1013;
 constexpr uint16_t kCloseAuthTimeout = 4001;
 constexpr uint16_t kCloseSlowConsumer = 4008;
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string_view QueryParam(std::string_view target, std::string_view key) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    std::string_view kv = rest.substr(0, amp);
-    auto eq = kv.find('=');
-    if (eq != std::string_view::npos && kv.substr(0, eq) == key) return kv.substr(eq + 1);
-    if (amp == std::string_view::npos) break;
-    rest = rest.substr(amp + 1);
-  }
-  return {};
-}
-
 bool IsAuthRequest(v1::ClientFrame::RequestCase c) {
   return c == v1::ClientFrame::kSignUp || c == v1::ClientFrame::kLogIn || c == v1::ClientFrame::kAuthenticate;
 }
 
-// ------------------------------------------------------------------------------------------------
 // One WebSocket connection, framed by ws_protocol. Everything runs on the socket's strand.
 //
 // Idle cost: the session object, the socket, one pending readiness wait (no buffer) and, once
@@ -67,26 +41,42 @@ bool IsAuthRequest(v1::ClientFrame::RequestCase c) {
 // written (the client resyncs). Once both close frames have passed, or the client broke the
 // protocol, the send side is shut down and input is discarded until the client closes
 // (RFC 6455 7.1.1); drain_timeout_ms bounds all of it. Finish closes the socket.
+//
+// The session's life is one State (below); the only other flags are orthogonal to it: a write in
+// flight (writing_) and a keep-alive ping unanswered (pinged_).
 class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, GatewayContext& ctx, WireEncoding enc, std::optional<Identity> identity,
-            std::unique_ptr<IpLimiter::Slot> ip_slot)
-      : ip_slot_(std::move(ip_slot)),
+  // In order: a later state never goes back to an earlier one, except kAuthenticating, which
+  // returns to kUnauthenticated when its request fails.
+  enum class State : uint8_t {
+    kUpgrading,        // writing the 101; not yet counted in open_sessions
+    kUnauthenticated,  // open; the auth timeout runs
+    kAuthenticating,   // an auth request is in flight; other requests but request_code wait for it
+    kAuthenticated,    // identity set; in the hub and registered with presence
+    kClosing,          // our close frame is queued; no more data frames; input still parsed
+    kPeerGone,         // the client closed or broke the protocol: input discarded; our close pending
+    kCloseSent,        // our close frame is written; input parsed for the client's close
+    kTornDown,         // both closes passed (or input unusable): FIN sent, input discarded until EOF
+    kFinished,         // socket closed, unregistered
+  };
+
+  WsSession(tcp::socket&& socket, GatewayContext& ctx, Upgrade upgrade)
+      : ip_slot_(std::move(upgrade.ip_slot)),
         socket_(std::move(socket)),
         ctx_(ctx),
-        enc_(enc),
+        enc_(upgrade.encoding),
         id_(ctx.session_ids.Next()),
         timer_(socket_.get_executor()),
         bucket_(ctx.limits.gateway.requests_per_second, ctx.limits.gateway.request_burst),
         reader_(ctx.limits.gateway.max_frame_bytes) {
-    if (identity) pending_identity_ = std::make_unique<Identity>(*identity);
+    if (upgrade.identity) pending_identity_ = std::make_unique<Identity>(*upgrade.identity);
+    if (!upgrade.early.empty()) early_ = std::make_unique<std::string>(std::move(upgrade.early));
   }
 
-  // Writes the 101 response; `early` holds bytes the client sent after its upgrade request.
-  void Start(std::string response, std::string early) {
+  // Writes the 101 response, then serves the connection.
+  void Start(std::string response) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
-    if (!early.empty()) early_ = std::make_unique<std::string>(std::move(early));
     auto res = std::make_shared<std::string>(std::move(response));
     ArmTimer(ctx_.limits.gateway.handshake_timeout_ms, [](WsSession& s) { s.Finish(); });
     net::async_write(socket_, net::buffer(*res),
@@ -99,7 +89,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   // ---- SessionHandle (any thread)
   void PushEvents(std::vector<std::shared_ptr<const SharedEvent>> events) override {
     net::post(socket_.get_executor(), [self = shared_from_this(), events = std::move(events)] {
-      if (self->identity_.user_id == 0) return;
+      if (self->state_ != State::kAuthenticated) return;
       for (const auto& e : events)
         if (!self->Enqueue(e->Frame(self->enc_))) return;
       if (!self->writing_) self->DoWrite();
@@ -129,8 +119,11 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     bool carries_close = false;
   };
 
+  bool closing() const { return state_ >= State::kClosing; }
+  bool discarding() const { return state_ == State::kPeerGone || state_ == State::kTornDown; }
+
   void OnAccept() {
-    accepted_ = true;
+    state_ = State::kUnauthenticated;
     ++ctx_.open_sessions;
     ++ctx_.counters.connections_accepted;
     last_rx_ms_ = SteadyMs();
@@ -148,7 +141,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       return;
     }
     ArmTimer(ctx_.limits.gateway.auth_timeout_ms, [](WsSession& s) {
-      if (s.identity_.user_id == 0) s.CloseWith(kCloseAuthTimeout, "not authenticated in time");
+      if (s.state_ == State::kUnauthenticated || s.state_ == State::kAuthenticating)
+        s.CloseWith(kCloseAuthTimeout, "not authenticated in time");
     });
     StartReading();
   }
@@ -156,6 +150,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   // Registers the session (hub + presence); `then` runs on the strand once presence answered.
   void BecomeAuthenticated(const Identity& id, std::function<void()> then) {
     identity_ = id;
+    state_ = State::kAuthenticated;
     ref_ = Ref();
     ArmKeepAlive();
     ctx_.hub.Add(id.user_id, shared_from_this());
@@ -179,13 +174,13 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     const uint64_t gen = ++timer_gen_;
     timer_.expires_after(std::chrono::milliseconds(ms));
     timer_.async_wait([self = shared_from_this(), gen, on_expiry](boost::system::error_code ec) {
-      if (!ec && gen == self->timer_gen_ && !self->finished_) on_expiry(*self);
+      if (!ec && gen == self->timer_gen_ && self->state_ != State::kFinished) on_expiry(*self);
     });
   }
 
   // Pings after idle_timeout/2 of silence from the client; drops the connection after idle_timeout.
   void ArmKeepAlive() {
-    if (closing_) return;
+    if (closing()) return;
     const int64_t half = std::max<int64_t>(ctx_.limits.gateway.idle_timeout_ms / 2, 1);
     const int64_t due = last_rx_ms_ + (pinged_ ? 2 * half : half);
     const int64_t wait = std::max<int64_t>(due - SteadyMs(), 0);
@@ -193,7 +188,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   }
 
   void OnKeepAlive() {
-    if (closing_) return;
+    if (closing()) return;
     const int64_t silent = SteadyMs() - last_rx_ms_;
     const int64_t half = std::max<int64_t>(ctx_.limits.gateway.idle_timeout_ms / 2, 1);
     if (silent >= 2 * half) return Finish();  // gone without a word: no close handshake to wait for
@@ -215,7 +210,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   }
 
   void WaitReadable() {
-    if (finished_) return;
+    if (state_ == State::kFinished) return;
     socket_.async_wait(tcp::socket::wait_read,
                        [self = shared_from_this()](boost::system::error_code ec) { self->OnReadable(ec); });
   }
@@ -223,11 +218,11 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   void OnReadable(boost::system::error_code ec) {
     if (ec) return Finish();
     thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
-    for (int turn = 0; turn < kReadsPerTurn && !finished_; ++turn) {
+    for (int turn = 0; turn < kReadsPerTurn && state_ != State::kFinished; ++turn) {
       size_t n = socket_.read_some(net::buffer(buf.get(), kReadChunk), ec);
       if (ec == net::error::would_block || ec == net::error::try_again) break;
       if (ec) return Finish();  // EOF or reset: the client is gone
-      if (discarding_) continue;
+      if (discarding()) continue;
       last_rx_ms_ = SteadyMs();
       pinged_ = false;
       reader_.Feed(buf.get(), n);
@@ -246,32 +241,33 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
         case ws::Reader::Kind::kNeedMore:
           return true;
         case ws::Reader::Kind::kMessage:
-          if (!closing_) OnMessage(e.text, e.payload);
+          if (!closing()) OnMessage(e.text, e.payload);
           break;
         case ws::Reader::Kind::kPing:
-          if (!closing_) QueueControl(ws::ControlFrame(ws::Opcode::kPong, e.payload));
+          if (!closing()) QueueControl(ws::ControlFrame(ws::Opcode::kPong, e.payload));
           break;
         case ws::Reader::Kind::kPong:
           break;
-        case ws::Reader::Kind::kClose:
-          peer_closed_ = true;
-          discarding_ = true;  // nothing may follow a close frame
-          if (!closing_)
-            CloseWith(e.close_code == 0 ? ws::kCloseNormal : e.close_code, "");
-          else if (close_sent_)
-            Teardown();
+        case ws::Reader::Kind::kClose:  // nothing may follow a close frame
+          PeerGone(e.close_code == 0 ? ws::kCloseNormal : e.close_code, "");
           return false;
         case ws::Reader::Kind::kError:
           ++ctx_.counters.bad_frames;
-          discarding_ = true;
-          if (!closing_)
-            CloseWith(e.close_code, e.error);
-          else if (close_sent_)
-            Teardown();
+          PeerGone(e.close_code, e.error);
           return false;
       }
-      if (finished_) return false;
+      if (state_ == State::kFinished) return false;
     }
+  }
+
+  // The client closed, or its input became unusable: answer with our close if none is queued yet,
+  // discard the rest of the input, and tear down once our close frame is out.
+  void PeerGone(uint16_t code, std::string reason) {
+    if (!closing()) CloseWith(code, std::move(reason));
+    if (state_ == State::kCloseSent)
+      Teardown();
+    else if (state_ == State::kClosing)
+      state_ = State::kPeerGone;
   }
 
   void OnMessage(bool text, std::string_view data) {
@@ -300,16 +296,23 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       ++ctx_.counters.rate_limited;
       return SendReply(ErrorReply(rid, v1::RESOURCE_EXHAUSTED, "too many requests in flight; wait for replies"));
     }
-    if (identity_.user_id != 0 && IsAuthRequest(frame.request_case()))
+    if (state_ == State::kAuthenticated && IsAuthRequest(frame.request_case()))
       return SendReply(ErrorReply(rid, v1::FAILED_PRECONDITION, "this connection is already authenticated"));
-    if (identity_.user_id == 0 && authenticating_ && frame.request_case() != v1::ClientFrame::kRequestCode)
+    if (state_ == State::kAuthenticating && frame.request_case() != v1::ClientFrame::kRequestCode)
       return SendReply(ErrorReply(rid, v1::UNAVAILABLE, "authentication in progress; retry after its reply"));
+    RequestContext rc{identity_, {}, id_, ctx_.instance_id};
+    if (frame.request_case() == v1::ClientFrame::kAuthenticate) {
+      // The authentication step: the token is checked here; the router only fetches the account.
+      TokenError err{};
+      auto claimed = ctx_.auth.Verify(frame.authenticate().token(), &err);
+      if (!claimed) return SendReply(ErrorReply(rid, v1::UNAUTHENTICATED, Authenticator::Refusal(err)));
+      rc.claimed = std::move(*claimed);
+    }
     if (IsAuthRequest(frame.request_case())) {
-      authenticating_ = true;
+      state_ = State::kAuthenticating;
       auth_request_id_ = rid;
     }
     ++inflight_;
-    RequestContext rc{identity_, id_, ctx_.instance_id};
     ctx_.router.Handle(rc, frame, [self = shared_from_this()](v1::Reply reply, std::optional<Identity> id) {
       net::post(self->socket_.get_executor(), [self, reply = std::move(reply), id = std::move(id)]() mutable {
         self->OnReply(std::move(reply), std::move(id));
@@ -319,22 +322,15 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   void OnReply(v1::Reply reply, std::optional<Identity> id) {
     --inflight_;
-    if (finished_ || closing_) return;  // the client is gone: never register a dead session
-    if (authenticating_ && reply.request_id() == auth_request_id_) authenticating_ = false;
-    if (id && id->user_id != 0 && identity_.user_id == 0) {
+    if (closing()) return;  // the client is gone: never register a dead session
+    if (state_ == State::kAuthenticating && reply.request_id() == auth_request_id_)
+      state_ = State::kUnauthenticated;
+    if (id && id->user_id != 0 && state_ == State::kUnauthenticated) {
       BecomeAuthenticated(*id,
                           [self = shared_from_this(), reply = std::move(reply)]() mutable { self->SendReply(reply); });
       return;
     }
     SendReply(reply);
-  }
-
-  static v1::Reply ErrorReply(uint64_t rid, v1::StatusCode code, std::string message) {
-    v1::Reply r;
-    r.set_request_id(rid);
-    r.set_status(code);
-    r.set_message(std::move(message));
-    return r;
   }
 
   void SendReply(const v1::Reply& reply) {
@@ -350,7 +346,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   // Queues a data frame without starting a write. False once the session is closing.
   bool Enqueue(std::shared_ptr<const std::string> frame) {
-    if (closing_) return false;
+    if (closing()) return false;
     if (queue_.size() >= ctx_.limits.gateway.send_queue_max_frames ||
         queued_bytes_ + frame->size() > ctx_.limits.gateway.send_queue_max_bytes) {
       ++ctx_.counters.slow_consumer_kicks;
@@ -363,7 +359,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   }
 
   void QueueControl(std::string frame) {
-    if (close_queued_) return;  // nothing follows our close frame
+    if (closing()) return;  // nothing follows our close frame
     control_ += frame;
     if (!writing_) DoWrite();
   }
@@ -376,7 +372,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     control_.clear();
     b.nbufs = 0;
     b.frames = 0;
-    b.carries_close = close_queued_;
+    b.carries_close = state_ == State::kClosing || state_ == State::kPeerGone;
     if (!b.control.empty()) b.bufs[b.nbufs++] = net::buffer(b.control);
     const auto op = enc_ == WireEncoding::kProto ? ws::Opcode::kBinary : ws::Opcode::kText;
     size_t bytes = 0;
@@ -407,9 +403,11 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       queue_.pop_front();
     }
     if (wb_->carries_close) {
-      close_sent_ = true;
       wb_.reset();
-      if (peer_closed_ || discarding_) Teardown();
+      if (state_ == State::kPeerGone)
+        Teardown();
+      else if (state_ == State::kClosing)
+        state_ = State::kCloseSent;
       return;
     }
     if (control_.empty() && queue_.empty()) return wb_.reset();  // idle sessions keep no scratch
@@ -419,8 +417,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   // Starts a graceful close with `code` once the write in flight (if any) is done. Frames still
   // queued are dropped: the client resyncs after reconnecting.
   void CloseWith(uint16_t code, std::string reason) {
-    if (closing_ || !accepted_ || finished_) return;
-    closing_ = true;
+    if (closing() || state_ == State::kUpgrading) return;
+    state_ = State::kClosing;
     while (queue_.size() > (writing_ ? wb_->frames : 0u)) {
       queued_bytes_ -= queue_.back()->size();
       queue_.pop_back();
@@ -428,7 +426,6 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     // A peer that never reads would hold the close handshake forever: cut it after a deadline.
     ArmTimer(std::max<uint32_t>(ctx_.limits.common.drain_timeout_ms, 1000), [](WsSession& s) { s.Finish(); });
     control_ += ws::CloseFrame(code, reason);
-    close_queued_ = true;
     if (!writing_) DoWrite();
   }
 
@@ -436,13 +433,13 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   void Teardown() {
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    discarding_ = true;
+    state_ = State::kTornDown;
   }
 
   void Finish() {
-    if (finished_) return;
-    finished_ = true;
-    closing_ = true;
+    if (state_ == State::kFinished) return;
+    const bool accepted = state_ != State::kUpgrading;
+    state_ = State::kFinished;
     ++timer_gen_;
     timer_.cancel();
     boost::system::error_code ignored;
@@ -451,7 +448,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       ctx_.hub.Remove(identity_.user_id, id_);
       ctx_.registrar.Unregister(ref_);
     }
-    if (accepted_) --ctx_.open_sessions;
+    if (accepted) --ctx_.open_sessions;
   }
 
   std::unique_ptr<IpLimiter::Slot> ip_slot_;  // this connection's place in its address's quota
@@ -473,132 +470,17 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   std::string control_;             // control frames waiting for the next write
   std::unique_ptr<WriteBatch> wb_;  // only while writing
   uint32_t inflight_ = 0;
-  uint64_t auth_request_id_ = 0;
-  bool writing_ = false;
-  bool accepted_ = false;
-  bool authenticating_ = false;  // an auth request is in flight; others wait for its reply
-  bool pinged_ = false;          // a keep-alive ping went out since the client last spoke
-  bool closing_ = false;         // our close frame is queued or sent; no more data frames
-  bool close_queued_ = false;
-  bool close_sent_ = false;
-  bool peer_closed_ = false;
-  bool discarding_ = false;  // input is read and dropped (after a close frame or a protocol error)
-  bool finished_ = false;
-};
-
-// ------------------------------------------------------------------------------------------------
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
- public:
-  HttpSession(tcp::socket&& socket, GatewayContext& ctx) : stream_(std::move(socket)), ctx_(ctx) {}
-
-  void Run() {
-    beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
-    if (ec) return;  // already gone
-    verdict_ = ctx_.ip_limiter.Acquire(remote.address().to_string(), SteadyMs(), &ip_slot_);
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
-  }
-
- private:
-  void DoRead() {
-    parser_.emplace();
-    parser_->header_limit(8 * 1024);
-    parser_->body_limit(0);
-    stream_.expires_after(std::chrono::milliseconds(ctx_.limits.gateway.handshake_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
-  }
-
-  void OnRead(beast::error_code ec, std::size_t) {
-    if (ec) return;  // timeout, oversized header, garbage: just drop the connection
-    auto req = parser_->release();
-    if (verdict_ != IpLimiter::Verdict::kOk) {
-      ++ctx_.counters.rejected_ip;
-      return Respond(http::status::too_many_requests, verdict_ == IpLimiter::Verdict::kTooMany
-                                                          ? "too many connections from your address\n"
-                                                          : "connecting too fast from your address; back off\n");
-    }
-    std::string_view target(req.target().data(), req.target().size());
-    std::string_view path = target.substr(0, target.find('?'));
-    if (!IsUpgrade(req)) {
-      if (path == "/healthz" && req.method() == http::verb::get) {
-        if (ctx_.shutting_down) return Respond(http::status::service_unavailable, "shutting down\n");
-        return Respond(http::status::ok, "ok\n");
-      }
-      return Respond(http::status::not_found, "not found\n");
-    }
-    if (path != "/ws") return Respond(http::status::not_found, "WebSocket endpoint is /ws\n");
-    if (req[http::field::sec_websocket_version] != "13")
-      return Respond(http::status::upgrade_required, "WebSocket version 13 only\n", "13");
-    auto key_field = req[http::field::sec_websocket_key];
-    std::string_view key(key_field.data(), key_field.size());
-    if (!ws::ValidClientKey(key)) return Respond(http::status::bad_request, "missing or malformed Sec-WebSocket-Key\n");
-    if (ctx_.shutting_down) return Respond(http::status::service_unavailable, "gateway restarting\n");
-    WireEncoding enc = WireEncoding::kJson;
-    auto offered = req[http::field::sec_websocket_protocol];
-    if (!offered.empty() && !ChooseSubprotocol(std::string_view(offered.data(), offered.size()), &enc))
-      return Respond(http::status::bad_request, "unsupported subprotocol; offer chat.v1.proto or chat.v1.json\n");
-
-    std::optional<Identity> identity;
-    std::string_view token;
-    auto auth = req[http::field::authorization];
-    std::string_view a(auth.data(), auth.size());
-    if (a.substr(0, 7) == "Bearer ")
-      token = a.substr(7);
-    else if (!a.empty())
-      return Respond(http::status::unauthorized, "Authorization must be 'Bearer <token>'\n");
-    if (token.empty()) token = QueryParam(target, "access_token");
-    if (!token.empty()) {
-      TokenError err{};
-      auto claims = ctx_.router.VerifyToken(token, &err);
-      if (!claims)
-        return Respond(http::status::unauthorized, err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
-      identity = Identity{claims->user_id, claims->device_id};
-    }
-    std::string response =
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nServer: chat-gateway\r\n"
-        "Sec-WebSocket-Accept: " +
-        ws::AcceptKey(key) + "\r\n";
-    if (!offered.empty()) response += "Sec-WebSocket-Protocol: " + std::string(SubprotocolName(enc)) + "\r\n";
-    response += "\r\n";
-    std::string early = beast::buffers_to_string(buffer_.data());
-    auto ws =
-        std::make_shared<WsSession>(stream_.release_socket(), ctx_, enc, std::move(identity), std::move(ip_slot_));
-    ws->Start(std::move(response), std::move(early));
-  }
-
-  static bool IsUpgrade(const http::request<http::empty_body>& req) {
-    return req.version() >= 11 && req.method() == http::verb::get &&
-           http::token_list(req[http::field::connection]).exists("upgrade") &&
-           http::token_list(req[http::field::upgrade]).exists("websocket");
-  }
-
-  // `ws_version`: sent as Sec-WebSocket-Version (the answer to an unsupported version).
-  void Respond(http::status status, std::string body, const char* ws_version = nullptr) {
-    auto res = std::make_shared<http::response<http::string_body>>(status, 11);
-    if (ws_version) res->set(http::field::sec_websocket_version, ws_version);
-    res->set(http::field::server, "chat-gateway");
-    res->set(http::field::content_type, "text/plain");
-    res->set(http::field::connection, "close");
-    res->body() = std::move(body);
-    res->prepare_payload();
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    });
-  }
-
-  beast::tcp_stream stream_;
-  GatewayContext& ctx_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::empty_body>> parser_;
-  IpLimiter::Verdict verdict_ = IpLimiter::Verdict::kTooFast;
-  std::unique_ptr<IpLimiter::Slot> ip_slot_;
+  uint64_t auth_request_id_ = 0;  // the request that put the session in kAuthenticating
+  State state_ = State::kUpgrading;
+  bool writing_ = false;  // a socket write is in flight (wb_ is its scratch)
+  bool pinged_ = false;   // a keep-alive ping went out since the client last spoke
 };
 
 }  // namespace
 
-void StartHttpSession(tcp::socket socket, GatewayContext& ctx) {
-  std::make_shared<HttpSession>(std::move(socket), ctx)->Run();
+void StartWsSession(tcp::socket socket, GatewayContext& ctx, Upgrade upgrade) {
+  std::string response = std::move(upgrade.response);
+  std::make_shared<WsSession>(std::move(socket), ctx, std::move(upgrade))->Start(std::move(response));
 }
 
 }  // namespace chat::gateway
