@@ -238,10 +238,6 @@ void FillMessage(const pqxx::row& r, const std::string& conversation_id, v1::Mes
   if (!r[5].is_null()) m->mutable_content()->ParseFromString(Bytes(r[5]));
 }
 
-// Thrown inside a fast-path batch so that WithTransaction rolls back; the batch is then redone with
-// one savepoint per send.
-struct RedoWithSavepoints {};
-
 }  // namespace
 
 void PgChatStore::Prepare(pqxx::connection& c) {
@@ -403,108 +399,88 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
   }
   const int64_t now_ms = NowMs();
   std::vector<CommittedMessage> committed;
-  std::unique_lock<std::mutex> order_lock(commit_order_mu_, std::defer_lock);
-
-  auto run = [&](bool savepoints) {
-    return WithTransaction(
-        pool_,
-        [&](pqxx::work& w) -> grpc::Status {
-          // A retried attempt (deadlock) must not wait on row locks while holding the order mutex.
-          if (order_lock.owns_lock()) order_lock.unlock();
-          committed.clear();
-          for (auto& o : out) o = SendOutcome{};
-          for (const PendingSend* s : to_create)
-            w.exec_prepared(kEnsureDirect, s->conversation_id, I64(s->user_a), I64(s->user_b));
-          if (!savepoints) {
-            std::vector<const PendingSend*> sorted;
-            std::vector<SendOutcome*> outs;
-            sorted.reserve(n);
-            outs.reserve(n);
-            for (size_t i : order) {
-              sorted.push_back(sends[i]);
-              outs.push_back(&out[i]);
-            }
-            try {
-              ExecSendBatch(w, sorted, now_ms, outs, &committed);
-            } catch (const pqxx::transaction_rollback&) {
-              throw;  // deadlock / serialization: WithTransaction retries the whole batch
-            } catch (const pqxx::sql_error& e) {
-              spdlog::info("send batch failed ({}); redoing it one send at a time with savepoints", e.what());
-              throw RedoWithSavepoints{};
-            }
-            order_lock.lock();
-            return grpc::Status::OK;
-          }
-          for (size_t i : order) {
-            const PendingSend& s = *sends[i];
-            if (!savepoints) {
-              try {
-                ExecSend(w, s, now_ms, &out[i], &committed);
-              } catch (const pqxx::transaction_rollback&) {
-                throw;  // deadlock / serialization: WithTransaction retries the whole batch
-              } catch (const pqxx::sql_error& e) {
-                spdlog::info("send batch: one send failed ({}); redoing the batch with savepoints", e.what());
-                throw RedoWithSavepoints{};
-              }
-              continue;
-            }
-            bool failed = false;
-            {
-              pqxx::subtransaction sub(w, "send");
-              try {
-                const size_t before = committed.size();
-                ExecSend(sub, s, now_ms, &out[i], &committed);
-                try {
-                  sub.commit();
-                } catch (...) {
-                  committed.resize(before);
-                  throw;
-                }
-              } catch (const pqxx::transaction_rollback&) {
-                throw;
-              } catch (const pqxx::sql_error& e) {
-                spdlog::info("send to {} failed on its own: {}", s.conversation_id, e.what());
-                failed = true;
-              }
-            }
-            if (failed) {
-              // Most likely a duplicate committed by another replica after our statement's snapshot.
-              pqxx::result r = w.exec_prepared(kDedupLookup, s.conversation_id, I64(s.sender_id), s.client_msg_id);
-              if (!r.empty()) {
-                out[i].status = grpc::Status::OK;
-                out[i].result.set_seq(r[0][0].as<uint64_t>());
-                out[i].result.set_message_id(r[0][1].as<std::string>());
-                out[i].result.set_server_time_ms(r[0][2].as<int64_t>());
-                out[i].result.set_duplicate(true);
-              } else {
-                out[i].result.Clear();
-                out[i].status = Internal("message could not be stored");
-              }
-            }
-          }
-          order_lock.lock();
-          return grpc::Status::OK;
-        },
-        "send batch");
+  // Every attempt (WithTransaction retries deadlocks) starts from nothing.
+  auto begin = [&](pqxx::work& w) {
+    committed.clear();
+    for (auto& o : out) o = SendOutcome{};
+    for (const PendingSend* s : to_create)
+      w.exec_prepared(kEnsureDirect, s->conversation_id, I64(s->user_a), I64(s->user_b));
+  };
+  // The whole batch in one statement. A statement error (not a deadlock, which is retried as a
+  // whole) rolls it back and asks for the per-send path instead.
+  bool per_send_needed = false;
+  auto whole_batch = [&](pqxx::work& w) -> grpc::Status {
+    begin(w);
+    per_send_needed = false;
+    std::vector<const PendingSend*> sorted;
+    std::vector<SendOutcome*> outs;
+    sorted.reserve(n);
+    outs.reserve(n);
+    for (size_t i : order) {
+      sorted.push_back(sends[i]);
+      outs.push_back(&out[i]);
+    }
+    try {
+      ExecSendBatch(w, sorted, now_ms, outs, &committed);
+    } catch (const pqxx::transaction_rollback&) {
+      throw;  // deadlock / serialization: WithTransaction retries the whole batch
+    } catch (const pqxx::sql_error& e) {
+      spdlog::info("send batch failed ({}); redoing it one send at a time with savepoints", e.what());
+      per_send_needed = true;
+      return Unavailable("send batch rolled back");  // never seen by a sender: the batch is redone
+    }
+    return grpc::Status::OK;
+  };
+  // One savepoint per send, so one failing send (most likely a duplicate committed by another
+  // replica after the batch statement's snapshot) fails alone.
+  auto one_by_one = [&](pqxx::work& w) -> grpc::Status {
+    begin(w);
+    for (size_t i : order) {
+      const PendingSend& s = *sends[i];
+      bool failed = false;
+      {
+        pqxx::subtransaction sub(w, "send");
+        const size_t before = committed.size();
+        try {
+          ExecSend(sub, s, now_ms, &out[i], &committed);
+          sub.commit();
+        } catch (const pqxx::transaction_rollback&) {
+          throw;
+        } catch (const pqxx::sql_error& e) {
+          spdlog::info("send to {} failed on its own: {}", s.conversation_id, e.what());
+          committed.resize(before);
+          failed = true;
+        }
+      }
+      if (!failed) continue;
+      pqxx::result r = w.exec_prepared(kDedupLookup, s.conversation_id, I64(s.sender_id), s.client_msg_id);
+      if (!r.empty()) {
+        out[i].status = grpc::Status::OK;
+        out[i].result.set_seq(r[0][0].as<uint64_t>());
+        out[i].result.set_message_id(r[0][1].as<std::string>());
+        out[i].result.set_server_time_ms(r[0][2].as<int64_t>());
+        out[i].result.set_duplicate(true);
+      } else {
+        out[i].result.Clear();
+        out[i].status = Internal("message could not be stored");
+      }
+    }
+    return grpc::Status::OK;
+  };
+  // Under the commit-order mutex, right after COMMIT: fan-out sees batches in commit order.
+  auto publish = [&] {
+    if (on_commit && !committed.empty()) on_commit(std::move(committed));
   };
 
-  grpc::Status st;
-  try {
-    st = run(false);
-  } catch (const RedoWithSavepoints&) {
-    if (order_lock.owns_lock()) order_lock.unlock();
-    st = run(true);
-  }
+  grpc::Status st = WithOrderedCommit(pool_, commit_order_mu_, whole_batch, publish, "send batch");
+  if (per_send_needed) st = WithOrderedCommit(pool_, commit_order_mu_, one_by_one, publish, "send batch, per send");
   if (!st.ok()) {
-    if (order_lock.owns_lock()) order_lock.unlock();
     for (auto& o : out) {
       o.status = st;
       o.result.Clear();
     }
     return out;
   }
-  if (on_commit && !committed.empty()) on_commit(std::move(committed));
-  order_lock.unlock();
   if (!to_create.empty()) {
     std::lock_guard lk(known_mu_);
     if (known_direct_.size() > 1000000) known_direct_.clear();
@@ -516,14 +492,12 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
 grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq,
                                         const OnCommit& on_commit) {
   std::vector<CommittedMessage> committed;
-  std::unique_lock<std::mutex> order_lock(commit_order_mu_, std::defer_lock);
   const int64_t now_ms = NowMs();
   const std::string adds = BigintArray(req.add_user_ids());
   const std::string removes = BigintArray(req.remove_user_ids());
-  grpc::Status st = WithTransaction(
-      pool_,
+  return WithOrderedCommit(
+      pool_, commit_order_mu_,
       [&](pqxx::work& w) -> grpc::Status {
-        if (order_lock.owns_lock()) order_lock.unlock();
         committed.clear();
         w.exec_prepared(kEnsureGroup, req.conversation_id(), I64(req.group_id()));
         pqxx::result lock = w.exec_prepared(kLockForMembership, req.conversation_id(), I64(req.membership_version()));
@@ -558,16 +532,12 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
           if (!o.status.ok()) return o.status;
           *seq = o.result.seq();
         }
-        order_lock.lock();
         return grpc::Status::OK;
       },
+      [&] {
+        if (on_commit && !committed.empty()) on_commit(std::move(committed));
+      },
       "update members");
-  if (!st.ok()) {
-    if (order_lock.owns_lock()) order_lock.unlock();
-    return st;
-  }
-  if (on_commit && !committed.empty()) on_commit(std::move(committed));
-  return grpc::Status::OK;
 }
 
 // Upper bound on the encoded messages of one history page (the gateway's per-session send queue

@@ -46,7 +46,10 @@ PgPool::Lease PgPool::Acquire(std::chrono::milliseconds wait) {
   }
 }
 
-grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what) {
+namespace {
+// The one transaction loop; `commit_order` and `after_commit` are null for a plain transaction.
+grpc::Status Transact(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what,
+                      std::mutex* commit_order, const std::function<void()>* after_commit) {
   for (int attempt = 0;; ++attempt) {
     try {
       auto lease = pool.Acquire();
@@ -57,7 +60,10 @@ grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx
           txn.abort();
           return st;
         }
+        std::unique_lock<std::mutex> order;
+        if (commit_order) order = std::unique_lock<std::mutex>(*commit_order);
         txn.commit();
+        if (after_commit && *after_commit) (*after_commit)();
         return grpc::Status::OK;
       } catch (const pqxx::broken_connection&) {
         lease.Discard();
@@ -88,6 +94,17 @@ grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable");
     }
   }
+}
+}  // namespace
+
+grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what) {
+  return Transact(pool, fn, what, nullptr, nullptr);
+}
+
+grpc::Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order,
+                               const std::function<grpc::Status(pqxx::work&)>& fn,
+                               const std::function<void()>& after_commit, const char* what) {
+  return Transact(pool, fn, what, &commit_order, &after_commit);
 }
 
 void EnsureDatabase(const PostgresConfig& pg, const std::string& database) {

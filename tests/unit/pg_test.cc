@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -129,6 +130,54 @@ TEST_F(PgTest, SqlErrorIsInternalAndThePoolStaysUsable) {
   EXPECT_EQ(Count("other"), 0) << "the failed transaction wrote nothing";
   // Every pooled connection still works afterwards.
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Count("dup"), 1);
+}
+
+TEST_F(PgTest, OrderedCommitRunsAfterCommitOnlyOnceCommittedAndUnderTheMutex) {
+  std::mutex order;
+  int after = 0;
+  bool held = false;
+  auto fn_ok = [](pqxx::work& w) {
+    w.exec_prepared0(kInsert, "ordered", 1);
+    return grpc::Status::OK;
+  };
+  auto st = WithOrderedCommit(
+      *pool_, order, fn_ok,
+      [&] {
+        ++after;
+        held = !order.try_lock();  // the committing thread holds the mutex while after_commit runs
+        if (!held) order.unlock();
+      },
+      "ordered");
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(after, 1);
+  EXPECT_TRUE(held);
+  EXPECT_EQ(Count("ordered"), 1);
+  ASSERT_TRUE(order.try_lock()) << "the mutex is still held after the commit";
+  order.unlock();
+
+  // A body that refuses rolls back and publishes nothing.
+  st = WithOrderedCommit(
+      *pool_, order,
+      [](pqxx::work& w) {
+        w.exec_prepared0(kInsert, "refused", 1);
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no");
+      },
+      [&] { ++after; }, "ordered");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(after, 1);
+  EXPECT_EQ(Count("refused"), 0);
+  // So does a body whose SQL fails.
+  st = WithOrderedCommit(
+      *pool_, order,
+      [](pqxx::work& w) {
+        w.exec("SELECT * FROM no_such_table");
+        return grpc::Status::OK;
+      },
+      [&] { ++after; }, "ordered");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(after, 1);
+  ASSERT_TRUE(order.try_lock());
+  order.unlock();
 }
 
 TEST_F(PgTest, ConcurrentTransactionsThroughASmallPool) {

@@ -65,6 +65,15 @@ class PgPool {
 // When fn returns a non-OK status the transaction is rolled back and that status returned.
 grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what);
 
+// WithTransaction for commits whose order other threads must observe (a chat shard's fan-out must
+// follow commit order): `commit_order` is locked just before COMMIT and held while `after_commit`
+// runs, so after_commit calls of transactions using one mutex run in their commit order. fn runs
+// without the mutex (it may wait on row locks). after_commit runs once, only if the transaction
+// committed, and must not throw.
+grpc::Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order,
+                               const std::function<grpc::Status(pqxx::work&)>& fn,
+                               const std::function<void()>& after_commit, const char* what);
+
 // Creates `database` on the server if missing (safe to race with other replicas).
 void EnsureDatabase(const PostgresConfig& pg, const std::string& database);
 // Applies migrations not yet recorded in schema_migrations, under an advisory lock.
