@@ -323,8 +323,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   void OnReply(v1::Reply reply, std::optional<Identity> id) {
     --inflight_;
     if (closing()) return;  // the client is gone: never register a dead session
-    if (state_ == State::kAuthenticating && reply.request_id() == auth_request_id_)
-      state_ = State::kUnauthenticated;
+    if (state_ == State::kAuthenticating && reply.request_id() == auth_request_id_) state_ = State::kUnauthenticated;
     if (id && id->user_id != 0 && state_ == State::kUnauthenticated) {
       BecomeAuthenticated(*id,
                           [self = shared_from_this(), reply = std::move(reply)]() mutable { self->SendReply(reply); });
