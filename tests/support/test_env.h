@@ -35,11 +35,11 @@ void KeepGrpcCallbackQueueUp();
 //                 gateway's Asio acceptor and redis-server all set SO_REUSEADDR; a bind without it
 //                 still fails with EADDRINUSE.
 // Linux behaviour this relies on (net/ipv4/inet_connection_sock.c, checked on 6.18 by
-// tests/unit/reserved_port_test.cc and, for autobind, by exhausting a tiny ip_local_port_range in a
-// network namespace): autobind takes no port that has a bound owner at the same address, whatever
-// the options; an explicit bind may share a port with a bound, non-listening owner only when both
-// have SO_REUSEADDR (or both SO_REUSEPORT and the same uid, which kForListener does not set).
-// The socket is close-on-exec; children never inherit it. Movable, not copyable.
+// tests/unit/reserved_port_test.cc and, for autobind, by tests/support/port_reservation_check.py,
+// which exhausts a 10-port ip_local_port_range in a network namespace): autobind takes no port that
+// has a bound owner at the same address, whatever the options; an explicit bind may share a port with a bound,
+// non-listening owner only when both have SO_REUSEADDR (or both SO_REUSEPORT and the same uid, which kForListener does
+// not set). The socket is close-on-exec; children never inherit it. Movable, not copyable.
 class ReservedPort {
  public:
   enum class Use { kClosed, kForListener };
