@@ -18,6 +18,7 @@
 #include "client/api.h"
 #include "client/connection.h"
 #include "common/codec.h"
+#include "wait.h"
 
 namespace chat::client {
 namespace {
@@ -61,8 +62,11 @@ class FakeGateway {
     std::lock_guard lock(mu_);
     return last_target_;
   }
-  // Close code received from the client, -1 if none yet.
-  int client_close_code() const { return client_close_code_.load(); }
+  // Waits up to `timeout` for a close frame from the client; its close code, or -1 if none came.
+  int WaitClientCloseCode(milliseconds timeout) {
+    client_closed_.WaitFor([&] { return client_close_code_.load() != -1; }, timeout);
+    return client_close_code_.load();
+  }
 
  private:
   void AcceptLoop() {
@@ -123,7 +127,10 @@ class FakeGateway {
       beast::flat_buffer in;
       ws.read(in, ec);
       if (ec) {
-        if (ec == websocket::error::closed) client_close_code_ = ws.reason().code;
+        if (ec == websocket::error::closed) {
+          client_close_code_ = ws.reason().code;
+          client_closed_.Notify();
+        }
         return;
       }
       v1::ClientFrame f;
@@ -203,6 +210,7 @@ class FakeGateway {
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> client_close_code_{-1};
+  chat::testing::Signal client_closed_;  // raised when client_close_code_ is set
   std::thread accept_thread_;
   std::mutex mu_;
   std::vector<int> fds_;
@@ -426,10 +434,7 @@ TEST_F(ConnectionTest, CloseSendsTheCodeAndDrainsQueuedMessages) {
   std::string reason;
   ASSERT_TRUE(c->WaitClosed(milliseconds(0), &code, &reason));
   EXPECT_EQ(code, 4000) << reason;  // the server echoes the client's code
-  auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
-  while (gw_.client_close_code() == -1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(milliseconds(5));
-  EXPECT_EQ(gw_.client_close_code(), 4000);
+  EXPECT_EQ(gw_.WaitClientCloseCode(milliseconds(2000)), 4000);
 }
 
 }  // namespace

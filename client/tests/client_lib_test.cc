@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "client/api.h"
 #include "client/connection.h"
+#include "wait.h"
 
 namespace chat::client {
 namespace {
@@ -100,8 +101,11 @@ TEST(CodesFile, WaitForCodeIgnoresOlderCodesAndSeesAppendedLine) {
   int64_t now = UnixMillis();
   EXPECT_EQ(WaitForCode(file, "+15550001111", now, milliseconds(100)), "")
       << "a code from before the request must not be taken";
+  // The "server" appends only once WaitForCode has read the file and found nothing new: it opens
+  // and closes the file for each look, which inotify reports (IN_CLOSE_NOWRITE).
+  chat::testing::FileWatch looked(file, IN_CLOSE_NOWRITE);
   std::thread writer([&] {
-    std::this_thread::sleep_for(milliseconds(100));  // the "server" appends a moment later
+    EXPECT_TRUE(looked.Wait(milliseconds(5000))) << "WaitForCode never read the file";
     Append(file, std::to_string(UnixMillis()) + " +15550001111 654321\n");
   });
   EXPECT_EQ(WaitForCode(file, "+15550001111", now, milliseconds(5000)), "654321");

@@ -124,6 +124,19 @@ void RedisSubscriber::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool RedisSubscriber::WaitConnected(bool want, std::chrono::milliseconds timeout) {
+  std::unique_lock lk(state_mu_);
+  return state_cv_.wait_for(lk, timeout, [&] { return connected_.load() == want; });
+}
+
+void RedisSubscriber::SetConnected(bool connected) {
+  {
+    std::lock_guard lk(state_mu_);
+    connected_ = connected;
+  }
+  state_cv_.notify_all();
+}
+
 void RedisSubscriber::Run() {
   // The socket is read only after poll() says it is readable, so a quiet channel never times the
   // connection out and Stop() is noticed within kPollMs.
@@ -171,7 +184,7 @@ void RedisSubscriber::Run() {
           on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
                       std::string_view(r->element[2]->str, r->element[2]->len));
         } else if (kind == "subscribe" && ++acks == channels_.size()) {
-          connected_ = true;
+          SetConnected(true);
           spdlog::info("redis: subscribed to {} channel(s)", channels_.size());
           if (ever_connected && on_reconnect_) on_reconnect_();
           ever_connected = true;
@@ -179,7 +192,7 @@ void RedisSubscriber::Run() {
       }
       freeReplyObject(raw);
     }
-    connected_ = false;
+    SetConnected(false);
     redisFree(c);
   }
 }

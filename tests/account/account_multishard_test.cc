@@ -1,14 +1,13 @@
 // Two account shards in-process, each behind a real gRPC server, talking to each other: profiles
 // and friend edges that cross shards.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include <thread>
+#include <vector>
 
 #include "account_test_util.h"
+#include "common/grpc_util.h"
 #include "common/shard.h"
+#include "test_env.h"
 
 namespace chat::account {
 namespace {
@@ -17,20 +16,6 @@ using testing::BaseConfig;
 using testing::NewestCode;
 using testing::Shard;
 using testing::TempDir;
-
-// A port that was free a moment ago (the servers bind it right after).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind");
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // A phone number that ShardOfPhone routes to `shard` of 2, distinct per `n`.
 std::string PhoneOnShard(uint32_t shard, int n) {
@@ -46,9 +31,12 @@ class AccountMultiShardTest : public ::testing::Test {
     now_ms_ = NowMs();
     config_ = BaseConfig(run_dir_.path());
     config_.limits.common.rpc_deadline_ms = 2000;
-    for (int s = 0; s < 2; ++s)
-      config_.account.push_back(
-          ShardConfig{{"127.0.0.1:" + std::to_string(FreePort())}, testing::NewAccountDatabase()});
+    // Each shard's port is held from here to the end of the test, so the in-process servers (and the
+    // restarted one) bind it with no window in which another socket could take it.
+    for (int s = 0; s < 2; ++s) {
+      ports_.emplace_back(chat::testing::ReservedPort::Use::kForListener);
+      config_.account.push_back(ShardConfig{{ports_.back().address()}, testing::NewAccountDatabase()});
+    }
     for (uint32_t s = 0; s < 2; ++s) {
       shards_.push_back(std::make_unique<Shard>(config_, s, now_ms_, config_.run_dir));
       servers_.push_back(StartServer(config_.account[s].addresses[0], {&shards_[s]->service}));
@@ -107,6 +95,7 @@ class AccountMultiShardTest : public ::testing::Test {
     return res;
   }
 
+  std::vector<chat::testing::ReservedPort> ports_;  // one per shard
   TempDir run_dir_;
   std::atomic<int64_t> now_ms_{0};
   ClusterConfig config_;
@@ -200,14 +189,20 @@ TEST_F(AccountMultiShardTest, AcceptWhileThePeerShardIsDownIsUnavailableAndRetry
   auto st = Accept(b.user_id(), c.user_id(), &contact);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
 
-  // Shard 0 comes back on the same address; the retry completes the friendship.
+  // Shard 0 comes back on the same address; the retry completes the friendship once shard 1's
+  // channel to it has reconnected (after its backoff, at most 1 s). Each attempt first waits for
+  // that reconnection: a channel made the same way (same target, same arguments) shares shard 1's
+  // subchannel through gRPC's global subchannel pool, so the probe turns READY with the very
+  // connection shard 1 uses. Shard 1's channel learns of it on its own thread, so an attempt right
+  // after may still see UNAVAILABLE; the loop is bounded by the deadline.
   servers_[0] = StartServer(config_.account[0].addresses[0], {&shards_[0]->service});
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto probe = MakeChannel(config_.account[0]);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
   for (;;) {
+    probe->WaitForConnected(deadline);
     st = Accept(b.user_id(), c.user_id(), &contact);
-    if (st.ok() || st.error_code() != grpc::StatusCode::UNAVAILABLE || std::chrono::steady_clock::now() >= deadline)
+    if (st.ok() || st.error_code() != grpc::StatusCode::UNAVAILABLE || std::chrono::system_clock::now() >= deadline)
       break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll until the channel reconnects
   }
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(Contacts(c.user_id()).contacts_size(), 1);

@@ -796,22 +796,32 @@ TEST_F(ChatStoreTest, DuplicateRacingInFromAnotherReplicaDoesNotFailTheBatch) {
   elsewhere.user_b = kCarol;
   std::vector<SendOutcome> out;
   std::vector<CommittedMessage> committed;
+  std::promise<void> batch_done;
+  auto batch_finished = batch_done.get_future();
   std::thread batch([&] {
     out = replica_->store.CommitSends({&racing, &after, &elsewhere},
                                       [&](std::vector<CommittedMessage>&& m) { committed = std::move(m); });
+    batch_done.set_value();
   });
-  // Wait until the batch is blocked on the rival's lock, then let the rival commit.
+  // Wait until the batch is blocked on the rival's lock, then let the rival commit. PostgreSQL
+  // announces no lock wait, so pg_stat_activity is asked again whenever 5 ms pass without the batch
+  // finishing: the pause is a wait on the batch's end, so a batch that never waited fails at once.
   pqxx::connection observer(pg_.ConnInfo(db_));
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  bool waiting = false;
-  while (!waiting && std::chrono::steady_clock::now() < deadline) {
+  bool waiting = false, finished = false;
+  while (!waiting && !finished && std::chrono::steady_clock::now() < deadline) {
     pqxx::nontransaction n(observer);
     waiting = n.exec_params("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
                             db_)[0][0]
                   .as<int>() > 0;
-    if (!waiting) std::this_thread::sleep_for(5ms);  // polling with a deadline
+    if (!waiting) finished = batch_finished.wait_for(5ms) == std::future_status::ready;
   }
-  ASSERT_TRUE(waiting);
+  if (!waiting) {  // leave no thread running behind the failed assertion
+    rival.abort();
+    batch.join();
+  }
+  ASSERT_TRUE(waiting) << (finished ? "the batch finished without waiting for the rival's lock"
+                                    : "the batch was not waiting for a lock within 10 s");
   rival.commit();
   batch.join();
   ASSERT_EQ(out.size(), 3u);
@@ -835,16 +845,6 @@ TEST_F(ChatStoreTest, DatabaseDownIsUnavailable) {
   auto st = Send(kAlice, ab_, "c", "hi", nullptr, 0, &down.service);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(st.error_message().find("SQL"), std::string::npos);
-}
-
-// Polls `pred` until it holds or `limit` passes; returns its last value.
-bool PollUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 15s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return pred();
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
@@ -875,7 +875,17 @@ TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
     std::vector<CommittedMessage> batch;
     batch.push_back(std::move(m));
     small.fanout.PushMessages(std::move(batch));
-    ASSERT_TRUE(PollUntil([&] { return small.fanout.skipped_no_members() >= 1; }));
+    // The fan-out thread takes its queue in order: once an item pushed after the message reaches the
+    // sink, the message's round is over (and its skip counted, which happens before any delivery).
+    FanoutItem marker;
+    marker.user_ids = {kAlice};
+    marker.conversation_id = "marker";
+    marker.event.mutable_group_changed()->set_actor_id(kAlice);
+    small.fanout.PushItem(marker);
+    small.sink.WaitUntil([](const auto& v) {
+      return std::any_of(v.begin(), v.end(), [](const FanoutItem& i) { return i.conversation_id == "marker"; });
+    });
+    ASSERT_GE(small.fanout.skipped_no_members(), 1u);
   }
   for (const auto& i : small.sink.Snapshot())
     if (i.event.has_message() && i.event.message().message().seq() > r1.seq()) {

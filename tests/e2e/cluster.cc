@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -17,10 +19,8 @@
 #include <fstream>
 #include <pqxx/pqxx>
 #include <random>
-#include <set>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 #include "test_env.h"
 
@@ -31,7 +31,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto kPollInterval = 50ms;  // readiness polling: ports and processes have no event to wait on
+// Upper bound between two readiness checks when no process writes its log or exits meanwhile: a
+// port's readiness is only visible by asking it.
+constexpr auto kRecheckInterval = 100ms;
 
 std::string RandomHex(size_t n) {
   std::random_device rd;
@@ -39,29 +41,6 @@ std::string RandomHex(size_t n) {
   std::string s;
   for (size_t i = 0; i < n; ++i) s.push_back(kHex[rd() % 16]);
   return s;
-}
-
-// Binds 127.0.0.1:0, reads the port back and closes. `taken` avoids handing out a port twice
-// within one cluster.
-uint16_t FreePort(std::set<uint16_t>& taken) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      ::close(fd);
-      throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
-    }
-    ::close(fd);
-    uint16_t port = ntohs(a.sin_port);
-    if (taken.insert(port).second) return port;
-  }
-  throw std::runtime_error("no free loopback port");
 }
 
 std::string Addr(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
@@ -147,9 +126,8 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     run_dir_ = tmpl;
     config_path_ = run_dir_ + "/cluster.json";
 
-    std::set<uint16_t> taken;
-    for (int i = 0; i < options_.chat_shards; ++i) chat_ports_.push_back(FreePort(taken));
-    for (int i = 0; i < options_.gateways; ++i) gateway_ports_.push_back(FreePort(taken));
+    for (int i = 0; i < options_.chat_shards; ++i) chat_ports_.push_back(ReservePort());
+    for (int i = 0; i < options_.gateways; ++i) gateway_ports_.push_back(ReservePort());
 
     config_.secret = "e2e-" + RandomHex(32);
     config_.run_dir = run_dir_;
@@ -160,7 +138,7 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     // Shards of one service get consecutive entries; presence has no database.
     auto add_shards = [&](std::vector<ShardConfig>& out, int n, const std::string& db_prefix) {
       for (int i = 0; i < n; ++i) {
-        const uint16_t port = FreePort(taken);
+        const uint16_t port = ReservePort();
         service_ports_.push_back(port);
         out.push_back(
             {{Addr(port)}, db_prefix.empty() ? "" : chat::testing::FreshDatabase(db_prefix + std::to_string(i))});
@@ -229,12 +207,17 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
 TestCluster::~TestCluster() {
   // Gateways first (they drain their clients), then the services, all SIGTERMed together.
   for (auto& g : gateways_)
-    if (g.pid > 0) ::kill(g.pid, SIGTERM);
+    if (g.child.pid() > 0) ::kill(g.child.pid(), SIGTERM);
   for (auto& g : gateways_) Terminate(g, SIGTERM, 15s);
   for (auto& s : services_)
-    if (s.pid > 0) ::kill(s.pid, SIGTERM);
+    if (s.child.pid() > 0) ::kill(s.child.pid(), SIGTERM);
   for (auto& s : services_) Terminate(s, SIGTERM, 15s);
   DropDatabases();
+}
+
+uint16_t TestCluster::ReservePort() {
+  reserved_ports_.emplace_back(chat::testing::ReservedPort::Use::kForListener);
+  return reserved_ports_.back().port();
 }
 
 void TestCluster::DropDatabases() noexcept {
@@ -323,26 +306,37 @@ void TestCluster::Spawn(Process& p) {
   }
   ::close(log_fd);
   if (null_fd >= 0) ::close(null_fd);
-  p.pid = pid;
+  try {
+    p.child = chat::testing::ChildWatch(pid);
+  } catch (...) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
 }
 
 void TestCluster::WaitReady(const std::vector<uint16_t>& tcp_ports, const std::vector<uint16_t>& http_ports,
                             const std::vector<Process*>& watch) {
   const auto deadline = Clock::now() + options_.ready_timeout;
+  // Created before the first check, so a log line written between a check and the wait still wakes it.
+  chat::testing::FileWatch logs(run_dir_, IN_MODIFY);
+  std::vector<int> wake_fds{logs.fd()};
+  for (Process* p : watch)
+    if (p->child.pid() > 0) wake_fds.push_back(p->child.fd());
   std::vector<bool> tcp_ok(tcp_ports.size()), http_ok(http_ports.size());
   for (;;) {
+    logs.Drain();
     for (Process* p : watch) {
-      int status = 0;
-      if (p->pid > 0 && ::waitpid(p->pid, &status, WNOHANG) == p->pid) {
-        p->pid = -1;
-        Fail(p->name + " exited during start-up (wait status " + std::to_string(status) + ")");
-      }
+      if (p->child.pid() <= 0) continue;
+      if (auto status = p->child.WaitExit(0ms))
+        Fail(p->name + " exited during start-up (wait status " + std::to_string(*status) + ")");
     }
     bool all = true;
     for (size_t i = 0; i < tcp_ports.size(); ++i) all &= (tcp_ok[i] = tcp_ok[i] || AcceptsTcp(tcp_ports[i]));
     for (size_t i = 0; i < http_ports.size(); ++i) all &= (http_ok[i] = http_ok[i] || HealthzOk(http_ports[i]));
     if (all) return;
-    if (Clock::now() >= deadline) {
+    const auto now = Clock::now();
+    if (now >= deadline) {
       std::string missing;
       for (size_t i = 0; i < tcp_ports.size(); ++i)
         if (!tcp_ok[i]) missing += " tcp:" + std::to_string(tcp_ports[i]);
@@ -350,27 +344,19 @@ void TestCluster::WaitReady(const std::vector<uint16_t>& tcp_ports, const std::v
         if (!http_ok[i]) missing += " healthz:" + std::to_string(http_ports[i]);
       Fail("cluster not ready within " + std::to_string(options_.ready_timeout.count()) + " ms; waiting for" + missing);
     }
-    std::this_thread::sleep_for(kPollInterval);
+    // Readiness has no event of its own; what can change it does: a process logs (each writes a
+    // "ready" line once it listens) or exits (its pidfd turns readable, and it fails at once above).
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    chat::testing::WaitReadable(wake_fds, std::min<std::chrono::milliseconds>(kRecheckInterval, left));
   }
 }
 
 int TestCluster::Terminate(Process& p, int signal, std::chrono::milliseconds deadline) {
-  if (p.pid <= 0) return 0;
-  ::kill(p.pid, signal);
-  const auto until = Clock::now() + deadline;
-  int status = 0;
-  for (;;) {
-    pid_t r = ::waitpid(p.pid, &status, WNOHANG);
-    if (r == p.pid || (r < 0 && errno == ECHILD)) {
-      p.pid = -1;
-      return status;
-    }
-    if (Clock::now() >= until) break;
-    std::this_thread::sleep_for(10ms);  // reaping a child: no event to wait on without SIGCHLD
-  }
-  ::kill(p.pid, SIGKILL);
-  ::waitpid(p.pid, &status, 0);
-  p.pid = -1;
+  if (p.child.pid() <= 0) return 0;
+  ::kill(p.child.pid(), signal);
+  if (auto status = p.child.WaitExit(deadline)) return *status;
+  ::kill(p.child.pid(), SIGKILL);
+  p.child.WaitExit(60s);  // a SIGKILLed process is gone at once
   return -1;
 }
 
@@ -403,7 +389,7 @@ int TestCluster::StopGateway(int i, std::chrono::milliseconds deadline) {
 void TestCluster::RestartChatShard(int i, bool hard) {
   Process& p = services_.at(first_chat_ + i);
   Terminate(p, hard ? SIGKILL : SIGTERM, 15s);
-  // The port is free again once the process is gone (the listener had SO_REUSEADDR via gRPC).
+  // The port stayed reserved (ReservePort); the new process binds it with SO_REUSEADDR, as gRPC does.
   Spawn(p);
   WaitReady({chat_ports_.at(i)}, {}, {&p});
 }

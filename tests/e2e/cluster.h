@@ -29,6 +29,8 @@
 #include "client/connection.h"
 #include "common/codec.h"
 #include "common/config.h"
+#include "test_env.h"
+#include "wait.h"
 
 namespace chat::e2e {
 
@@ -111,23 +113,30 @@ class TestCluster {
     std::string name;               // e.g. "chat-service.1"
     std::vector<std::string> argv;  // argv[0] is the executable path
     std::string log_path;
-    pid_t pid = -1;
+    chat::testing::ChildWatch child;  // child.pid() is -1 before Spawn and once reaped
   };
 
   void WriteConfig();
   void Spawn(Process& p);
   // Waits until every port accepts TCP (services) / answers /healthz 200 (gateways), failing fast
-  // when one of `watch` exits.
+  // when one of `watch` exits. The ports are asked again whenever a process writes its log (each
+  // logs a "ready" line once it listens) or exits, and at least every 100 ms.
   void WaitReady(const std::vector<uint16_t>& tcp_ports, const std::vector<uint16_t>& http_ports,
                  const std::vector<Process*>& watch);
-  // SIGTERM (or SIGKILL) p and reap it within `deadline`; SIGKILL after it. Returns the wait status
-  // or -1 when it had to be killed after the deadline.
+  // SIGTERM (or SIGKILL) p and reap it within `deadline` (waiting on its pidfd); SIGKILL after it.
+  // Returns the wait status or -1 when it had to be killed after the deadline.
   int Terminate(Process& p, int signal, std::chrono::milliseconds deadline);
   [[noreturn]] void Fail(const std::string& why) const;
   // Drops the databases this cluster created (after its processes are gone). Never throws.
   void DropDatabases() noexcept;
 
+  // Holds a port from before the config names it for as long as the cluster lives (SO_REUSEADDR, never
+  // listening; see chat::testing::ReservedPort): its process binds it, a restarted one binds it
+  // again, and no other socket can take it in between. Returns the port.
+  uint16_t ReservePort();
+
   ClusterOptions options_;
+  std::vector<chat::testing::ReservedPort> reserved_ports_;  // every port in config_
   ClusterConfig config_;
   std::string run_dir_;
   std::string config_path_;

@@ -26,7 +26,11 @@ using client::Connection;
 using Clock = std::chrono::steady_clock;
 constexpr auto kProto = WireEncoding::kProto;
 constexpr auto kJson = WireEncoding::kJson;
-constexpr auto kRetryBackoff = 100ms;  // between retries of one send (client backoff, not a wait)
+// The pause a well-behaved client makes before it retries a failed send or reconnect. This is the
+// client behaviour under test (retries with the same client_msg_id while a gateway or shard is down,
+// paced so that they do not hammer the cluster), not a wait for an event: a client cannot know when
+// the shard is back, and waiting for that in the test would skip the retries that hit the outage.
+constexpr auto kRetryBackoff = 100ms;
 
 // ---- a sender that retries like a well-behaved client ---------------------------------------------
 
@@ -79,7 +83,7 @@ void RunSender(const TestCluster* cluster, const User* user, std::unique_ptr<Con
         } catch (const std::exception& e) {
           last_error = e.what();
           conn.reset();
-          std::this_thread::sleep_for(kRetryBackoff);
+          std::this_thread::sleep_for(kRetryBackoff);  // client backoff (see kRetryBackoff), not a wait
           continue;
         }
       }
@@ -96,7 +100,7 @@ void RunSender(const TestCluster* cluster, const User* user, std::unique_ptr<Con
           std::lock_guard lock(log->mu);
           ++log->retries;
         }
-        std::this_thread::sleep_for(kRetryBackoff);
+        std::this_thread::sleep_for(kRetryBackoff);  // client backoff (see kRetryBackoff), not a wait
       } else {
         last_error = client::DescribeError(r);
         break;

@@ -19,6 +19,7 @@
 #include "group/group_store.h"
 #include "group/migrations.h"
 #include "test_env.h"
+#include "wait.h"
 
 namespace chat::group {
 namespace {
@@ -85,20 +86,25 @@ class FakeChat : public ConversationMembership {
   grpc::Status UpdateMembers(const internal::UpdateMembersRequest& r, uint32_t deadline_ms) override {
     EXPECT_GT(deadline_ms, 0u);
     if (during) during(r);  // runs while the push is "in flight"
-    std::lock_guard lk(mu_);
     if (fail) return Unavailable("chat-service down");
-    calls.push_back(r);
+    calls_changed_.Update([&] { calls.push_back(r); });
     return grpc::Status::OK;
   }
   std::vector<internal::UpdateMembersRequest> Take() {
-    std::lock_guard lk(mu_);
-    return std::exchange(calls, {});
+    std::vector<internal::UpdateMembersRequest> out;
+    calls_changed_.Update([&] { out = std::exchange(calls, {}); });
+    return out;
+  }
+  // Waits up to `timeout` for at least one successful call, then takes them all (empty on timeout).
+  std::vector<internal::UpdateMembersRequest> WaitAndTake(std::chrono::milliseconds timeout) {
+    calls_changed_.WaitFor([&] { return !calls.empty(); }, timeout);
+    return Take();
   }
   std::atomic<bool> fail{false};
   std::function<void(const internal::UpdateMembersRequest&)> during;  // set before the calls it watches
 
  private:
-  std::mutex mu_;
+  chat::testing::Signal calls_changed_;  // guards calls
   std::vector<internal::UpdateMembersRequest> calls;
 };
 
@@ -643,13 +649,7 @@ TEST_F(GroupServiceTest, ReconcilerThreadRepairsInTheBackgroundAndStops) {
   chat_.fail = true;
   ASSERT_TRUE(Leave(kBob, g.group_id()).ok());
   chat_.fail = false;
-  std::vector<internal::UpdateMembersRequest> calls;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (calls.empty() && std::chrono::steady_clock::now() < deadline) {
-    auto got = chat_.Take();
-    calls.insert(calls.end(), got.begin(), got.end());
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling interval, not a wait for the event
-  }
+  auto calls = chat_.WaitAndTake(std::chrono::seconds(10));
   ASSERT_FALSE(calls.empty()) << "the reconciler never pushed the leave";
   EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kBob}));
   auto stop_started = std::chrono::steady_clock::now();

@@ -3,30 +3,42 @@
 #include "presence/presence_service.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
-#include <thread>
+#include <string_view>
 
 #include "common/fanout.h"
 #include "common/grpc_util.h"
 #include "common/status.h"
 #include "test_env.h"
+#include "wait.h"
 
 namespace chat::presence {
 namespace {
 
+using namespace std::chrono_literals;
 using internal::LookupRequest;
 using internal::LookupResult;
 using internal::RegisterRequest;
 using internal::SessionRef;
+
+// Makes Redis publish keyspace notifications for expired keys ("K" and "x" of notify-keyspace-events,
+// added to whatever is set). The flags are left on: the test Redis is private to tests/run, other
+// test processes may be waiting on the same notifications, and they cost only a publish per expiry.
+bool EnableExpiryNotifications(RedisClient& redis) {
+  auto now = redis.Command({"CONFIG", "GET", "notify-keyspace-events"});
+  if (!now || now->elements.size() != 2) return false;
+  const std::string flags = now->elements[1].str;
+  const bool expired = flags.find('x') != std::string::npos || flags.find('A') != std::string::npos;
+  if (flags.find('K') != std::string::npos && expired) return true;
+  auto set = redis.Command({"CONFIG", "SET", "notify-keyspace-events", flags + "Kx"});
+  return set && set->type == RedisReply::Type::kStatus;
+}
 
 class PresenceTest : public ::testing::Test {
  protected:
@@ -131,6 +143,17 @@ TEST_F(PresenceTest, UnregisterRemovesOnlyThatSession) {
 
 TEST_F(PresenceTest, SessionsOfAGatewayWhoseLeaseExpiresDisappear) {
   auto dying = NewGateway("dying"), healthy = NewGateway("healthy");
+  // Redis tells when the dying gateway's lease expires (a keyspace notification), subscribed to
+  // before the lease exists so that it cannot be missed.
+  ASSERT_TRUE(EnableExpiryNotifications(redis_));
+  chat::testing::Signal expiry;
+  bool expired = false;
+  RedisSubscriber lease_events(chat::testing::TestRedis(), {"__keyspace@0__:" + LeaseKey(dying)},
+                               [&](std::string_view, std::string_view event) {
+                                 if (event == "expired") expiry.Update([&] { expired = true; });
+                               });
+  lease_events.Start();
+  ASSERT_TRUE(lease_events.WaitConnected(true, 10s));
   ASSERT_TRUE(Heartbeat(dying, 300).ok());
   ASSERT_TRUE(Heartbeat(healthy, 30000).ok());
   uint64_t alice = NewUser(), bob = NewUser();
@@ -139,14 +162,10 @@ TEST_F(PresenceTest, SessionsOfAGatewayWhoseLeaseExpiresDisappear) {
   ASSERT_TRUE(Register({on_dying, other_dying, on_healthy}).ok());
   ASSERT_EQ(Lookup({alice, bob}).size(), 3u);
 
-  // The dying gateway never heartbeats again: wait (bounded) for its sessions to drop out.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::set<std::string> seen;
-  while (std::chrono::steady_clock::now() < deadline) {
-    seen = Lookup({alice, bob});
-    if (seen.size() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // The dying gateway never heartbeats again: once its lease is gone its sessions drop out.
+  ASSERT_TRUE(expiry.WaitFor([&] { return expired; }, 10s)) << "the 300 ms lease did not expire within 10 s";
+  lease_events.Stop();
+  std::set<std::string> seen = Lookup({alice, bob});
   EXPECT_EQ(seen, (std::set<std::string>{Key(on_healthy)}));
   // The lookup removed the dead gateway's entries from the hashes.
   auto left = redis_.Command({"HEXISTS", SessionsKey(alice), SessionField(dying, 21)});
@@ -224,19 +243,11 @@ TEST_F(PresenceTest, InputCaps) {
 }
 
 TEST(PresenceUnavailableTest, UnreachableRedisIsUnavailable) {
-  // A port nobody listens on: bind an ephemeral port, read it back, close it.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
+  // A port nobody listens on, held for the test so that nothing can start listening there.
+  chat::testing::ReservedPort closed(chat::testing::ReservedPort::Use::kClosed);
   RedisConfig cfg;
   cfg.host = "127.0.0.1";
-  cfg.port = ntohs(addr.sin_port);
+  cfg.port = closed.port();
   cfg.timeout_ms = 500;
   RedisClient redis(cfg);
   Limits limits;
@@ -305,20 +316,16 @@ TEST(PresenceFanoutTest, FanoutPublishesOneDeliveryPerGateway) {
   auto ctx = MakeContext(5000);
   ASSERT_TRUE(stub->Register(ctx.get(), reg, &empty).ok());
 
-  std::mutex mu;
+  chat::testing::Signal arrived;  // guards `got`
   std::map<std::string, std::vector<internal::Delivery>> got;
   RedisSubscriber sub(redis_cfg, {GatewayChannel(gw_a), GatewayChannel(gw_b)},
                       [&](std::string_view channel, std::string_view payload) {
                         internal::Delivery d;
                         ASSERT_TRUE(d.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
-                        std::lock_guard lk(mu);
-                        got[std::string(channel)].push_back(d);
+                        arrived.Update([&] { got[std::string(channel)].push_back(d); });
                       });
   sub.Start();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!sub.connected() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_TRUE(sub.connected());
+  ASSERT_TRUE(sub.WaitConnected(true, 10s));
 
   RedisDeliveryPublisher publisher(redis_cfg);
   Fanout fanout(directory, publisher);
@@ -328,14 +335,8 @@ TEST(PresenceFanoutTest, FanoutPublishesOneDeliveryPerGateway) {
   item.skip_session_id = 1;
   EXPECT_EQ(fanout.Deliver({item}), 2u);
 
-  auto all_arrived = [&] {
-    std::lock_guard lk(mu);
-    return got[GatewayChannel(gw_a)].size() + got[GatewayChannel(gw_b)].size() >= 2;
-  };
-  while (!all_arrived() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  sub.Stop();
-  std::lock_guard lk(mu);
+  arrived.WaitFor([&] { return got[GatewayChannel(gw_a)].size() + got[GatewayChannel(gw_b)].size() >= 2; }, 10s);
+  sub.Stop();  // no callback runs after Stop returns: `got` is the test's alone from here
   ASSERT_EQ(got[GatewayChannel(gw_a)].size(), 1u);
   ASSERT_EQ(got[GatewayChannel(gw_b)].size(), 1u);
   const auto& da = got[GatewayChannel(gw_a)][0];

@@ -2,6 +2,7 @@
 // What tests that need real PostgreSQL/Redis use to find them. tests/run starts both and exports
 // CHAT_TEST_PG_HOST/PORT/USER and CHAT_TEST_REDIS_HOST/PORT. A test that needs them and finds no
 // such variables fails (never skips): a missing service is a broken test environment.
+#include <cstdint>
 #include <string>
 
 #include "common/config.h"
@@ -21,5 +22,40 @@ std::string BinDir();
 // processes keep their channels for life; tests that build and drop callback-API servers or
 // channels call this first. Idempotent.
 void KeepGrpcCallbackQueueUp();
+
+// A loopback TCP port held for as long as this object lives: a socket bound to 127.0.0.1:0 (the
+// kernel picks a free port, port() reads it back) that never listens. While it lives, no other
+// socket gets the port by autobind (bind to port 0, or the implicit bind of connect()), and a
+// connect to it is refused. So a port can be written into a config before the process that serves
+// it starts, with no moment at which another socket can take it (bind, read back, close and hand
+// over later has one). What else may bind the port depends on `use`:
+//   kClosed       nothing: an address where nobody answers, for "unreachable" tests;
+//   kForListener  a socket with SO_REUSEADDR set, which may then listen and serve on it, and a new
+//                 one again after that listener is closed (a restarted server). gRPC servers, the
+//                 gateway's Asio acceptor and redis-server all set SO_REUSEADDR; a bind without it
+//                 still fails with EADDRINUSE.
+// Linux behaviour this relies on (net/ipv4/inet_connection_sock.c, checked on 6.18 by
+// tests/unit/reserved_port_test.cc and, for autobind, by tests/support/port_reservation_check.py,
+// which exhausts a 10-port ip_local_port_range in a network namespace): autobind takes no port that
+// has a bound owner at the same address, whatever the options; an explicit bind may share a port with a bound,
+// non-listening owner only when both have SO_REUSEADDR (or both SO_REUSEPORT and the same uid, which kForListener does
+// not set). The socket is close-on-exec; children never inherit it. Movable, not copyable.
+class ReservedPort {
+ public:
+  enum class Use { kClosed, kForListener };
+  explicit ReservedPort(Use use);
+  ReservedPort(ReservedPort&& other) noexcept;
+  ReservedPort& operator=(ReservedPort&& other) noexcept;
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  ~ReservedPort();
+
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
 
 }  // namespace chat::testing

@@ -2,10 +2,7 @@
 // callback says, errors become statuses (never exceptions), migrations apply once.
 #include "common/pg.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,20 +18,6 @@ namespace {
 
 using chat::testing::FreshDatabase;
 using chat::testing::TestPostgres;
-
-// A loopback TCP port with nothing listening on it (bound, then released).
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 void DropDatabase(const std::string& name) {
   pqxx::connection c(TestPostgres().ConnInfo("postgres"));
@@ -232,8 +215,9 @@ TEST_F(PgTest, ExhaustedPoolIsUnavailableNotAHang) {
 }
 
 TEST(PgUnreachable, WithTransactionIsUnavailable) {
+  chat::testing::ReservedPort closed(chat::testing::ReservedPort::Use::kClosed);  // nobody answers while held
   PostgresConfig pg = TestPostgres();
-  pg.port = ClosedPort();
+  pg.port = closed.port();
   PgPool pool(pg.ConnInfo("postgres"), 2, {});
   for (int i = 0; i < 2; ++i) {  // and again: a failed connect does not leak a pool slot
     grpc::Status st;

@@ -2,60 +2,45 @@
 // is unique to this process, so parallel test runs do not see each other.
 #include "common/redis.h"
 
-#include <arpa/inet.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <cstring>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "common/fanout.h"
 #include "fake_fanout.h"
 #include "test_env.h"
+#include "wait.h"
 
 namespace chat {
 namespace {
 
+using chat::testing::ChildWatch;
+using chat::testing::ReservedPort;
 using chat::testing::TestRedis;
+using chat::testing::WaitReadable;
+using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using Type = RedisReply::Type;
 
 std::string Unique(const std::string& what) {
   static std::mt19937_64 rng(std::random_device{}());
   return "unit:" + what + ":" + std::to_string(getpid()) + ":" + std::to_string(rng());
-}
-
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Polls cond until true or the deadline passes; returns cond's last value.
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto deadline = Clock::now() + limit;
-  while (!cond()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 // Collects messages from subscriber callbacks (on the subscriber's thread) for the test thread.
@@ -165,8 +150,9 @@ TEST(RedisClient, ConcurrentCallersShareOneClient) {
 }
 
 TEST(RedisClient, UnreachableIsNullopt) {
+  ReservedPort closed(ReservedPort::Use::kClosed);  // nobody answers on it while the test runs
   RedisConfig cfg = TestRedis();
-  cfg.port = ClosedPort();
+  cfg.port = closed.port();
   cfg.timeout_ms = 500;
   RedisClient redis(cfg);
   auto start = Clock::now();
@@ -182,7 +168,7 @@ TEST(RedisSubscriber, ReceivesMessagesPublishedAfterSubscribing) {
   RedisSubscriber sub(TestRedis(), {ch1, ch2},
                       [&](std::string_view channel, std::string_view payload) { inbox.Add(channel, payload); });
   sub.Start();
-  ASSERT_TRUE(WaitFor([&] { return sub.connected(); })) << "not subscribed within 5 s";
+  ASSERT_TRUE(sub.WaitConnected(true, 5s)) << "not subscribed within 5 s";
 
   RedisClient redis(TestRedis());
   const std::string binary("\0\x01payload\xff", 10);
@@ -227,7 +213,7 @@ TEST(RedisSubscriber, DrainedRunsAfterTheLastMessageThatHadArrived) {
         cv.notify_all();
       });
   sub.Start();
-  ASSERT_TRUE(WaitFor([&] { return sub.connected(); })) << "not subscribed within 5 s";
+  ASSERT_TRUE(sub.WaitConnected(true, 5s)) << "not subscribed within 5 s";
   RedisClient redis(TestRedis());
   std::vector<std::vector<std::string>> burst;
   for (int i = 0; i < 50; ++i) burst.push_back({"PUBLISH", ch, "m" + std::to_string(i)});
@@ -242,12 +228,13 @@ TEST(RedisSubscriber, DrainedRunsAfterTheLastMessageThatHadArrived) {
 }
 
 TEST(RedisSubscriber, StopsPromptlyWhenRedisIsUnreachable) {
+  ReservedPort closed(ReservedPort::Use::kClosed);
   RedisConfig cfg = TestRedis();
-  cfg.port = ClosedPort();
+  cfg.port = closed.port();
   cfg.timeout_ms = 500;
   RedisSubscriber sub(cfg, {Unique("ch")}, [](std::string_view, std::string_view) {});
   sub.Start();
-  EXPECT_FALSE(WaitFor([&] { return sub.connected(); }, std::chrono::milliseconds(300)));
+  EXPECT_FALSE(sub.WaitConnected(true, 300ms));
   auto start = Clock::now();
   sub.Stop();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
@@ -271,7 +258,7 @@ TEST(RedisDeliveryPublisher, FanoutReachesTheGatewayChannel) {
                         [&](std::string_view c, std::string_view p) { inbox_b.Add(c, p); });
   sub_a.Start();
   sub_b.Start();
-  ASSERT_TRUE(WaitFor([&] { return sub_a.connected() && sub_b.connected(); }));
+  ASSERT_TRUE(sub_a.WaitConnected(true, 5s) && sub_b.WaitConnected(true, 5s));
 
   testing::FakePresenceDirectory presence;
   for (uint64_t u = 1; u <= 50; ++u) presence.AddSession(u, u <= 30 ? gw_a : gw_b, 100 + u);
@@ -312,51 +299,86 @@ TEST(RedisDeliveryPublisher, FanoutReachesTheGatewayChannel) {
 }
 
 TEST(RedisDeliveryPublisher, UnreachableRedisFails) {
+  ReservedPort closed(ReservedPort::Use::kClosed);
   RedisConfig cfg = TestRedis();
-  cfg.port = ClosedPort();
+  cfg.port = closed.port();
   RedisDeliveryPublisher publisher(cfg);
   EXPECT_FALSE(publisher.Publish({{"gw.x", "payload"}}));
   EXPECT_TRUE(publisher.Publish({})) << "nothing to publish is not a failure";
 }
 
-// A private redis-server on a free port, so a test can kill and restart it without disturbing the
-// shared dev Redis. Fails the test (never skips) if redis-server cannot be started.
+// A private redis-server, so a test can kill and restart it without disturbing the shared test
+// Redis. Its port is held (ReservedPort, SO_REUSEADDR like redis-server's own listener) for the
+// object's whole life: a restart gets the same port, and nothing else can take it in between.
+// Fails the test (never skips) if redis-server cannot be started. One thread uses it.
 class PrivateRedis {
  public:
-  PrivateRedis() : port_(ClosedPort()) {}
-  ~PrivateRedis() { Kill(); }
+  PrivateRedis() : port_(ReservedPort::Use::kForListener) {
+    // redis-server --supervised systemd sends READY=1 here (sd_notify) once it accepts connections.
+    notify_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    notify_name_ = "@chat-redis-test." + std::to_string(getpid()) + "." + std::to_string(port_.port());
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path + 1, notify_name_.data() + 1, notify_name_.size() - 1);  // abstract: leading NUL
+    const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + notify_name_.size());
+    EXPECT_EQ(::bind(notify_fd_, reinterpret_cast<sockaddr*>(&a), len), 0) << std::strerror(errno);
+  }
+  ~PrivateRedis() {
+    Kill();
+    ::close(notify_fd_);
+  }
   RedisConfig config() const {
     RedisConfig cfg;
     cfg.host = "127.0.0.1";
-    cfg.port = port_;
+    cfg.port = port_.port();
     cfg.timeout_ms = 500;
     return cfg;
   }
-  // Starts the server and waits (with a deadline) until it answers PING.
+  // Starts the server and waits (10 s at most) for its READY=1, then checks that it answers PING.
+  // False when it cannot be spawned, exits first or stays silent.
   bool Start() {
-    std::string port = std::to_string(port_);
-    std::vector<std::string> args = {"redis-server", "--port", port,         "--bind",  "127.0.0.1", "--save", "",
-                                     "--appendonly", "no",     "--loglevel", "warning", "--dir",     "/tmp"};
+    std::string port = std::to_string(port_.port());
+    std::vector<std::string> args = {"redis-server", "--port", port,           "--bind",       "127.0.0.1",
+                                     "--save",       "",       "--appendonly", "no",           "--loglevel",
+                                     "warning",      "--dir",  "/tmp",         "--supervised", "systemd"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) return false;
+    std::vector<std::string> env_strings = {"NOTIFY_SOCKET=" + notify_name_};
+    for (char** e = environ; *e; ++e)
+      if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env_strings.push_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    char stale[256];
+    while (::recv(notify_fd_, stale, sizeof stale, 0) > 0) {
+    }
+    pid_t pid = -1;
+    if (posix_spawnp(&pid, "redis-server", nullptr, nullptr, argv.data(), envp.data()) != 0) return false;
+    child_ = ChildWatch(pid);
+    const auto deadline = Clock::now() + 10s;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (WaitReadable({notify_fd_, child_.fd()}, std::max(left, 0ms)) != 0) return false;  // exited, or silent
+      char buf[512];
+      const ssize_t n = ::recv(notify_fd_, buf, sizeof buf, 0);
+      if (n > 0 && std::string_view(buf, static_cast<size_t>(n)).find("READY=1") != std::string_view::npos) break;
+    }
     RedisClient probe(config());
-    return WaitFor([&] {
-      auto r = probe.Command({"PING"});
-      return r && r->str == "PONG";
-    });
+    auto r = probe.Command({"PING"});
+    return r && r->str == "PONG";
   }
   void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    if (child_.pid() <= 0) return;
+    ::kill(child_.pid(), SIGKILL);
+    child_.WaitExit(30s);
   }
 
  private:
-  int port_;
-  pid_t pid_ = -1;
+  ReservedPort port_;
+  int notify_fd_ = -1;
+  std::string notify_name_;
+  ChildWatch child_;
 };
 
 TEST(RedisRestart, SubscriberAndClientRecoverByThemselves) {
@@ -368,21 +390,23 @@ TEST(RedisRestart, SubscriberAndClientRecoverByThemselves) {
   RedisSubscriber sub(
       server.config(), {ch}, [&](std::string_view c, std::string_view p) { inbox.Add(c, p); }, [&] { ++reconnects; });
   sub.Start();
-  ASSERT_TRUE(WaitFor([&] { return sub.connected(); }));
+  ASSERT_TRUE(sub.WaitConnected(true, 5s));
   EXPECT_EQ(reconnects.load(), 0) << "the first subscription is not a reconnect";
   RedisClient client(server.config());
   ASSERT_TRUE(client.Command({"PUBLISH", ch, "before"}).has_value());
   ASSERT_EQ(inbox.WaitForCount(1, std::chrono::milliseconds(5000)).size(), 1u);
 
   server.Kill();
-  EXPECT_TRUE(WaitFor([&] { return !sub.connected(); })) << "subscriber did not notice the server died";
+  EXPECT_TRUE(sub.WaitConnected(false, 5s)) << "subscriber did not notice the server died";
   EXPECT_FALSE(client.Command({"PING"}).has_value()) << "a dead server is nullopt, not an exception";
 
   ASSERT_TRUE(server.Start()) << "could not restart redis-server";
-  ASSERT_TRUE(WaitFor([&] { return sub.connected(); })) << "subscriber did not resubscribe";
+  ASSERT_TRUE(sub.WaitConnected(true, 5s)) << "subscriber did not resubscribe";
   EXPECT_EQ(reconnects.load(), 1) << "the owner is told so it can prompt a resync";
   // The client reconnects lazily: at most the first call after the restart fails.
-  ASSERT_TRUE(WaitFor([&] { return client.Command({"PUBLISH", ch, "after"}).has_value(); }));
+  if (!client.Command({"PUBLISH", ch, "after"}).has_value()) {
+    ASSERT_TRUE(client.Command({"PUBLISH", ch, "after"}).has_value()) << "the second call after a restart failed";
+  }
   auto got = inbox.WaitForCount(2, std::chrono::milliseconds(5000));
   ASSERT_GE(got.size(), 2u);
   EXPECT_EQ(got.back().second, "after");

@@ -5,6 +5,8 @@
 // RedisSubscriber: one dedicated thread; pub/sub is a doorbell and may drop messages while
 // disconnected (on_reconnect tells the owner so it can prompt a resync).
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -58,10 +60,15 @@ class RedisSubscriber {
   ~RedisSubscriber();
   void Start();
   void Stop();  // joins; callbacks never run after Stop returns
+  // True while subscribed to every channel (each acknowledged by Redis).
   bool connected() const { return connected_.load(); }
+  // Blocks until connected() == want or `timeout` passes; returns whether it got there. Any thread;
+  // woken by the subscriber thread each time the subscription is confirmed or the connection lost.
+  bool WaitConnected(bool want, std::chrono::milliseconds timeout);
 
  private:
   void Run();
+  void SetConnected(bool connected);
   RedisConfig cfg_;
   std::vector<std::string> channels_;
   OnMessage on_message_;
@@ -69,6 +76,8 @@ class RedisSubscriber {
   std::function<void()> on_drained_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
+  std::mutex state_mu_;  // pairs with state_cv_ for WaitConnected
+  std::condition_variable state_cv_;
   std::thread thread_;
 };
 
