@@ -184,10 +184,11 @@ void RedisSubscriber::Run() {
           on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
                       std::string_view(r->element[2]->str, r->element[2]->len));
         } else if (kind == "subscribe" && ++acks == channels_.size()) {
-          SetConnected(true);
           spdlog::info("redis: subscribed to {} channel(s)", channels_.size());
+          // The owner hears of a resubscription before anyone waiting in WaitConnected is woken.
           if (ever_connected && on_reconnect_) on_reconnect_();
           ever_connected = true;
+          SetConnected(true);
         }
       }
       freeReplyObject(raw);
