@@ -1,6 +1,10 @@
 // group-service --config PATH --shard N [--replica R]
 // Serves config.group[N].addresses[R] over gRPC and owns database config.group[N].database.
+#include <spdlog/spdlog.h>
+
+#include "common/events.h"
 #include "common/fanout.h"
+#include "common/outbox.h"
 #include "common/service_main.h"
 #include "group/chat_reconciler.h"
 #include "group/group_seams.h"
@@ -21,7 +25,8 @@ int main(int argc, char** argv) {
     chat::GrpcPresenceDirectory presence(config.presence, deadline);
     chat::RedisDeliveryPublisher publisher(config.redis);
     chat::Fanout fanout(presence, publisher);
-    chat::group::FanoutEventSink events(fanout);
+    chat::Outbox outbox(p.ConnInfo(), chat::OutboxOptionsFrom(config.limits));
+    chat::FanoutPublisher events(fanout, &outbox, config.limits.common.fanout_workers);
     chat::group::GroupServiceImpl service({.pool = &pool,
                                            .limits = &config.limits,
                                            .shard = static_cast<uint32_t>(p.shard),
@@ -29,11 +34,27 @@ int main(int argc, char** argv) {
                                            .friends = &friends,
                                            .profiles = &profiles,
                                            .chat = &chat_members,
-                                           .events = &events});
+                                           .events = &events,
+                                           .outbox = &outbox});
+    // Changes not yet announced (chat was down, the process died): push and announce them again.
+    outbox.Handle(chat::group::kOutboxGroupChangeTopic, [&service](uint64_t id, const std::string& payload) {
+      chat::internal::OutboxGroupChange change;
+      if (!change.ParseFromString(payload)) return spdlog::error("outbox row {} is not a group change; left alone", id);
+      service.Announce(change, id);
+    });
     // Re-drives chat pushes that failed (see group_service.h, "Replies"); stopped before the pool goes.
     chat::group::ChatReconciler reconciler(service, chat::group::ChatReconcilerOptions{});
+    // Stop the relay before the service it calls goes, however this scope ends.
+    struct StopOutboxFirst {
+      chat::Outbox& outbox;
+      ~StopOutboxFirst() { outbox.Stop(); }
+    } stop_outbox_first{outbox};
+    events.Start();
+    outbox.Start();
     reconciler.Start();
     p.Serve({&service});
     reconciler.Stop();
+    events.Stop();  // delivers what was published (relays arriving now wait for the next process)
+    outbox.Stop();  // deletes what was delivered
   });
 }

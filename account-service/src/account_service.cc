@@ -44,7 +44,7 @@ void FillAccount(const UserRow& u, v1::Account* out) {
   out->set_phone(u.phone);
 }
 
-grpc::Status FriendLimitReached(uint32_t max_friends) {
+Status FriendLimitReached(uint32_t max_friends) {
   return FailedPrecondition("friend limit of " + std::to_string(max_friends) + " reached");
 }
 
@@ -66,6 +66,7 @@ AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
       pool_(*deps.pool),
       sender_(*deps.sender),
       events_(*deps.events),
+      outbox_(deps.outbox),
       now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
       code_budget_(config_.limits.account.max_codes_per_shard_per_minute),
       signer_(config_.secret),
@@ -77,10 +78,10 @@ uint32_t AccountServiceImpl::shard_count() const {
 
 bool AccountServiceImpl::IsLocal(uint64_t user_id) const { return ShardOfUser(user_id, shard_count()) == shard_; }
 
-grpc::Status AccountServiceImpl::CheckPhoneShard(const std::string& phone) const {
+Status AccountServiceImpl::CheckPhoneShard(const std::string& phone) const {
   // Phone uniqueness across the cluster rests on every phone having exactly one shard: never serve
   // a phone that belongs elsewhere (a caller with a different shard map).
-  if (ShardOfPhone(phone, shard_count()) == shard_) return grpc::Status::OK;
+  if (ShardOfPhone(phone, shard_count()) == shard_) return OkStatus();
   spdlog::error("phone-keyed request for shard {} reached shard {}: caller's shard map differs",
                 ShardOfPhone(phone, shard_count()), shard_);
   return Internal("request reached the wrong account shard");
@@ -102,8 +103,7 @@ std::string AccountServiceImpl::HashCode(const std::string& phone, const std::st
   return out;
 }
 
-grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, const std::string& code,
-                                           int64_t now_ms) {
+Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms) {
   auto row = store::LockCode(t, phone);
   // A live code always belongs to the window whose counters are in its row (failures reset only
   // when a code is sent in a new window), so the cap holds until a new window's code is requested.
@@ -118,7 +118,7 @@ grpc::Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& pho
     return PermissionDenied("wrong or expired code");
   }
   store::ConsumeCode(t, phone);
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 void AccountServiceImpl::FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
@@ -134,7 +134,7 @@ void AccountServiceImpl::FillSession(const UserRow& user, const std::string& dev
 
 grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::RequestCodeRequest* req,
                                              v1::RequestCodeResult* res) {
-  return Guarded("RequestCode", [&]() -> grpc::Status {
+  return Guarded("RequestCode", [&]() -> Status {
     const std::string& phone = req->phone();
     if (!ValidPhone(phone)) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
@@ -146,11 +146,11 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
           pool_,
           [&](pqxx::work& t) {
             purged = store::PurgeExpiredCodes(t, now - kCodeWindowMs, kPurgeBatchRows);
-            return grpc::Status::OK;
+            return OkStatus();
           },
           "RequestCode.purge");
       if (!pst.ok())
-        spdlog::warn("purging expired phone codes failed: {}", pst.error_message());
+        spdlog::warn("purging expired phone codes failed: {}", pst.message());
       else if (purged > 0)
         spdlog::debug("purged {} expired phone codes", purged);
     }
@@ -173,22 +173,22 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     bool daily_cap = false;
     auto st = WithTransaction(
         pool_,
-        [&](pqxx::work& t) -> grpc::Status {
+        [&](pqxx::work& t) -> Status {
           wait_s = 0;
           daily_cap = false;
           if (store::PutCode(t, phone, code_hash, now + int64_t{limits_.account.code_ttl_s} * 1000, now,
                              now - interval_ms, day_cutoff, limits_.account.max_codes_per_phone_per_day))
-            return grpc::Status::OK;
+            return OkStatus();
           auto existing = store::GetCode(t, phone);
           // The daily cap first: waiting out the resend interval would not help.
           if (existing && existing->day_start_ms > day_cutoff &&
               existing->day_count >= static_cast<int>(limits_.account.max_codes_per_phone_per_day)) {
             daily_cap = true;
-            return grpc::Status::OK;
+            return OkStatus();
           }
           const int64_t remaining_ms = existing ? existing->sent_ms + interval_ms - now : interval_ms;
           wait_s = std::max<int64_t>(1, (remaining_ms + 999) / 1000);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "RequestCode");
     if (!st.ok()) return st;
@@ -201,19 +201,19 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
           pool_,
           [&](pqxx::work& t) {
             store::WithdrawCode(t, phone, code_hash);
-            return grpc::Status::OK;
+            return OkStatus();
           },
           "RequestCode.undo");
       return Unavailable("could not send the code; try again");
     }
     sent = true;
     res->set_expires_in_s(static_cast<int32_t>(limits_.account.code_ttl_s));
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRequest* req, v1::SessionResult* res) {
-  return Guarded("SignUp", [&]() -> grpc::Status {
+  return Guarded("SignUp", [&]() -> Status {
     if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
@@ -223,13 +223,13 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
     const int64_t now = now_ms_();
-    grpc::Status verdict;
+    Status verdict;
     UserRow user;
     auto st = WithTransaction(
         pool_,
-        [&](pqxx::work& t) -> grpc::Status {
+        [&](pqxx::work& t) -> Status {
           verdict = CheckCode(t, req->phone(), req->code(), now);
-          if (!verdict.ok()) return grpc::Status::OK;  // commit the try counter
+          if (!verdict.ok()) return OkStatus();  // commit the try counter
           // From here on an error rolls back, so the code stays usable (e.g. to log in instead).
           if (store::UserByPhone(t, req->phone()))
             return AlreadyExists("an account with this phone number already exists; log in instead");
@@ -239,7 +239,7 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
             user.handle = RandomHandle();
             user.display_name = req->display_name();
             user.created_ms = now;
-            if (store::InsertUser(t, user)) return grpc::Status::OK;
+            if (store::InsertUser(t, user)) return OkStatus();
             // A concurrent sign-up of the same phone committed first, or the id/handle is taken.
             if (store::UserByPhone(t, req->phone()))
               return AlreadyExists("an account with this phone number already exists; log in instead");
@@ -252,43 +252,43 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
     if (!verdict.ok()) return verdict;
     FillSession(user, req->device_id(), now, res);
     spdlog::info("signed up user {} on shard {}", user.id, shard_);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext*, const v1::LogInRequest* req, v1::SessionResult* res) {
-  return Guarded("LogIn", [&]() -> grpc::Status {
+  return Guarded("LogIn", [&]() -> Status {
     if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
     const int64_t now = now_ms_();
-    grpc::Status verdict;
+    Status verdict;
     UserRow user;
     auto st = WithTransaction(
         pool_,
-        [&](pqxx::work& t) -> grpc::Status {
+        [&](pqxx::work& t) -> Status {
           verdict = CheckCode(t, req->phone(), req->code(), now);
-          if (!verdict.ok()) return grpc::Status::OK;  // commit the try counter
+          if (!verdict.ok()) return OkStatus();  // commit the try counter
           auto u = store::UserByPhone(t, req->phone());
           // Only now, with the code verified, may the caller learn that the phone is unregistered.
           // Roll back so the same code can still be used to sign up.
           if (!u) return NotFound("no account for this phone number; sign up first");
           user = *u;
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "LogIn");
     if (!st.ok()) return st;
     if (!verdict.ok()) return verdict;
     FillSession(user, req->device_id(), now, res);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest* req,
                                               v1::SessionResult* res) {
-  return Guarded("RefreshToken", [&]() -> grpc::Status {
+  return Guarded("RefreshToken", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
@@ -298,13 +298,13 @@ grpc::Status AccountServiceImpl::RefreshToken(grpc::ServerContext*, const intern
         pool_,
         [&](pqxx::work& t) {
           user = store::UserById(t, req->user_id());
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "RefreshToken");
     if (!st.ok()) return st;
     if (!user) return NotFound("no such user");
     FillSession(*user, req->device_id(), now, res);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
@@ -313,26 +313,26 @@ grpc::Status AccountServiceImpl::RefreshToken(grpc::ServerContext*, const intern
 
 grpc::Status AccountServiceImpl::GetAccount(grpc::ServerContext*, const internal::UserIdRequest* req,
                                             v1::Account* res) {
-  return Guarded("GetAccount", [&]() -> grpc::Status {
+  return Guarded("GetAccount", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
     std::optional<UserRow> user;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) {
           user = store::UserById(t, req->user_id());
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "GetAccount");
     if (!st.ok()) return st;
     if (!user) return NotFound("no such user");
     FillAccount(*user, res);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest* req,
                                                 v1::Account* res) {
-  return Guarded("SetDisplayName", [&]() -> grpc::Status {
+  return Guarded("SetDisplayName", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
     if (!ValidDisplayName(req->display_name(), limits_.account.max_display_name_chars))
       return InvalidArgument("display name must be 1-" + std::to_string(limits_.account.max_display_name_chars) +
@@ -342,19 +342,19 @@ grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const inte
         pool_,
         [&](pqxx::work& t) {
           if (store::SetDisplayName(t, req->user_id(), req->display_name())) user = store::UserById(t, req->user_id());
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "SetDisplayName");
     if (!st.ok()) return st;
     if (!user) return NotFound("no such user");
     FillAccount(*user, res);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest* req,
                                               v1::UserProfile* res) {
-  return Guarded("LookupHandle", [&]() -> grpc::Status {
+  return Guarded("LookupHandle", [&]() -> Status {
     if (!ValidHandle(req->handle()))
       return InvalidArgument("a handle is 6-20 characters: a letter, then letters, digits, '_' or '-'");
     std::optional<UserRow> user;
@@ -362,35 +362,35 @@ grpc::Status AccountServiceImpl::LookupHandle(grpc::ServerContext*, const v1::Lo
         pool_,
         [&](pqxx::work& t) {
           user = store::UserByHandleLower(t, LowerAscii(req->handle()));
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "LookupHandle");
     if (!st.ok()) return st;
     if (!user) return NotFound("no user with this handle");
     *res = ToProfile(*user);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
-grpc::Status AccountServiceImpl::LocalProfiles(const std::vector<uint64_t>& ids, ProfileMap* out) {
+Status AccountServiceImpl::LocalProfiles(const std::vector<uint64_t>& ids, ProfileMap* out) {
   std::vector<uint64_t> valid;
   for (uint64_t id : ids)
     if (ValidUserId(id)) valid.push_back(id);
-  if (valid.empty()) return grpc::Status::OK;
+  if (valid.empty()) return OkStatus();
   std::vector<UserRow> rows;
   auto st = WithTransaction(
       pool_,
       [&](pqxx::work& t) {
         rows = store::UsersByIds(t, valid);
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "Profiles");
   if (!st.ok()) return st;
   for (const auto& u : rows) (*out)[u.id] = ToProfile(u);
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
-grpc::Status AccountServiceImpl::FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out) {
+Status AccountServiceImpl::FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out) {
   std::vector<std::vector<uint64_t>> by_shard(shard_count());
   for (uint64_t id : ids)
     if (ValidUserId(id)) by_shard[ShardOfUser(id, shard_count())].push_back(id);
@@ -416,12 +416,12 @@ grpc::Status AccountServiceImpl::FetchProfiles(const std::vector<uint64_t>& ids,
       for (auto& p : *pres.mutable_profiles()) (*out)[p.user_id()] = std::move(p);
     }
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 grpc::Status AccountServiceImpl::GetProfiles(grpc::ServerContext* ctx, const v1::GetProfilesRequest* req,
                                              v1::ProfilesResult* res) {
-  return Guarded("GetProfiles", [&]() -> grpc::Status {
+  return Guarded("GetProfiles", [&]() -> Status {
     if (req->user_ids_size() > kMaxIdsPerRequest)
       return InvalidArgument("at most " + std::to_string(kMaxIdsPerRequest) + " user ids per request");
     const std::vector<uint64_t> ids = Dedup(req->user_ids());
@@ -437,7 +437,7 @@ grpc::Status AccountServiceImpl::GetProfiles(grpc::ServerContext* ctx, const v1:
       auto it = found.find(id);
       if (it != found.end()) *res->add_profiles() = it->second;
     }
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
@@ -446,7 +446,7 @@ grpc::Status AccountServiceImpl::GetProfiles(grpc::ServerContext* ctx, const v1:
 
 grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const internal::SendFriendRequestRequest* req,
                                                    v1::SendFriendRequestResult* res) {
-  return Guarded("SendFriendRequest", [&]() -> grpc::Status {
+  return Guarded("SendFriendRequest", [&]() -> Status {
     const uint64_t from = req->origin().user_id();
     const uint64_t to = req->request().user_id();
     const auto& r = req->request();
@@ -466,52 +466,57 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     if (!senders.count(from)) return NotFound("your account was not found");
 
     const int64_t now = now_ms_();
-    bool already = false;
-    st = WithTransaction(
-        pool_,
-        [&](pqxx::work& t) -> grpc::Status {
-          already = false;
-          if (!store::UserById(t, to)) return NotFound("no such user");
-          if (store::HasEdge(t, to, from)) {
-            already = true;
-            return grpc::Status::OK;
-          }
-          store::UpsertRequest(t, RequestRow{to, from, r.greeting(), r.source(), now});
-          return grpc::Status::OK;
-        },
-        "SendFriendRequest");
-    if (!st.ok()) return st;
-    res->set_already_friends(already);
-    if (already) return grpc::Status::OK;
-
-    FanoutItem item;
-    item.user_ids = {to};
-    auto* fr = item.event.mutable_friend_request()->mutable_request();
+    std::vector<FanoutItem> items(1);
+    items[0].user_ids = {to};
+    auto* fr = items[0].event.mutable_friend_request()->mutable_request();
     *fr->mutable_from() = senders[from];
     fr->set_to_user_id(to);
     fr->set_greeting(r.greeting());
     fr->set_source(r.source());
     fr->set_created_ms(now);
-    events_.Deliver({item});
-    return grpc::Status::OK;
+    bool already = false;
+    st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          already = false;
+          if (!store::UserById(t, to)) return NotFound("no such user");
+          if (store::HasEdge(t, to, from)) {
+            already = true;
+            return OkStatus();
+          }
+          store::UpsertRequest(t, RequestRow{to, from, r.greeting(), r.source(), now});
+          RecordEvents(t, &items);
+          return OkStatus();
+        },
+        "SendFriendRequest");
+    if (!st.ok()) return st;
+    res->set_already_friends(already);
+    if (already) return OkStatus();
+    events_.Publish(std::move(items));
+    return OkStatus();
   });
 }
 
-grpc::Status AccountServiceImpl::PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms,
-                                              int64_t* stored_since_ms) {
+Status AccountServiceImpl::PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms) {
   return WithTransaction(
       pool_,
-      [&](pqxx::work& t) -> grpc::Status {
+      [&](pqxx::work& t) -> Status {
         if (!store::LockUser(t, user)) return NotFound("no such user");
         if (!store::HasEdge(t, user, friend_id) && store::EdgeCount(t, user) >= int64_t{limits_.account.max_friends})
           return FriendLimitReached(limits_.account.max_friends);
         *stored_since_ms = store::PutEdge(t, user, friend_id, since_ms);
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "PutFriendEdge");
 }
 
-grpc::Status AccountServiceImpl::PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms) {
+void AccountServiceImpl::RecordEvents(pqxx::work& t, std::vector<FanoutItem>* items) const {
+  if (!outbox_) return;
+  for (FanoutItem& it : *items)
+    it.outbox_id = outbox_->Append(t, kOutboxEventTopic, ToDelivery(it).SerializeAsString());
+}
+
+Status AccountServiceImpl::PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms) {
   const uint32_t owner = ShardOfUser(user, shard_count());
   if (owner == shard_) {
     int64_t stored = 0;
@@ -525,11 +530,11 @@ grpc::Status AccountServiceImpl::PutEdgeOnOwner(uint64_t user, uint64_t friend_i
   v1::Empty empty;
   auto st = peers_.at(owner).PutFriendEdge(ctx.get(), edge, &empty);
   if (!st.ok()) spdlog::warn("PutFriendEdge on account shard {} failed: {}", owner, st.error_message());
-  return st;
+  return FromPeer(st);  // the caller tells the owner's friend cap (FAILED_PRECONDITION) from a failure
 }
 
 grpc::Status AccountServiceImpl::PutFriendEdge(grpc::ServerContext*, const internal::FriendEdge* req, v1::Empty*) {
-  return Guarded("PutFriendEdge", [&]() -> grpc::Status {
+  return Guarded("PutFriendEdge", [&]() -> Status {
     if (!ValidUserId(req->user_id()) || !ValidUserId(req->friend_id()))
       return InvalidArgument("user_id and friend_id are required");
     if (req->user_id() == req->friend_id()) return InvalidArgument("a user cannot befriend themselves");
@@ -542,7 +547,7 @@ grpc::Status AccountServiceImpl::PutFriendEdge(grpc::ServerContext*, const inter
 grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
                                                      const internal::AcceptFriendRequestRequest* req,
                                                      v1::Contact* res) {
-  return Guarded("AcceptFriendRequest", [&]() -> grpc::Status {
+  return Guarded("AcceptFriendRequest", [&]() -> Status {
     const uint64_t me = req->origin().user_id();
     const uint64_t from = req->from_user_id();
     if (!ValidUserId(me)) return InvalidArgument("origin user_id is required");
@@ -564,7 +569,7 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
     bool created_edge = false;
     st = WithTransaction(
         pool_,
-        [&](pqxx::work& t) -> grpc::Status {
+        [&](pqxx::work& t) -> Status {
           if (!store::LockUser(t, me)) return NotFound("your account was not found");
           if (!store::LockLiveRequest(t, me, from, min_created))
             return NotFound("no pending friend request from this user");
@@ -572,7 +577,7 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
           if (created_edge && store::EdgeCount(t, me) >= int64_t{limits_.account.max_friends})
             return FriendLimitReached(limits_.account.max_friends);
           since = store::PutEdge(t, me, from, now);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "AcceptFriendRequest");
     if (!st.ok()) return st;
@@ -581,14 +586,15 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
     //    retry of the accept completes a half-done friendship.
     st = PutEdgeOnOwner(from, me, since);
     if (!st.ok()) {
-      if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      if (st.code() == v1::FAILED_PRECONDITION) {
         // The requester is at the friend cap: undo my edge so neither side holds half a friendship.
         if (created_edge) {
-          WithTransaction(
+          // Best effort: a failed undo leaves my edge, which a repeated accept completes.
+          (void)WithTransaction(
               pool_,
               [&](pqxx::work& t) {
                 store::DeleteEdge(t, me, from);
-                return grpc::Status::OK;
+                return OkStatus();
               },
               "AcceptFriendRequest.undo");
         }
@@ -596,17 +602,6 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
       }
       return Unavailable("could not complete the friendship right now; retry");
     }
-
-    // 3. The request is done.
-    auto del = WithTransaction(
-        pool_,
-        [&](pqxx::work& t) {
-          store::DeleteRequest(t, me, from);
-          return grpc::Status::OK;
-        },
-        "AcceptFriendRequest.delete");
-    if (!del.ok())
-      spdlog::warn("AcceptFriendRequest: could not delete the accepted request (accepting again is harmless)");
 
     const std::string conversation = DirectConversationId(me, from);
     *res->mutable_profile() = profiles[from];
@@ -622,14 +617,29 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
     *theirs->mutable_profile() = profiles[me];
     theirs->set_conversation_id(conversation);
     theirs->set_since_ms(since);
-    events_.Deliver(items);
-    return grpc::Status::OK;
+
+    // 3. The request is done, and the friendship announced: the events are in the outbox with the
+    //    delete (until then the request stays, and accepting again completes and announces it).
+    auto del = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          store::DeleteRequest(t, me, from);
+          RecordEvents(t, &items);
+          return OkStatus();
+        },
+        "AcceptFriendRequest.delete");
+    if (!del.ok()) {
+      spdlog::warn("AcceptFriendRequest: could not delete the accepted request (accepting again is harmless)");
+      for (FanoutItem& it : items) it.outbox_id = 0;  // rolled back: announced at most once
+    }
+    events_.Publish(std::move(items));
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const internal::UserIdRequest* req,
                                                     v1::FriendRequestsResult* res) {
-  return Guarded("ListFriendRequests", [&]() -> grpc::Status {
+  return Guarded("ListFriendRequests", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
     const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
     std::vector<RequestRow> rows;
@@ -637,7 +647,7 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
         pool_,
         [&](pqxx::work& t) {
           rows = store::LiveRequestsTo(t, req->user_id(), min_created, kMaxListedFriendRequests);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "ListFriendRequests");
     if (!st.ok()) return st;
@@ -657,13 +667,13 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
                                                                 : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
       out->set_created_ms(r.created_ms);
     }
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const internal::UserIdRequest* req,
                                               v1::ContactsResult* res) {
-  return Guarded("ListContacts", [&]() -> grpc::Status {
+  return Guarded("ListContacts", [&]() -> Status {
     const uint64_t me = req->user_id();
     if (!ValidUserId(me)) return InvalidArgument("user_id is required");
     std::vector<EdgeRow> edges;
@@ -671,7 +681,7 @@ grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const intern
         pool_,
         [&](pqxx::work& t) {
           edges = store::EdgesOf(t, me, static_cast<int>(limits_.account.max_friends));
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "ListContacts");
     if (!st.ok()) return st;
@@ -688,13 +698,13 @@ grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const intern
       c->set_conversation_id(DirectConversationId(me, e.friend_id));
       c->set_since_ms(e.since_ms);
     }
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status AccountServiceImpl::CheckFriends(grpc::ServerContext*, const internal::CheckFriendsRequest* req,
                                               internal::CheckFriendsResult* res) {
-  return Guarded("CheckFriends", [&]() -> grpc::Status {
+  return Guarded("CheckFriends", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
     if (req->other_ids_size() > kMaxIdsPerRequest)
       return InvalidArgument("at most " + std::to_string(kMaxIdsPerRequest) + " user ids per request");
@@ -706,7 +716,7 @@ grpc::Status AccountServiceImpl::CheckFriends(grpc::ServerContext*, const intern
         pool_,
         [&](pqxx::work& t) {
           friends = store::FriendsAmong(t, req->user_id(), ids);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "CheckFriends");
     if (!st.ok()) return st;
@@ -714,7 +724,7 @@ grpc::Status AccountServiceImpl::CheckFriends(grpc::ServerContext*, const intern
     std::unordered_set<uint64_t> set(friends.begin(), friends.end());
     for (uint64_t id : ids)
       if (set.count(id)) res->add_friend_ids(id);
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 

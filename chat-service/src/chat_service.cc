@@ -30,23 +30,23 @@ ChatServiceImpl::ChatServiceImpl(ChatServiceDeps deps)
       fanout_(*deps.fanout),
       friends_(*deps.friends) {}
 
-grpc::Status ChatServiceImpl::CheckConversation(const std::string& id, ParsedConversation* parsed) const {
+Status ChatServiceImpl::CheckConversation(const std::string& id, ParsedConversation* parsed) const {
   auto p = ParseConversationId(id);
   if (!p) return InvalidArgument("conversation_id is not a valid conversation id");
   if ((p->kind == ParsedConversation::kDirect && p->b > kMaxId) || p->a > kMaxId)
     return InvalidArgument("conversation_id is not a valid conversation id");
   if (ShardOfConversation(id, shard_count_) != shard_) return FailedPrecondition("wrong shard");
   *parsed = *p;
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 grpc::ServerUnaryReactor* ChatServiceImpl::Send(grpc::CallbackServerContext* ctx, const internal::SendRequest* req,
                                                 v1::SendMessageResult* res) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   // gRPC keeps *req, *res and the reactor alive until Finish.
-  SendAsync(*req, ctx->deadline(), [reactor, res](const grpc::Status& st, v1::SendMessageResult&& r) {
+  SendAsync(*req, ctx->deadline(), [reactor, res](const Status& st, v1::SendMessageResult&& r) {
     if (st.ok()) *res = std::move(r);
-    reactor->Finish(st);
+    reactor->Finish(ToGrpcStatus(st));
   });
   return reactor;
 }
@@ -61,24 +61,23 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
     return reactor;
   }
   if (static_cast<uint32_t>(n) > limits_.chat.send_batch_max) {
-    reactor->Finish(InvalidArgument("at most " + std::to_string(limits_.chat.send_batch_max) +
-                                    " sends per batch (limits.chat.send_batch_max)"));
+    reactor->Finish(ToGrpcStatus(InvalidArgument("at most " + std::to_string(limits_.chat.send_batch_max) +
+                                                 " sends per batch (limits.chat.send_batch_max)")));
     return reactor;
   }
   for (int i = 0; i < n; ++i) res->add_results();
   // Callbacks run on different threads (inline refusals, the committer); the last one finishes.
   auto pending = std::make_shared<std::atomic<int>>(n);
   for (int i = 0; i < n; ++i) {
-    SendAsync(req->sends(i), ctx->deadline(),
-              [reactor, res, pending, i](const grpc::Status& st, v1::SendMessageResult&& r) {
-                internal::SendBatchItem* item = res->mutable_results(i);
-                item->set_code(static_cast<int32_t>(st.error_code()));
-                if (st.ok())
-                  *item->mutable_result() = std::move(r);
-                else
-                  item->set_message(st.error_message());
-                if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) reactor->Finish(grpc::Status::OK);
-              });
+    SendAsync(req->sends(i), ctx->deadline(), [reactor, res, pending, i](const Status& st, v1::SendMessageResult&& r) {
+      internal::SendBatchItem* item = res->mutable_results(i);
+      item->set_code(static_cast<int32_t>(ToGrpc(st.code())));
+      if (st.ok())
+        *item->mutable_result() = std::move(r);
+      else
+        item->set_message(st.message());
+      if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) reactor->Finish(grpc::Status::OK);
+    });
   }
   return reactor;
 }
@@ -86,17 +85,29 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
 void ChatServiceImpl::SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline,
                                 SendDoneFn done) {
   PendingSend send;
-  grpc::Status st = Guarded("Send", [&] { return PrepareSend(req, &send); });
+  uint64_t ask_friend = 0;
+  Status st = Guard("Send", [&] { return PrepareSend(req, &send, &ask_friend); });
   if (!st.ok()) return done(st, {});
   const auto limit = std::chrono::system_clock::now() + std::chrono::milliseconds(limits_.common.rpc_deadline_ms);
   if (limit < deadline) deadline = limit;
-  batcher_.Submit(std::move(send), deadline, [done = std::move(done)](SendOutcome&& o) {
-    if (!o.status.ok()) return done(o.status, {});
-    done(grpc::Status::OK, std::move(o.result));
-  });
+  auto submit = [this, deadline, done](PendingSend&& send) {
+    batcher_.Submit(std::move(send), deadline, [done](SendOutcome&& o) {
+      if (!o.status.ok()) return done(o.status, {});
+      done(OkStatus(), std::move(o.result));
+    });
+  };
+  if (ask_friend == 0) return submit(std::move(send));
+  const uint64_t sender = send.sender_id;
+  friends_.FriendsAmongAsync(sender, {ask_friend},
+                             [submit, done, ask_friend, send = std::move(send)](Result<FriendSet> found) mutable {
+                               if (!found.ok()) return done(found.status(), {});
+                               if (!found->count(ask_friend))
+                                 return done(PermissionDenied("you can only message friends"), {});
+                               submit(std::move(send));
+                             });
 }
 
-grpc::Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, PendingSend* send) {
+Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, PendingSend* send, uint64_t* ask_friend) {
   const uint64_t sender = req.origin().user_id();
   if (sender == 0 || sender > kMaxId) return InvalidArgument("sender is required");
   const v1::SendMessageRequest& m = req.request();
@@ -113,8 +124,8 @@ grpc::Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, Pend
   if (conv.kind == ParsedConversation::kDirect) {
     if (sender != conv.a && sender != conv.b) return PermissionDenied("you are not part of this conversation");
     const uint64_t peer = sender == conv.a ? conv.b : conv.a;
-    // A cached friendship is decided here; otherwise the batcher asks once for the whole batch.
-    if (!friends_.KnownFriends(sender, peer)) send->check_friend_id = peer;
+    // A cached friendship is decided here; otherwise SendAsync asks before submitting.
+    if (!friends_.KnownFriends(sender, peer)) *ask_friend = peer;
     send->direct = true;
     send->user_a = conv.a;
     send->user_b = conv.b;
@@ -122,7 +133,7 @@ grpc::Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, Pend
     send->direct = false;
     send->require_member = true;  // checked in the send statement itself
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 grpc::Status ChatServiceImpl::GetHistory(grpc::ServerContext*, const internal::HistoryRequest* req,
@@ -150,7 +161,7 @@ grpc::Status ChatServiceImpl::ListConversations(grpc::ServerContext*, const inte
       if (!c.has_last_message() || !c.last_message().content().has_text()) continue;
       TruncateUtf8(c.mutable_last_message()->mutable_content()->mutable_text()->mutable_text(), kPreviewChars);
     }
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
@@ -159,7 +170,7 @@ grpc::Status ChatServiceImpl::MarkRead(grpc::ServerContext*, const internal::Mar
   return Guarded("MarkRead", [&] { return DoMarkRead(*req, res); });
 }
 
-grpc::Status ChatServiceImpl::DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res) {
+Status ChatServiceImpl::DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res) {
   const uint64_t user = req.origin().user_id();
   if (user == 0 || user > kMaxId) return InvalidArgument("user is required");
   ParsedConversation conv{};
@@ -179,7 +190,7 @@ grpc::Status ChatServiceImpl::DoMarkRead(const internal::MarkReadRequest& req, v
     ev->set_read_seq(read_seq);
     fanout_.PushItem(std::move(item));
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 grpc::Status ChatServiceImpl::UpdateMembers(grpc::ServerContext*, const internal::UpdateMembersRequest* req,
@@ -187,8 +198,7 @@ grpc::Status ChatServiceImpl::UpdateMembers(grpc::ServerContext*, const internal
   return Guarded("UpdateMembers", [&] { return DoUpdateMembers(*req, res); });
 }
 
-grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersRequest& req,
-                                              internal::UpdateMembersResult* res) {
+Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersRequest& req, internal::UpdateMembersResult* res) {
   if (req.group_id() == 0 || req.group_id() > kMaxId) return InvalidArgument("group_id is required");
   if (req.conversation_id() != GroupConversationId(req.group_id()))
     return InvalidArgument("conversation_id does not match group_id");
@@ -215,7 +225,7 @@ grpc::Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersReque
       !st.ok())
     return st;
   res->set_seq(seq);
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 }  // namespace chat::chat_service

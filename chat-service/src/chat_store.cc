@@ -5,11 +5,32 @@
 #include <algorithm>
 #include <numeric>
 
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "common/shard.h"
 #include "common/status.h"
 
 namespace chat::chat_service {
+
+std::string ToOutbox(const CommittedMessage& m) {
+  internal::OutboxMessage o;
+  *o.mutable_message() = m.message;
+  o.set_direct(m.direct);
+  o.set_skip_session_id(m.skip_session_id);
+  o.set_members_version(m.members_version);
+  return o.SerializeAsString();
+}
+
+bool FromOutbox(const std::string& payload, uint64_t outbox_id, CommittedMessage* m) {
+  internal::OutboxMessage o;
+  if (!o.ParseFromString(payload) || o.message().conversation_id().empty()) return false;
+  m->message = std::move(*o.mutable_message());
+  m->direct = o.direct();
+  m->skip_session_id = o.skip_session_id();
+  m->members_version = o.members_version();
+  m->outbox_id = outbox_id;
+  return true;
+}
 
 namespace {
 
@@ -329,7 +350,7 @@ void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSen
     const PendingSend& s = *sends.at(i);
     SendOutcome* out = outs[i];
     if (!row[1].is_null()) {  // already stored
-      out->status = grpc::Status::OK;
+      out->status = OkStatus();
       out->result.set_seq(row[1].as<uint64_t>());
       out->result.set_message_id(row[2].as<std::string>());
       out->result.set_server_time_ms(row[3].as<int64_t>());
@@ -342,7 +363,7 @@ void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSen
       continue;
     }
     const uint64_t seq = row[5].as<uint64_t>();
-    out->status = grpc::Status::OK;
+    out->status = OkStatus();
     out->result.set_seq(seq);
     out->result.set_message_id(s.conversation_id + ":" + std::to_string(seq));
     out->result.set_server_time_ms(now_ms);
@@ -367,7 +388,7 @@ void ExecSend(pqxx::transaction_base& t, const PendingSend& s, int64_t now_ms, S
     return;
   }
   const auto row = r[0];
-  out->status = grpc::Status::OK;
+  out->status = OkStatus();
   out->result.set_seq(row[0].as<uint64_t>());
   out->result.set_message_id(row[1].as<std::string>());
   out->result.set_server_time_ms(row[2].as<int64_t>());
@@ -409,7 +430,7 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
   // The whole batch in one statement. A statement error (not a deadlock, which is retried as a
   // whole) rolls it back and asks for the per-send path instead.
   bool per_send_needed = false;
-  auto whole_batch = [&](pqxx::work& w) -> grpc::Status {
+  auto whole_batch = [&](pqxx::work& w) -> Status {
     begin(w);
     per_send_needed = false;
     std::vector<const PendingSend*> sorted;
@@ -429,11 +450,11 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
       per_send_needed = true;
       return Unavailable("send batch rolled back");  // never seen by a sender: the batch is redone
     }
-    return grpc::Status::OK;
+    return OkStatus();
   };
   // One savepoint per send, so one failing send (most likely a duplicate committed by another
   // replica after the batch statement's snapshot) fails alone.
-  auto one_by_one = [&](pqxx::work& w) -> grpc::Status {
+  auto one_by_one = [&](pqxx::work& w) -> Status {
     begin(w);
     for (size_t i : order) {
       const PendingSend& s = *sends[i];
@@ -455,7 +476,7 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
       if (!failed) continue;
       pqxx::result r = w.exec_prepared(kDedupLookup, s.conversation_id, I64(s.sender_id), s.client_msg_id);
       if (!r.empty()) {
-        out[i].status = grpc::Status::OK;
+        out[i].status = OkStatus();
         out[i].result.set_seq(r[0][0].as<uint64_t>());
         out[i].result.set_message_id(r[0][1].as<std::string>());
         out[i].result.set_server_time_ms(r[0][2].as<int64_t>());
@@ -465,14 +486,14 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
         out[i].status = Internal("message could not be stored");
       }
     }
-    return grpc::Status::OK;
+    return OkStatus();
   };
   // Under the commit-order mutex, right after COMMIT: fan-out sees batches in commit order.
   auto publish = [&] {
     if (on_commit && !committed.empty()) on_commit(std::move(committed));
   };
 
-  grpc::Status st = WithOrderedCommit(pool_, commit_order_mu_, whole_batch, publish, "send batch");
+  Status st = WithOrderedCommit(pool_, commit_order_mu_, whole_batch, publish, "send batch");
   if (per_send_needed) st = WithOrderedCommit(pool_, commit_order_mu_, one_by_one, publish, "send batch, per send");
   if (!st.ok()) {
     for (auto& o : out) {
@@ -489,15 +510,14 @@ std::vector<SendOutcome> PgChatStore::CommitSends(const std::vector<const Pendin
   return out;
 }
 
-grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq,
-                                        const OnCommit& on_commit) {
+Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq, const OnCommit& on_commit) {
   std::vector<CommittedMessage> committed;
   const int64_t now_ms = NowMs();
   const std::string adds = BigintArray(req.add_user_ids());
   const std::string removes = BigintArray(req.remove_user_ids());
   return WithOrderedCommit(
       pool_, commit_order_mu_,
-      [&](pqxx::work& w) -> grpc::Status {
+      [&](pqxx::work& w) -> Status {
         committed.clear();
         w.exec_prepared(kEnsureGroup, req.conversation_id(), I64(req.group_id()));
         pqxx::result lock = w.exec_prepared(kLockForMembership, req.conversation_id(), I64(req.membership_version()));
@@ -505,7 +525,7 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
           // Versioned and not newer than what this conversation already reflects: a delayed push or
           // a repeated full re-sync. Change nothing, post nothing, answer with the current seq.
           *seq = w.exec_prepared(kLastSeq, req.conversation_id()).at(0)[0].as<uint64_t>();
-          return grpc::Status::OK;
+          return OkStatus();
         }
         const int64_t last_seq = lock[0][0].as<int64_t>();
         const uint64_t version = lock[0][1].as<uint64_t>();
@@ -531,10 +551,13 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
           ExecSend(w, notice, now_ms, &o, &committed);
           if (!o.status.ok()) return o.status;
           *seq = o.result.seq();
+          if (outbox_ && !committed.empty())
+            committed.back().outbox_id = outbox_->Append(w, kOutboxMessageTopic, ToOutbox(committed.back()));
         }
-        return grpc::Status::OK;
+        return OkStatus();
       },
       [&] {
+        Failpoint("chat.update_members.after_commit");  // fault tests: die between commit and publish
         if (on_commit && !committed.empty()) on_commit(std::move(committed));
       },
       "update members");
@@ -544,18 +567,18 @@ grpc::Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& re
 // defaults to 4 MiB; a page must fit with room for pushes).
 constexpr size_t kHistoryPageMaxBytes = 1 << 20;
 
-grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryRequest& req, uint32_t limit,
-                                     v1::HistoryResult* out) {
+Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryRequest& req, uint32_t limit,
+                               v1::HistoryResult* out) {
   const auto parsed = ParseConversationId(req.conversation_id());
   return WithTransaction(
       pool_,
-      [&](pqxx::work& w) -> grpc::Status {
+      [&](pqxx::work& w) -> Status {
         out->Clear();
         pqxx::result v = w.exec_prepared(kMemberView, req.conversation_id(), I64(user_id));
         const bool participant =
             parsed && parsed->kind == ParsedConversation::kDirect && (parsed->a == user_id || parsed->b == user_id);
         if (v.empty()) {
-          if (participant) return grpc::Status::OK;  // no message yet
+          if (participant) return OkStatus();  // no message yet
           if (parsed && parsed->kind == ParsedConversation::kDirect)
             return PermissionDenied("you are not part of this conversation");
           return NotFound("conversation not found");
@@ -602,15 +625,15 @@ grpc::Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryReque
           const size_t k = req.backward() ? take - 1 - i : i;  // always ascending
           *out->add_messages() = std::move(page[k]);
         }
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "get history");
 }
 
-grpc::Status PgChatStore::ListConversations(uint64_t user_id, v1::ConversationsResult* out) {
+Status PgChatStore::ListConversations(uint64_t user_id, v1::ConversationsResult* out) {
   return WithTransaction(
       pool_,
-      [&](pqxx::work& w) -> grpc::Status {
+      [&](pqxx::work& w) -> Status {
         out->Clear();
         pqxx::result r = w.exec_prepared(kListConversations, I64(user_id), kMaxConversationsListed);
         for (const auto& row : r) {
@@ -644,18 +667,18 @@ grpc::Status PgChatStore::ListConversations(uint64_t user_id, v1::ConversationsR
             if (!row[12].is_null()) m->mutable_content()->ParseFromString(Bytes(row[12]));
           }
         }
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "list conversations");
 }
 
-grpc::Status PgChatStore::MarkRead(uint64_t user_id, const std::string& conversation_id, uint64_t seq,
-                                   uint64_t* read_seq, bool* moved) {
+Status PgChatStore::MarkRead(uint64_t user_id, const std::string& conversation_id, uint64_t seq, uint64_t* read_seq,
+                             bool* moved) {
   const auto parsed = ParseConversationId(conversation_id);
   const bool direct = parsed && parsed->kind == ParsedConversation::kDirect;
   return WithTransaction(
       pool_,
-      [&](pqxx::work& w) -> grpc::Status {
+      [&](pqxx::work& w) -> Status {
         *moved = false;
         *read_seq = 0;
         const int64_t target = static_cast<int64_t>(std::min<uint64_t>(seq, INT64_MAX));
@@ -663,28 +686,28 @@ grpc::Status PgChatStore::MarkRead(uint64_t user_id, const std::string& conversa
         if (!r.empty()) {
           *moved = true;
           *read_seq = r[0][0].as<uint64_t>();
-          return grpc::Status::OK;
+          return OkStatus();
         }
         pqxx::result v = w.exec_prepared(kMemberView, conversation_id, I64(user_id));
         if (v.empty()) {
-          if (direct && (parsed->a == user_id || parsed->b == user_id)) return grpc::Status::OK;
+          if (direct && (parsed->a == user_id || parsed->b == user_id)) return OkStatus();
           if (direct) return PermissionDenied("you are not part of this conversation");
           return NotFound("conversation not found");
         }
         if (!v[0][2].as<bool>() || v[0][4].as<int64_t>() >= 0)
           return PermissionDenied(direct ? "you are not part of this conversation" : "not a member of this group");
         *read_seq = v[0][5].as<uint64_t>();
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "mark read");
 }
 
-grpc::Status PgChatStore::LoadGroupMembers(const std::vector<std::string>& conversation_ids,
-                                           std::vector<std::pair<std::string, GroupMembers>>* out) {
+Status PgChatStore::LoadGroupMembers(const std::vector<std::string>& conversation_ids,
+                                     std::vector<std::pair<std::string, GroupMembers>>* out) {
   const std::string ids = TextArray(conversation_ids);
   return WithTransaction(
       pool_,
-      [&](pqxx::work& w) -> grpc::Status {
+      [&](pqxx::work& w) -> Status {
         out->clear();
         pqxx::result r = w.exec_prepared(kLoadGroupMembers, ids);
         std::unordered_map<std::string, size_t> index;
@@ -702,7 +725,7 @@ grpc::Status PgChatStore::LoadGroupMembers(const std::vector<std::string>& conve
           mw.left_seq = left >= 0 ? static_cast<uint64_t>(left) : UINT64_MAX;
           (*out)[it->second].second.members.push_back(mw);
         }
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "load group members");
 }

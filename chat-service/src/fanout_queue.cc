@@ -13,102 +13,46 @@ namespace {
 constexpr size_t kMaxJobsPerRound = 1024;
 }
 
-FanoutQueue::FanoutQueue(PgChatStore& store, EventSink& sink, std::chrono::milliseconds member_ttl,
-                         size_t max_cached_groups, size_t max_queued)
+FanoutQueue::FanoutQueue(PgChatStore& store, EventDelivery& delivery, std::chrono::milliseconds member_ttl,
+                         size_t max_cached_groups, size_t max_queued, size_t workers, OutboxAcks* acks)
     : store_(store),
-      sink_(sink),
+      delivery_(delivery),
+      acks_(acks),
       member_ttl_(member_ttl),
       max_cached_groups_(max_cached_groups),
-      max_queued_(std::max<size_t>(1, max_queued)) {}
+      members_(std::max<size_t>(1, workers)),
+      pool_("chat fan-out", std::max<size_t>(1, workers), max_queued, kMaxJobsPerRound,
+            [this](size_t worker, std::vector<Job>& jobs) { DeliverRound(members_[worker], jobs); }) {}
 
 FanoutQueue::~FanoutQueue() { Stop(); }
 
-void FanoutQueue::Start() {
-  std::lock_guard lk(mu_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  thread_ = std::thread([this] { Run(); });
-}
+void FanoutQueue::Start() { pool_.Start(); }
 
-void FanoutQueue::Stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void FanoutQueue::Stop() { pool_.Stop(); }
 
 void FanoutQueue::PushMessages(std::vector<CommittedMessage>&& messages) {
-  {
-    std::lock_guard lk(mu_);
-    if (exited_ || (stopping_ && !started_)) return;
-    for (auto& m : messages) {
-      Job j;
-      j.is_message = true;
-      j.message = std::move(m);
-      EnqueueLocked(std::move(j));
-    }
+  for (auto& m : messages) {
+    Job j;
+    j.is_message = true;
+    j.message = std::move(m);
+    const size_t worker = pool_.WorkerOf(j.message.message.conversation_id());
+    pool_.PushTo(worker, std::move(j));
   }
-  cv_.notify_one();
 }
 
 void FanoutQueue::PushItem(FanoutItem item) {
-  {
-    std::lock_guard lk(mu_);
-    if (exited_ || (stopping_ && !started_)) return;
-    Job j;
-    j.item = std::move(item);
-    EnqueueLocked(std::move(j));
-  }
-  cv_.notify_one();
+  std::string scratch;
+  const size_t worker = pool_.WorkerOf(OrderingKey(item, scratch));
+  Job j;
+  j.item = std::move(item);
+  pool_.PushTo(worker, std::move(j));
 }
 
-void FanoutQueue::EnqueueLocked(Job&& job) {
-  if (queue_.size() >= max_queued_) {
-    // Full: presence or Redis is slower than the commits. Events are only doorbells (clients sync),
-    // so the oldest one goes rather than memory growing without bound.
-    queue_.pop_front();
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    ++dropped_since_warning_;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_drop_warning_ >= std::chrono::seconds(10)) {
-      spdlog::warn(
-          "fan-out queue full ({} events): dropped the oldest {} since the last warning; clients will "
-          "catch up by sync",
-          max_queued_, dropped_since_warning_);
-      last_drop_warning_ = now;
-      dropped_since_warning_ = 0;
-    }
-  }
-  queue_.push_back(std::move(job));
+void FanoutQueue::Publish(std::vector<FanoutItem> items) {
+  for (FanoutItem& it : items) PushItem(std::move(it));
 }
 
-void FanoutQueue::Run() {
-  for (;;) {
-    std::vector<Job> jobs;
-    {
-      std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {  // stopping and drained
-        exited_ = true;
-        return;
-      }
-      while (!queue_.empty() && jobs.size() < kMaxJobsPerRound) {
-        jobs.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    try {
-      DeliverRound(jobs);
-    } catch (const std::exception& e) {
-      spdlog::warn("fan-out round of {} events failed: {}; clients will catch up by sync", jobs.size(), e.what());
-    }
-  }
-}
-
-void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
+void FanoutQueue::DeliverRound(MemberCache& cache, std::vector<Job>& jobs) {
   const auto now = std::chrono::steady_clock::now();
   // Which group member lists are missing, expired or older than a message needs.
   std::vector<std::string> load;
@@ -116,21 +60,21 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
   for (const Job& j : jobs) {
     if (!j.is_message || j.message.direct) continue;
     const std::string& id = j.message.message.conversation_id();
-    auto it = members_.find(id);
-    const bool fresh = it != members_.end() && now - it->second.loaded < member_ttl_ &&
+    auto it = cache.find(id);
+    const bool fresh = it != cache.end() && now - it->second.loaded < member_ttl_ &&
                        it->second.members.members_version >= j.message.members_version;
     if (!fresh && want.insert(id).second) load.push_back(id);
   }
   if (!load.empty()) {
     std::vector<std::pair<std::string, GroupMembers>> loaded;
-    grpc::Status st = store_.LoadGroupMembers(load, &loaded);
+    Status st = store_.LoadGroupMembers(load, &loaded);
     if (!st.ok()) {
       // Cached entries stay in place, but the loop below uses one only if it is at least as new as the
       // message's members_version (an expired but new-enough entry is still exact for that message).
-      spdlog::warn("fan-out: cannot load members of {} groups: {}", load.size(), st.error_message());
+      spdlog::warn("fan-out: cannot load members of {} groups: {}", load.size(), st.message());
     } else {
-      if (members_.size() + loaded.size() > max_cached_groups_) members_.clear();
-      for (auto& [id, gm] : loaded) members_[id] = CacheEntry{std::move(gm), now};
+      if (cache.size() + loaded.size() > max_cached_groups_) cache.clear();
+      for (auto& [id, gm] : loaded) cache[id] = CacheEntry{std::move(gm), now};
     }
   }
 
@@ -149,8 +93,8 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
       if (!p) continue;
       item.user_ids = {p->a, p->b};
     } else {
-      auto it = members_.find(m.conversation_id());
-      if (it == members_.end() || it->second.members.members_version < j.message.members_version) {
+      auto it = cache.find(m.conversation_id());
+      if (it == cache.end() || it->second.members.members_version < j.message.members_version) {
         // Missing, or older than the membership the message was written under (the reload failed):
         // a removed member could still be in it, so push nothing; the recipients catch up by sync.
         ++skipped_in_round;
@@ -162,6 +106,7 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
     if (item.user_ids.empty()) continue;
     item.skip_session_id = j.message.skip_session_id;
     item.conversation_id = m.conversation_id();
+    item.outbox_id = j.message.outbox_id;
     *item.event.mutable_message()->mutable_message() = std::move(j.message.message);
     items.push_back(std::move(item));
   }
@@ -172,7 +117,9 @@ void FanoutQueue::DeliverRound(std::vector<Job>& jobs) {
         "up by sync",
         skipped_in_round);
   }
-  if (!items.empty()) sink_.Deliver(items);
+  if (items.empty()) return;
+  if (!delivery_.DeliverNow(items) || !acks_) return;
+  if (auto ids = OutboxIds(items); !ids.empty()) acks_->Ack(ids);
 }
 
 }  // namespace chat::chat_service

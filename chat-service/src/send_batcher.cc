@@ -2,21 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include <unordered_map>
-#include <unordered_set>
-
 #include "common/status.h"
 
 namespace chat::chat_service {
 
 SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max,
-                         uint32_t committers, FriendChecker* friends)
+                         uint32_t committers)
     : store_(store),
       fanout_(fanout),
       batch_max_(std::max<uint32_t>(1, batch_max)),
       queue_max_(std::max<uint32_t>(1, queue_max)),
-      committers_(std::max<uint32_t>(1, committers)),
-      friends_(friends) {}
+      committers_(std::max<uint32_t>(1, committers)) {}
 
 SendBatcher::~SendBatcher() { Stop(); }
 
@@ -66,35 +62,6 @@ std::future<SendOutcome> SendBatcher::Submit(PendingSend send, std::chrono::syst
   return f;
 }
 
-void SendBatcher::Authorize(std::vector<Item*>* live) {
-  std::unordered_map<uint64_t, std::vector<uint64_t>> ask;  // sender -> peers to check
-  for (const Item* it : *live)
-    if (it->send.check_friend_id != 0) ask[it->send.sender_id].push_back(it->send.check_friend_id);
-  if (ask.empty()) return;
-  std::unordered_map<uint64_t, std::pair<grpc::Status, std::unordered_set<uint64_t>>> answers;
-  for (auto& [sender, peers] : ask) {
-    auto& a = answers[sender];
-    if (!friends_) continue;
-    a.first = friends_->FriendsAmong(sender, peers, &a.second);
-  }
-  std::vector<Item*> kept;
-  kept.reserve(live->size());
-  for (Item* it : *live) {
-    if (it->send.check_friend_id == 0) {
-      kept.push_back(it);
-      continue;
-    }
-    const auto& [st, found] = answers[it->send.sender_id];
-    if (!st.ok())
-      it->done(SendOutcome{st, {}});
-    else if (!found.count(it->send.check_friend_id))
-      it->done(SendOutcome{PermissionDenied("you can only message friends"), {}});
-    else
-      kept.push_back(it);
-  }
-  live->swap(kept);
-}
-
 void SendBatcher::Run() {
   for (;;) {
     std::vector<Item> batch;
@@ -117,7 +84,6 @@ void SendBatcher::Run() {
       else
         live.push_back(&it);
     }
-    Authorize(&live);
     if (live.empty()) continue;
     std::vector<const PendingSend*> sends;
     sends.reserve(live.size());

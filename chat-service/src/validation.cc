@@ -12,13 +12,13 @@ constexpr size_t kMaxUrlChars = 2048;
 constexpr size_t kMaxShortFieldChars = 256;  // mime type, file name, location label
 }  // namespace
 
-grpc::Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
+Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
   if (id.empty() || id.size() > limits.chat.max_client_msg_id_chars)
     return InvalidArgument("client_msg_id must be 1 to " + std::to_string(limits.chat.max_client_msg_id_chars) +
                            " characters");
   for (char c : id)
     if (c < 0x20 || c > 0x7E) return InvalidArgument("client_msg_id must be printable ASCII");
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 namespace {
@@ -28,7 +28,7 @@ bool ShortText(const std::string& s) {
 }
 }  // namespace
 
-grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits& limits) {
+Status ValidateUserContent(const v1::MessageContent& content, const Limits& limits) {
   switch (content.content_case()) {
     case v1::MessageContent::CONTENT_NOT_SET:
       return InvalidArgument("message content is required");
@@ -38,7 +38,7 @@ grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits
       if (*cps == 0) return InvalidArgument("text must not be empty");
       if (*cps > limits.chat.max_text_chars)
         return InvalidArgument("text is longer than " + std::to_string(limits.chat.max_text_chars) + " characters");
-      return grpc::Status::OK;
+      return OkStatus();
     }
     case v1::MessageContent::kMedia: {
       const auto& m = content.media();
@@ -50,7 +50,7 @@ grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits
         return InvalidArgument("media thumbnail_url must be at most 2048 characters");
       if (!ShortText(m.mime_type()) || !ShortText(m.file_name()))
         return InvalidArgument("media mime_type and file_name must be at most 256 characters");
-      return grpc::Status::OK;
+      return OkStatus();
     }
     case v1::MessageContent::kLocation: {
       const auto& l = content.location();
@@ -59,11 +59,11 @@ grpc::Status ValidateUserContent(const v1::MessageContent& content, const Limits
       if (!std::isfinite(l.longitude()) || l.longitude() < -180 || l.longitude() > 180)
         return InvalidArgument("longitude must be between -180 and 180");
       if (!ShortText(l.label())) return InvalidArgument("location label must be at most 256 characters");
-      return grpc::Status::OK;
+      return OkStatus();
     }
     case v1::MessageContent::kContactCard:
       if (content.contact_card().user_id() == 0) return InvalidArgument("contact card needs a user_id");
-      return grpc::Status::OK;
+      return OkStatus();
     case v1::MessageContent::kSystem:
       return InvalidArgument("system messages are written by the server only");
   }

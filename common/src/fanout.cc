@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -16,26 +19,51 @@ GrpcPresenceDirectory::GrpcPresenceDirectory(const std::vector<ShardConfig>& sha
     : stubs_(shards), deadline_ms_(deadline_ms) {}
 
 bool GrpcPresenceDirectory::Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) {
-  // Per shard, consecutive requests of at most kMaxIdsPerLookup ids (presence refuses big ones).
-  std::vector<std::vector<internal::LookupRequest>> reqs(stubs_.size());
+  if (stubs_.size() == 0) return true;  // no presence shards configured: nobody can be online
+  // Per shard, requests of at most kMaxIdsPerLookup ids (presence refuses big ones), all in flight.
+  struct Call {
+    uint32_t shard = 0;
+    internal::LookupRequest req;
+    internal::LookupResult res;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    grpc::Status status;
+  };
+  std::vector<std::vector<size_t>> open(stubs_.size());  // shard -> index of its last call
+  std::deque<Call> calls;                                // stable addresses
   for (uint64_t u : user_ids) {
-    auto& chunks = reqs[ShardOfUser(u, stubs_.size())];
-    if (chunks.empty() || static_cast<size_t>(chunks.back().user_ids_size()) >= kMaxIdsPerLookup) chunks.emplace_back();
-    chunks.back().add_user_ids(u);
+    const uint32_t s = ShardOfUser(u, stubs_.size());
+    if (open[s].empty() || static_cast<size_t>(calls[open[s].back()].req.user_ids_size()) >= kMaxIdsPerLookup) {
+      open[s].push_back(calls.size());
+      calls.emplace_back().shard = s;
+    }
+    calls[open[s].back()].req.add_user_ids(u);
+  }
+  if (calls.empty()) return true;
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = calls.size();
+  for (Call& c : calls) {
+    c.ctx = MakeContext(deadline_ms_);
+    stubs_.at(c.shard).async()->Lookup(c.ctx.get(), &c.req, &c.res, [&, call = &c](grpc::Status st) {
+      std::lock_guard lk(mu);
+      call->status = std::move(st);
+      if (--pending == 0) cv.notify_one();
+    });
+  }
+  {
+    // Every call has a deadline, so every callback runs.
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return pending == 0; });
   }
   bool ok = true;
-  for (uint32_t s = 0; s < stubs_.size(); ++s) {
-    for (const internal::LookupRequest& req : reqs[s]) {
-      auto ctx = MakeContext(deadline_ms_);
-      internal::LookupResult res;
-      auto st = stubs_.at(s).Lookup(ctx.get(), req, &res);
-      if (!st.ok()) {
-        spdlog::warn("presence lookup of {} users on shard {} failed: {}", req.user_ids_size(), s, st.error_message());
-        ok = false;
-        continue;
-      }
-      for (auto& r : *res.mutable_sessions()) out->push_back(std::move(r));
+  for (Call& c : calls) {
+    if (!c.status.ok()) {
+      spdlog::warn("presence lookup of {} users on shard {} failed: {}", c.req.user_ids_size(), c.shard,
+                   c.status.error_message());
+      ok = false;
+      continue;
     }
+    for (auto& r : *c.res.mutable_sessions()) out->push_back(std::move(r));
   }
   return ok;
 }
@@ -48,7 +76,8 @@ bool RedisDeliveryPublisher::Publish(const std::vector<std::pair<std::string, st
   return redis_.Pipeline(cmds).has_value();
 }
 
-size_t Fanout::Deliver(const std::vector<FanoutItem>& items) {
+size_t Fanout::Deliver(const std::vector<FanoutItem>& items, bool* ok) {
+  if (ok) *ok = true;
   std::vector<uint64_t> all;
   {
     std::unordered_set<uint64_t> seen;
@@ -58,7 +87,10 @@ size_t Fanout::Deliver(const std::vector<FanoutItem>& items) {
   }
   if (all.empty()) return 0;
   std::vector<internal::SessionRef> sessions;
-  if (!presence_.Lookup(all, &sessions) && sessions.empty()) return 0;
+  if (!presence_.Lookup(all, &sessions) && sessions.empty()) {
+    if (ok) *ok = false;
+    return 0;
+  }
   // user -> gateways holding at least one session of that user
   std::unordered_map<uint64_t, std::vector<const std::string*>> where;
   for (const auto& s : sessions) {
@@ -88,6 +120,7 @@ size_t Fanout::Deliver(const std::vector<FanoutItem>& items) {
   }
   if (!publisher_.Publish(out)) {
     spdlog::warn("fanout: publish of {} deliveries failed; clients will catch up by sync", out.size());
+    if (ok) *ok = false;
     return 0;
   }
   return out.size();

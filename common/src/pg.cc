@@ -48,14 +48,14 @@ PgPool::Lease PgPool::Acquire(std::chrono::milliseconds wait) {
 
 namespace {
 // The one transaction loop; `commit_order` and `after_commit` are null for a plain transaction.
-grpc::Status Transact(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what,
-                      std::mutex* commit_order, const std::function<void()>* after_commit) {
+Status Transact(PgPool& pool, const std::function<Status(pqxx::work&)>& fn, const char* what, std::mutex* commit_order,
+                const std::function<void()>* after_commit) {
   for (int attempt = 0;; ++attempt) {
     try {
       auto lease = pool.Acquire();
       try {
         pqxx::work txn(*lease);
-        grpc::Status st = fn(txn);
+        Status st = fn(txn);
         if (!st.ok()) {
           txn.abort();
           return st;
@@ -64,7 +64,7 @@ grpc::Status Transact(PgPool& pool, const std::function<grpc::Status(pqxx::work&
         if (commit_order) order = std::unique_lock<std::mutex>(*commit_order);
         txn.commit();
         if (after_commit && *after_commit) (*after_commit)();
-        return grpc::Status::OK;
+        return OkStatus();
       } catch (const pqxx::broken_connection&) {
         lease.Discard();
         throw;
@@ -75,35 +75,34 @@ grpc::Status Transact(PgPool& pool, const std::function<grpc::Status(pqxx::work&
     } catch (const pqxx::serialization_failure& e) {
       if (attempt < 2) continue;
       spdlog::warn("{}: serialization failure after retries: {}", what, e.what());
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "conflict, retry");
+      return Unavailable("conflict, retry");
     } catch (const pqxx::deadlock_detected& e) {
       if (attempt < 2) continue;
       spdlog::warn("{}: deadlock after retries: {}", what, e.what());
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "conflict, retry");
+      return Unavailable("conflict, retry");
     } catch (const pqxx::broken_connection& e) {
       spdlog::warn("{}: database unavailable: {}", what, e.what());
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable");
+      return Unavailable("database unavailable");
     } catch (const pqxx::in_doubt_error& e) {
       spdlog::error("{}: commit in doubt: {}", what, e.what());
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable, outcome unknown; retry");
+      return Unavailable("database unavailable, outcome unknown; retry");
     } catch (const pqxx::sql_error& e) {
       spdlog::error("{}: sql error: {} [{}]", what, e.what(), e.query().substr(0, 200));
-      return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+      return Internal("internal error");
     } catch (const std::exception& e) {
       spdlog::error("{}: {}", what, e.what());
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable");
+      return Unavailable("database unavailable");
     }
   }
 }
 }  // namespace
 
-grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what) {
+Status WithTransaction(PgPool& pool, const std::function<Status(pqxx::work&)>& fn, const char* what) {
   return Transact(pool, fn, what, nullptr, nullptr);
 }
 
-grpc::Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order,
-                               const std::function<grpc::Status(pqxx::work&)>& fn,
-                               const std::function<void()>& after_commit, const char* what) {
+Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order, const std::function<Status(pqxx::work&)>& fn,
+                         const std::function<void()>& after_commit, const char* what) {
   return Transact(pool, fn, what, &commit_order, &after_commit);
 }
 

@@ -12,8 +12,10 @@
 namespace chat {
 
 PgPool ServiceProcess::Pool(std::function<void(pqxx::connection&)> prepare) const {
-  return PgPool(config.postgres.ConnInfo(shard_config.database), config.postgres.pool_size, std::move(prepare));
+  return PgPool(ConnInfo(), config.postgres.pool_size, std::move(prepare));
 }
+
+std::string ServiceProcess::ConnInfo() const { return config.postgres.ConnInfo(shard_config.database); }
 
 void ServiceProcess::Serve(std::vector<grpc::Service*> services, int max_threads) {
   auto server = StartServer(listen, std::move(services), max_threads);

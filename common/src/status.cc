@@ -62,10 +62,20 @@ StatusCode FromGrpc(grpc::StatusCode code) {
   }
 }
 
-grpc::Status PeerFailure(const char* what, const grpc::Status& peer) {
+grpc::Status ToGrpcStatus(const Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(ToGrpc(status.code()), status.message());
+}
+
+Status FromPeer(const grpc::Status& peer) {
+  if (peer.ok()) return OkStatus();
+  return Status(FromGrpc(peer.error_code()), peer.error_message());
+}
+
+Status PeerFailure(const char* what, const grpc::Status& peer) {
   spdlog::warn("{} failed: {} {}", what, static_cast<int>(peer.error_code()), peer.error_message());
   if (peer.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-    return Error(v1::DEADLINE_EXCEEDED, "a backend service did not answer in time; retry");
+    return DeadlineExceeded("a backend service did not answer in time; retry");
   return Unavailable("a backend service is unavailable; retry");
 }
 

@@ -14,9 +14,9 @@ namespace {
 constexpr int kMaxIdsPerAccountRequest = 1000;
 }  // namespace
 
-grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) {
-  if (user_ids.empty()) return grpc::Status::OK;
-  if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no account shards configured");
+Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) {
+  if (user_ids.empty()) return OkStatus();
+  if (stubs_.size() == 0) return Unavailable("no account shards configured");
   std::vector<std::vector<uint64_t>> per_shard(stubs_.size());
   for (uint64_t u : user_ids) per_shard[ShardOfUser(u, stubs_.size())].push_back(u);
   for (uint32_t s = 0; s < stubs_.size(); ++s) {
@@ -31,27 +31,17 @@ grpc::Status GrpcProfileSource::GetProfiles(const std::vector<uint64_t>& user_id
       for (auto& p : *res.mutable_profiles()) out->push_back(std::move(p));
     }
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
-grpc::Status GrpcConversationMembership::UpdateMembers(const internal::UpdateMembersRequest& request,
-                                                       uint32_t deadline_ms) {
-  if (stubs_.size() == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no chat shards configured");
+Status GrpcConversationMembership::UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) {
+  if (stubs_.size() == 0) return Unavailable("no chat shards configured");
   internal::UpdateMembersResult res;
   auto ctx = MakeContext(deadline_ms);
   auto st =
       stubs_.at(ShardOfConversation(request.conversation_id(), stubs_.size())).UpdateMembers(ctx.get(), request, &res);
   if (!st.ok()) return PeerFailure("chat UpdateMembers", st);
-  return grpc::Status::OK;
-}
-
-void FanoutEventSink::Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) {
-  if (user_ids.empty()) return;
-  FanoutItem item;
-  item.user_ids = user_ids;
-  item.event = event;
-  item.skip_session_id = skip_session_id;
-  fanout_.Deliver({item});
+  return OkStatus();
 }
 
 }  // namespace chat::group

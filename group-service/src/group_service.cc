@@ -37,8 +37,8 @@ std::string JoinNames(const std::vector<std::string>& names) {
 }
 
 // Distinct, non-zero ids in request order.
-grpc::Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, bool reject_duplicates,
-                         std::vector<uint64_t>* out) {
+Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, bool reject_duplicates,
+                   std::vector<uint64_t>* out) {
   std::unordered_set<uint64_t> seen;
   for (uint64_t id : ids) {
     if (id == 0) return InvalidArgument("user id 0 is not a user");
@@ -48,27 +48,27 @@ grpc::Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, b
     }
     out->push_back(id);
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 }  // namespace
 
-grpc::Status ValidateClientRequestId(const std::string& id) {
+Status ValidateClientRequestId(const std::string& id) {
   if (id.size() > kMaxClientRequestIdChars)
     return InvalidArgument("client_request_id is at most " + std::to_string(kMaxClientRequestIdChars) + " characters");
   for (char c : id)
     if (c < 0x20 || c > 0x7E) return InvalidArgument("client_request_id must be printable ASCII");
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
-grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
+Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
   const std::string too_long = "a group name is at most " + std::to_string(max_chars) + " characters";
   if (name.size() > static_cast<size_t>(max_chars) * 4) return InvalidArgument(too_long);
   const auto chars = Utf8CodePoints(name);
   if (!chars) return InvalidArgument("a group name must be valid UTF-8");
   if (HasControlChars(name)) return InvalidArgument("a group name may not contain control characters");
   if (*chars > max_chars) return InvalidArgument(too_long);
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 GroupServiceImpl::GroupServiceImpl(GroupServiceDeps deps) : deps_(deps), rng_(std::random_device{}()) {
@@ -89,15 +89,15 @@ bool GroupServiceImpl::OwnsGroup(uint64_t group_id) const {
   return group_id != 0 && ShardOfGroup(group_id, deps_.shard_count) == deps_.shard;
 }
 
-grpc::Status GroupServiceImpl::CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others) {
-  std::unordered_set<uint64_t> friends;
-  if (auto st = deps_.friends->FriendsAmong(user_id, others, &friends); !st.ok()) return st;
+Status GroupServiceImpl::CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others) {
+  Result<FriendSet> friends = deps_.friends->FriendsAmong(user_id, others);
+  if (!friends.ok()) return friends.status();
   for (uint64_t o : others)
-    if (!friends.count(o)) return PermissionDenied(kNotFriends);
-  return grpc::Status::OK;
+    if (!friends->count(o)) return PermissionDenied(kNotFriends);
+  return OkStatus();
 }
 
-grpc::Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::vector<std::string>* names) {
+Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::vector<std::string>* names) {
   std::vector<v1::UserProfile> profiles;
   if (auto st = deps_.profiles->GetProfiles(users, &profiles); !st.ok()) return st;
   std::unordered_map<uint64_t, const v1::UserProfile*> by_id;
@@ -112,22 +112,59 @@ grpc::Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::ve
     else
       names->push_back("someone");
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
-void GroupServiceImpl::Publish(const std::vector<uint64_t>& to, const GroupRow& group, v1::GroupChangeKind kind,
-                               uint64_t actor, const std::vector<uint64_t>& user_ids, uint64_t skip_session_id) {
+internal::OutboxGroupChange GroupServiceImpl::Change(const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
+                                                     const std::vector<uint64_t>& user_ids,
+                                                     const std::vector<uint64_t>& to, uint64_t skip_session_id,
+                                                     const ChatDelta& delta) {
+  internal::OutboxGroupChange change;
+  change.set_group_id(group.id);
+  change.set_version(group.version);
+  for (uint64_t u : delta.add) change.add_add_user_ids(u);
+  for (uint64_t u : delta.remove) change.add_remove_user_ids(u);
+  change.set_actor_id(delta.actor_id);
+  change.set_notice(delta.notice);
   v1::Event event;
   auto* changed = event.mutable_group_changed();
   group.ToProto(changed->mutable_group());
   changed->set_kind(kind);
   changed->set_actor_id(actor);
   for (uint64_t u : user_ids) changed->add_user_ids(u);
-  deps_.events->Publish(to, event, skip_session_id);
+  internal::Delivery* d = change.mutable_event();
+  for (uint64_t u : to) d->add_user_ids(u);
+  d->set_event(event.SerializeAsString());
+  d->set_skip_session_id(skip_session_id);
+  d->set_conversation_id(GroupConversationId(group.id));
+  return change;
 }
 
-grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta,
-                                        bool short_deadline) {
+uint64_t GroupServiceImpl::Record(pqxx::work& txn, const internal::OutboxGroupChange& change) {
+  if (!deps_.outbox) return 0;
+  return deps_.outbox->Append(txn, kOutboxGroupChangeTopic, change.SerializeAsString());
+}
+
+bool GroupServiceImpl::Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id) {
+  const ChatDelta delta{{change.add_user_ids().begin(), change.add_user_ids().end()},
+                        {change.remove_user_ids().begin(), change.remove_user_ids().end()},
+                        change.actor_id(),
+                        change.notice()};
+  if (!SyncChat(change.group_id(), change.version(), &delta).ok()) return false;  // relayed again later
+  FanoutItem item;
+  if (!FromDelivery(change.event(), &item)) {
+    spdlog::error("group {}: change v{} holds no valid event", change.group_id(), change.version());
+    if (deps_.outbox && outbox_id) deps_.outbox->Ack({outbox_id});  // nothing to announce, ever
+    return true;
+  }
+  item.outbox_id = outbox_id;
+  std::vector<FanoutItem> items;
+  items.push_back(std::move(item));
+  deps_.events->Publish(std::move(items));
+  return true;
+}
+
+Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta, bool short_deadline) {
   const uint32_t deadline_ms = short_deadline ? std::max<uint32_t>(deps_.limits->common.rpc_deadline_ms / 5, 200)
                                               : deps_.limits->common.rpc_deadline_ms;
   // 1. Read what is pending, under the row lock only for these reads (a consistent snapshot of the
@@ -136,13 +173,13 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
   int64_t reached = 0;
   auto st = WithTransaction(
       *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
+      [&](pqxx::work& txn) -> Status {
         req.Clear();
         reached = 0;
         auto g = LoadGroup(txn, group_id, /*for_update=*/true);
         if (!g) return NotFound(kGroupNotFound);
-        if (g->chat_synced_version >= g->version) return grpc::Status::OK;               // nothing pending
-        if (version != 0 && g->chat_synced_version >= version) return grpc::Status::OK;  // pushed by another call
+        if (g->chat_synced_version >= g->version) return OkStatus();               // nothing pending
+        if (version != 0 && g->chat_synced_version >= version) return OkStatus();  // pushed by another call
         req.set_conversation_id(GroupConversationId(group_id));
         req.set_group_id(group_id);
         if (delta && version == g->chat_synced_version + 1) {
@@ -160,48 +197,47 @@ grpc::Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, cons
           req.set_actor_id(delta->actor_id);
           req.set_notice(delta->notice);
         }
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "group chat sync (read)");
   if (!st.ok()) {
-    spdlog::warn("group {}: chat membership not synced (store): {}", group_id, st.error_message());
+    spdlog::warn("group {}: chat membership not synced (store): {}", group_id, st.message());
     return st;
   }
-  if (reached == 0) return grpc::Status::OK;
+  if (reached == 0) return OkStatus();
 
   // 2. Push outside any transaction. Pushes of one group may now overlap and arrive out of order;
   //    chat-service applies a push only if its membership_version is newer than the last applied
   //    one, so a late older push changes nothing (and a delta is only sent when it directly follows
   //    the version chat is known to have, so whatever chat applies is a state group-service had).
   if (auto rs = deps_.chat->UpdateMembers(req, deadline_ms); !rs.ok()) {
-    spdlog::warn("group {}: chat membership not synced (push of v{} failed): {}", group_id, reached,
-                 rs.error_message());
+    spdlog::warn("group {}: chat membership not synced (push of v{} failed): {}", group_id, reached, rs.message());
     return rs;
   }
 
   // 3. Record it; MarkChatSynced never moves backwards, so a slower older push cannot undo this.
   st = WithTransaction(
       *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
+      [&](pqxx::work& txn) -> Status {
         MarkChatSynced(txn, group_id, reached);
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "group chat sync (mark)");
   if (!st.ok())  // chat has it; a later re-drive sends a re-sync that chat ignores as not newer
-    spdlog::warn("group {}: chat applied v{} but marking it failed: {}", group_id, reached, st.error_message());
-  return grpc::Status::OK;
+    spdlog::warn("group {}: chat applied v{} but marking it failed: {}", group_id, reached, st.message());
+  return OkStatus();
 }
 
-grpc::Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
+Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
   if (group.chat_synced_version < group.version)
     SyncChat(group.id, 0, nullptr, /*short_deadline=*/true);  // best effort
   group.ToProto(res->mutable_group());
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal::CreateGroupRequest* req,
                                            v1::GroupResult* res) {
-  return Guarded("CreateGroup", [&]() -> grpc::Status {
+  return Guarded("CreateGroup", [&]() -> Status {
     const uint64_t creator = req->origin().user_id();
     const auto& r = req->request();
     const uint32_t max_members = deps_.limits->group.max_group_members;
@@ -213,9 +249,9 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
       std::optional<GroupRow> earlier;
       auto st = WithTransaction(
           *deps_.pool,
-          [&](pqxx::work& txn) -> grpc::Status {
+          [&](pqxx::work& txn) -> Status {
             earlier = GroupByRequest(txn, creator, key);
-            return grpc::Status::OK;
+            return OkStatus();
           },
           "create group (lookup)");
       if (!st.ok()) return st;
@@ -236,23 +272,29 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
     everyone.insert(everyone.end(), members.begin(), members.end());
     GroupRow group;
     std::optional<GroupRow> earlier;
+    internal::OutboxGroupChange change;
+    uint64_t outbox_id = 0;
     auto st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           earlier.reset();
           for (int attempt = 0; attempt < 8; ++attempt) {
             uint64_t id = MintGroupId();
             int64_t created_ms = 0;
             if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), key, &created_ms)) {
               // A concurrent retry with the same key committed first: that is our group.
-              if ((earlier = GroupByRequest(txn, creator, key))) return grpc::Status::OK;
+              if ((earlier = GroupByRequest(txn, creator, key))) return OkStatus();
               continue;  // id taken (astronomically rare): mint another
             }
             InsertMembers(txn, id, {creator}, v1::GROUP_ROLE_OWNER, 0);
             InsertMembers(txn, id, members, v1::GROUP_ROLE_MEMBER, creator);
             LogMembership(txn, id, 1, everyone, /*added=*/true);
             group = GroupRow{id, r.name(), creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
-            return grpc::Status::OK;
+            change =
+                Change(group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, everyone, req->origin().session_id(),
+                       ChatDelta{everyone, {}, creator, creator_name[0] + " created the group"});
+            outbox_id = Record(txn, change);
+            return OkStatus();
           }
           return Internal("could not allocate a group id");
         },
@@ -260,20 +302,18 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
     if (!st.ok()) return st;
     if (earlier) return Existing(*earlier, res);
 
-    // Committed: the reply is OK from here on. If the push fails, the reconciler (or the next
-    // operation on the group) brings chat up to date; the CREATED event is only sent after a
-    // successful push, so members are not told about a chat they cannot open yet.
-    ChatDelta delta{everyone, {}, creator, creator_name[0] + " created the group"};
-    if (SyncChat(group.id, 1, &delta).ok())
-      Publish(everyone, group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, req->origin().session_id());
+    // Committed: the reply is OK from here on. If the push fails, the outbox relay (or the reconciler,
+    // or the next operation on the group) brings chat up to date; the CREATED event is only sent
+    // after a successful push, so members are not told about a chat they cannot open yet.
+    Announce(change, outbox_id);
     group.ToProto(res->mutable_group());
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::AddGroupMembersRequest* req,
                                           v1::GroupResult* res) {
-  return Guarded("AddMembers", [&]() -> grpc::Status {
+  return Guarded("AddMembers", [&]() -> Status {
     const uint64_t actor = req->origin().user_id();
     const auto& r = req->request();
     const uint64_t gid = r.group_id();
@@ -291,7 +331,7 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
     std::vector<uint64_t> fresh;
     auto st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           auto g = LoadGroup(txn, gid, false);
           if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
           group = *g;
@@ -300,17 +340,17 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
           fresh.clear();
           for (uint64_t u : users)
             if (!p.count(u)) fresh.push_back(u);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "add members (read)");
     if (!st.ok()) return st;
 
-    auto nothing_new = [&]() -> grpc::Status {
+    auto nothing_new = [&]() -> Status {
       // Idempotent repeat; it also re-drives a chat push that failed earlier (best effort: the
       // reconciler repairs it otherwise).
       if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);
       group.ToProto(res->mutable_group());
-      return grpc::Status::OK;
+      return OkStatus();
     };
     if (fresh.empty()) return nothing_new();
     if (group.member_count + fresh.size() > max_members) return FailedPrecondition(CapMessage(max_members));
@@ -324,9 +364,11 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
 
     std::vector<uint64_t> added, everyone;
     int64_t version = 0;
+    internal::OutboxGroupChange change;
+    uint64_t outbox_id = 0;
     st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           added.clear();
           everyone.clear();
           version = 0;
@@ -334,32 +376,34 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
           if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
           group = *g;
           added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
-          if (added.empty()) return grpc::Status::OK;
+          if (added.empty()) return OkStatus();
           if (g->member_count + added.size() > max_members) return FailedPrecondition(CapMessage(max_members));
           group.member_count = g->member_count + static_cast<uint32_t>(added.size());
           version = CommitMembershipChange(txn, gid, group.member_count, g->owner_id);
           group.version = version;
           LogMembership(txn, gid, version, added, /*added=*/true);
           everyone = ListMemberIds(txn, gid);
-          return grpc::Status::OK;
+          std::vector<std::string> added_names;
+          for (uint64_t u : added) added_names.push_back(name_of[u]);
+          change =
+              Change(group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, everyone, req->origin().session_id(),
+                     ChatDelta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)});
+          outbox_id = Record(txn, change);
+          return OkStatus();
         },
         "add members");
     if (!st.ok()) return st;
     if (added.empty()) return nothing_new();  // a concurrent call added them first
 
-    std::vector<std::string> added_names;
-    for (uint64_t u : added) added_names.push_back(name_of[u]);
     // Committed: OK from here on (see the header comment); the event waits for chat to have it.
-    ChatDelta delta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)};
-    if (SyncChat(gid, version, &delta).ok())
-      Publish(everyone, group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, req->origin().session_id());
+    Announce(change, outbox_id);
     group.ToProto(res->mutable_group());
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::GroupIdRequest* req, v1::Empty*) {
-  return Guarded("Leave", [&]() -> grpc::Status {
+  return Guarded("Leave", [&]() -> Status {
     const uint64_t user = req->origin().user_id();
     const uint64_t gid = req->group_id();
     if (user == 0) return InvalidArgument("the request has no user");
@@ -369,13 +413,13 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
     bool member = false, left_pending = false;
     auto st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           auto g = LoadGroup(txn, gid, false);
           if (!g) return NotFound(kGroupNotFound);
           member = MemberRole(txn, gid, user).has_value();
           left_pending =
               !member && g->chat_synced_version < g->version && LeftSince(txn, gid, user, g->chat_synced_version);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "leave (read)");
     if (!st.ok()) return st;
@@ -384,7 +428,7 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
       // (best effort: the reconciler finishes it otherwise).
       if (left_pending) {
         SyncChat(gid, 0, nullptr);
-        return grpc::Status::OK;
+        return OkStatus();
       }
       return NotFound(kGroupNotFound);
     }
@@ -394,9 +438,11 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
     GroupRow group;
     std::vector<uint64_t> remaining;
     int64_t version = 0;
+    internal::OutboxGroupChange change;
+    uint64_t outbox_id = 0;
     st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           auto g = LoadGroup(txn, gid, /*for_update=*/true);
           if (!g) return NotFound(kGroupNotFound);
           auto role = DeleteMember(txn, gid, user);
@@ -414,19 +460,19 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
           group.dissolved = group.member_count == 0;
           LogMembership(txn, gid, version, {user}, /*added=*/false);
           remaining = ListMemberIds(txn, gid);
-          return grpc::Status::OK;
+          std::vector<uint64_t> to = remaining;
+          to.push_back(user);
+          change = Change(group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, to, req->origin().session_id(),
+                          ChatDelta{{}, {user}, user, name[0] + " left the group"});
+          outbox_id = Record(txn, change);
+          return OkStatus();
         },
         "leave");
     if (!st.ok()) return st;
 
     // Committed: OK from here on (see the header comment); the event waits for chat to have it.
-    ChatDelta delta{{}, {user}, user, name[0] + " left the group"};
-    if (SyncChat(gid, version, &delta).ok()) {
-      std::vector<uint64_t> to = remaining;
-      to.push_back(user);
-      Publish(to, group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, req->origin().session_id());
-    }
-    return grpc::Status::OK;
+    Announce(change, outbox_id);
+    return OkStatus();
   });
 }
 
@@ -435,9 +481,9 @@ size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor, con
   std::vector<uint64_t> ids;
   auto st = WithTransaction(
       *deps_.pool,
-      [&](pqxx::work& txn) -> grpc::Status {
+      [&](pqxx::work& txn) -> Status {
         ids = LaggingGroups(txn, *cursor, max_groups);
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "chat reconciler (scan)");
   if (!st.ok()) return 0;
@@ -460,7 +506,7 @@ size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor, con
 
 grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal::GroupIdRequest* req,
                                            v1::GroupMembersResult* res) {
-  return Guarded("ListMembers", [&]() -> grpc::Status {
+  return Guarded("ListMembers", [&]() -> Status {
     const uint64_t user = req->origin().user_id();
     const uint64_t gid = req->group_id();
     if (user == 0) return InvalidArgument("the request has no user");
@@ -471,12 +517,12 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
     std::vector<MemberRow> rows;
     auto st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           auto g = LoadGroup(txn, gid, false);
           if (!g || g->dissolved || !MemberRole(txn, gid, user)) return NotFound(kGroupNotFound);
           group = *g;
           rows = chat::group::ListMembers(txn, gid);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "list members");
     if (!st.ok()) return st;
@@ -505,21 +551,21 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
       out->set_alias(m.alias);
       out->set_joined_ms(m.joined_ms);
     }
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 
 grpc::Status GroupServiceImpl::ListMyGroups(grpc::ServerContext*, const internal::UserIdRequest* req,
                                             v1::GroupsResult* res) {
-  return Guarded("ListMyGroups", [&]() -> grpc::Status {
+  return Guarded("ListMyGroups", [&]() -> Status {
     const uint64_t user = req->user_id();
     if (user == 0) return InvalidArgument("the request has no user");
     std::vector<GroupRow> groups;
     auto st = WithTransaction(
         *deps_.pool,
-        [&](pqxx::work& txn) -> grpc::Status {
+        [&](pqxx::work& txn) -> Status {
           groups = GroupsOfUser(txn, user);
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "list my groups");
     if (!st.ok()) return st;
@@ -530,7 +576,7 @@ grpc::Status GroupServiceImpl::ListMyGroups(grpc::ServerContext*, const internal
         resyncs = SyncChat(g.id, 0, nullptr, /*short_deadline=*/true).ok() ? resyncs - 1 : 0;
       g.ToProto(res->add_groups());
     }
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 

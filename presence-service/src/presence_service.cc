@@ -32,13 +32,13 @@ bool ParseField(const std::string& field, std::string* gateway_id, uint64_t* ses
   return true;
 }
 
-grpc::Status ValidateGatewayId(const std::string& gateway_id) {
+Status ValidateGatewayId(const std::string& gateway_id) {
   if (gateway_id.empty()) return InvalidArgument("gateway id is required");
   if (gateway_id.size() > kMaxGatewayIdChars) return InvalidArgument("gateway id is too long");
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
-grpc::Status ValidateSessions(const internal::RegisterRequest& req) {
+Status ValidateSessions(const internal::RegisterRequest& req) {
   if (static_cast<size_t>(req.sessions_size()) > kMaxIdsPerCall)
     return InvalidArgument("at most " + std::to_string(kMaxIdsPerCall) + " sessions per call");
   for (const auto& s : req.sessions()) {
@@ -46,12 +46,12 @@ grpc::Status ValidateSessions(const internal::RegisterRequest& req) {
     if (auto st = ValidateGatewayId(s.gateway_id()); !st.ok()) return st;
     if (s.device_id().size() > kMaxDeviceIdChars) return InvalidArgument("device id is too long");
   }
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 // Runs a pipeline and maps transport failures and Redis error replies onto statuses.
-grpc::Status RunPipeline(RedisClient& redis, const std::vector<Cmd>& cmds, std::vector<RedisReply>* replies,
-                         const char* what) {
+Status RunPipeline(RedisClient& redis, const std::vector<Cmd>& cmds, std::vector<RedisReply>* replies,
+                   const char* what) {
   auto r = redis.Pipeline(cmds);
   if (!r) return Unavailable("presence store unavailable");
   for (const auto& reply : *r) {
@@ -61,15 +61,15 @@ grpc::Status RunPipeline(RedisClient& redis, const std::vector<Cmd>& cmds, std::
     }
   }
   if (replies) *replies = std::move(*r);
-  return grpc::Status::OK;
+  return OkStatus();
 }
 
 }  // namespace
 
 grpc::Status PresenceServiceImpl::Register(grpc::ServerContext*, const internal::RegisterRequest* req, v1::Empty*) {
-  return Guarded("Register", [&]() -> grpc::Status {
+  return Guarded("Register", [&]() -> Status {
     if (auto st = ValidateSessions(*req); !st.ok()) return st;
-    if (req->sessions_size() == 0) return grpc::Status::OK;
+    if (req->sessions_size() == 0) return OkStatus();
     std::vector<Cmd> cmds;
     std::unordered_set<uint64_t> users;
     std::unordered_set<std::string> gateways;
@@ -87,9 +87,9 @@ grpc::Status PresenceServiceImpl::Register(grpc::ServerContext*, const internal:
 }
 
 grpc::Status PresenceServiceImpl::Unregister(grpc::ServerContext*, const internal::RegisterRequest* req, v1::Empty*) {
-  return Guarded("Unregister", [&]() -> grpc::Status {
+  return Guarded("Unregister", [&]() -> Status {
     if (auto st = ValidateSessions(*req); !st.ok()) return st;
-    if (req->sessions_size() == 0) return grpc::Status::OK;
+    if (req->sessions_size() == 0) return OkStatus();
     std::vector<Cmd> cmds;
     cmds.reserve(req->sessions_size());
     for (const auto& s : req->sessions())
@@ -100,7 +100,7 @@ grpc::Status PresenceServiceImpl::Unregister(grpc::ServerContext*, const interna
 
 grpc::Status PresenceServiceImpl::GatewayHeartbeat(grpc::ServerContext*, const internal::GatewayHeartbeatRequest* req,
                                                    v1::Empty*) {
-  return Guarded("GatewayHeartbeat", [&]() -> grpc::Status {
+  return Guarded("GatewayHeartbeat", [&]() -> Status {
     if (auto st = ValidateGatewayId(req->gateway_id()); !st.ok()) return st;
     uint32_t ttl = req->ttl_ms() == 0 ? limits_.presence.presence_ttl_ms : req->ttl_ms();
     if (ttl > kMaxLeaseTtlMs) return InvalidArgument("lease ttl is at most " + std::to_string(kMaxLeaseTtlMs) + " ms");
@@ -111,7 +111,7 @@ grpc::Status PresenceServiceImpl::GatewayHeartbeat(grpc::ServerContext*, const i
 
 grpc::Status PresenceServiceImpl::Lookup(grpc::ServerContext*, const internal::LookupRequest* req,
                                          internal::LookupResult* res) {
-  return Guarded("Lookup", [&]() -> grpc::Status {
+  return Guarded("Lookup", [&]() -> Status {
     if (static_cast<size_t>(req->user_ids_size()) > kMaxIdsPerCall)
       return InvalidArgument("at most " + std::to_string(kMaxIdsPerCall) + " users per lookup");
     std::vector<uint64_t> users;
@@ -120,7 +120,7 @@ grpc::Status PresenceServiceImpl::Lookup(grpc::ServerContext*, const internal::L
       for (uint64_t u : req->user_ids())
         if (u != 0 && seen.insert(u).second) users.push_back(u);
     }
-    if (users.empty()) return grpc::Status::OK;
+    if (users.empty()) return OkStatus();
 
     std::vector<Cmd> cmds;
     cmds.reserve(users.size());
@@ -176,7 +176,7 @@ grpc::Status PresenceServiceImpl::Lookup(grpc::ServerContext*, const internal::L
     // Best effort: a failed cleanup is retried by the next lookup of the same user.
     if (!cleanup.empty() && !redis_.Pipeline(cleanup))
       spdlog::warn("presence lookup: cleanup of {} stale sessions failed", cleanup.size());
-    return grpc::Status::OK;
+    return OkStatus();
   });
 }
 

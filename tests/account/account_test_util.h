@@ -14,23 +14,23 @@
 #include <string>
 #include <vector>
 
-#include "account/account_events.h"
 #include "account/account_service.h"
 #include "account/account_store.h"
 #include "account/code_sender.h"
 #include "account/migrations.h"
+#include "common/events.h"
 #include "common/log.h"
 #include "common/pg.h"
 #include "test_env.h"
 
 namespace chat::account::testing {
 
-// Records every delivered item. Thread-safe.
-class FakeAccountEvents : public AccountEvents {
+// Records every published item. Thread-safe.
+class FakeAccountEvents : public EventPublisher {
  public:
-  void Deliver(const std::vector<FanoutItem>& items) override {
+  void Publish(std::vector<FanoutItem> items) override {
     std::lock_guard lk(mu_);
-    for (const auto& it : items) items_.push_back(it);
+    for (auto& it : items) items_.push_back(std::move(it));
   }
   std::vector<FanoutItem> Take() {
     std::lock_guard lk(mu_);

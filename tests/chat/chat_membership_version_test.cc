@@ -40,7 +40,7 @@ class MembershipVersionTest : public ::testing::Test {
   }
 
   struct Applied {
-    grpc::Status status;
+    Status status;
     uint64_t seq = 0;
     size_t notices = 0;  // messages handed to on_commit
   };
@@ -62,7 +62,7 @@ class MembershipVersionTest : public ::testing::Test {
   std::map<uint64_t, bool> Members(uint64_t* members_version = nullptr) {
     std::vector<std::pair<std::string, GroupMembers>> out;
     auto st = store_->LoadGroupMembers({GroupConversationId(kGroup)}, &out);
-    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(st.ok()) << st.message();
     std::map<uint64_t, bool> m;
     if (out.empty()) return m;
     if (members_version) *members_version = out[0].second.members_version;
@@ -77,14 +77,14 @@ class MembershipVersionTest : public ::testing::Test {
 
 TEST_F(MembershipVersionTest, DelayedOlderAddDoesNotUndoANewerRemove) {
   auto created = Update(4, {kAlice, kBob}, {}, "Alice created the group");
-  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  ASSERT_TRUE(created.status.ok()) << created.status.message();
   EXPECT_EQ(created.notices, 1u);
 
   // v6 "Uma left" arrives before the delayed v5 "Alice invited Uma".
   auto removed = Update(6, {}, {kUma}, "Uma left the group");
   ASSERT_TRUE(removed.status.ok());
   auto stale = Update(5, {kUma}, {}, "Alice invited Uma");
-  ASSERT_TRUE(stale.status.ok()) << stale.status.error_message();
+  ASSERT_TRUE(stale.status.ok()) << stale.status.message();
   EXPECT_EQ(stale.notices, 0u) << "a stale push posts no notice";
   EXPECT_EQ(stale.seq, removed.seq) << "a stale push answers with the current seq";
   auto members = Members();
@@ -112,7 +112,7 @@ TEST_F(MembershipVersionTest, FullResyncAtTheSameVersionIsANoOp) {
 
   // The same full membership again (group-service re-drives after losing the reply).
   auto again = Update(3, {kAlice, kBob, kUma}, {}, "Alice created the group");
-  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  ASSERT_TRUE(again.status.ok()) << again.status.message();
   EXPECT_EQ(again.seq, first.seq);
   EXPECT_EQ(again.notices, 0u);
   uint64_t mv_after = 0;

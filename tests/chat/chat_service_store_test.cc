@@ -39,13 +39,13 @@ class FakeFriends : public FriendChecker {
     std::lock_guard lk(mu_);
     pairs_.insert(std::minmax(a, b));
   }
-  grpc::Status FriendsAmong(uint64_t u, const std::vector<uint64_t>& others,
-                            std::unordered_set<uint64_t>* friends) override {
+  Result<FriendSet> FriendsAmong(uint64_t u, const std::vector<uint64_t>& others) override {
     std::lock_guard lk(mu_);
     if (down_) return Unavailable("account service unavailable, retry");
+    FriendSet friends;
     for (uint64_t o : others)
-      if (pairs_.count(std::minmax(u, o))) friends->insert(o);
-    return grpc::Status::OK;
+      if (pairs_.count(std::minmax(u, o))) friends.insert(o);
+    return friends;
   }
   void SetDown(bool down) {
     std::lock_guard lk(mu_);
@@ -58,12 +58,13 @@ class FakeFriends : public FriendChecker {
   bool down_ = false;
 };
 
-class RecordingSink : public EventSink {
+class RecordingSink : public EventDelivery {
  public:
-  void Deliver(const std::vector<FanoutItem>& items) override {
+  bool DeliverNow(const std::vector<FanoutItem>& items) override {
     std::lock_guard lk(mu_);
     for (const auto& i : items) items_.push_back(i);
     cv_.notify_all();
+    return true;
   }
   // Waits (bounded) until pred(items) holds; returns a copy of the items.
   std::vector<FanoutItem> WaitUntil(const std::function<bool(const std::vector<FanoutItem>&)>& pred) {
@@ -108,7 +109,7 @@ struct Replica {
         store(pool),
         fanout(store, sink),
         batcher(store, fanout, options.limits.chat.send_batch_max, options.limits.chat.send_queue_max,
-                options.limits.chat.send_committers, &friends),
+                options.limits.chat.send_committers),
         service({.shard = options.shard,
                  .shard_count = options.shard_count,
                  .limits = &options.limits,
@@ -164,9 +165,9 @@ class ChatStoreTest : public ::testing::Test {
   // Send as the gRPC method does it, waiting for the callback.
   static grpc::Status SendAndWait(ChatServiceImpl& svc, const internal::SendRequest& req, v1::SendMessageResult* res) {
     std::promise<grpc::Status> done;
-    svc.SendAsync(req, std::chrono::system_clock::now() + 30s, [&](const grpc::Status& st, v1::SendMessageResult&& r) {
+    svc.SendAsync(req, std::chrono::system_clock::now() + 30s, [&](const Status& st, v1::SendMessageResult&& r) {
       *res = std::move(r);
-      done.set_value(st);
+      done.set_value(ToGrpcStatus(st));
     });
     return done.get_future().get();
   }
@@ -656,8 +657,8 @@ TEST_F(ChatStoreTest, BatchWithFailingSendsCommitsTheOthers) {
                                          [&](std::vector<CommittedMessage>&& m) { committed = std::move(m); });
   ASSERT_EQ(out.size(), 5u);
   EXPECT_TRUE(out[0].status.ok());
-  EXPECT_EQ(out[1].status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(out[2].status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(out[1].status.code(), v1::PERMISSION_DENIED);
+  EXPECT_EQ(out[2].status.code(), v1::NOT_FOUND);
   EXPECT_TRUE(out[3].status.ok());
   EXPECT_TRUE(out[4].status.ok());
   EXPECT_EQ(out[0].result.seq(), 1u);
@@ -691,7 +692,7 @@ TEST_F(ChatStoreTest, BatchRepeatsAreDuplicatesOfTheFirst) {
   auto out = replica_->store.CommitSends({&a, &again, &stored, &bob},
                                          [&](std::vector<CommittedMessage>&& m) { committed = std::move(m); });
   ASSERT_EQ(out.size(), 4u);
-  for (const auto& o : out) ASSERT_TRUE(o.status.ok()) << o.status.error_message();
+  for (const auto& o : out) ASSERT_TRUE(o.status.ok()) << o.status.message();
   EXPECT_EQ(out[0].result.seq(), 2u);
   EXPECT_FALSE(out[0].result.duplicate());
   EXPECT_EQ(out[1].result.seq(), 2u);
@@ -825,7 +826,7 @@ TEST_F(ChatStoreTest, DuplicateRacingInFromAnotherReplicaDoesNotFailTheBatch) {
   rival.commit();
   batch.join();
   ASSERT_EQ(out.size(), 3u);
-  for (const auto& o : out) ASSERT_TRUE(o.status.ok()) << o.status.error_message();
+  for (const auto& o : out) ASSERT_TRUE(o.status.ok()) << o.status.message();
   EXPECT_TRUE(out[0].result.duplicate());
   EXPECT_EQ(out[0].result.seq(), static_cast<uint64_t>(rival_seq));
   EXPECT_FALSE(out[1].result.duplicate());
@@ -877,13 +878,14 @@ TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
     small.fanout.PushMessages(std::move(batch));
     // The fan-out thread takes its queue in order: once an item pushed after the message reaches the
     // sink, the message's round is over (and its skip counted, which happens before any delivery).
+    // (The marker has the group's ordering key, so it shares the message's fan-out worker.)
     FanoutItem marker;
     marker.user_ids = {kAlice};
-    marker.conversation_id = "marker";
+    marker.conversation_id = group_;
     marker.event.mutable_group_changed()->set_actor_id(kAlice);
     small.fanout.PushItem(marker);
     small.sink.WaitUntil([](const auto& v) {
-      return std::any_of(v.begin(), v.end(), [](const FanoutItem& i) { return i.conversation_id == "marker"; });
+      return std::any_of(v.begin(), v.end(), [](const FanoutItem& i) { return i.event.has_group_changed(); });
     });
     ASSERT_GE(small.fanout.skipped_no_members(), 1u);
   }
@@ -946,14 +948,14 @@ TEST_F(ChatStoreTest, FullSendQueueFailsFastAndExpiredSendsAreNotCommitted) {
   auto refused = batcher.Submit(make("over"), std::chrono::system_clock::now() + 30s);
   ASSERT_EQ(refused.wait_for(0s), std::future_status::ready);  // fails fast, before any commit
   SendOutcome over = refused.get();
-  EXPECT_EQ(over.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_EQ(over.status.error_message(), "chat shard overloaded; retry");
+  EXPECT_EQ(over.status.code(), v1::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(over.status.message(), "chat shard overloaded; retry");
 
   batcher.Start();
   SendOutcome late = gave_up.get();
-  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(late.status.code(), v1::DEADLINE_EXCEEDED);
   SendOutcome live = waiting.get();
-  ASSERT_TRUE(live.status.ok()) << live.status.error_message();
+  ASSERT_TRUE(live.status.ok()) << live.status.message();
   EXPECT_EQ(live.result.seq(), 1u);
   batcher.Stop();
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages WHERE client_msg_id = 'late'"), 0);

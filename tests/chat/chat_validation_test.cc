@@ -22,7 +22,7 @@ TEST(ChatValidation, Content) {
   Limits l;
   l.chat.max_text_chars = 5;
   v1::MessageContent c;
-  EXPECT_EQ(ValidateUserContent(c, l).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ValidateUserContent(c, l).code(), v1::INVALID_ARGUMENT);
   c.mutable_text()->set_text("");
   EXPECT_FALSE(ValidateUserContent(c, l).ok());
   c.mutable_text()->set_text("你好你好你");  // 5 code points, 15 bytes
@@ -51,7 +51,7 @@ TEST(ChatValidation, Content) {
   EXPECT_TRUE(ValidateUserContent(c, l).ok());
 
   c.mutable_system()->set_text("hi");
-  EXPECT_EQ(ValidateUserContent(c, l).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ValidateUserContent(c, l).code(), v1::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -31,13 +31,13 @@ class FakeFriends : public FriendChecker {
     friends_[a].insert(b);
     friends_[b].insert(a);
   }
-  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                            std::unordered_set<uint64_t>* out) override {
+  Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override {
     std::lock_guard lk(mu_);
     if (fail) return Unavailable("account-service down");
+    FriendSet out;
     for (uint64_t o : others)
-      if (friends_[user_id].count(o)) out->insert(o);
-    return grpc::Status::OK;
+      if (friends_[user_id].count(o)) out.insert(o);
+    return out;
   }
   std::atomic<bool> fail{false};
 
@@ -56,7 +56,7 @@ class FakeProfiles : public ProfileSource {
     std::lock_guard lk(mu_);
     people_[id] = std::move(p);
   }
-  grpc::Status GetProfiles(const std::vector<uint64_t>& ids, std::vector<v1::UserProfile>* out) override {
+  Status GetProfiles(const std::vector<uint64_t>& ids, std::vector<v1::UserProfile>* out) override {
     std::lock_guard lk(mu_);
     for (uint64_t id : ids) {
       auto it = people_.find(id);
@@ -67,7 +67,7 @@ class FakeProfiles : public ProfileSource {
       p.set_display_name(it->second.display_name);
       out->push_back(p);
     }
-    return grpc::Status::OK;
+    return OkStatus();
   }
   std::vector<std::string> Phones() {
     std::lock_guard lk(mu_);
@@ -83,12 +83,12 @@ class FakeProfiles : public ProfileSource {
 
 class FakeChat : public ConversationMembership {
  public:
-  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& r, uint32_t deadline_ms) override {
+  Status UpdateMembers(const internal::UpdateMembersRequest& r, uint32_t deadline_ms) override {
     EXPECT_GT(deadline_ms, 0u);
     if (during) during(r);  // runs while the push is "in flight"
     if (fail) return Unavailable("chat-service down");
     calls_changed_.Update([&] { calls.push_back(r); });
-    return grpc::Status::OK;
+    return OkStatus();
   }
   std::vector<internal::UpdateMembersRequest> Take() {
     std::vector<internal::UpdateMembersRequest> out;
@@ -108,16 +108,17 @@ class FakeChat : public ConversationMembership {
   std::vector<internal::UpdateMembersRequest> calls;
 };
 
-class FakeEvents : public EventSink {
+class FakeEvents : public EventPublisher {
  public:
   struct Published {
     std::set<uint64_t> to;
     v1::Event event;
     uint64_t skip_session_id;
   };
-  void Publish(const std::vector<uint64_t>& to, const v1::Event& e, uint64_t skip) override {
+  void Publish(std::vector<FanoutItem> items) override {
     std::lock_guard lk(mu_);
-    published.push_back({{to.begin(), to.end()}, e, skip});
+    for (const FanoutItem& i : items)
+      published.push_back({{i.user_ids.begin(), i.user_ids.end()}, i.event, i.skip_session_id});
   }
   std::vector<Published> Take() {
     std::lock_guard lk(mu_);

@@ -52,10 +52,10 @@ class PgTest : public ::testing::Test {
         *pool_,
         [&](pqxx::work& w) {
           n = w.exec_prepared1(kCount, key)[0].as<int64_t>();
-          return grpc::Status::OK;
+          return OkStatus();
         },
         "count");
-    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(st.ok()) << st.message();
     return n;
   }
 
@@ -69,10 +69,10 @@ TEST_F(PgTest, CommitsWhenFnReturnsOk) {
       [](pqxx::work& w) {
         w.exec_prepared0(kInsert, "a", 1);
         w.exec_prepared0(kInsert, "b", 2);
-        return grpc::Status::OK;
+        return OkStatus();
       },
       "insert");
-  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(Count("a"), 1);
   EXPECT_EQ(Count("b"), 1);
 }
@@ -85,8 +85,8 @@ TEST_F(PgTest, RollsBackWhenFnReturnsAnError) {
         return FailedPrecondition("not a member of this group");
       },
       "insert then refuse");
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(st.error_message(), "not a member of this group");
+  EXPECT_EQ(st.code(), v1::FAILED_PRECONDITION);
+  EXPECT_EQ(st.message(), "not a member of this group");
   EXPECT_EQ(Count("gone"), 0);
 }
 
@@ -95,21 +95,21 @@ TEST_F(PgTest, SqlErrorIsInternalAndThePoolStaysUsable) {
                   *pool_,
                   [](pqxx::work& w) {
                     w.exec_prepared0(kInsert, "dup", 1);
-                    return grpc::Status::OK;
+                    return OkStatus();
                   },
                   "first")
                   .ok());
-  grpc::Status st;
+  Status st;
   EXPECT_NO_THROW(st = WithTransaction(
                       *pool_,
                       [](pqxx::work& w) {
                         w.exec_prepared0(kInsert, "other", 1);
                         w.exec_prepared0(kInsert, "dup", 2);  // unique violation
-                        return grpc::Status::OK;
+                        return OkStatus();
                       },
                       "duplicate"));
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL);
-  EXPECT_EQ(st.error_message(), "internal error") << "no SQL detail leaks to callers";
+  EXPECT_EQ(st.code(), v1::INTERNAL);
+  EXPECT_EQ(st.message(), "internal error") << "no SQL detail leaks to callers";
   EXPECT_EQ(Count("other"), 0) << "the failed transaction wrote nothing";
   // Every pooled connection still works afterwards.
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Count("dup"), 1);
@@ -121,7 +121,7 @@ TEST_F(PgTest, OrderedCommitRunsAfterCommitOnlyOnceCommittedAndUnderTheMutex) {
   bool held = false;
   auto fn_ok = [](pqxx::work& w) {
     w.exec_prepared0(kInsert, "ordered", 1);
-    return grpc::Status::OK;
+    return OkStatus();
   };
   auto st = WithOrderedCommit(
       *pool_, order, fn_ok,
@@ -131,7 +131,7 @@ TEST_F(PgTest, OrderedCommitRunsAfterCommitOnlyOnceCommittedAndUnderTheMutex) {
         if (!held) order.unlock();
       },
       "ordered");
-  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(after, 1);
   EXPECT_TRUE(held);
   EXPECT_EQ(Count("ordered"), 1);
@@ -143,10 +143,10 @@ TEST_F(PgTest, OrderedCommitRunsAfterCommitOnlyOnceCommittedAndUnderTheMutex) {
       *pool_, order,
       [](pqxx::work& w) {
         w.exec_prepared0(kInsert, "refused", 1);
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no");
+        return FailedPrecondition("no");
       },
       [&] { ++after; }, "ordered");
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.code(), v1::FAILED_PRECONDITION);
   EXPECT_EQ(after, 1);
   EXPECT_EQ(Count("refused"), 0);
   // So does a body whose SQL fails.
@@ -154,10 +154,10 @@ TEST_F(PgTest, OrderedCommitRunsAfterCommitOnlyOnceCommittedAndUnderTheMutex) {
       *pool_, order,
       [](pqxx::work& w) {
         w.exec("SELECT * FROM no_such_table");
-        return grpc::Status::OK;
+        return OkStatus();
       },
       [&] { ++after; }, "ordered");
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(st.code(), v1::INTERNAL);
   EXPECT_EQ(after, 1);
   ASSERT_TRUE(order.try_lock());
   order.unlock();
@@ -168,7 +168,7 @@ TEST_F(PgTest, ConcurrentTransactionsThroughASmallPool) {
                   *pool_,
                   [](pqxx::work& w) {
                     w.exec_prepared0(kInsert, "counter", 0);
-                    return grpc::Status::OK;
+                    return OkStatus();
                   },
                   "init")
                   .ok());
@@ -182,7 +182,7 @@ TEST_F(PgTest, ConcurrentTransactionsThroughASmallPool) {
             *pool_,
             [](pqxx::work& w) {
               w.exec("UPDATE kv SET v = v + 1 WHERE k = 'counter'");
-              return grpc::Status::OK;
+              return OkStatus();
             },
             "increment");
         if (!st.ok()) ++failures;
@@ -196,7 +196,7 @@ TEST_F(PgTest, ConcurrentTransactionsThroughASmallPool) {
                   *pool_,
                   [&](pqxx::work& w) {
                     v = w.exec1("SELECT v FROM kv WHERE k = 'counter'")[0].as<int64_t>();
-                    return grpc::Status::OK;
+                    return OkStatus();
                   },
                   "read")
                   .ok());
@@ -207,10 +207,10 @@ TEST_F(PgTest, ExhaustedPoolIsUnavailableNotAHang) {
   auto a = pool_->Acquire();
   auto b = pool_->Acquire();  // pool size 2: both leased
   auto start = std::chrono::steady_clock::now();
-  grpc::Status st;
+  Status st;
   EXPECT_NO_THROW(st = WithTransaction(
-                      *pool_, [](pqxx::work&) { return grpc::Status::OK; }, "starved"));
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+                      *pool_, [](pqxx::work&) { return OkStatus(); }, "starved"));
+  EXPECT_EQ(st.code(), v1::UNAVAILABLE);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
@@ -220,16 +220,16 @@ TEST(PgUnreachable, WithTransactionIsUnavailable) {
   pg.port = closed.port();
   PgPool pool(pg.ConnInfo("postgres"), 2, {});
   for (int i = 0; i < 2; ++i) {  // and again: a failed connect does not leak a pool slot
-    grpc::Status st;
+    Status st;
     bool called = false;
     EXPECT_NO_THROW(st = WithTransaction(
                         pool,
                         [&](pqxx::work&) {
                           called = true;
-                          return grpc::Status::OK;
+                          return OkStatus();
                         },
                         "unreachable"));
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+    EXPECT_EQ(st.code(), v1::UNAVAILABLE) << st.message();
     EXPECT_FALSE(called);
   }
   for (int i = 0; i < 3; ++i) EXPECT_THROW(pool.Acquire(std::chrono::milliseconds(100)), pqxx::broken_connection);

@@ -50,7 +50,7 @@ TEST(Status, Names) {
 
 TEST(Status, HelpersCarryCodeAndMessage) {
   struct Case {
-    grpc::Status st;
+    Status st;
     StatusCode code;
   } cases[] = {
       {InvalidArgument("m"), v1::INVALID_ARGUMENT},
@@ -60,14 +60,52 @@ TEST(Status, HelpersCarryCodeAndMessage) {
       {FailedPrecondition("m"), v1::FAILED_PRECONDITION},
       {ResourceExhausted("m"), v1::RESOURCE_EXHAUSTED},
       {Unavailable("m"), v1::UNAVAILABLE},
+      {DeadlineExceeded("m"), v1::DEADLINE_EXCEEDED},
       {Unauthenticated("m"), v1::UNAUTHENTICATED},
       {Internal("m"), v1::INTERNAL},
   };
   for (const auto& c : cases) {
     EXPECT_FALSE(c.st.ok());
-    EXPECT_EQ(FromGrpc(c.st.error_code()), c.code) << StatusName(c.code);
-    EXPECT_EQ(c.st.error_message(), "m");
+    EXPECT_EQ(c.st.code(), c.code) << StatusName(c.code);
+    EXPECT_EQ(c.st.message(), "m");
+    // Leaving through gRPC and coming back keeps both.
+    const grpc::Status wire = ToGrpcStatus(c.st);
+    EXPECT_EQ(FromGrpc(wire.error_code()), c.code) << StatusName(c.code);
+    EXPECT_EQ(wire.error_message(), "m");
+    const Status back = FromPeer(wire);
+    EXPECT_EQ(back.code(), c.code);
+    EXPECT_EQ(back.message(), "m");
   }
+  EXPECT_TRUE(OkStatus().ok());
+  EXPECT_TRUE(ToGrpcStatus(OkStatus()).ok());
+  EXPECT_TRUE(FromPeer(grpc::Status::OK).ok());
+}
+
+TEST(Status, PeerFailureNeverLeaksThePeersMessage) {
+  const Status late = PeerFailure("x", grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "secret detail"));
+  EXPECT_EQ(late.code(), v1::DEADLINE_EXCEEDED);
+  EXPECT_EQ(late.message().find("secret"), std::string::npos);
+  const Status down = PeerFailure("x", grpc::Status(grpc::StatusCode::INTERNAL, "secret detail"));
+  EXPECT_EQ(down.code(), v1::UNAVAILABLE);
+  EXPECT_EQ(down.message().find("secret"), std::string::npos);
+}
+
+TEST(Status, ResultHoldsAValueOrTheFailure) {
+  Result<int> v = 7;
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 7);
+  EXPECT_TRUE(v.status().ok());
+  Result<int> e = NotFound("gone");
+  EXPECT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), v1::NOT_FOUND);
+  EXPECT_EQ(e.status().message(), "gone");
+}
+
+TEST(Status, TheGuardTurnsAnEscapedExceptionIntoInternal) {
+  const grpc::Status st = Guarded("test", []() -> Status { throw std::runtime_error("db detail"); });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(st.error_message(), "internal error");
+  EXPECT_EQ(Guarded("test", [] { return NotFound("no"); }).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

@@ -7,20 +7,22 @@
 // mutable state of its own is the replica's code budget (CodeSendBudget, internally locked) and an
 // atomic request_code counter (for purging);
 // PostgreSQL serializes conflicting changes (row locks, unique keys).
-// Handlers never throw: every failure is a grpc::Status whose message is user-facing.
+// Handlers never throw: every failure is a Status whose message is user-facing.
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
 #include <vector>
 
-#include "account/account_events.h"
 #include "account/account_store.h"
 #include "account/code_budget.h"
 #include "account/code_sender.h"
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
+#include "common/error.h"
+#include "common/events.h"
 #include "common/grpc_util.h"
+#include "common/outbox.h"
 #include "common/pg.h"
 #include "common/token.h"
 
@@ -46,7 +48,8 @@ struct AccountServiceDeps {
   uint32_t shard = 0;                     // this shard's index in config.account
   PgPool* pool = nullptr;                 // created with PrepareAccountStatements
   CodeSender* sender = nullptr;
-  AccountEvents* events = nullptr;
+  EventPublisher* events = nullptr;
+  Outbox* outbox = nullptr;         // friend events survive a crash after their commit; null = at most once (tests)
   std::function<int64_t()> now_ms;  // the clock (unix ms); null = the system clock (tests inject one)
 };
 
@@ -79,29 +82,33 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   uint32_t shard_count() const;
   bool IsLocal(uint64_t user_id) const;
   // INTERNAL unless ShardOfPhone(phone) is this shard.
-  grpc::Status CheckPhoneShard(const std::string& phone) const;
+  Status CheckPhoneShard(const std::string& phone) const;
   std::string HashCode(const std::string& phone, const std::string& code) const;
   // Verifies and consumes the phone's code inside t. Returns the verdict for the caller; a wrong
   // code increments the try counters (the code's and the phone's daily failures), which the caller
   // must commit even though the verdict is an error. FAILED_PRECONDITION once the phone's window has
   // max_code_failures_per_phone_per_day failures, whatever the code.
-  grpc::Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
+  Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
   void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms, v1::SessionResult* out) const;
   // Profiles of `ids` from whichever shard owns each (this one from its database, others over
   // gRPC). Unknown ids are omitted. UNAVAILABLE if a needed shard cannot be asked.
-  grpc::Status FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
-  grpc::Status LocalProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
+  Status FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
+  Status LocalProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);
   // Stores user -> friend on this shard (cap-checked, idempotent). Sets *since_ms to the stored time.
-  grpc::Status PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms);
+  Status PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms);
   // PutEdgeLocal on the shard that owns `user` (directly if that is this shard).
-  grpc::Status PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms);
+  Status PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms);
+  // Inside the change's transaction: each item into the outbox (topic kOutboxEventTopic), its
+  // outbox_id set, so the event is announced even if this process dies before publishing it.
+  void RecordEvents(pqxx::work& t, std::vector<FanoutItem>* items) const;
 
   const ClusterConfig& config_;
   const Limits& limits_;
   uint32_t shard_;
   PgPool& pool_;
   CodeSender& sender_;
-  AccountEvents& events_;
+  EventPublisher& events_;
+  Outbox* const outbox_;
   std::function<int64_t()> now_ms_;
   CodeSendBudget code_budget_;              // codes this replica may still send (max_codes_per_shard_per_minute)
   std::atomic<uint64_t> request_codes_{0};  // request_code calls so far, for the purge cadence

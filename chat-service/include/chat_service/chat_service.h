@@ -6,7 +6,7 @@
 // group commit (or when the call's deadline passed before its batch was taken). No thread waits per
 // send, so the number of sends in flight is bounded by the batcher's queue, not by a thread pool.
 // The other methods are synchronous, on gRPC's pool. Exceptions never escape a handler: every
-// failure is a grpc::Status whose message is user-facing.
+// failure is a Status whose message is user-facing.
 #include <chrono>
 #include <functional>
 
@@ -15,6 +15,7 @@
 #include "chat_service/fanout_queue.h"
 #include "chat_service/send_batcher.h"
 #include "common/config.h"
+#include "common/error.h"
 #include "common/friends.h"
 #include "common/shard.h"
 
@@ -37,7 +38,7 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
  public:
   explicit ChatServiceImpl(ChatServiceDeps deps);
 
-  using SendDoneFn = std::function<void(const grpc::Status&, v1::SendMessageResult&&)>;
+  using SendDoneFn = std::function<void(const Status&, v1::SendMessageResult&&)>;
 
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const internal::SendRequest* req,
                                  v1::SendMessageResult* res) override;
@@ -45,7 +46,10 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
   grpc::ServerUnaryReactor* SendBatch(grpc::CallbackServerContext* ctx, const internal::SendBatchRequest* req,
                                       internal::SendBatchResult* res) override;
   // What Send does, without gRPC: `done` runs exactly once, possibly before SendAsync returns,
-  // otherwise on the batcher's committer thread. `deadline` is the caller's.
+  // otherwise on the batcher's committer thread or (a refusal by account-service) a gRPC completion
+  // thread. A direct send whose friendship is not cached waits for account-service without a thread
+  // (FriendsAmongAsync) before it reaches the batcher, so no committer ever waits on another service.
+  // `deadline` is the caller's.
   void SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline, SendDoneFn done);
   grpc::Status GetHistory(grpc::ServerContext* ctx, const internal::HistoryRequest* req,
                           v1::HistoryResult* res) override;
@@ -57,12 +61,13 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
                              internal::UpdateMembersResult* res) override;
 
  private:
-  // Validates and authorizes what can be decided at once; fills *send.
-  grpc::Status PrepareSend(const internal::SendRequest& req, PendingSend* send);
-  grpc::Status DoUpdateMembers(const internal::UpdateMembersRequest& req, internal::UpdateMembersResult* res);
-  grpc::Status DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res);
+  // Validates and authorizes what can be decided at once; fills *send, and *ask_friend with the peer
+  // of a direct send whose friendship must still be asked (0 = none).
+  Status PrepareSend(const internal::SendRequest& req, PendingSend* send, uint64_t* ask_friend);
+  Status DoUpdateMembers(const internal::UpdateMembersRequest& req, internal::UpdateMembersResult* res);
+  Status DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res);
   // A canonical conversation id owned by this shard; fills *parsed.
-  grpc::Status CheckConversation(const std::string& id, ParsedConversation* parsed) const;
+  Status CheckConversation(const std::string& id, ParsedConversation* parsed) const;
 
   const uint32_t shard_;
   const uint32_t shard_count_;

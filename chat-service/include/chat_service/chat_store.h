@@ -5,8 +5,6 @@
 // messages take `on_commit`, which runs after the commit while the store's commit-order mutex is
 // held; anything enqueued from it (fan-out) is therefore in commit order on this process, which is
 // per-conversation seq order because the conversation row lock orders the commits.
-#include <grpcpp/support/status.h>
-
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -16,6 +14,8 @@
 
 #include "chat/internal/services.pb.h"
 #include "chat/v1/client.pb.h"
+#include "common/error.h"
+#include "common/outbox.h"
 #include "common/pg.h"
 
 namespace chat::chat_service {
@@ -32,15 +32,15 @@ struct PendingSend {
   uint64_t skip_session_id = 0;
   // Group sends by users: the sender must be a current member (checked in the same statement).
   bool require_member = false;
-  // Direct sends whose friendship was not known when submitted: the batcher asks the FriendChecker
-  // (one question per sender per batch) before committing. 0 = nothing to check.
-  uint64_t check_friend_id = 0;
 };
 
 struct SendOutcome {
-  grpc::Status status;
+  Status status;
   v1::SendMessageResult result;
 };
+
+// Outbox topic of a committed message whose event must not be lost (internal::OutboxMessage).
+inline constexpr const char* kOutboxMessageTopic = "chat.message";
 
 // A message that committed (never a duplicate), with what fan-out needs.
 struct CommittedMessage {
@@ -48,8 +48,13 @@ struct CommittedMessage {
   bool direct = true;
   uint64_t skip_session_id = 0;
   uint64_t members_version = 0;  // conversations.members_version when the seq was taken
+  uint64_t outbox_id = 0;        // the outbox row holding this message's event (common/outbox.h), 0 = none
 };
 using OnCommit = std::function<void(std::vector<CommittedMessage>&&)>;
+
+// A committed message as its outbox row holds it, and back (false: not a valid row).
+std::string ToOutbox(const CommittedMessage& m);
+bool FromOutbox(const std::string& payload, uint64_t outbox_id, CommittedMessage* m);
 
 // A membership row as fan-out needs it: the user may receive seq s iff joined_seq < s <= left_seq.
 struct MemberWindow {
@@ -64,7 +69,8 @@ struct GroupMembers {
 
 class PgChatStore {
  public:
-  explicit PgChatStore(PgPool& pool) : pool_(pool) {}
+  // `outbox` (may be null: tests of the store alone) keeps membership notices' events until delivered.
+  explicit PgChatStore(PgPool& pool, Outbox* outbox = nullptr) : pool_(pool), outbox_(outbox) {}
 
   // Declares the prepared statements on a new connection (pass to PgPool).
   static void Prepare(pqxx::connection& c);
@@ -83,21 +89,23 @@ class PgChatStore {
   // conversation last applied changes nothing, posts no notice and returns OK with the current
   // last_seq (so a delayed push cannot undo a newer change, and a repeated full re-sync is a no-op).
   // membership_version 0 is applied unconditionally and leaves the stored version as it is.
-  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq, const OnCommit& on_commit);
+  // The notice's event is in the outbox (topic kOutboxMessageTopic) in the same transaction, so it is
+  // announced even when the process dies between the commit and on_commit.
+  Status UpdateMembers(const internal::UpdateMembersRequest& req, uint64_t* seq, const OnCommit& on_commit);
 
   // limit is already clamped by the caller.
-  grpc::Status GetHistory(uint64_t user_id, const v1::GetHistoryRequest& req, uint32_t limit, v1::HistoryResult* out);
-  grpc::Status ListConversations(uint64_t user_id, v1::ConversationsResult* out);
+  Status GetHistory(uint64_t user_id, const v1::GetHistoryRequest& req, uint32_t limit, v1::HistoryResult* out);
+  Status ListConversations(uint64_t user_id, v1::ConversationsResult* out);
   // *moved tells whether read_seq advanced.
-  grpc::Status MarkRead(uint64_t user_id, const std::string& conversation_id, uint64_t seq, uint64_t* read_seq,
-                        bool* moved);
+  Status MarkRead(uint64_t user_id, const std::string& conversation_id, uint64_t seq, uint64_t* read_seq, bool* moved);
 
   // Current member windows of group conversations (missing ones are absent from *out).
-  grpc::Status LoadGroupMembers(const std::vector<std::string>& conversation_ids,
-                                std::vector<std::pair<std::string, GroupMembers>>* out);
+  Status LoadGroupMembers(const std::vector<std::string>& conversation_ids,
+                          std::vector<std::pair<std::string, GroupMembers>>* out);
 
  private:
   PgPool& pool_;
+  Outbox* const outbox_;
   std::mutex commit_order_mu_;  // see the class comment
   // Direct conversations known to exist (rows are never deleted), so the hot path skips creating them.
   std::mutex known_mu_;

@@ -1,10 +1,9 @@
 #pragma once
-// SendBatcher: group commit for sends. Handlers Submit() with a completion callback (nothing waits
-// on a thread); one committer thread takes everything queued (up to batch_max), authorizes the
-// direct sends whose friendship was not cached (one FriendChecker question per sender per batch),
-// commits the rest as one transaction through PgChatStore::CommitSends, then runs each callback on
-// the committer thread. The committed messages go to the FanoutQueue from inside the commit-order
-// section, so fan-out never delays a reply.
+// SendBatcher: group commit for sends. Handlers Submit() authorized sends with a completion callback
+// (nothing waits on a thread); one committer thread takes everything queued (up to batch_max),
+// commits it as one transaction through PgChatStore::CommitSends, then runs each callback on the
+// committer thread. A committer never calls another service. The committed messages go to the FanoutQueue from inside
+// the commit-order section, so fan-out never delays a reply.
 //
 // `committers` threads take batches concurrently: their statements (one round trip per send) run
 // in parallel, while PgChatStore::CommitSends serializes the commit and the hand-off to fan-out in
@@ -28,16 +27,14 @@
 
 #include "chat_service/chat_store.h"
 #include "chat_service/fanout_queue.h"
-#include "common/friends.h"
 
 namespace chat::chat_service {
 
 class SendBatcher {
  public:
   using DoneFn = std::function<void(SendOutcome&&)>;
-  // `friends` answers PendingSend::check_friend_id; null = such sends are refused (PERMISSION_DENIED).
   SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max = 10000,
-              uint32_t committers = 1, FriendChecker* friends = nullptr);
+              uint32_t committers = 1);
   ~SendBatcher();  // Stop()
 
   void Start();
@@ -60,8 +57,6 @@ class SendBatcher {
     DoneFn done;
   };
   void Run();
-  // Answers the sends of `live` whose friendship must be checked and fails; removes them from it.
-  void Authorize(std::vector<Item*>* live);
 
   PgChatStore& store_;
   FanoutQueue& fanout_;
@@ -72,7 +67,6 @@ class SendBatcher {
   std::deque<Item> queue_;
   bool stopping_ = false;
   const uint32_t committers_;
-  FriendChecker* const friends_;
   std::vector<std::thread> threads_;
 };
 

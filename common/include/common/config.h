@@ -47,7 +47,10 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
 // clang-format off
 #define CHAT_LIMITS_COMMON(X) \
   X(common, uint32_t, rpc_deadline_ms, 5000, 1, kNoMax)                /* every internal RPC */ \
-  X(common, uint32_t, drain_timeout_ms, 5000, 0, kNoMax)               /* graceful shutdown budget */
+  X(common, uint32_t, drain_timeout_ms, 5000, 0, kNoMax)               /* graceful shutdown budget */ \
+  X(common, uint32_t, fanout_workers, 2, 1, 64)                        /* event path threads per process */ \
+  X(common, uint32_t, outbox_redeliver_after_ms, 3000, 100, 3600000)   /* outbox: relay what is unacked */ \
+  X(common, uint32_t, outbox_poll_ms, 1000, 10, 60000)                 /* outbox: relay look interval */
 #define CHAT_LIMITS_GATEWAY(X) \
   X(gateway, uint32_t, max_frame_bytes, 64 * 1024, 256, kNoMax)        /* largest client message */ \
   X(gateway, uint32_t, send_queue_max_frames, 1024, 1, kNoMax)         /* per session, then close 4008 */ \

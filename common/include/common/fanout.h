@@ -33,8 +33,9 @@ class DeliveryPublisher {
 };
 
 // Real presence over gRPC, split by ShardOfUser, and each shard's ids into requests of at most
-// kMaxIdsPerLookup (presence-service refuses more than 10000 ids in one Lookup). Calls run one after
-// the other on the calling thread; a failed call loses only its own chunk (Lookup then returns false).
+// kMaxIdsPerLookup (presence-service refuses more than 10000 ids in one Lookup). Every request is in
+// flight at once (callback API); the calling thread waits for the last answer, bounded by the
+// deadline. A failed call loses only its own chunk (Lookup then returns false).
 class GrpcPresenceDirectory : public PresenceDirectory {
  public:
   static constexpr size_t kMaxIdsPerLookup = 5000;
@@ -63,15 +64,39 @@ struct FanoutItem {
   v1::Event event;
   uint64_t skip_session_id = 0;
   std::string conversation_id;
+  uint64_t outbox_id = 0;  // the outbox row this item came from (common/outbox.h), 0 = none
 };
 
-class Fanout {
+// Seam: where delivered outbox items are acknowledged (common/outbox.h implements it). Thread-safe.
+class OutboxAcks {
+ public:
+  virtual ~OutboxAcks() = default;
+  virtual void Ack(const std::vector<uint64_t>& outbox_ids) = 0;
+};
+
+// Seam: deliver resolved items now, on the calling (worker) thread of the event path
+// (common/events.h). Returns false when a transport failed (presence or Redis), so an outbox item is
+// not acknowledged and is relayed again later. Tests record the items.
+class EventDelivery {
+ public:
+  virtual ~EventDelivery() = default;
+  virtual bool DeliverNow(const std::vector<FanoutItem>& items) = 0;
+};
+
+// The real EventDelivery. Thread-safe when its seams are.
+class Fanout : public EventDelivery {
  public:
   Fanout(PresenceDirectory& presence, DeliveryPublisher& publisher) : presence_(presence), publisher_(publisher) {}
   // One presence lookup for the union of all items' users, then one publish per (item, gateway),
   // all in one pipeline, in item order (so per-conversation order is kept on each channel).
-  // Returns the number of deliveries published.
-  size_t Deliver(const std::vector<FanoutItem>& items);
+  // Returns the number of deliveries published; *ok (when given) is false when presence could not
+  // be asked at all or the publish failed.
+  size_t Deliver(const std::vector<FanoutItem>& items, bool* ok = nullptr);
+  bool DeliverNow(const std::vector<FanoutItem>& items) override {
+    bool ok = true;
+    Deliver(items, &ok);
+    return ok;
+  }
 
  private:
   PresenceDirectory& presence_;

@@ -4,10 +4,9 @@
 // messages, group-service before adding members.
 //
 // Threads: every implementation is thread-safe.
-#include <grpcpp/support/status.h>
-
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -16,18 +15,27 @@
 
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
+#include "common/error.h"
 #include "common/grpc_util.h"
 
 namespace chat {
+
+using FriendSet = std::unordered_set<uint64_t>;
+using FriendsDone = std::function<void(Result<FriendSet>)>;
 
 // Seam (tests fake it).
 class FriendChecker {
  public:
   virtual ~FriendChecker() = default;
-  // On OK, adds to *friends those of `others` who are friends of user_id. Any other status means
-  // the answer is unknown (UNAVAILABLE or DEADLINE_EXCEEDED: retry); *friends is then unspecified.
-  virtual grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                                    std::unordered_set<uint64_t>* friends) = 0;
+  // Those of `others` who are friends of user_id. A failure means the answer is unknown (UNAVAILABLE
+  // or DEADLINE_EXCEEDED: retry). Blocks the calling thread for at most the RPC deadline.
+  virtual Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) = 0;
+  // The same without blocking: `done` runs exactly once, on the calling thread when no one had to be
+  // asked, otherwise on a gRPC completion thread (it must not block). The default asks FriendsAmong
+  // inline (fakes).
+  virtual void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) {
+    done(FriendsAmong(user_id, others));
+  }
   // Never blocks: true when the pair is known to be friends without asking anyone (a cache hit).
   virtual bool KnownFriends(uint64_t /*user_id*/, uint64_t /*other_id*/) { return false; }
 };
@@ -39,8 +47,9 @@ class GrpcFriendChecker : public FriendChecker {
   static constexpr size_t kMaxIdsPerRequest = 1000;
   GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
       : stubs_(account_shards), deadline_ms_(deadline_ms) {}
-  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                            std::unordered_set<uint64_t>* friends) override;
+  Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override;
+  // One callback call per request of kMaxIdsPerRequest ids, all in flight at once.
+  void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) override;
 
  private:
   ShardedStubs<internal::AccountService> stubs_;
@@ -54,12 +63,14 @@ class CachingFriendChecker : public FriendChecker {
  public:
   CachingFriendChecker(FriendChecker& inner, std::chrono::milliseconds ttl, size_t max_entries = 100000)
       : inner_(inner), ttl_(ttl), max_entries_(max_entries) {}
-  grpc::Status FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others,
-                            std::unordered_set<uint64_t>* friends) override;
+  Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override;
+  void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) override;
   bool KnownFriends(uint64_t user_id, uint64_t other_id) override;
 
  private:
   void Remember(uint64_t a, uint64_t b, std::chrono::steady_clock::time_point now);
+  // Moves the cache hits of `others` into *known and returns the rest.
+  std::vector<uint64_t> SplitKnown(uint64_t user_id, const std::vector<uint64_t>& others, FriendSet* known);
   struct PairHash {
     size_t operator()(const std::pair<uint64_t, uint64_t>& p) const noexcept {
       return std::hash<uint64_t>()(p.first * 0x9e3779b97f4a7c15ULL ^ p.second);

@@ -3,8 +3,6 @@
 // error mapping, embedded versioned migrations. The only place that knows libpqxx error types.
 //
 // Threads: PgPool is thread-safe; a Lease (one connection) belongs to one thread at a time.
-#include <grpcpp/support/status.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/error.h"
 
 namespace chat {
 
@@ -59,20 +58,19 @@ class PgPool {
   int out_ = 0;  // leased + connecting
 };
 
-// Runs fn(pqxx::work&) -> grpc::Status in one transaction and commits if fn returned OK.
+// Runs fn(pqxx::work&) -> Status in one transaction and commits if fn returned OK.
 // Retries serialization failures and deadlocks (up to 3 attempts). Maps a lost connection or an
 // unreachable server to UNAVAILABLE, anything else unexpected to INTERNAL (logged, never leaked).
 // When fn returns a non-OK status the transaction is rolled back and that status returned.
-grpc::Status WithTransaction(PgPool& pool, const std::function<grpc::Status(pqxx::work&)>& fn, const char* what);
+Status WithTransaction(PgPool& pool, const std::function<Status(pqxx::work&)>& fn, const char* what);
 
 // WithTransaction for commits whose order other threads must observe (a chat shard's fan-out must
 // follow commit order): `commit_order` is locked just before COMMIT and held while `after_commit`
 // runs, so after_commit calls of transactions using one mutex run in their commit order. fn runs
 // without the mutex (it may wait on row locks). after_commit runs once, only if the transaction
 // committed, and must not throw.
-grpc::Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order,
-                               const std::function<grpc::Status(pqxx::work&)>& fn,
-                               const std::function<void()>& after_commit, const char* what);
+Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order, const std::function<Status(pqxx::work&)>& fn,
+                         const std::function<void()>& after_commit, const char* what);
 
 // Creates `database` on the server if missing (safe to race with other replicas).
 void EnsureDatabase(const PostgresConfig& pg, const std::string& database);

@@ -57,6 +57,8 @@ class ServiceProcess {
 
   // A pool over this shard's database; `prepare` runs on every new connection.
   PgPool Pool(std::function<void(pqxx::connection&)> prepare) const;
+  // The connection string of this shard's database (for a component with its own connection).
+  std::string ConnInfo() const;
   // Starts a gRPC server on `listen` with `services`, logs "ready", blocks until SIGTERM/SIGINT, then
   // stops accepting and gives in-flight calls limits.common.drain_timeout_ms. max_threads > 0 caps the sync
   // pool (see StartServer). Throws if the port cannot be bound.

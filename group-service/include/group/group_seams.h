@@ -5,14 +5,13 @@
 //
 // Threads: every implementation is thread-safe (called from gRPC server threads concurrently).
 // Every RPC carries a deadline (limits.common.rpc_deadline_ms).
-#include <grpcpp/support/status.h>
-
 #include <cstdint>
 #include <vector>
 
 #include "chat/internal/services.grpc.pb.h"
 #include "chat/v1/client.pb.h"
 #include "common/config.h"
+#include "common/error.h"
 #include "common/fanout.h"
 #include "common/friends.h"
 #include "common/grpc_util.h"
@@ -24,7 +23,7 @@ class ProfileSource {
  public:
   virtual ~ProfileSource() = default;
   // On OK, appends the profiles found (unknown users are simply missing) to *out.
-  virtual grpc::Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) = 0;
+  virtual Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) = 0;
 };
 
 // The group conversation's membership as chat-service sees it (chat UpdateMembers, idempotent).
@@ -33,16 +32,7 @@ class ConversationMembership {
   virtual ~ConversationMembership() = default;
   // deadline_ms bounds the call. Called outside any transaction; calls for one group may overlap
   // and arrive out of order (chat orders them by request.membership_version).
-  virtual grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) = 0;
-};
-
-// Pushes an event to the online sessions of users. Best effort: a lost event is repaired by the
-// client's next sync, so failures are logged by the implementation, never returned.
-class EventSink {
- public:
-  virtual ~EventSink() = default;
-  // skip_session_id: the session that made the request (it gets the reply instead), 0 = none.
-  virtual void Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) = 0;
+  virtual Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) = 0;
 };
 
 // GetProfiles split by ShardOfUser: each account shard is asked for the users it owns.
@@ -50,7 +40,7 @@ class GrpcProfileSource : public ProfileSource {
  public:
   GrpcProfileSource(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
       : stubs_(account_shards), deadline_ms_(deadline_ms) {}
-  grpc::Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) override;
+  Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) override;
 
  private:
   ShardedStubs<internal::AccountService> stubs_;
@@ -61,20 +51,10 @@ class GrpcProfileSource : public ProfileSource {
 class GrpcConversationMembership : public ConversationMembership {
  public:
   explicit GrpcConversationMembership(const std::vector<ShardConfig>& chat_shards) : stubs_(chat_shards) {}
-  grpc::Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) override;
+  Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) override;
 
  private:
   ShardedStubs<internal::ChatService> stubs_;
-};
-
-// chat::Fanout: one presence lookup, one delivery per target gateway. The Fanout must outlive this.
-class FanoutEventSink : public EventSink {
- public:
-  explicit FanoutEventSink(Fanout& fanout) : fanout_(fanout) {}
-  void Publish(const std::vector<uint64_t>& user_ids, const v1::Event& event, uint64_t skip_session_id) override;
-
- private:
-  Fanout& fanout_;
 };
 
 }  // namespace chat::group

@@ -20,11 +20,16 @@
 // Replies. CreateGroup, AddMembers and Leave reply OK once the change committed here, whether or
 // not the push to chat succeeded: the group database is the truth, and chat is guaranteed to catch
 // up, by the ChatReconciler thread (every ~1 s it re-drives every group whose
-// chat_synced_version < version) or sooner by the next operation on the group (AddMembers, Leave,
-// ListMembers, ListMyGroups of any member). Until then the conversation may still show the old
-// membership (a leaver may still receive its messages for about a second). Events are published
-// only after a successful push, so nobody is told about a conversation chat does not know yet; a
-// change that reaches chat later publishes no event (clients learn it from their next list/sync).
+// chat_synced_version < version), by the outbox relay, or sooner by the next operation on the group
+// (AddMembers, Leave, ListMembers, ListMyGroups of any member). Until then the conversation may
+// still show the old membership (a leaver may still receive its messages for about a second).
+//
+// Events. Each change writes its outbox row (common/outbox.h, topic kOutboxGroupChangeTopic: the
+// delta and the group_changed event) in its own transaction. Announce pushes it to chat and then
+// publishes the event, so nobody is told about a conversation chat does not know yet; when the push
+// fails or the process dies first, the relay announces it later (at least once). The notice in the
+// conversation is posted by the push that carries the delta; a change that reached chat through a
+// full re-sync first has its event announced but no notice.
 //
 // Retries. AddMembers is idempotent (present members are ignored). Leave retried by a user who
 // already left answers OK while the leave is still being pushed, NOT_FOUND after. CreateGroup with a client_request_id
@@ -51,6 +56,9 @@
 
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
+#include "common/error.h"
+#include "common/events.h"
+#include "common/outbox.h"
 #include "common/pg.h"
 #include "group/group_seams.h"
 #include "group/group_store.h"
@@ -65,15 +73,19 @@ struct GroupServiceDeps {
   FriendChecker* friends = nullptr;
   ProfileSource* profiles = nullptr;
   ConversationMembership* chat = nullptr;
-  EventSink* events = nullptr;
+  EventPublisher* events = nullptr;
+  Outbox* outbox = nullptr;  // null: changes are announced at most once (tests of the logic alone)
 };
+
+// Outbox topic of a committed membership change (internal::OutboxGroupChange).
+inline constexpr const char* kOutboxGroupChangeTopic = "group.change";
 
 // CreateGroupRequest.client_request_id: empty (no key) or 1..64 printable ASCII characters.
 constexpr size_t kMaxClientRequestIdChars = 64;
-grpc::Status ValidateClientRequestId(const std::string& id);
+Status ValidateClientRequestId(const std::string& id);
 
 // Validates a group name: valid UTF-8, no control characters, at most max_chars code points.
-grpc::Status ValidateGroupName(const std::string& name, uint32_t max_chars);
+Status ValidateGroupName(const std::string& name, uint32_t max_chars);
 
 class GroupServiceImpl final : public internal::GroupService::Service {
  public:
@@ -96,6 +108,12 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   // Publishes no events. Returns how many groups it brought up to date. Any thread.
   size_t RedriveLagging(size_t max_groups, uint64_t* cursor, const std::function<bool()>& should_stop = {});
 
+  // A committed change, right after its commit and again from the outbox relay until it is
+  // acknowledged: pushes it to chat (SyncChat, idempotent by version), then announces it with the
+  // outbox id, which the event path acknowledges once delivered. Returns false when chat could not
+  // be brought up to date (the relay tries again at the row's next relay time). Any thread.
+  bool Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id);
+
  private:
   // What one committed change tells chat-service.
   struct ChatDelta {
@@ -108,17 +126,21 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   // `version` is the version the caller committed (0 for a plain re-drive) and `delta` its change.
   // Changes push with the full RPC deadline; re-drives from read paths (ListMembers, ListMyGroups)
   // use a short one so a hung chat-service cannot stall reads.
-  grpc::Status SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta, bool short_deadline = false);
+  Status SyncChat(uint64_t group_id, int64_t version, const ChatDelta* delta, bool short_deadline = false);
   // The reply to a CreateGroup retried with the key of an earlier, committed create: that group,
   // with no notice and no event (re-drives a lagging chat push, best effort).
-  grpc::Status Existing(const GroupRow& group, v1::GroupResult* res);
+  Status Existing(const GroupRow& group, v1::GroupResult* res);
   uint64_t MintGroupId();
   bool OwnsGroup(uint64_t group_id) const;
-  grpc::Status CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others);
+  Status CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others);
   // Display names for notices (display name, else handle); UNAVAILABLE if profiles are unreachable.
-  grpc::Status Names(const std::vector<uint64_t>& users, std::vector<std::string>* names);
-  void Publish(const std::vector<uint64_t>& to, const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
-               const std::vector<uint64_t>& user_ids, uint64_t skip_session_id);
+  Status Names(const std::vector<uint64_t>& users, std::vector<std::string>* names);
+  // The committed change as its outbox row: what chat must apply and the event announcing it to `to`.
+  static internal::OutboxGroupChange Change(const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
+                                            const std::vector<uint64_t>& user_ids, const std::vector<uint64_t>& to,
+                                            uint64_t skip_session_id, const ChatDelta& delta);
+  // Inside the change's transaction: appends its outbox row; 0 without an outbox.
+  uint64_t Record(pqxx::work& txn, const internal::OutboxGroupChange& change);
 
   GroupServiceDeps deps_;
   std::mutex rng_mu_;

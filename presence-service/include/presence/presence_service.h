@@ -36,6 +36,7 @@
 
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
+#include "common/error.h"
 #include "common/redis.h"
 
 namespace chat::presence {
