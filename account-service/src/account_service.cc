@@ -197,7 +197,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     if (wait_s > 0) return ResourceExhausted("wait " + std::to_string(wait_s) + " s before requesting another code");
     if (!sender_.Send(phone, code)) {
       // Do not leave a code nobody received blocking the resend interval or counting as sent.
-      WithTransaction(
+      (void)WithTransaction(  // best effort: a failure is logged by WithTransaction
           pool_,
           [&](pqxx::work& t) {
             store::WithdrawCode(t, phone, code_hash);

@@ -22,8 +22,7 @@ std::string IdArray(const std::vector<uint64_t>& ids) {
 
 }  // namespace
 
-Outbox::Outbox(std::string conninfo, OutboxOptions options)
-    : conninfo_(std::move(conninfo)), options_(options) {}
+Outbox::Outbox(std::string conninfo, OutboxOptions options) : conninfo_(std::move(conninfo)), options_(options) {}
 
 Outbox::~Outbox() { Stop(); }
 
@@ -84,9 +83,8 @@ void Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
     w.commit();
   }
   std::vector<pqxx::row> rows(due.begin(), due.end());
-  std::sort(rows.begin(), rows.end(), [](const pqxx::row& a, const pqxx::row& b) {
-    return a[0].as<uint64_t>() < b[0].as<uint64_t>();
-  });
+  std::sort(rows.begin(), rows.end(),
+            [](const pqxx::row& a, const pqxx::row& b) { return a[0].as<uint64_t>() < b[0].as<uint64_t>(); });
   for (const pqxx::row& row : rows) {
     const uint64_t id = row[0].as<uint64_t>();
     const std::string topic = row[1].as<std::string>();

@@ -230,7 +230,7 @@ Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const Chat
 
 Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
   if (group.chat_synced_version < group.version)
-    SyncChat(group.id, 0, nullptr, /*short_deadline=*/true);  // best effort
+    (void)SyncChat(group.id, 0, nullptr, /*short_deadline=*/true);  // best effort
   group.ToProto(res->mutable_group());
   return OkStatus();
 }
@@ -348,7 +348,7 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
     auto nothing_new = [&]() -> Status {
       // Idempotent repeat; it also re-drives a chat push that failed earlier (best effort: the
       // reconciler repairs it otherwise).
-      if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr);
+      if (group.chat_synced_version < group.version) (void)SyncChat(gid, 0, nullptr);  // best effort: logged inside
       group.ToProto(res->mutable_group());
       return OkStatus();
     };
@@ -427,7 +427,7 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
       // A retry while the leave is still being pushed to chat: it has happened; help the push along
       // (best effort: the reconciler finishes it otherwise).
       if (left_pending) {
-        SyncChat(gid, 0, nullptr);
+        (void)SyncChat(gid, 0, nullptr);
         return OkStatus();
       }
       return NotFound(kGroupNotFound);
@@ -526,7 +526,8 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
         },
         "list members");
     if (!st.ok()) return st;
-    if (group.chat_synced_version < group.version) SyncChat(gid, 0, nullptr, /*short_deadline=*/true);  // best effort
+    if (group.chat_synced_version < group.version)
+      (void)SyncChat(gid, 0, nullptr, /*short_deadline=*/true);  // best effort
 
     std::vector<uint64_t> ids;
     ids.reserve(rows.size());

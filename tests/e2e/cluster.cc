@@ -277,6 +277,13 @@ void TestCluster::Spawn(Process& p) {
   std::vector<char*> argv;
   for (auto& a : p.argv) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "CHAT_FAILPOINTS=", 16) != 0) env_strings.emplace_back(*e);
+  if (!p.failpoints.empty()) env_strings.push_back("CHAT_FAILPOINTS=" + p.failpoints);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   int log_fd = ::open(p.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot open " + p.log_path + ": " + std::strerror(errno));
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -299,7 +306,7 @@ void TestCluster::Spawn(Process& p) {
     // The test's own sockets (client connections) must not live on in the child, or closing them
     // in the test would never reach the peer.
     ::syscall(SYS_close_range, 3u, ~0u, 0u);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     const char msg[] = "e2e cluster: execv failed\n";
     (void)!::write(2, msg, sizeof msg - 1);
     ::_exit(127);
@@ -386,9 +393,14 @@ int TestCluster::StopGateway(int i, std::chrono::milliseconds deadline) {
   return Terminate(gateways_.at(i), SIGTERM, deadline);
 }
 
-void TestCluster::RestartChatShard(int i, bool hard) {
+std::optional<int> TestCluster::WaitChatShardExit(int i, std::chrono::milliseconds timeout) {
+  return services_.at(first_chat_ + i).child.WaitExit(timeout);
+}
+
+void TestCluster::RestartChatShard(int i, bool hard, const std::string& failpoints) {
   Process& p = services_.at(first_chat_ + i);
   Terminate(p, hard ? SIGKILL : SIGTERM, 15s);
+  p.failpoints = failpoints;
   // The port stayed reserved (ReservePort); the new process binds it with SO_REUSEADDR, as gRPC does.
   Spawn(p);
   WaitReady({chat_ports_.at(i)}, {}, {&p});

@@ -93,8 +93,12 @@ class TestCluster {
   // waitpid (or -1 if it had to be SIGKILLed after the deadline).
   int StopGateway(int i, std::chrono::milliseconds deadline = 20s);
   // Stops chat shard i (SIGKILL when `hard`, else SIGTERM and wait), starts it again on the same
-  // port and waits until it accepts connections.
-  void RestartChatShard(int i, bool hard = false);
+  // port and waits until it accepts connections. `failpoints` (common/failpoint.h) are armed in the
+  // new process (CHAT_FAILPOINTS); empty = none.
+  void RestartChatShard(int i, bool hard = false, const std::string& failpoints = "");
+  // Waits up to `timeout` for chat shard i to exit by itself (e.g. at a failpoint) and reaps it;
+  // returns its wait status, nullopt while it still runs. Restart it with RestartChatShard.
+  std::optional<int> WaitChatShardExit(int i, std::chrono::milliseconds timeout);
 
   // Connects to gateway `gateway`, requests a code for a fresh random phone, reads it from
   // codes.log and signs up with a fresh device id. Throws on any failure.
@@ -112,6 +116,7 @@ class TestCluster {
   struct Process {
     std::string name;               // e.g. "chat-service.1"
     std::vector<std::string> argv;  // argv[0] is the executable path
+    std::string failpoints;         // CHAT_FAILPOINTS of the next Spawn ("" = unset)
     std::string log_path;
     chat::testing::ChildWatch child;  // child.pid() is -1 before Spawn and once reaped
   };

@@ -123,9 +123,10 @@ class OrderedPool {
     ++w.dropped_since_warning;
     const auto now = std::chrono::steady_clock::now();
     if (now - w.last_warning >= std::chrono::seconds(10)) {
-      spdlog::warn("{}: a worker queue is full ({} events): dropped the oldest {} since the last warning; clients "
-                   "will catch up by sync",
-                   name_, max_queued_, w.dropped_since_warning);
+      spdlog::warn(
+          "{}: a worker queue is full ({} events): dropped the oldest {} since the last warning; clients "
+          "will catch up by sync",
+          name_, max_queued_, w.dropped_since_warning);
       w.last_warning = now;
       w.dropped_since_warning = 0;
     }
