@@ -93,11 +93,7 @@ void Gateway::Start() {
       [hub = &m.hub] { hub->Flush(); });
   m.subscriber->Start();
   // A client must not be registered with presence before this gateway hears its channel.
-  auto sub_deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.common.rpc_deadline_ms * 2);
-  while (!m.subscriber->connected() && std::chrono::steady_clock::now() < sub_deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded start-up wait
-  if (!m.subscriber->connected())
+  if (!m.subscriber->WaitConnected(true, std::chrono::milliseconds(m.config.limits.common.rpc_deadline_ms * 2)))
     spdlog::warn("redis subscription not confirmed yet; pushes start when it is (clients sync meanwhile)");
 
   m.work = std::make_unique<net::executor_work_guard<net::io_context::executor_type>>(m.ioc.get_executor());
