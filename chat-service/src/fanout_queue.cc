@@ -31,13 +31,12 @@ void FanoutQueue::Start() { pool_.Start(); }
 void FanoutQueue::Stop() { pool_.Stop(); }
 
 void FanoutQueue::PushMessages(std::vector<CommittedMessage>&& messages) {
-  for (auto& m : messages) {
-    Job j;
-    j.is_message = true;
-    j.message = std::move(m);
-    const size_t worker = pool_.WorkerOf(j.message.message.conversation_id());
-    pool_.PushTo(worker, std::move(j));
+  std::vector<Job> jobs(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    jobs[i].is_message = true;
+    jobs[i].message = std::move(messages[i]);
   }
+  pool_.PushAll(std::move(jobs), [](const Job& j) -> std::string_view { return j.message.message.conversation_id(); });
 }
 
 void FanoutQueue::PushItem(FanoutItem item) {
@@ -49,7 +48,10 @@ void FanoutQueue::PushItem(FanoutItem item) {
 }
 
 void FanoutQueue::Publish(std::vector<FanoutItem> items) {
-  for (FanoutItem& it : items) PushItem(std::move(it));
+  std::vector<Job> jobs(items.size());
+  for (size_t i = 0; i < items.size(); ++i) jobs[i].item = std::move(items[i]);
+  std::string scratch;
+  pool_.PushAll(std::move(jobs), [&scratch](const Job& j) { return OrderingKey(j.item, scratch); });
 }
 
 void FanoutQueue::DeliverRound(MemberCache& cache, std::vector<Job>& jobs) {

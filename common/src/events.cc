@@ -41,10 +41,7 @@ FanoutPublisher::FanoutPublisher(EventDelivery& delivery, OutboxAcks* acks, size
 
 void FanoutPublisher::Publish(std::vector<FanoutItem> items) {
   std::string scratch;
-  for (FanoutItem& it : items) {
-    const std::string_view key = OrderingKey(it, scratch);
-    pool_.Push(key, std::move(it));
-  }
+  pool_.PushAll(std::move(items), [&scratch](const FanoutItem& it) { return OrderingKey(it, scratch); });
 }
 
 void FanoutPublisher::Round(std::vector<FanoutItem>& items) {

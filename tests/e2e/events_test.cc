@@ -76,8 +76,8 @@ TEST(EventOutbox, AChatShardKilledBetweenAMembershipCommitAndItsPublishStillAnno
   // chat finally succeeds) and chat's notice (relayed from the outbox row committed with it).
   for (const User* u : {&alice, &bob, &carol}) {
     if (u != &alice) {
-      auto e = u->c().WaitEvent([&](const v1::Event& ev) { return IsMembersAdded(ev, group.group_id(), carol.id); },
-                                20s);
+      auto e =
+          u->c().WaitEvent([&](const v1::Event& ev) { return IsMembersAdded(ev, group.group_id(), carol.id); }, 20s);
       EXPECT_TRUE(e) << u->display_name << " never got MEMBERS_ADDED" << Diag(u->c());
     }
     auto n = u->c().WaitEvent(
@@ -142,8 +142,9 @@ TEST(EventOrder, OneConversationsEventsAreNeverReorderedUnderConcurrentSendsFrom
     const uint64_t newest = *want.rbegin();
     std::vector<uint64_t> seen;
     while (seen.empty() || seen.back() < newest) {
-      auto e = u.c().WaitEvent([&](const v1::Event& ev) { return ev.has_message() && ev.message().message().conversation_id() == conv; },
-                               20s);
+      auto e = u.c().WaitEvent(
+          [&](const v1::Event& ev) { return ev.has_message() && ev.message().message().conversation_id() == conv; },
+          20s);
       if (!e) break;
       seen.push_back(e->message().message().seq());
     }

@@ -46,10 +46,12 @@ TEST(OrderedPool, EachKeysJobsRunInPushOrderAcrossWorkersAndPublishers) {
     for (int n = 0; n < kPerKey; ++n) ASSERT_EQ(ns[n], n) << "key " << key << " out of order";
   }
   EXPECT_GT(keys_of_worker.size(), 1u) << "the keys should spread over several workers";
-  for (const auto& [w, keys] : keys_of_worker)
-    for (const auto& [w2, keys2] : keys_of_worker)
-      if (w != w2)
-        for (int k : keys) EXPECT_FALSE(keys2.count(k)) << "key " << k << " ran on two workers";
+  for (const auto& [w, keys] : keys_of_worker) {
+    for (const auto& [w2, keys2] : keys_of_worker) {
+      if (w == w2) continue;
+      for (int k : keys) EXPECT_FALSE(keys2.count(k)) << "key " << k << " ran on two workers";
+    }
+  }
 }
 
 TEST(OrderedPool, AFullWorkerQueueDropsItsOldestJobs) {

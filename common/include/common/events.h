@@ -104,6 +104,33 @@ class OrderedPool {
     w.cv.notify_one();
   }
 
+  // Thread-safe. `jobs` go to `worker` in order, under one lock and with one wake-up (the
+  // commit-order section pushes a whole batch).
+  void PushBatch(size_t worker, std::vector<Job>&& jobs) {
+    if (jobs.empty()) return;
+    Worker& w = *workers_.at(worker);
+    {
+      std::lock_guard lk(w.mu);
+      if (w.stopping) return;
+      for (Job& j : jobs) {
+        if (w.queue.size() >= max_queued_) DropOldestLocked(w);
+        w.queue.push_back(std::move(j));
+      }
+    }
+    w.cv.notify_one();
+  }
+  // Thread-safe: each job to the worker of key_of(job), one PushBatch per worker.
+  template <typename KeyOf>
+  void PushAll(std::vector<Job>&& jobs, KeyOf key_of) {
+    if (workers_.size() == 1) return PushBatch(0, std::move(jobs));
+    std::vector<std::vector<Job>> per(workers_.size());
+    for (Job& j : jobs) {
+      const size_t w = WorkerOf(key_of(j));
+      per[w].push_back(std::move(j));
+    }
+    for (size_t w = 0; w < per.size(); ++w) PushBatch(w, std::move(per[w]));
+  }
+
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
