@@ -24,13 +24,17 @@ int main(int argc, char** argv) {
     chat::Outbox outbox(p.ConnInfo(), chat::OutboxOptionsFrom(limits));
     chat::FanoutPublisher events(fanout, &outbox, limits.common.fanout_workers);
     // Friend events not yet delivered (the process died, Redis was down): publish them again.
-    outbox.Handle(chat::kOutboxEventTopic, [&events](uint64_t id, const std::string& payload) {
+    outbox.Handle(chat::kOutboxEventTopic, [&events, &outbox](uint64_t id, const std::string& payload) {
       chat::internal::Delivery d;
       std::vector<chat::FanoutItem> items(1);
-      if (!d.ParseFromString(payload) || !chat::FromDelivery(d, &items[0]))
-        return spdlog::error("outbox row {} is not an event; left alone", id);
+      if (!d.ParseFromString(payload) || !chat::FromDelivery(d, &items[0])) {
+        spdlog::error("outbox row {} is not an event; dropped", id);
+        outbox.Ack({id});
+        return true;
+      }
       items[0].outbox_id = id;
       events.Publish(std::move(items));
+      return true;
     });
     chat::account::AccountServiceImpl service(chat::account::AccountServiceDeps{.config = &p.config,
                                                                                 .shard = static_cast<uint32_t>(p.shard),

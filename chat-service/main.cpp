@@ -29,12 +29,17 @@ int main(int argc, char** argv) {
       chat::Outbox& outbox;
       ~StopOutboxFirst() { outbox.Stop(); }
     } stop_outbox_first{outbox};
-    outbox.Handle(cs::kOutboxMessageTopic, [&fanout_queue](uint64_t id, const std::string& payload) {
+    outbox.Handle(cs::kOutboxMessageTopic, [&fanout_queue, &outbox](uint64_t id, const std::string& payload) {
       cs::CommittedMessage m;
-      if (!cs::FromOutbox(payload, id, &m)) return spdlog::error("outbox row {} is not a message; left alone", id);
+      if (!cs::FromOutbox(payload, id, &m)) {
+        spdlog::error("outbox row {} is not a message; dropped", id);
+        outbox.Ack({id});
+        return true;
+      }
       std::vector<cs::CommittedMessage> one;
       one.push_back(std::move(m));
       fanout_queue.PushMessages(std::move(one));
+      return true;
     });
     chat::GrpcFriendChecker account_friends(cfg.account, limits.common.rpc_deadline_ms);
     chat::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.chat.friend_cache_ttl_ms));

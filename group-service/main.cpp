@@ -6,7 +6,6 @@
 #include "common/fanout.h"
 #include "common/outbox.h"
 #include "common/service_main.h"
-#include "group/chat_reconciler.h"
 #include "group/group_seams.h"
 #include "group/group_service.h"
 #include "group/group_store.h"
@@ -37,13 +36,10 @@ int main(int argc, char** argv) {
                                            .events = &events,
                                            .outbox = &outbox});
     // Changes not yet announced (chat was down, the process died): push and announce them again.
-    outbox.Handle(chat::group::kOutboxGroupChangeTopic, [&service](uint64_t id, const std::string& payload) {
-      chat::internal::OutboxGroupChange change;
-      if (!change.ParseFromString(payload)) return spdlog::error("outbox row {} is not a group change; left alone", id);
-      service.Announce(change, id);
-    });
-    // Re-drives chat pushes that failed (see group_service.h, "Replies"); stopped before the pool goes.
-    chat::group::ChatReconciler reconciler(service, chat::group::ChatReconcilerOptions{});
+    outbox.Handle(chat::group::kOutboxGroupChangeTopic,
+                  [&service](uint64_t id, const std::string& payload) { return service.RelayChange(id, payload); });
+    outbox.Handle(chat::group::kOutboxGroupSyncTopic,
+                  [&service](uint64_t id, const std::string& payload) { return service.RelaySync(id, payload); });
     // Stop the relay before the service it calls goes, however this scope ends.
     struct StopOutboxFirst {
       chat::Outbox& outbox;
@@ -51,9 +47,7 @@ int main(int argc, char** argv) {
     } stop_outbox_first{outbox};
     events.Start();
     outbox.Start();
-    reconciler.Start();
     p.Serve({&service});
-    reconciler.Stop();
     events.Stop();  // delivers what was published (relays arriving now wait for the next process)
     outbox.Stop();  // deletes what was delivered
   });

@@ -60,7 +60,20 @@ void Outbox::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
+size_t Outbox::RelayOnce() {
+  std::vector<uint64_t> acked;
+  {
+    std::lock_guard lk(mu_);
+    acked.swap(acked_);
+  }
+  pqxx::connection c(conninfo_);
+  leader_ = false;  // a new session holds no lock
+  const size_t taken = Pass(c, acked);
+  leader_ = false;  // the lock ends with this connection
+  return taken;
+}
+
+size_t Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
   if (!acked.empty()) {
     pqxx::nontransaction n(c);
     n.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", IdArray(acked));
@@ -69,7 +82,7 @@ void Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
   if (!leader_) {
     pqxx::nontransaction n(c);
     leader_ = n.exec_params("SELECT pg_try_advisory_lock($1)", kRelayLock).at(0)[0].as<bool>();
-    if (!leader_) return;
+    if (!leader_) return 0;
     spdlog::info("outbox: this process relays the database's undelivered events");
   }
   pqxx::result due;
@@ -85,6 +98,8 @@ void Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
   std::vector<pqxx::row> rows(due.begin(), due.end());
   std::sort(rows.begin(), rows.end(),
             [](const pqxx::row& a, const pqxx::row& b) { return a[0].as<uint64_t>() < b[0].as<uint64_t>(); });
+  size_t taken = 0;
+  int failures = 0;
   for (const pqxx::row& row : rows) {
     const uint64_t id = row[0].as<uint64_t>();
     const std::string topic = row[1].as<std::string>();
@@ -93,10 +108,17 @@ void Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
       spdlog::error("outbox: row {} has topic '{}', which this process does not relay", id, topic);
       continue;
     }
-    h->second(id, pqxx::binarystring(row[2]).str());
-    relayed_.fetch_add(1, std::memory_order_relaxed);
+    if (h->second(id, pqxx::binarystring(row[2]).str())) {
+      ++taken;
+      failures = 0;
+      relayed_.fetch_add(1, std::memory_order_relaxed);
+    } else if (++failures >= kMaxConsecutiveFailures) {
+      spdlog::warn("outbox: {} rows in a row could not be relayed; the rest wait for the next pass", failures);
+      break;
+    }
   }
-  if (!rows.empty()) spdlog::info("outbox: relayed {} undelivered events", rows.size());
+  if (taken > 0) spdlog::info("outbox: relayed {} undelivered events", taken);
+  return taken;
 }
 
 void Outbox::Run() {

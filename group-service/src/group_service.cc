@@ -145,12 +145,13 @@ uint64_t GroupServiceImpl::Record(pqxx::work& txn, const internal::OutboxGroupCh
   return deps_.outbox->Append(txn, kOutboxGroupChangeTopic, change.SerializeAsString());
 }
 
-bool GroupServiceImpl::Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id) {
+bool GroupServiceImpl::Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id, bool relayed) {
   const ChatDelta delta{{change.add_user_ids().begin(), change.add_user_ids().end()},
                         {change.remove_user_ids().begin(), change.remove_user_ids().end()},
                         change.actor_id(),
                         change.notice()};
-  if (!SyncChat(change.group_id(), change.version(), &delta).ok()) return false;  // relayed again later
+  if (!SyncChat(change.group_id(), change.version(), &delta, /*short_deadline=*/relayed).ok())
+    return false;  // relayed again later
   FanoutItem item;
   if (!FromDelivery(change.event(), &item)) {
     spdlog::error("group {}: change v{} holds no valid event", change.group_id(), change.version());
@@ -302,8 +303,8 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
     if (!st.ok()) return st;
     if (earlier) return Existing(*earlier, res);
 
-    // Committed: the reply is OK from here on. If the push fails, the outbox relay (or the reconciler,
-    // or the next operation on the group) brings chat up to date; the CREATED event is only sent
+    // Committed: the reply is OK from here on. If the push fails, the outbox relay (or the next
+    // operation on the group) brings chat up to date; the CREATED event is only sent
     // after a successful push, so members are not told about a chat they cannot open yet.
     Announce(change, outbox_id);
     group.ToProto(res->mutable_group());
@@ -347,7 +348,7 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
 
     auto nothing_new = [&]() -> Status {
       // Idempotent repeat; it also re-drives a chat push that failed earlier (best effort: the
-      // reconciler repairs it otherwise).
+      // outbox relay repairs it otherwise).
       if (group.chat_synced_version < group.version) (void)SyncChat(gid, 0, nullptr);  // best effort: logged inside
       group.ToProto(res->mutable_group());
       return OkStatus();
@@ -425,7 +426,7 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
     if (!st.ok()) return st;
     if (!member) {
       // A retry while the leave is still being pushed to chat: it has happened; help the push along
-      // (best effort: the reconciler finishes it otherwise).
+      // (best effort: the outbox relay finishes it otherwise).
       if (left_pending) {
         (void)SyncChat(gid, 0, nullptr);
         return OkStatus();
@@ -476,32 +477,27 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
   });
 }
 
-size_t GroupServiceImpl::RedriveLagging(size_t max_groups, uint64_t* cursor, const std::function<bool()>& should_stop) {
-  constexpr int kMaxConsecutiveFailures = 3;
-  std::vector<uint64_t> ids;
-  auto st = WithTransaction(
-      *deps_.pool,
-      [&](pqxx::work& txn) -> Status {
-        ids = LaggingGroups(txn, *cursor, max_groups);
-        return OkStatus();
-      },
-      "chat reconciler (scan)");
-  if (!st.ok()) return 0;
-  size_t synced = 0;
-  int failures = 0;
-  for (uint64_t id : ids) {
-    if (should_stop && should_stop()) return synced;
-    *cursor = id;
-    if (SyncChat(id, 0, nullptr, /*short_deadline=*/true).ok()) {
-      ++synced;
-      failures = 0;
-    } else if (++failures >= kMaxConsecutiveFailures) {
-      return synced;  // the next pass resumes after this group
-    }
+bool GroupServiceImpl::RelayChange(uint64_t outbox_id, const std::string& payload) {
+  internal::OutboxGroupChange change;
+  if (change.ParseFromString(payload)) return Announce(change, outbox_id, /*relayed=*/true);
+  spdlog::error("outbox row {} is not a group change; dropped", outbox_id);
+  if (deps_.outbox) deps_.outbox->Ack({outbox_id});
+  return true;
+}
+
+bool GroupServiceImpl::RelaySync(uint64_t outbox_id, const std::string& payload) {
+  uint64_t group_id = 0;
+  try {
+    group_id = std::stoull(payload);
+  } catch (const std::exception&) {
   }
-  if (ids.size() < max_groups) *cursor = 0;  // reached the end: start over next time
-  if (synced > 0) spdlog::info("chat reconciler: brought {} group(s) up to date", synced);
-  return synced;
+  if (group_id == 0) {
+    spdlog::error("outbox row {} is not a group id; dropped", outbox_id);
+  } else if (!SyncChat(group_id, 0, nullptr, /*short_deadline=*/true).ok()) {
+    return false;
+  }
+  if (deps_.outbox) deps_.outbox->Ack({outbox_id});
+  return true;
 }
 
 grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal::GroupIdRequest* req,

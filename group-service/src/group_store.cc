@@ -32,7 +32,6 @@ constexpr const char* kLeftSince = "group_left_since";
 constexpr const char* kMarkSynced = "group_mark_synced";
 constexpr const char* kPruneLog = "group_prune_log";
 constexpr const char* kGroupsOfUser = "group_groups_of_user";
-constexpr const char* kLaggingGroups = "group_lagging_groups";
 
 int64_t Db(uint64_t id) { return static_cast<int64_t>(id); }
 
@@ -108,8 +107,6 @@ void PrepareGroupStatements(pqxx::connection& c) {
             "WHERE m.group_id = l.group_id AND m.user_id = l.user_id) LIMIT 1");
   c.prepare(kMarkSynced, "UPDATE groups SET chat_synced_version = $2 WHERE id = $1 AND chat_synced_version < $2");
   c.prepare(kPruneLog, "DELETE FROM group_membership_log WHERE group_id = $1 AND version <= $2");
-  c.prepare(kLaggingGroups,
-            "SELECT id FROM groups WHERE chat_synced_version < version AND id > $1 ORDER BY id LIMIT $2");
   c.prepare(kGroupsOfUser,
             "SELECT g.id, g.name, g.owner_id, (extract(epoch FROM g.created_at) * 1000)::bigint, g.member_count, "
             "g.dissolved_at IS NOT NULL, g.version, g.chat_synced_version "
@@ -231,10 +228,6 @@ bool LeftSince(pqxx::work& txn, uint64_t group_id, uint64_t user_id, int64_t aft
 void MarkChatSynced(pqxx::work& txn, uint64_t group_id, int64_t version) {
   txn.exec_prepared(kMarkSynced, Db(group_id), version);
   txn.exec_prepared(kPruneLog, Db(group_id), version);
-}
-
-std::vector<uint64_t> LaggingGroups(pqxx::work& txn, uint64_t after_id, size_t limit) {
-  return ReadIds(txn.exec_prepared(kLaggingGroups, Db(after_id), static_cast<int64_t>(limit)));
 }
 
 std::vector<GroupRow> GroupsOfUser(pqxx::work& txn, uint64_t user_id) {

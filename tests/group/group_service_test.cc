@@ -14,7 +14,6 @@
 #include "common/pg.h"
 #include "common/shard.h"
 #include "common/status.h"
-#include "group/chat_reconciler.h"
 #include "group/group_seams.h"
 #include "group/group_store.h"
 #include "group/migrations.h"
@@ -86,6 +85,7 @@ class FakeChat : public ConversationMembership {
   Status UpdateMembers(const internal::UpdateMembersRequest& r, uint32_t deadline_ms) override {
     EXPECT_GT(deadline_ms, 0u);
     if (during) during(r);  // runs while the push is "in flight"
+    ++attempts;
     if (fail) return Unavailable("chat-service down");
     calls_changed_.Update([&] { calls.push_back(r); });
     return OkStatus();
@@ -101,6 +101,7 @@ class FakeChat : public ConversationMembership {
     return Take();
   }
   std::atomic<bool> fail{false};
+  std::atomic<int> attempts{0};                                       // every call, failed ones included
   std::function<void(const internal::UpdateMembersRequest&)> during;  // set before the calls it watches
 
  private:
@@ -115,7 +116,10 @@ class FakeEvents : public EventPublisher {
     v1::Event event;
     uint64_t skip_session_id;
   };
+  // Delivery "went through" for every published item: outbox items are acknowledged to `acks`.
+  OutboxAcks* acks = nullptr;
   void Publish(std::vector<FanoutItem> items) override {
+    if (acks) acks->Ack(OutboxIds(items));
     std::lock_guard lk(mu_);
     for (const FanoutItem& i : items)
       published.push_back({{i.user_ids.begin(), i.user_ids.end()}, i.event, i.skip_session_id});
@@ -138,7 +142,9 @@ class GroupServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(0, 1); }
   void TearDown() override {
+    if (outbox_) outbox_->Stop();
     service_.reset();
+    outbox_.reset();
     pool_.reset();
     if (database_.empty()) return;
     try {  // tidy up; a leftover database is harmless
@@ -156,6 +162,14 @@ class GroupServiceTest : public ::testing::Test {
       auto pg = chat::testing::TestPostgres();
       ApplyMigrations(pg.ConnInfo(database_), Migrations());
       pool_ = std::make_unique<PgPool>(pg.ConnInfo(database_), 4, PrepareGroupStatements);
+      // Rows are due at once, so RelayOnce relays whatever was not acknowledged.
+      outbox_ = std::make_unique<Outbox>(pg.ConnInfo(database_),
+                                         OutboxOptions{std::chrono::milliseconds(0), std::chrono::milliseconds(20)});
+      outbox_->Handle(kOutboxGroupChangeTopic,
+                      [this](uint64_t id, const std::string& p) { return service_->RelayChange(id, p); });
+      outbox_->Handle(kOutboxGroupSyncTopic,
+                      [this](uint64_t id, const std::string& p) { return service_->RelaySync(id, p); });
+      events_.acks = outbox_.get();
     }
     GroupServiceDeps deps;
     deps.pool = pool_.get();
@@ -166,6 +180,7 @@ class GroupServiceTest : public ::testing::Test {
     deps.profiles = &profiles_;
     deps.chat = &chat_;
     deps.events = &events_;
+    deps.outbox = outbox_.get();
     service_ = std::make_unique<GroupServiceImpl>(deps);
     for (auto [id, name] : std::vector<std::pair<uint64_t, std::string>>{
              {kAlice, "Alice"}, {kBob, "Bob"}, {kCarol, "Carol"}, {kDave, "Dave"}, {kEve, "Eve"}})
@@ -251,6 +266,7 @@ class GroupServiceTest : public ::testing::Test {
   Limits limits_;
   std::string database_;
   std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<Outbox> outbox_;
   FakeFriends friends_;
   FakeProfiles profiles_;
   FakeChat chat_;
@@ -601,27 +617,33 @@ TEST_F(GroupServiceTest, ClientRequestIdIsValidated) {
   EXPECT_EQ(MyGroups(kAlice).size(), 2u);
 }
 
-TEST_F(GroupServiceTest, LeaveIsOkWhenChatIsDownAndTheReconcilerRemovesTheLeaver) {
+TEST_F(GroupServiceTest, LeaveIsOkWhenChatIsDownAndTheOutboxRelayRemovesTheLeaver) {
   auto g = MustCreate(kAlice, {kBob, kCarol});
   chat_.fail = true;
   ASSERT_TRUE(Leave(kBob, g.group_id()).ok());
-  EXPECT_TRUE(events_.Take().empty());
-  uint64_t cursor = 0;
-  EXPECT_EQ(service_->RedriveLagging(100, &cursor), 0u) << "chat still down";
+  EXPECT_TRUE(events_.Take().empty()) << "nobody is told before chat has the change";
+  EXPECT_EQ(outbox_->RelayOnce(), 0u) << "chat still down";
 
   chat_.fail = false;
-  EXPECT_EQ(service_->RedriveLagging(100, &cursor), 1u);
+  EXPECT_EQ(outbox_->RelayOnce(), 1u);
   auto calls = chat_.Take();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kBob}));
-  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kCarol}));
+  EXPECT_TRUE(calls[0].add_user_ids().empty()) << "the change itself, not a full re-sync";
+  EXPECT_EQ(calls[0].notice(), "Bob left the group");
   EXPECT_EQ(calls[0].membership_version(), 2u);  // created at 1, Bob left at 2
-  // Nothing is pending any more.
-  EXPECT_EQ(service_->RedriveLagging(100, &cursor), 0u);
+  // And now the leave is announced, to the leaver too.
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBER_LEFT);
+  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol}));
+  // Nothing is pending any more: the announcement was delivered and acknowledged.
+  EXPECT_EQ(outbox_->RelayOnce(), 0u);
   EXPECT_TRUE(chat_.Take().empty());
+  EXPECT_TRUE(events_.Take().empty());
 }
 
-TEST_F(GroupServiceTest, ReconcilerPassesAreBoundedAndWalkEveryLaggingGroup) {
+TEST_F(GroupServiceTest, TheRelayRepairsEveryLaggingGroupAndADeadChatCostsAFewCalls) {
   friends_.Befriend(kAlice, kBob);
   chat_.fail = true;
   std::set<uint64_t> created;
@@ -630,31 +652,54 @@ TEST_F(GroupServiceTest, ReconcilerPassesAreBoundedAndWalkEveryLaggingGroup) {
     ASSERT_TRUE(Create(kAlice, "g", {kBob}, &g).ok());
     created.insert(g.group_id());
   }
+  EXPECT_TRUE(events_.Take().empty());
+  const int before = chat_.attempts.load();
+  EXPECT_EQ(outbox_->RelayOnce(), 0u);
+  EXPECT_EQ(chat_.attempts.load() - before, Outbox::kMaxConsecutiveFailures)
+      << "a pass stops after a few failures instead of asking a dead chat once per group";
   chat_.fail = false;
-  uint64_t cursor = 0;
-  EXPECT_EQ(service_->RedriveLagging(2, &cursor), 2u);
-  EXPECT_EQ(chat_.Take().size(), 2u);
-  EXPECT_EQ(service_->RedriveLagging(2, &cursor), 2u);
-  EXPECT_EQ(service_->RedriveLagging(2, &cursor), 1u);
-  EXPECT_EQ(service_->RedriveLagging(2, &cursor), 0u);
+  EXPECT_EQ(outbox_->RelayOnce(), 5u);
   std::set<uint64_t> pushed;
   for (const auto& c : chat_.Take()) pushed.insert(c.group_id());
-  EXPECT_EQ(pushed.size(), 3u);
-  for (uint64_t id : pushed) EXPECT_TRUE(created.count(id));
+  EXPECT_EQ(pushed, created);
+  auto events = events_.Take();
+  EXPECT_EQ(events.size(), 5u) << "every creation is announced once chat has it";
+  EXPECT_EQ(outbox_->RelayOnce(), 0u);
+  EXPECT_TRUE(chat_.Take().empty());
 }
 
-TEST_F(GroupServiceTest, ReconcilerThreadRepairsInTheBackgroundAndStops) {
+TEST_F(GroupServiceTest, GroupsThatLaggedBeforeTheOutboxAreResyncedByTheRelay) {
+  // A group whose chat copy lagged when migration 0004 ran has a "group.sync" row; relaying it is a
+  // full re-sync (every member added), with no event.
   auto g = MustCreate(kAlice, {kBob});
-  ChatReconciler reconciler(*service_, ChatReconcilerOptions{std::chrono::milliseconds(20), 10});
-  reconciler.Start();
+  {
+    pqxx::connection c(chat::testing::TestPostgres().ConnInfo(database_));
+    pqxx::work w(c);
+    w.exec("UPDATE groups SET chat_synced_version = 0 WHERE id = " + std::to_string(g.group_id()));
+    w.exec("INSERT INTO event_outbox (topic, payload, next_relay_at) VALUES ('group.sync', convert_to('" +
+           std::to_string(g.group_id()) + "', 'UTF8'), now())");
+    w.commit();
+  }
+  chat_.Take();
+  EXPECT_EQ(outbox_->RelayOnce(), 1u);
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kAlice, kBob}));
+  EXPECT_TRUE(events_.Take().empty());
+  EXPECT_EQ(outbox_->RelayOnce(), 0u) << "a re-sync acknowledges its own row";
+}
+
+TEST_F(GroupServiceTest, TheRelayThreadRepairsInTheBackgroundAndStops) {
+  auto g = MustCreate(kAlice, {kBob});
+  outbox_->Start();
   chat_.fail = true;
   ASSERT_TRUE(Leave(kBob, g.group_id()).ok());
   chat_.fail = false;
   auto calls = chat_.WaitAndTake(std::chrono::seconds(10));
-  ASSERT_FALSE(calls.empty()) << "the reconciler never pushed the leave";
+  ASSERT_FALSE(calls.empty()) << "the relay never pushed the leave";
   EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kBob}));
   auto stop_started = std::chrono::steady_clock::now();
-  reconciler.Stop();
+  outbox_->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - stop_started, std::chrono::seconds(2));
 }
 

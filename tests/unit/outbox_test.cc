@@ -74,7 +74,10 @@ TEST_F(OutboxTest, RowsCommitAndRollBackWithTheirTransaction) {
 TEST_F(OutboxTest, AcknowledgedRowsAreDeletedAndTheRestRelayedInOrderUntilAcknowledged) {
   Outbox o(Conn(), Fast());
   Relayed relayed;
-  o.Handle("t", [&](uint64_t id, const std::string& p) { relayed.Add(id, p); });
+  o.Handle("t", [&](uint64_t id, const std::string& p) {
+    relayed.Add(id, p);
+    return true;
+  });
   const uint64_t a = Append(o, std::string("a\0binary", 8));
   const uint64_t b = Append(o, "b");
   const uint64_t c = Append(o, "c");
@@ -97,11 +100,38 @@ TEST_F(OutboxTest, AcknowledgedRowsAreDeletedAndTheRestRelayedInOrderUntilAcknow
   EXPECT_GE(o.relayed(), 4u);
 }
 
+TEST_F(OutboxTest, APassStopsAfterAFewFailuresAndTheRowsWaitForTheirNextRelayTime) {
+  Outbox o(Conn(), OutboxOptions{1h, 20ms});
+  int asked = 0;
+  o.Handle("t", [&](uint64_t, const std::string&) {
+    ++asked;
+    return false;  // the peer is down
+  });
+  for (int i = 0; i < 5; ++i) {
+    pqxx::connection c(Conn());
+    pqxx::work w(c);
+    o.Append(w, "t", "x");
+    w.exec("UPDATE event_outbox SET next_relay_at = now()");  // due at once
+    w.commit();
+  }
+  EXPECT_EQ(o.RelayOnce(), 0u);
+  EXPECT_EQ(asked, Outbox::kMaxConsecutiveFailures) << "a dead peer must not be asked once per row";
+  EXPECT_EQ(o.RelayOnce(), 0u);
+  EXPECT_EQ(asked, Outbox::kMaxConsecutiveFailures) << "not due again before redeliver_after";
+  EXPECT_EQ(Rows(), 5);
+}
+
 TEST_F(OutboxTest, OnlyOneRelayPerDatabaseRelays) {
   Outbox first(Conn(), Fast()), second(Conn(), Fast());
   Relayed relayed;  // payload: which relay handed the row over
-  first.Handle("t", [&](uint64_t id, const std::string&) { relayed.Add(id, "first"); });
-  second.Handle("t", [&](uint64_t id, const std::string&) { relayed.Add(id, "second"); });
+  first.Handle("t", [&](uint64_t id, const std::string&) {
+    relayed.Add(id, "first");
+    return true;
+  });
+  second.Handle("t", [&](uint64_t id, const std::string&) {
+    relayed.Add(id, "second");
+    return true;
+  });
   Append(first, "never acknowledged");
   first.Start();
   second.Start();

@@ -22,8 +22,13 @@
 // (replicas of one shard share the database; when the holder dies its session ends and another takes
 // over on its next poll). Every replica acknowledges its own deliveries.
 //
+// A handler answers true when it handed the row on (the publisher acknowledges it once delivered) or
+// finished it (then it acknowledges it itself), false when it could not now (a peer is down): the row
+// waits for its next relay time. After kMaxConsecutiveFailures false answers a pass stops, so a dead
+// peer costs one pass a few deadlines, not one per row.
+//
 // Threads: Handle before Start; Append from any thread inside its own transaction; Ack from any
-// thread; handlers run on the relay thread and must not block (hand the event to a publisher).
+// thread; handlers run on the relay thread and may block for at most one RPC deadline.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -57,7 +62,8 @@ inline OutboxOptions OutboxOptionsFrom(const Limits& limits) {
 
 class Outbox : public OutboxAcks {
  public:
-  using Handler = std::function<void(uint64_t id, const std::string& payload)>;
+  using Handler = std::function<bool(uint64_t id, const std::string& payload)>;
+  static constexpr int kMaxConsecutiveFailures = 3;
 
   Outbox(std::string conninfo, OutboxOptions options);
   ~Outbox() override;  // Stop()
@@ -74,15 +80,19 @@ class Outbox : public OutboxAcks {
   void Start();
   // Deletes what was acknowledged, then joins. Idempotent.
   void Stop();
+  // One pass on the calling thread (tests, tools; not while started): deletes what was acknowledged,
+  // then, if this instance gets the relay lock, relays the rows that are due. Returns how many rows
+  // handlers took. Throws on database errors.
+  size_t RelayOnce();
 
   uint64_t relayed() const { return relayed_.load(std::memory_order_relaxed); }
   bool leader() const { return leader_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
-  // One pass on `c`: delete acknowledged rows, then (when leader) relay due rows. Throws on
-  // connection errors.
-  void Pass(pqxx::connection& c, std::vector<uint64_t>& acked);
+  // One pass on `c`: delete acknowledged rows, then (when leader) relay due rows; returns how many
+  // rows handlers took. Throws on connection errors.
+  size_t Pass(pqxx::connection& c, std::vector<uint64_t>& acked);
 
   const std::string conninfo_;
   const OutboxOptions options_;

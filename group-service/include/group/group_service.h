@@ -19,17 +19,18 @@
 //
 // Replies. CreateGroup, AddMembers and Leave reply OK once the change committed here, whether or
 // not the push to chat succeeded: the group database is the truth, and chat is guaranteed to catch
-// up, by the ChatReconciler thread (every ~1 s it re-drives every group whose
-// chat_synced_version < version), by the outbox relay, or sooner by the next operation on the group
-// (AddMembers, Leave, ListMembers, ListMyGroups of any member). Until then the conversation may
-// still show the old membership (a leaver may still receive its messages for about a second).
+// up, by the outbox relay (every change has its row until chat has it and it was announced; see
+// Events) or sooner by the next operation on the group (AddMembers, Leave, ListMembers, ListMyGroups
+// of any member). Until then the conversation may still show the old membership (a leaver may still
+// receive its messages for limits.common.outbox_redeliver_after_ms or so).
 //
 // Events. Each change writes its outbox row (common/outbox.h, topic kOutboxGroupChangeTopic: the
 // delta and the group_changed event) in its own transaction. Announce pushes it to chat and then
 // publishes the event, so nobody is told about a conversation chat does not know yet; when the push
-// fails or the process dies first, the relay announces it later (at least once). The notice in the
-// conversation is posted by the push that carries the delta; a change that reached chat through a
-// full re-sync first has its event announced but no notice.
+// fails or the process dies first, the relay pushes and announces it later (at least once). The
+// notice in the conversation is posted by the push that carries the delta; a change that reached chat
+// through a full re-sync first (a later change's push, or a read path's re-drive) has its event
+// announced but no notice.
 //
 // Retries. AddMembers is idempotent (present members are ignored). Leave retried by a user who
 // already left answers OK while the leave is still being pushed, NOT_FOUND after. CreateGroup with a client_request_id
@@ -77,8 +78,11 @@ struct GroupServiceDeps {
   Outbox* outbox = nullptr;  // null: changes are announced at most once (tests of the logic alone)
 };
 
-// Outbox topic of a committed membership change (internal::OutboxGroupChange).
+// Outbox topics: a committed membership change (internal::OutboxGroupChange), and a full re-sync of
+// one group's chat copy (the group id in decimal; migration 0004 writes one per group that lagged
+// when the outbox arrived).
 inline constexpr const char* kOutboxGroupChangeTopic = "group.change";
+inline constexpr const char* kOutboxGroupSyncTopic = "group.sync";
 
 // CreateGroupRequest.client_request_id: empty (no key) or 1..64 printable ASCII characters.
 constexpr size_t kMaxClientRequestIdChars = 64;
@@ -101,18 +105,18 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   grpc::Status ListMyGroups(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
                             v1::GroupsResult* res) override;
 
-  // One reconciler pass (ChatReconciler calls it; tests call it directly): re-drives the chat push
-  // of up to max_groups groups whose chat lags, those with ids after *cursor first, with the short
-  // deadline. Advances *cursor past the groups it tried, back to 0 once the end is reached. Stops
-  // early after a few consecutive failures (chat is likely down) or when should_stop() says so.
-  // Publishes no events. Returns how many groups it brought up to date. Any thread.
-  size_t RedriveLagging(size_t max_groups, uint64_t* cursor, const std::function<bool()>& should_stop = {});
-
-  // A committed change, right after its commit and again from the outbox relay until it is
-  // acknowledged: pushes it to chat (SyncChat, idempotent by version), then announces it with the
-  // outbox id, which the event path acknowledges once delivered. Returns false when chat could not
-  // be brought up to date (the relay tries again at the row's next relay time). Any thread.
-  bool Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id);
+  // A committed change, right after its commit and again from the outbox relay (`relayed`: with the
+  // short deadline) until it is acknowledged: pushes it to chat (SyncChat, idempotent by version),
+  // then announces it with the outbox id, which the event path acknowledges once delivered. Returns
+  // false when chat could not be brought up to date (the relay tries again at the row's next relay
+  // time). Any thread.
+  bool Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id, bool relayed = false);
+  // The relay handler of topic kOutboxGroupChangeTopic: Announce(change, id, relayed); a row that
+  // does not parse is dropped (acknowledged) with an error. Any thread.
+  bool RelayChange(uint64_t outbox_id, const std::string& payload);
+  // The relay handler of topic kOutboxGroupSyncTopic (payload: the group id in decimal): a full
+  // re-sync of the group's chat copy, no event; acknowledges the row itself. Any thread.
+  bool RelaySync(uint64_t outbox_id, const std::string& payload);
 
  private:
   // What one committed change tells chat-service.

@@ -72,9 +72,6 @@ std::vector<uint64_t> RemovedSince(pqxx::work& txn, uint64_t group_id, int64_t a
 bool LeftSince(pqxx::work& txn, uint64_t group_id, uint64_t user_id, int64_t after_version);
 // Advances chat_synced_version (never backwards) and prunes the log up to it.
 void MarkChatSynced(pqxx::work& txn, uint64_t group_id, int64_t version);
-// Up to `limit` ids (ascending, greater than after_id) of groups whose chat_synced_version lags
-// their version, dissolved ones included (their last push is still owed).
-std::vector<uint64_t> LaggingGroups(pqxx::work& txn, uint64_t after_id, size_t limit);
 // Non-dissolved groups of this shard where user_id is a member, oldest first.
 std::vector<GroupRow> GroupsOfUser(pqxx::work& txn, uint64_t user_id);
 
