@@ -83,6 +83,7 @@ void FanoutQueue::DeliverRound(MemberCache& cache, std::vector<Job>& jobs) {
   std::vector<FanoutItem> items;
   items.reserve(jobs.size());
   uint64_t skipped_in_round = 0;
+  std::vector<uint64_t> nobody;  // outbox rows whose message reaches nobody: done, never relayed again
   for (Job& j : jobs) {
     if (!j.is_message) {
       items.push_back(std::move(j.item));
@@ -92,7 +93,10 @@ void FanoutQueue::DeliverRound(MemberCache& cache, std::vector<Job>& jobs) {
     const v1::Message& m = j.message.message;
     if (j.message.direct) {
       auto p = ParseConversationId(m.conversation_id());
-      if (!p) continue;
+      if (!p) {
+        if (j.message.outbox_id) nobody.push_back(j.message.outbox_id);
+        continue;
+      }
       item.user_ids = {p->a, p->b};
     } else {
       auto it = cache.find(m.conversation_id());
@@ -105,7 +109,10 @@ void FanoutQueue::DeliverRound(MemberCache& cache, std::vector<Job>& jobs) {
       for (const MemberWindow& mw : it->second.members.members)
         if (mw.joined_seq < m.seq() && m.seq() <= mw.left_seq) item.user_ids.push_back(mw.user_id);
     }
-    if (item.user_ids.empty()) continue;
+    if (item.user_ids.empty()) {
+      if (j.message.outbox_id) nobody.push_back(j.message.outbox_id);
+      continue;
+    }
     item.skip_session_id = j.message.skip_session_id;
     item.conversation_id = m.conversation_id();
     item.outbox_id = j.message.outbox_id;
@@ -119,6 +126,7 @@ void FanoutQueue::DeliverRound(MemberCache& cache, std::vector<Job>& jobs) {
         "up by sync",
         skipped_in_round);
   }
+  if (acks_ && !nobody.empty()) acks_->Ack(nobody);
   if (items.empty()) return;
   if (!delivery_.DeliverNow(items) || !acks_) return;
   if (auto ids = OutboxIds(items); !ids.empty()) acks_->Ack(ids);

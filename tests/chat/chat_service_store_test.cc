@@ -904,6 +904,33 @@ TEST_F(ChatStoreTest, StaleMemberListIsNeverUsedWhenTheReloadFails) {
   EXPECT_EQ(std::set<uint64_t>(second->user_ids.begin(), second->user_ids.end()), (std::set<uint64_t>{kAlice, kBob}));
 }
 
+TEST_F(ChatStoreTest, OutboxMessagesAreAcknowledgedOnceDeliveredOrWhenTheyReachNobody) {
+  struct Acks : OutboxAcks {
+    std::mutex mu;
+    std::set<uint64_t> ids;
+    void Ack(const std::vector<uint64_t>& v) override {
+      std::lock_guard lk(mu);
+      ids.insert(v.begin(), v.end());
+    }
+  } acks;
+  RecordingSink sink;
+  FanoutQueue queue(replica_->store, sink, 60s, 10, 100, /*workers=*/2, &acks);
+  queue.Start();
+  std::vector<CommittedMessage> batch(2);
+  batch[0].direct = true;
+  batch[0].message.set_conversation_id(ab_);
+  batch[0].message.set_seq(1);
+  batch[0].outbox_id = 7;
+  batch[1].direct = true;
+  batch[1].message.set_conversation_id("d.not-a-conversation");  // resolves to nobody
+  batch[1].message.set_seq(1);
+  batch[1].outbox_id = 8;
+  queue.PushMessages(std::move(batch));
+  queue.Stop();  // drains
+  EXPECT_TRUE(HasMessage(sink.Snapshot(), ab_, 1));
+  EXPECT_EQ(acks.ids, (std::set<uint64_t>{7, 8}));
+}
+
 TEST_F(ChatStoreTest, FanOutQueueIsBoundedAndDropsTheOldestEvents) {
   // Not started: nothing drains, as when presence or Redis hangs every round.
   RecordingSink sink;

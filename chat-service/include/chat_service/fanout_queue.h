@@ -8,7 +8,8 @@
 // in commit order (per conversation: seq order). A worker takes what it has queued, resolves the
 // recipients of each message and hands the round to the EventDelivery in one call. It never blocks a
 // reply; failures are logged only (clients repair by sync). Items that came from the outbox
-// (FanoutItem::outbox_id, CommittedMessage::outbox_id) are acknowledged to `acks` once delivered.
+// (FanoutItem::outbox_id, CommittedMessage::outbox_id) are acknowledged to `acks` once delivered, or
+// at once when they reach nobody (a skipped message, whose member list could not be loaded, is not).
 //
 // Group membership cache contract: each worker caches the member windows of the groups it serves
 // (one conversation always maps to one worker, so entries need no lock). Entries are tagged with
