@@ -85,7 +85,7 @@ def machine():
         f"- open files per process: {sh('ulimit -n')} (hard {sh('ulimit -Hn')})",
         f"- {gxx}; Node.js {node}; {redis}; {pg}",
         "- servers of the system under test pinned to core 0 (`taskset -c 0`), chat-loadgen to core 1",
-        "- PostgreSQL durable: `fsync=on`, `synchronous_commit=on` (deploy/local-cluster up --durable)",
+        "- PostgreSQL durable: `fsync=on`, `synchronous_commit=on` (deploy/local-cluster up, durable by default)",
     ]
     return "\n".join(lines)
 
@@ -367,7 +367,7 @@ def main():
     out.append("## Machine\n")
     out.append(machine() + "\n")
     out.append("## Systems\n")
-    out.append("- **project**: `deploy/local-cluster up --durable --gateways 2 --chat-shards 2` (gateways, account, "
+    out.append("- **project**: `deploy/local-cluster up --gateways 2 --chat-shards 2` (gateways, account, "
                "presence, chat and group services, PostgreSQL, Redis), default limits. A send is acknowledged "
                "after its PostgreSQL commit.\n"
                "- **peer**: `bench/peers/socketio/start` — two Node.js socket.io 4 servers with "

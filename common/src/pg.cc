@@ -46,6 +46,15 @@ PgPool::Lease PgPool::Acquire(std::chrono::milliseconds wait) {
   }
 }
 
+void PgPool::DiscardIdle() {
+  std::vector<std::unique_ptr<pqxx::connection>> dead;
+  {
+    std::lock_guard lk(mu_);
+    dead.swap(idle_);
+  }
+  // Closed outside the lock.
+}
+
 namespace {
 // The one transaction loop; `commit_order` and `after_commit` are null for a plain transaction.
 Status Transact(PgPool& pool, const std::function<Status(pqxx::work&)>& fn, const char* what, std::mutex* commit_order,
@@ -65,11 +74,20 @@ Status Transact(PgPool& pool, const std::function<Status(pqxx::work&)>& fn, cons
         txn.commit();
         if (after_commit && *after_commit) (*after_commit)();
         return OkStatus();
-      } catch (const pqxx::broken_connection&) {
-        lease.Discard();
-        throw;
       } catch (const pqxx::in_doubt_error&) {
         lease.Discard();
+        throw;
+      } catch (const pqxx::sql_error&) {
+        throw;  // the server answered: the connection is fine
+      } catch (...) {
+        if (!lease->is_open()) {
+          lease.Discard();
+          pool.DiscardIdle();
+          if (attempt < 3) {
+            spdlog::info("{}: a pooled database connection was dead; retrying on a fresh one", what);
+            continue;
+          }
+        }
         throw;
       }
     } catch (const pqxx::serialization_failure& e) {

@@ -38,9 +38,11 @@ chat_free_port() {
 chat_pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
 # chat_start_postgres DIR PORT [durable]: initdb once, then start on 127.0.0.1:PORT. Runs as the
-# postgres user when started as root (initdb refuses root). Trust auth on loopback only.
+# postgres user when started as root (initdb refuses root). Trust auth on loopback only. durable
+# (the default, 1): fsync and synchronous commit on, so a commit that returned survives a crash of
+# PostgreSQL or of the machine; 0: both off (fast, and a crash loses recent commits).
 chat_start_postgres() {
-  local dir=$1 port=$2 durable=${3:-0} bin; bin=$(chat_pg_bindir)
+  local dir=$1 port=$2 durable=${3:-1} bin; bin=$(chat_pg_bindir)
   local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
   mkdir -p "$dir"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then

@@ -288,6 +288,62 @@ TEST(ChatShardRestart, SendsRetriedAcrossRestartsAreStoredExactlyOnceWithoutGaps
   EXPECT_EQ(summary->last_seq(), log.acked_count());
 }
 
+// ---- PostgreSQL crashes under load --------------------------------------------------------------------
+
+// The independent checker's fault: PostgreSQL restarted with -m immediate (every backend killed, WAL
+// recovery) while senders on both gateways write. With the default durable commit, every
+// acknowledged message is in history once, at its acknowledged seq, and no seq holds two messages;
+// and the pools notice their dead connections at once, so the first request after the restart
+// succeeds instead of failing on a stale connection.
+TEST(PostgresRestart, AckedMessagesSurviveAnImmediateRestartUnderLoad) {
+  ClusterOptions o;
+  o.limits.gateway.requests_per_second = 2000;
+  o.limits.gateway.request_burst = 2000;
+  TestCluster cluster(o);
+  constexpr int kPairs = 3;
+  std::vector<User> senders, readers;
+  for (int i = 0; i < kPairs; ++i) {
+    senders.push_back(cluster.SignUp(i % 2, i % 2 ? kJson : kProto, "S" + std::to_string(i)));
+    readers.push_back(cluster.SignUp((i + 1) % 2, kProto, "R" + std::to_string(i)));
+    cluster.MakeFriends(senders.back(), readers.back());
+  }
+  User carol = cluster.SignUp(0, kProto, "Carol");  // asks right after the restart
+  User dave = cluster.SignUp(1, kJson, "Dave");
+  cluster.MakeFriends(carol, dave);
+  const std::string carol_dave = DirectConversationId(carol.id, dave.id);
+  ASSERT_EQ(SendTextOk(carol.c(), carol_dave, "before"), 1u);
+
+  std::vector<std::unique_ptr<SendLog>> logs;
+  std::vector<std::unique_ptr<SenderThread>> threads;
+  std::vector<std::string> convs;
+  for (int i = 0; i < kPairs; ++i) {
+    convs.push_back(DirectConversationId(senders[i].id, readers[i].id));
+    logs.push_back(std::make_unique<SendLog>());
+    threads.push_back(std::make_unique<SenderThread>(cluster, senders[i], (i + 1) % 2, i % 2 ? kJson : kProto, convs[i],
+                                                     20, *logs[i]));
+  }
+  for (auto& log : logs) ASSERT_TRUE(log->WaitAcked(10, 30s));
+
+  chat::testing::RestartTestPostgres(/*immediate=*/true);
+  // Back: the first request of each kind succeeds at once (the pools replace dead connections).
+  v1::Reply r = client::SendText(carol.c(), carol_dave, client::NewClientMsgId(), "right after", 10s);
+  EXPECT_EQ(r.status(), v1::OK) << "first send after the restart: " << client::DescribeError(r);
+  r = client::ListContacts(dave.c());
+  EXPECT_EQ(r.status(), v1::OK) << "first account read after the restart: " << client::DescribeError(r);
+
+  for (auto& log : logs)
+    ASSERT_TRUE(log->WaitAcked(log->acked_count() + 10, 60s)) << "sends did not recover after the restart";
+  for (auto& t : threads) t->Finish();
+  for (int i = 0; i < kPairs; ++i) {
+    {
+      std::lock_guard lock(logs[i]->mu);
+      std::printf("pair %d: %zu acked, %d retries\n", i, logs[i]->acked.size(), logs[i]->retries);
+      EXPECT_TRUE(logs[i]->errors.empty()) << logs[i]->errors.front();
+    }
+    ExpectHistoryMatchesAcks(readers[i].c(), convs[i], *logs[i]);
+  }
+}
+
 // ---- graceful gateway stop ---------------------------------------------------------------------------
 
 TEST(GracefulStop, ClientsOfAStoppingGatewayGet1012) {

@@ -1,9 +1,11 @@
 #include "test_env.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "chat/internal/services.grpc.pb.h"
 
@@ -56,6 +59,31 @@ std::string FreshDatabase(const std::string& prefix) {
   n.exec("DROP DATABASE IF EXISTS " + c.quote_name(name));
   n.exec("CREATE DATABASE " + c.quote_name(name));
   return name;
+}
+
+void RestartTestPostgres(bool immediate) {
+  const std::string data = Env("CHAT_TEST_PG_DATA");
+  const std::string bin = Env("CHAT_TEST_PG_BIN");
+  std::vector<std::string> args;
+  if (::geteuid() == 0) args = {"runuser", "-u", "postgres", "--"};
+  args.insert(args.end(),
+              {bin + "/pg_ctl", "-D", data, "-m", immediate ? "immediate" : "fast", "-w", "-t", "60", "restart"});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int null_fd = ::open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 1);  // pg_ctl's progress dots; errors stay on stderr
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("pg_ctl restart of " + data + " failed (wait status " + std::to_string(status) + ")");
 }
 
 std::string BinDir() {

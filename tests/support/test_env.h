@@ -15,6 +15,12 @@ RedisConfig TestRedis();
 std::string FreshDatabase(const std::string& prefix);
 // Directory holding the built executables (gateway, chat-service, ...).
 std::string BinDir();
+// Restarts the test PostgreSQL (`pg_ctl restart`, as the postgres user when run as root) and returns
+// once it accepts connections again. `immediate`: -m immediate, i.e. every backend is killed at once
+// and the server recovers from its WAL, as after a crash. Needs CHAT_TEST_PG_DATA and
+// CHAT_TEST_PG_BIN (tests/run exports them); throws when they are missing or the restart fails.
+// Only for tests that run alone (the e2e phase): every other user of the server loses its sessions.
+void RestartTestPostgres(bool immediate);
 
 // Keeps gRPC's callback completion queue up for the rest of the test process. libgrpc++ 1.51 shuts
 // that queue down when the last channel or server using it goes away, and a test that then starts

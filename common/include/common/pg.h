@@ -45,6 +45,9 @@ class PgPool {
   // Waits up to `wait` for a free connection, (re)connecting as needed. Throws pqxx::broken_connection
   // when the server cannot be reached and std::runtime_error on timeout.
   Lease Acquire(std::chrono::milliseconds wait = std::chrono::milliseconds(2000));
+  // Closes every idle connection: one of them was found dead, so the others (opened before the same
+  // server restart) most likely are too; the next Acquire connects afresh.
+  void DiscardIdle();
 
  private:
   friend class Lease;
@@ -59,9 +62,12 @@ class PgPool {
 };
 
 // Runs fn(pqxx::work&) -> Status in one transaction and commits if fn returned OK.
-// Retries serialization failures and deadlocks (up to 3 attempts). Maps a lost connection or an
-// unreachable server to UNAVAILABLE, anything else unexpected to INTERNAL (logged, never leaked).
-// When fn returns a non-OK status the transaction is rolled back and that status returned.
+// Retries serialization failures and deadlocks (up to 3 attempts). A connection found dead before the
+// commit (the server restarted since it was pooled) is discarded with every idle one, and the
+// transaction runs once more on a fresh connection, so the first request after a restart succeeds;
+// a commit whose outcome is unknown is never retried. Maps a lost connection or an unreachable server
+// to UNAVAILABLE, anything else unexpected to INTERNAL (logged, never leaked). When fn returns a
+// non-OK status the transaction is rolled back and that status returned. fn may run more than once.
 Status WithTransaction(PgPool& pool, const std::function<Status(pqxx::work&)>& fn, const char* what);
 
 // WithTransaction for commits whose order other threads must observe (a chat shard's fan-out must
