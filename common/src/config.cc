@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
+#include <cmath>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -211,13 +214,52 @@ ClusterConfig ParseConfig(const std::string& text) {
     }
   }
   if (const json::object* l = Section(o, "limits", "")) ParseLimits(*l, c.limits);
-  if (c.secret.size() < 16) Bad("secret", "must be at least 16 characters");
+  if (std::string why = SecretWeakness(c.secret); !why.empty())
+    Bad("secret", why + "; make one with: od -An -tx1 -N32 /dev/urandom | tr -d ' \\n'");
   if (c.code_sender != "file") Bad("code_sender", "unsupported \"" + c.code_sender + "\" (supported: file)");
   if (c.account.empty()) Bad("services.account", "at least one shard required");
   if (c.presence.empty()) Bad("services.presence", "at least one shard required");
   if (c.chat.empty()) Bad("services.chat", "at least one shard required");
   if (c.group.empty()) Bad("services.group", "at least one shard required");
   return c;
+}
+
+std::string SecretWeakness(const std::string& secret) {
+  if (secret == kExampleSecret) return "is the example's placeholder";
+  if (secret.size() < 32) return "must be at least 32 characters (64 hex characters recommended)";
+  if (std::all_of(secret.begin(), secret.end(), [&](char c) { return c == secret[0]; }))
+    return "is one character repeated";
+  // Estimated entropy: per character of its shortest repeating unit (a secret that is a shorter one
+  // repeated is worth that one), the smaller of log2(the alphabet its character classes span) and the
+  // string's own Shannon entropy plus half a bit (a short random string shows a little less than its
+  // alphabet's entropy; a patterned one far less).
+  size_t period = 1;
+  while (period < secret.size()) {
+    bool repeats = true;
+    for (size_t i = period; i < secret.size() && repeats; ++i) repeats = secret[i] == secret[i % period];
+    if (repeats) break;
+    ++period;
+  }
+  bool lower = false, upper = false, digit = false, other = false, hex_only = true;
+  std::map<char, int> counts;
+  for (char ch : secret) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    ++counts[ch];
+    lower |= std::islower(c) != 0;
+    upper |= std::isupper(c) != 0;
+    digit |= std::isdigit(c) != 0;
+    other |= !std::isalnum(c);
+    hex_only &= std::isxdigit(c) != 0;
+  }
+  double alphabet = hex_only ? 16 : (lower ? 26 : 0) + (upper ? 26 : 0) + (digit ? 10 : 0) + (other ? 32 : 0);
+  double shannon = 0;
+  for (const auto& [c, n] : counts) {
+    const double p = static_cast<double>(n) / static_cast<double>(secret.size());
+    shannon -= p * std::log2(p);
+  }
+  const double bits = static_cast<double>(period) * std::min(std::log2(alphabet), shannon + 0.5);
+  if (bits < 128) return "looks guessable (about " + std::to_string(static_cast<int>(bits)) + " bits; 128 needed)";
+  return "";
 }
 
 ClusterConfig LoadConfig(const std::string& path) {

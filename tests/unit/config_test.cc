@@ -24,7 +24,8 @@ constexpr char kShards[] = R"(
   })";
 
 std::string Minimal(const std::string& extra = "") {
-  return std::string(R"({"secret": "0123456789abcdef",)") + kShards + (extra.empty() ? "" : "," + extra) + "}";
+  return std::string(R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)") + kShards +
+         (extra.empty() ? "" : "," + extra) + "}";
 }
 
 // Returns the error message of ParseConfig(json), or "" if it parsed.
@@ -44,7 +45,7 @@ TEST(Config, MinimalConfigGetsEveryDefault) {
   EXPECT_EQ(c.limits.section.name, defaults.section.name) << #name;
   CHAT_ALL_LIMITS(CHECK_DEFAULT)
 #undef CHECK_DEFAULT
-  EXPECT_EQ(c.secret, "0123456789abcdef");
+  EXPECT_EQ(c.secret, "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f");
   const ClusterConfig d;
   EXPECT_EQ(c.run_dir, d.run_dir);
   EXPECT_EQ(c.log_level, d.log_level);
@@ -141,23 +142,41 @@ TEST(Config, EachErrorNamesItsKey) {
       {"missing secret", std::string("{") + kShards + "}", "secret"},
       {"short secret", std::string(R"({"secret": "short",)") + kShards + "}", "secret"},
       {"secret of wrong type", std::string(R"({"secret": 1234567890123456789,)") + kShards + "}", "secret"},
-      {"no chat shards", R"({"secret": "0123456789abcdef",)" + shards_without_chat + "}}", "services.chat"},
-      {"empty chat shards", R"({"secret": "0123456789abcdef",)" + shards_with + "[]}}", "services.chat"},
-      {"chat not an array", R"({"secret": "0123456789abcdef",)" + shards_with + "{}}}", "services.chat"},
-      {"shard without addresses", R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"database": "c"}]}})",
+      {"no chat shards",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_without_chat + "}}",
+       "services.chat"},
+      {"empty chat shards",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with + "[]}}",
+       "services.chat"},
+      {"chat not an array",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with + "{}}}",
+       "services.chat"},
+      {"shard without addresses",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"database": "c"}]}})",
        "services.chat[0].addresses"},
       {"shard with empty addresses",
-       R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4"]}, {"addresses": []}]}})",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"addresses": ["a:4"]}, {"addresses": []}]}})",
        "services.chat[1].addresses"},
-      {"address not a string", R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4", 5]}]}})",
+      {"address not a string",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"addresses": ["a:4", 5]}]}})",
        "services.chat[0].addresses"},
-      {"addresses not an array", R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": "a:4"}]}})",
+      {"addresses not an array",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"addresses": "a:4"}]}})",
        "services.chat[0].addresses"},
-      {"shard not an object", R"({"secret": "0123456789abcdef",)" + shards_with + R"(["a:4"]}})", "services.chat[0]"},
+      {"shard not an object",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"(["a:4"]}})",
+       "services.chat[0]"},
       {"database wrong type",
-       R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4"], "database": 7}]}})",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"addresses": ["a:4"], "database": 7}]}})",
        "services.chat[0].database"},
-      {"no services", R"({"secret": "0123456789abcdef"})", "services.account"},
+      {"no services", R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f"})",
+       "services.account"},
       {"postgres port wrong type", Minimal(R"("postgres": {"port": "5432x"})"), "postgres.port"},
       {"redis port wrong type", Minimal(R"("redis": {"port": true})"), "redis.port"},
       {"limit wrong type", Minimal(R"("limits": {"gateway": {"max_frame_bytes": "big"}})"),
@@ -191,11 +210,13 @@ TEST(Config, EachErrorNamesItsKey) {
       {"unknown redis key", Minimal(R"("redis": {"timeout": 5})"), "redis.timeout"},
       {"unknown service", Minimal(R"("gateways": [], "services2": {})"), "services2"},
       {"unknown shard key",
-       R"({"secret": "0123456789abcdef",)" + shards_with + R"([{"addresses": ["a:4"], "db": "x"}]}})",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"addresses": ["a:4"], "db": "x"}]}})",
        "services.chat[0].db"},
       {"unknown gateway key", Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "port": 1}])"), "gateways[0].port"},
       {"unsupported code sender", Minimal(R"("code_sender": "sms")"), "code_sender"},
-      {"services not an object", R"({"secret": "0123456789abcdef", "services": []})", "services"},
+      {"services not an object",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f", "services": []})", "services"},
       {"not JSON", "{\"secret\": ", "JSON"},
       {"not JSON at all", "secret=abc", "JSON"},
       {"root not an object", "[]", "(root)"},
@@ -216,9 +237,34 @@ std::string SourceFile(const std::string& rel) {
   return ss.str();
 }
 
+TEST(Config, WeakSecretsAreRefusedWithHowToMakeOne) {
+  auto with_secret = [](const std::string& s) { return R"({"secret": ")" + s + "\"," + kShards + "}"; };
+  const std::string example = ErrorOf(SourceFile("deploy/cluster.example.json"));
+  EXPECT_NE(example.find("secret"), std::string::npos) << example;
+  EXPECT_NE(example.find("placeholder"), std::string::npos) << example;
+  EXPECT_NE(example.find("/dev/urandom"), std::string::npos) << "the error says how to make one: " << example;
+  for (const std::string& weak : {std::string(16, '0'), std::string(64, '0'), std::string("0123456789abcdef"),
+                                  std::string("0123456789abcdef0123456789abcdef"),  // 32 chars, a pattern
+                                  std::string(32, 'a') + std::string(32, 'b'), std::string("short")}) {
+    const std::string e = ErrorOf(with_secret(weak));
+    EXPECT_NE(e.find("secret"), std::string::npos) << "accepted weak secret " << weak;
+  }
+  // What deploy/local-cluster makes (32 random bytes in hex) and the e2e clusters' secrets pass.
+  for (const std::string& good : {std::string("9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f"),
+                                  std::string("e2e-3fa9c1d07b2e48f5a6c3d9e1b7f04a2c"),
+                                  std::string("c0ffee13deadbeef9a8b7c6d5e4f3a21")}) {  // 32 hex: 128 bits
+    EXPECT_EQ(SecretWeakness(good), "") << good;
+    EXPECT_EQ(ErrorOf(with_secret(good)), "") << good;
+  }
+}
+
 TEST(Config, ExampleConfigParsesAndShowsEveryLimitAtItsDefault) {
   // ParseConfig refuses unknown keys, so the example holds nothing the server does not read.
-  const std::string text = SourceFile("deploy/cluster.example.json");
+  std::string text = SourceFile("deploy/cluster.example.json");
+  // Its placeholder secret is refused (next test); everything else parses as it stands.
+  const size_t at = text.find(kExampleSecret);
+  ASSERT_NE(at, std::string::npos) << "the example's secret is not the placeholder config.h names";
+  text.replace(at, std::string(kExampleSecret).size(), std::string(64, 'a') + "0123456789abcdef");
   ASSERT_NO_THROW(ParseConfig(text));
   const auto limits = boost::json::parse(text).at("limits").as_object();
   size_t shown = 0;

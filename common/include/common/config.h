@@ -156,6 +156,13 @@ struct ClusterConfig {
 
 // Parses and validates. Throws std::runtime_error naming the bad key.
 ClusterConfig LoadConfig(const std::string& path);
+
+// The placeholder secret of deploy/cluster.example.json: refused, so the example cannot go live.
+inline constexpr const char* kExampleSecret = "replace-with-64-hex-chars-from-od-An-tx1-N32-dev-urandom-000000";
+// Why `secret` may not sign tokens ("" when it may): the example's placeholder, under 32 characters,
+// one character repeated, or under an estimated 128 bits of entropy. ParseConfig refuses such a
+// config, naming the reason and how to make a good secret.
+std::string SecretWeakness(const std::string& secret);
 ClusterConfig ParseConfig(const std::string& json_text);
 
 }  // namespace chat
