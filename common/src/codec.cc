@@ -31,6 +31,19 @@ std::string_view SubprotocolName(WireEncoding enc) {
 }
 
 namespace {
+// The parser's `message` reduced to what is safe to echo: the field path it names (known field
+// names only: unknown fields are ignored, never reported) and the kind of error, no value.
+std::string WithoutFrameText(const std::string& message) {
+  std::string path;
+  if (!message.empty() && message[0] == '(') {
+    const size_t end = message.find(')');
+    if (end != std::string::npos && end < 120) path = message.substr(0, end + 1);
+  }
+  const char* what =
+      message.find("invalid value") != std::string::npos ? "invalid value for the field's type" : "malformed JSON";
+  return path.empty() ? what : path + ": " + what;
+}
+
 template <typename M>
 bool Decode(std::string_view data, WireEncoding enc, M* out, std::string* error) {
   if (enc == WireEncoding::kProto) {
@@ -44,7 +57,9 @@ bool Decode(std::string_view data, WireEncoding enc, M* out, std::string* error)
   opts.ignore_unknown_fields = true;
   auto st = pbu::JsonStringToMessage(google::protobuf::StringPiece(data.data(), data.size()), out, opts);
   if (!st.ok()) {
-    *error = "frame is not valid protocol JSON: " + std::string(st.message().substr(0, 200));
+    // The parser's message quotes the offending value, which may be anything the client sent (a phone
+    // number): keep the field, never the frame's text.
+    *error = "frame is not valid protocol JSON: " + WithoutFrameText(std::string(st.message()));
     return false;
   }
   return true;

@@ -118,7 +118,8 @@ std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t n
   TokenClaims claims;
   claims.device_id = std::string(p.substr(c1 + 1, c2 - c1 - 1));
   if (!ParseNum(p.substr(0, c1), claims.user_id) || !ParseNum(p.substr(c2 + 1), claims.expires_s) ||
-      !ValidDeviceId(claims.device_id) || claims.user_id == 0)
+      !ValidDeviceId(claims.device_id) || claims.user_id == 0 ||
+      claims.user_id > static_cast<uint64_t>(INT64_MAX))  // ids are positive 63-bit; no account has a larger one
     return fail(TokenError::kMalformed);
   if (claims.expires_s <= now_s) return fail(TokenError::kExpired);
   return claims;

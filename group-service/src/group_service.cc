@@ -42,6 +42,8 @@ Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, bool re
   std::unordered_set<uint64_t> seen;
   for (uint64_t id : ids) {
     if (id == 0) return InvalidArgument("user id 0 is not a user");
+    // Ids are positive 63-bit (bigint columns): a larger one names nobody and must not reach SQL.
+    if (id > static_cast<uint64_t>(INT64_MAX)) return InvalidArgument("user ids are below 2^63");
     if (!seen.insert(id).second) {
       if (reject_duplicates) return InvalidArgument("member ids must be distinct");
       continue;
@@ -86,7 +88,8 @@ uint64_t GroupServiceImpl::MintGroupId() {
 }
 
 bool GroupServiceImpl::OwnsGroup(uint64_t group_id) const {
-  return group_id != 0 && ShardOfGroup(group_id, deps_.shard_count) == deps_.shard;
+  return group_id != 0 && group_id <= static_cast<uint64_t>(INT64_MAX) &&
+         ShardOfGroup(group_id, deps_.shard_count) == deps_.shard;
 }
 
 Status GroupServiceImpl::CheckFriends(uint64_t user_id, const std::vector<uint64_t>& others) {

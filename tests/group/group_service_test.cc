@@ -756,6 +756,11 @@ TEST_F(GroupServiceTest, InputValidation) {
   EXPECT_EQ(Add(kAlice, g.group_id(), {}).error_code(), invalid);
   EXPECT_EQ(Add(kAlice, 0, {kBob}).error_code(), invalid);
   EXPECT_EQ(Add(kAlice, g.group_id(), {0}).error_code(), invalid);
+  // Ids of 2^63 and above name nobody: a clear INVALID_ARGUMENT, never INTERNAL from the database.
+  EXPECT_EQ(Add(kAlice, g.group_id(), {uint64_t{1} << 63}).error_code(), invalid);
+  EXPECT_EQ(Add(kAlice, g.group_id(), {~uint64_t{0}}).error_code(), invalid);
+  EXPECT_EQ(Create(kAlice, "g", {kBob, ~uint64_t{0}}).error_code(), invalid);
+  EXPECT_EQ(Add(kAlice, ~uint64_t{0}, {kBob}).error_code(), ToGrpc(v1::NOT_FOUND)) << "no such group";
   EXPECT_EQ(Leave(kAlice, 0).error_code(), invalid);
   v1::GroupMembersResult res;
   EXPECT_EQ(List(kAlice, 0, &res).error_code(), invalid);

@@ -170,6 +170,21 @@ TEST(Codec, MalformedJsonIsRefusedWithAReason) {
   }
 }
 
+TEST(Codec, AJsonErrorNeverEchoesWhatTheClientSent) {
+  // protocol.md §3: error messages carry no frame content (a phone number typed into the wrong field
+  // must not come back in a reply, nor land in a log line that quotes it).
+  for (const char* bad :
+       {R"({"requestId": "+1 555-1234567"})", R"({"requestId": "15551234567x"})",
+        R"({"sendMessage": {"conversationId": 15551234567}, "x": "+15551234567"})",
+        "{\"requestId\": \"+15551234567\",\n\"getMe\": 15551234567}", R"({"requestId": 1} +15551234567)"}) {
+    v1::ClientFrame f;
+    std::string err;
+    ASSERT_FALSE(DecodeClientFrame(bad, WireEncoding::kJson, &f, &err)) << bad;
+    EXPECT_EQ(err.find("5551234567"), std::string::npos) << "echoed: " << err;
+    EXPECT_EQ(err.rfind("frame is not valid protocol JSON", 0), 0u) << err;
+  }
+}
+
 TEST(Codec, InvalidProtobufIsRefusedWithAReason) {
   for (std::string bad : {std::string("\xff\xff\xff", 3), std::string("\x08", 1), std::string("\x00", 1),
                           std::string("\x0a\x05"
