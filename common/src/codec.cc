@@ -1,6 +1,8 @@
 #include "common/codec.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/wire_format_lite.h>
 
 namespace chat {
 
@@ -44,6 +46,30 @@ std::string WithoutFrameText(const std::string& message) {
   return path.empty() ? what : path + ": " + what;
 }
 
+// How many top-level fields of ClientFrame's `request` oneof a protobuf frame holds (a repeated
+// field counts each time). Reads tags and skips values: a few steps per frame.
+int RequestFieldsIn(std::string_view data) {
+  static const std::vector<bool> is_request = [] {
+    std::vector<bool> v;
+    const auto* oneof = v1::ClientFrame::descriptor()->FindOneofByName("request");
+    for (int i = 0; oneof && i < oneof->field_count(); ++i) {
+      const int n = oneof->field(i)->number();
+      if (static_cast<size_t>(n) >= v.size()) v.resize(n + 1, false);
+      v[n] = true;
+    }
+    return v;
+  }();
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()),
+                                            static_cast<int>(data.size()));
+  int count = 0;
+  while (const uint32_t tag = in.ReadTag()) {
+    const int n = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
+    if (static_cast<size_t>(n) < is_request.size() && is_request[n]) ++count;
+    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) break;
+  }
+  return count;
+}
+
 template <typename M>
 bool Decode(std::string_view data, WireEncoding enc, M* out, std::string* error) {
   if (enc == WireEncoding::kProto) {
@@ -80,7 +106,15 @@ std::string Encode(const M& m, WireEncoding enc) {
 }  // namespace
 
 bool DecodeClientFrame(std::string_view d, WireEncoding e, v1::ClientFrame* o, std::string* err) {
-  return Decode(d, e, o, err);
+  if (!Decode(d, e, o, err)) return false;
+  // protobuf keeps the last of two oneof members (and merges a repeated one): refuse such a frame
+  // instead of answering one request the client did not mean (protocol.md §3). JSON's parser already
+  // refuses a second member of a oneof.
+  if (e == WireEncoding::kProto && RequestFieldsIn(d) > 1) {
+    *err = "frame holds more than one request";
+    return false;
+  }
+  return true;
 }
 bool DecodeServerFrame(std::string_view d, WireEncoding e, v1::ServerFrame* o, std::string* err) {
   return Decode(d, e, o, err);

@@ -185,6 +185,34 @@ TEST(Codec, AJsonErrorNeverEchoesWhatTheClientSent) {
   }
 }
 
+TEST(Codec, TwoRequestsInOneFrameAreRefusedInBothEncodings) {
+  v1::ClientFrame a, b;
+  a.set_request_id(7);
+  a.mutable_get_me();
+  b.mutable_list_contacts();
+  v1::ClientFrame second_send;
+  second_send.mutable_send_message()->set_conversation_id("d.1.2");
+  v1::ClientFrame first_send = second_send;
+  first_send.set_request_id(8);
+  // Concatenated protobuf messages merge: get_me then list_contacts, and one send_message twice.
+  for (const std::string& wire : {a.SerializeAsString() + b.SerializeAsString(),
+                                  first_send.SerializeAsString() + second_send.SerializeAsString()}) {
+    v1::ClientFrame f;
+    std::string err;
+    EXPECT_FALSE(DecodeClientFrame(wire, WireEncoding::kProto, &f, &err));
+    EXPECT_EQ(err, "frame holds more than one request");
+  }
+  v1::ClientFrame f;
+  std::string err;
+  EXPECT_FALSE(DecodeClientFrame(R"({"requestId":"7","getMe":{},"listContacts":{}})", WireEncoding::kJson, &f, &err));
+  EXPECT_FALSE(err.empty());
+  // One request, and none, still decode.
+  EXPECT_TRUE(DecodeClientFrame(a.SerializeAsString(), WireEncoding::kProto, &f, &err)) << err;
+  v1::ClientFrame only_id;
+  only_id.set_request_id(3);
+  EXPECT_TRUE(DecodeClientFrame(only_id.SerializeAsString(), WireEncoding::kProto, &f, &err)) << err;
+}
+
 TEST(Codec, InvalidProtobufIsRefusedWithAReason) {
   for (std::string bad : {std::string("\xff\xff\xff", 3), std::string("\x08", 1), std::string("\x00", 1),
                           std::string("\x0a\x05"
