@@ -20,6 +20,7 @@
 #include "client/connection.h"
 #include "common/shard.h"
 #include "common/status_code.h"
+#include "common/utf8.h"
 
 namespace chat::cli {
 
@@ -134,9 +135,13 @@ const v1::Reply& Check(const v1::Reply& reply) {
   return reply;
 }
 
+// Every string another user chose (names, handles, texts, greetings, group names, aliases, media
+// labels) goes through this before it reaches the terminal.
+std::string Safe(std::string_view s) { return EscapeForTerminal(s); }
+
 std::string Who(const v1::UserProfile& p) {
-  std::string s = "@" + p.handle();
-  if (!p.display_name().empty()) s += " (" + p.display_name() + ")";
+  std::string s = "@" + Safe(p.handle());
+  if (!p.display_name().empty()) s += " (" + Safe(p.display_name()) + ")";
   return s;
 }
 
@@ -153,25 +158,25 @@ std::string FormatTime(int64_t unix_ms) {
 std::string DescribeContent(const v1::MessageContent& c) {
   switch (c.content_case()) {
     case v1::MessageContent::kText:
-      return c.text().text();
+      return Safe(c.text().text());
     case v1::MessageContent::kMedia: {
       static const char* kKinds[] = {"media", "image", "voice", "video", "file"};
       int k = c.media().kind();
-      std::string s = std::string("[") + (k >= 0 && k <= 4 ? kKinds[k] : "media") + " " + c.media().url();
-      if (!c.media().file_name().empty()) s += " " + c.media().file_name();
+      std::string s = std::string("[") + (k >= 0 && k <= 4 ? kKinds[k] : "media") + " " + Safe(c.media().url());
+      if (!c.media().file_name().empty()) s += " " + Safe(c.media().file_name());
       return s + "]";
     }
     case v1::MessageContent::kLocation: {
       std::ostringstream o;
       o << "[location " << c.location().latitude() << "," << c.location().longitude();
-      if (!c.location().label().empty()) o << " " << c.location().label();
+      if (!c.location().label().empty()) o << " " << Safe(c.location().label());
       o << "]";
       return o.str();
     }
     case v1::MessageContent::kContactCard:
       return "[contact card: user " + std::to_string(c.contact_card().user_id()) + "]";
     case v1::MessageContent::kSystem:
-      return "* " + c.system().text();
+      return "* " + Safe(c.system().text());
     default:
       return "[unsupported message]";
   }
@@ -572,7 +577,7 @@ class Cli {
     for (const auto& q : r.friend_requests().requests()) {
       std::cout << Who(q.from()) << ", id " << q.from().user_id() << ", via " << SourceName(q.source()) << ", "
                 << FormatTime(q.created_ms());
-      if (!q.greeting().empty()) std::cout << ": \"" << q.greeting() << "\"";
+      if (!q.greeting().empty()) std::cout << ": \"" << Safe(q.greeting()) << "\"";
       std::cout << std::endl;
     }
     return 0;
@@ -630,7 +635,7 @@ class Cli {
     std::unordered_map<uint64_t, std::string> group_names;
     auto g = client::ListMyGroups(Conn(), timeout_);
     if (g.status() == v1::OK)
-      for (const auto& grp : g.groups().groups()) group_names[grp.group_id()] = grp.name();
+      for (const auto& grp : g.groups().groups()) group_names[grp.group_id()] = Safe(grp.name());
     std::vector<uint64_t> ids;
     for (const auto& c : r.conversations().conversations()) {
       ids.push_back(c.peer_user_id());
@@ -662,7 +667,7 @@ class Cli {
   }
 
   void PrintGroup(const v1::Group& g) {
-    std::cout << g.group_id() << "  \"" << g.name() << "\"  " << g.member_count() << " members  conversation "
+    std::cout << g.group_id() << "  \"" << Safe(g.name()) << "\"  " << g.member_count() << " members  conversation "
               << g.conversation_id() << std::endl;
   }
 
@@ -705,7 +710,7 @@ class Cli {
     PrintGroup(r.group_members().group());
     for (const auto& m : r.group_members().members()) {
       std::cout << "  " << Who(m.profile()) << ", id " << m.profile().user_id() << ", " << RoleName(m.role());
-      if (!m.alias().empty()) std::cout << ", alias \"" << m.alias() << "\"";
+      if (!m.alias().empty()) std::cout << ", alias \"" << Safe(m.alias()) << "\"";
       std::cout << std::endl;
     }
     return 0;
@@ -782,7 +787,7 @@ class Cli {
       case v1::Event::kFriendRequest: {
         const auto& q = e.friend_request().request();
         std::cout << "friend request from " << Who(q.from()) << ", id " << q.from().user_id();
-        if (!q.greeting().empty()) std::cout << ": \"" << q.greeting() << "\"";
+        if (!q.greeting().empty()) std::cout << ": \"" << Safe(q.greeting()) << "\"";
         std::cout << std::endl;
         break;
       }
@@ -797,7 +802,7 @@ class Cli {
         std::vector<uint64_t> ids(g.user_ids().begin(), g.user_ids().end());
         ids.push_back(g.actor_id());
         LearnNames(ids);
-        std::cout << "[" << g.group().conversation_id() << "] group \"" << g.group().name() << "\" "
+        std::cout << "[" << g.group().conversation_id() << "] group \"" << Safe(g.group().name()) << "\" "
                   << GroupChangeName(g.kind());
         if (g.actor_id() != 0) std::cout << " by " << ShortName(g.actor_id());
         if (!g.user_ids().empty()) {

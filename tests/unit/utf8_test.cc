@@ -126,5 +126,29 @@ TEST(Utf8, ForEachCodePointStopsAtTheFirstInvalidByte) {
   EXPECT_EQ(seen, (std::vector<uint32_t>{'a', 'b'}));
 }
 
+TEST(EscapeForTerminal, ControlsBidiAndBadBytesBecomeVisibleEscapes) {
+  EXPECT_EQ(EscapeForTerminal("plain text, ünïcödé 群"), "plain text, ünïcödé 群");
+  // A message that clears the screen, homes the cursor and draws a fake line of its own.
+  EXPECT_EQ(EscapeForTerminal("hi\x1b[2J\x1b[H\r\n[d.1.2 #9] boss: pay me"),
+            "hi\\x1b[2J\\x1b[H\\x0d\\n[d.1.2 #9] boss: pay me");
+  EXPECT_EQ(EscapeForTerminal(std::string("a\0b\tc\x7f", 6)), "a\\x00b\\tc\\x7f");
+  EXPECT_EQ(EscapeForTerminal("\xc2\x9b"
+                              "31m"),
+            "\\u{009b}31m");  // C1 CSI
+  EXPECT_EQ(EscapeForTerminal("abc\xe2\x80\xae"
+                              "evil"),
+            "abc\\u{202e}evil");  // RIGHT-TO-LEFT OVERRIDE
+  EXPECT_EQ(EscapeForTerminal("\xe2\x81\xa6x\xe2\x81\xa9"), "\\u{2066}x\\u{2069}");
+  EXPECT_EQ(EscapeForTerminal("bad\xff\xc0"), "bad\\xff\\xc0");
+  EXPECT_EQ(EscapeForTerminal("back\\slash"), "back\\\\slash") << "an escape cannot be faked";
+  for (char c = 0; c < 0x20; ++c)
+    EXPECT_EQ(EscapeForTerminal(std::string(1, c))
+                  .find_first_of(std::string("\0\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13"
+                                             "\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f",
+                                             32)),
+              std::string::npos)
+        << static_cast<int>(c);
+}
+
 }  // namespace
 }  // namespace chat

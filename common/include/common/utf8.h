@@ -38,6 +38,13 @@ size_t Utf8Length(std::string_view s);
 // Cuts valid UTF-8 to at most max_code_points code points, never inside a code point.
 void TruncateUtf8(std::string* s, size_t max_code_points);
 
+// `s` made safe to print on a terminal as one line: every C0 control (newline and tab included, as
+// "\n" and "\t"), DEL, C1 control and bidirectional formatting character (U+061C, U+200E, U+200F,
+// U+202A..U+202E, U+2066..U+2069) becomes a visible escape ("\x1b", "\u{202e}"), and so does every
+// byte that is not valid UTF-8; a backslash is doubled. So text from other users can neither move the
+// cursor, clear the screen, reorder what follows, nor start a line of its own.
+std::string EscapeForTerminal(std::string_view s);
+
 // The length of the longest prefix of s of at most max_bytes bytes that does not end inside a
 // code point (for byte budgets such as a WebSocket close reason).
 size_t Utf8PrefixBytes(std::string_view s, size_t max_bytes);
