@@ -49,8 +49,9 @@ chat_start_postgres() {
     "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; return 1; }
   fi
-  local sync="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-  [ "$durable" = 1 ] && sync="-c fsync=on -c synchronous_commit=on"
+  local sync="-c fsync=on -c synchronous_commit=on"
+  # The unsafe fast mode (local-cluster --unsafe-no-fsync): a crash loses recent commits.
+  [ "$durable" = 0 ] && sync="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"  # unsafe fast mode
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
     -o "-h 127.0.0.1 -p $port -k $dir/data -c max_connections=400 -c shared_buffers=128MB $sync" start >/dev/null \
     || { tail -20 "$dir/postgres.log" >&2; return 1; }
