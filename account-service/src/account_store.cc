@@ -1,6 +1,7 @@
 #include "account/account_store.h"
 
 #include "account/validation.h"
+#include "common/pg.h"
 
 namespace chat::account {
 
@@ -140,16 +141,6 @@ constexpr const char* kFriendsAmongSql =
 int64_t Id(uint64_t id) { return static_cast<int64_t>(id); }
 
 // PostgreSQL array literal of ids, e.g. "{1,2,3}" (numbers only, so no quoting is needed).
-std::string IdArray(const std::vector<uint64_t>& ids) {
-  std::string s = "{";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(static_cast<int64_t>(ids[i]));
-  }
-  s += '}';
-  return s;
-}
-
 UserRow ToUser(const pqxx::row& r) {
   UserRow u;
   u.id = static_cast<uint64_t>(r[0].as<int64_t>());
@@ -273,7 +264,7 @@ std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handl
 std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids) {
   std::vector<UserRow> out;
   if (ids.empty()) return out;
-  auto r = t.exec_prepared(kUsersByIds, IdArray(ids));
+  auto r = t.exec_prepared(kUsersByIds, BigintArray(ids));
   out.reserve(r.size());
   for (const auto& row : r) out.push_back(ToUser(row));
   return out;
@@ -329,7 +320,7 @@ std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit) {
 std::vector<uint64_t> FriendsAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids) {
   std::vector<uint64_t> out;
   if (ids.empty()) return out;
-  auto r = t.exec_prepared(kFriendsAmong, Id(user), IdArray(ids));
+  auto r = t.exec_prepared(kFriendsAmong, Id(user), BigintArray(ids));
   for (const auto& row : r) out.push_back(static_cast<uint64_t>(row[0].as<int64_t>()));
   return out;
 }

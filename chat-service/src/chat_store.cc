@@ -225,15 +225,6 @@ WHERE c.id = ANY($1::text[]) AND c.kind = 2)";
 
 int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
 
-std::string BigintArray(const google::protobuf::RepeatedField<uint64_t>& ids) {
-  std::string s = "{";
-  for (int i = 0; i < ids.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(ids[i]);
-  }
-  return s + "}";
-}
-
 // Conversation ids are canonical ("g.<digits>"), so they need no quoting inside an array literal.
 std::string TextArray(const std::vector<std::string>& ids) {
   std::string s = "{";

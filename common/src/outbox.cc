@@ -11,15 +11,6 @@ namespace {
 // pg_try_advisory_lock key of the relay: one relay per database.
 constexpr int64_t kRelayLock = 7262020;
 
-std::string IdArray(const std::vector<uint64_t>& ids) {
-  std::string s = "{";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(static_cast<int64_t>(ids[i]));
-  }
-  return s + "}";
-}
-
 }  // namespace
 
 Outbox::Outbox(std::string conninfo, OutboxOptions options) : conninfo_(std::move(conninfo)), options_(options) {}
@@ -76,7 +67,7 @@ size_t Outbox::RelayOnce() {
 size_t Outbox::Pass(pqxx::connection& c, std::vector<uint64_t>& acked) {
   if (!acked.empty()) {
     pqxx::nontransaction n(c);
-    n.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", IdArray(acked));
+    n.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", BigintArray(acked));
     acked.clear();
   }
   if (!leader_) {
@@ -143,7 +134,7 @@ void Outbox::Run() {
         // Last acknowledgements only; the next leader relays the rest.
         if (!acked.empty()) {
           pqxx::nontransaction n(*conn);
-          n.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", IdArray(acked));
+          n.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", BigintArray(acked));
         }
         break;
       }

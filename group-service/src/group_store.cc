@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/pg.h"
+
 namespace chat::group {
 
 namespace {
@@ -34,16 +36,6 @@ constexpr const char* kPruneLog = "group_prune_log";
 constexpr const char* kGroupsOfUser = "group_groups_of_user";
 
 int64_t Db(uint64_t id) { return static_cast<int64_t>(id); }
-
-std::string ArrayLiteral(const std::vector<uint64_t>& ids) {
-  std::string s = "{";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(ids[i]);
-  }
-  s += '}';
-  return s;
-}
 
 GroupRow ReadGroup(const pqxx::row& r) {
   GroupRow g;
@@ -157,7 +149,7 @@ std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const st
                                     v1::GroupRole role, uint64_t invited_by) {
   if (users.empty()) return {};
   auto res =
-      txn.exec_prepared(kInsertMembers, Db(group_id), ArrayLiteral(users), static_cast<int>(role), Db(invited_by));
+      txn.exec_prepared(kInsertMembers, Db(group_id), BigintArray(users), static_cast<int>(role), Db(invited_by));
   auto inserted = ReadIds(res);
   // RETURNING order is not guaranteed: report in the caller's order.
   std::vector<uint64_t> out;
@@ -170,7 +162,7 @@ std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const st
 
 std::vector<uint64_t> MembersAmong(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users) {
   if (users.empty()) return {};
-  return ReadIds(txn.exec_prepared(kMembersAmong, Db(group_id), ArrayLiteral(users)));
+  return ReadIds(txn.exec_prepared(kMembersAmong, Db(group_id), BigintArray(users)));
 }
 
 std::optional<v1::GroupRole> DeleteMember(pqxx::work& txn, uint64_t group_id, uint64_t user_id) {
@@ -197,7 +189,7 @@ int64_t CommitMembershipChange(pqxx::work& txn, uint64_t group_id, uint32_t memb
 void LogMembership(pqxx::work& txn, uint64_t group_id, int64_t version, const std::vector<uint64_t>& users,
                    bool added) {
   if (users.empty()) return;
-  txn.exec_prepared(kLogMembership, Db(group_id), version, ArrayLiteral(users), added);
+  txn.exec_prepared(kLogMembership, Db(group_id), version, BigintArray(users), added);
 }
 
 std::vector<MemberRow> ListMembers(pqxx::work& txn, uint64_t group_id) {

@@ -78,6 +78,20 @@ Status WithTransaction(PgPool& pool, const std::function<Status(pqxx::work&)>& f
 Status WithOrderedCommit(PgPool& pool, std::mutex& commit_order, const std::function<Status(pqxx::work&)>& fn,
                          const std::function<void()>& after_commit, const char* what);
 
+// A bigint[] literal ("{1,2,3}") of `ids` (any range of uint64_t), each as the int64 it is stored as,
+// for a `$n::bigint[]` parameter. The one array encoder of the stores.
+template <typename Ids>
+std::string BigintArray(const Ids& ids) {
+  std::string s = "{";
+  bool first = true;
+  for (uint64_t id : ids) {
+    if (!first) s += ',';
+    first = false;
+    s += std::to_string(static_cast<int64_t>(id));
+  }
+  return s + "}";
+}
+
 // Creates `database` on the server if missing (safe to race with other replicas).
 void EnsureDatabase(const PostgresConfig& pg, const std::string& database);
 // Applies migrations not yet recorded in schema_migrations, under an advisory lock.
