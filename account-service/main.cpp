@@ -42,10 +42,7 @@ int main(int argc, char** argv) {
                                                                                 .sender = &sender,
                                                                                 .events = &events,
                                                                                 .outbox = &outbox});
-    struct StopOutboxFirst {  // the relay publishes into `events`: stop it first, however this scope ends
-      chat::Outbox& outbox;
-      ~StopOutboxFirst() { outbox.Stop(); }
-    } stop_outbox_first{outbox};
+    chat::Outbox::StopGuard stop_outbox_first(outbox);  // the relay publishes into `events`
     events.Start();
     outbox.Start();
     p.Serve({&service});

@@ -25,10 +25,7 @@ int main(int argc, char** argv) {
     cs::FanoutQueue fanout_queue(store, fanout, std::chrono::seconds(60), 10000, 100000, limits.common.fanout_workers,
                                  &outbox);
     // The relay hands rows to fanout_queue: stop it before fanout_queue goes, however this scope ends.
-    struct StopOutboxFirst {
-      chat::Outbox& outbox;
-      ~StopOutboxFirst() { outbox.Stop(); }
-    } stop_outbox_first{outbox};
+    chat::Outbox::StopGuard stop_outbox_first(outbox);
     outbox.Handle(cs::kOutboxMessageTopic, [&fanout_queue, &outbox](uint64_t id, const std::string& payload) {
       cs::CommittedMessage m;
       if (!cs::FromOutbox(payload, id, &m)) {

@@ -41,10 +41,7 @@ int main(int argc, char** argv) {
     outbox.Handle(chat::group::kOutboxGroupSyncTopic,
                   [&service](uint64_t id, const std::string& payload) { return service.RelaySync(id, payload); });
     // Stop the relay before the service it calls goes, however this scope ends.
-    struct StopOutboxFirst {
-      chat::Outbox& outbox;
-      ~StopOutboxFirst() { outbox.Stop(); }
-    } stop_outbox_first{outbox};
+    chat::Outbox::StopGuard stop_outbox_first(outbox);
     events.Start();
     outbox.Start();
     p.Serve({&service});

@@ -85,6 +85,19 @@ class Outbox : public OutboxAcks {
   // handlers took. Throws on database errors.
   size_t RelayOnce();
 
+  // Stops the outbox when it goes out of scope. Declared after what the relay's handlers use, it stops
+  // the relay before those go, however the scope ends (an exception during start-up included).
+  class StopGuard {
+   public:
+    explicit StopGuard(Outbox& outbox) : outbox_(outbox) {}
+    ~StopGuard() { outbox_.Stop(); }
+    StopGuard(const StopGuard&) = delete;
+    StopGuard& operator=(const StopGuard&) = delete;
+
+   private:
+    Outbox& outbox_;
+  };
+
   uint64_t relayed() const { return relayed_.load(std::memory_order_relaxed); }
   bool leader() const { return leader_.load(std::memory_order_relaxed); }
 
