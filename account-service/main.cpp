@@ -36,12 +36,14 @@ int main(int argc, char** argv) {
       events.Publish(std::move(items));
       return true;
     });
+    chat::UserQuotas quotas(p.config.redis, chat::account::AccountQuotaSpecs(limits), chat::QuotaOptionsFrom(limits));
     chat::account::AccountServiceImpl service(chat::account::AccountServiceDeps{.config = &p.config,
                                                                                 .shard = static_cast<uint32_t>(p.shard),
                                                                                 .pool = &pool,
                                                                                 .sender = &sender,
                                                                                 .events = &events,
-                                                                                .outbox = &outbox});
+                                                                                .outbox = &outbox,
+                                                                                .quotas = &quotas});
     chat::Outbox::StopGuard stop_outbox_first(outbox);  // the relay publishes into `events`
     events.Start();
     outbox.Start();

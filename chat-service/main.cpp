@@ -40,8 +40,9 @@ int main(int argc, char** argv) {
     });
     chat::GrpcFriendChecker account_friends(cfg.account, limits.common.rpc_deadline_ms);
     chat::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.chat.friend_cache_ttl_ms));
+    chat::UserQuotas quotas(cfg.redis, cs::SendQuotaSpecs(limits), chat::QuotaOptionsFrom(limits));
     cs::SendBatcher batcher(store, fanout_queue, limits.chat.send_batch_max, limits.chat.send_queue_max,
-                            limits.chat.send_committers);
+                            limits.chat.send_committers, &quotas);
     cs::ChatServiceImpl service({.shard = static_cast<uint32_t>(p.shard),
                                  .shard_count = static_cast<uint32_t>(cfg.chat.size()),
                                  .limits = &limits,

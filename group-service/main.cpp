@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
     chat::Fanout fanout(presence, publisher);
     chat::Outbox outbox(p.ConnInfo(), chat::OutboxOptionsFrom(config.limits));
     chat::FanoutPublisher events(fanout, &outbox, config.limits.common.fanout_workers);
+    chat::UserQuotas quotas(config.redis, chat::group::GroupQuotaSpecs(config.limits),
+                            chat::QuotaOptionsFrom(config.limits));
     chat::group::GroupServiceImpl service({.pool = &pool,
                                            .limits = &config.limits,
                                            .shard = static_cast<uint32_t>(p.shard),
@@ -34,7 +36,8 @@ int main(int argc, char** argv) {
                                            .profiles = &profiles,
                                            .chat = &chat_members,
                                            .events = &events,
-                                           .outbox = &outbox});
+                                           .outbox = &outbox,
+                                           .quotas = &quotas});
     // Changes not yet announced (chat was down, the process died): push and announce them again.
     outbox.Handle(chat::group::kOutboxGroupChangeTopic,
                   [&service](uint64_t id, const std::string& payload) { return service.RelayChange(id, payload); });

@@ -59,6 +59,10 @@ std::vector<uint64_t> Dedup(const google::protobuf::RepeatedField<uint64_t>& ids
 
 }  // namespace
 
+std::vector<QuotaSpec> AccountQuotaSpecs(const Limits& limits) {
+  return {{"friend_req_d", limits.account.user_friend_requests_per_day, 24 * 3600 * 1000}};
+}
+
 AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
     : config_(*deps.config),
       limits_(config_.limits),
@@ -67,6 +71,7 @@ AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
       sender_(*deps.sender),
       events_(*deps.events),
       outbox_(deps.outbox),
+      quotas_(deps.quotas),
       now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
       code_budget_(config_.limits.account.max_codes_per_shard_per_minute),
       signer_(config_.secret),
@@ -458,6 +463,10 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
                              " characters of valid UTF-8 without control characters");
     if (!v1::FriendRequestSource_IsValid(r.source())) return InvalidArgument("unknown friend request source");
     if (!IsLocal(to)) return NotFound("no such user");
+    if (quotas_) {
+      if (const int64_t wait = quotas_->TakeOne({{0, from, 1}}); wait > 0)
+        return QuotaExceeded("too many friend requests today (limits.account.user_friend_requests_per_day)", wait);
+    }
 
     // The sender may live on another shard: fetch the profile before opening the transaction.
     ProfileMap senders;
@@ -475,6 +484,8 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     fr->set_source(r.source());
     fr->set_created_ms(now);
     bool already = false;
+    bool notify = false;
+    const int64_t renotify_before = now - int64_t{limits_.account.friend_request_renotify_s} * 1000;
     st = WithTransaction(
         pool_,
         [&](pqxx::work& t) -> Status {
@@ -484,14 +495,14 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
             already = true;
             return OkStatus();
           }
-          store::UpsertRequest(t, RequestRow{to, from, r.greeting(), r.source(), now});
-          RecordEvents(t, &items);
+          notify = store::UpsertRequest(t, RequestRow{to, from, r.greeting(), r.source(), now}, renotify_before);
+          if (notify) RecordEvents(t, &items);
           return OkStatus();
         },
         "SendFriendRequest");
     if (!st.ok()) return st;
     res->set_already_friends(already);
-    if (already) return OkStatus();
+    if (already || !notify) return OkStatus();
     events_.Publish(std::move(items));
     return OkStatus();
   });

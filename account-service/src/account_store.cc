@@ -85,10 +85,12 @@ constexpr const char* kSetDisplayNameSql = "UPDATE users SET display_name = $2 W
 
 constexpr const char* kUpsertRequest = "acct_upsert_request";
 constexpr const char* kUpsertRequestSql =
-    "INSERT INTO friend_requests (to_user, from_user, greeting, source, created_at) "
-    "VALUES ($1, $2, $3, $4, " TS("$5") ") "
+    "INSERT INTO friend_requests AS r (to_user, from_user, greeting, source, created_at, notified_at) "
+    "VALUES ($1, $2, $3, $4, " TS("$5") ", " TS("$5") ") "
     "ON CONFLICT (to_user, from_user) DO UPDATE SET greeting = EXCLUDED.greeting, source = EXCLUDED.source, "
-    "created_at = EXCLUDED.created_at";
+    "created_at = EXCLUDED.created_at, "
+    "notified_at = CASE WHEN r.notified_at <= " TS("$6") " THEN EXCLUDED.notified_at ELSE r.notified_at END "
+    "RETURNING r.notified_at = " TS("$5");
 
 #define REQUEST_COLUMNS "to_user, from_user, greeting, source, " MS("created_at")
 
@@ -274,8 +276,10 @@ bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name) {
   return !t.exec_prepared(kSetDisplayName, Id(id), name).empty();
 }
 
-void UpsertRequest(pqxx::work& t, const RequestRow& r) {
-  t.exec_prepared(kUpsertRequest, Id(r.to_user), Id(r.from_user), r.greeting, r.source, r.created_ms);
+bool UpsertRequest(pqxx::work& t, const RequestRow& r, int64_t renotify_before_ms) {
+  auto res = t.exec_prepared1(kUpsertRequest, Id(r.to_user), Id(r.from_user), r.greeting, r.source, r.created_ms,
+                              renotify_before_ms);
+  return res[0].as<bool>();
 }
 
 std::optional<RequestRow> LockLiveRequest(pqxx::work& t, uint64_t to, uint64_t from, int64_t min_created_ms) {

@@ -74,8 +74,10 @@ grpc::ServerUnaryReactor* ChatServiceImpl::SendBatch(grpc::CallbackServerContext
       item->set_code(static_cast<int32_t>(ToGrpc(st.code())));
       if (st.ok())
         *item->mutable_result() = std::move(r);
-      else
+      else {
         item->set_message(st.message());
+        item->set_retry_after_ms(st.retry_after_ms());
+      }
       if (pending->fetch_sub(1, std::memory_order_acq_rel) == 1) reactor->Finish(grpc::Status::OK);
     });
   }

@@ -6,10 +6,21 @@
 
 namespace chat::chat_service {
 
+namespace {
+enum SendQuota : size_t { kPerSecond = 0, kPerMinute = 1, kBytesPerMinute = 2 };
+}  // namespace
+
+std::vector<QuotaSpec> SendQuotaSpecs(const Limits& limits) {
+  return {{"msg_s", limits.chat.user_messages_per_second, 1000},
+          {"msg_m", limits.chat.user_messages_per_minute, 60 * 1000},
+          {"bytes_m", limits.chat.user_history_bytes_per_minute, 60 * 1000}};
+}
+
 SendBatcher::SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max,
-                         uint32_t committers)
+                         uint32_t committers, UserQuotas* quotas)
     : store_(store),
       fanout_(fanout),
+      quotas_(quotas),
       batch_max_(std::max<uint32_t>(1, batch_max)),
       queue_max_(std::max<uint32_t>(1, queue_max)),
       committers_(std::max<uint32_t>(1, committers)) {}
@@ -84,6 +95,7 @@ void SendBatcher::Run() {
       else
         live.push_back(&it);
     }
+    if (quotas_) RefuseOverQuota(&live);
     if (live.empty()) continue;
     std::vector<const PendingSend*> sends;
     sends.reserve(live.size());
@@ -98,6 +110,35 @@ void SendBatcher::Run() {
     }
     for (size_t i = 0; i < live.size(); ++i) live[i]->done(std::move(outcomes[i]));
   }
+}
+
+void SendBatcher::RefuseOverQuota(std::vector<Item*>* live) {
+  std::vector<std::vector<QuotaCharge>> requests;
+  requests.reserve(live->size());
+  for (const Item* it : *live) {
+    const uint64_t user = it->send.sender_id;
+    if (user == 0) {  // system notices are the server's own
+      requests.emplace_back();
+      continue;
+    }
+    requests.push_back({{kPerSecond, user, 1},
+                        {kPerMinute, user, 1},
+                        {kBytesPerMinute, user, static_cast<uint64_t>(it->send.content.ByteSizeLong())}});
+  }
+  const std::vector<int64_t> waits = quotas_->Take(requests);
+  size_t kept = 0;
+  for (size_t i = 0; i < live->size(); ++i) {
+    if (waits[i] == 0) {
+      (*live)[kept++] = (*live)[i];
+      continue;
+    }
+    (*live)[i]->done(
+        SendOutcome{QuotaExceeded("too many messages from this user (limits.chat.user_messages_per_second, "
+                                  "user_messages_per_minute, user_history_bytes_per_minute)",
+                                  waits[i]),
+                    {}});
+  }
+  live->resize(kept);
 }
 
 }  // namespace chat::chat_service

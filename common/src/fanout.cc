@@ -13,8 +13,6 @@
 
 namespace chat {
 
-std::string GatewayChannel(const std::string& gateway_id) { return "gw." + gateway_id; }
-
 GrpcPresenceDirectory::GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, uint32_t deadline_ms)
     : stubs_(shards), deadline_ms_(deadline_ms) {}
 

@@ -66,6 +66,8 @@ void AppendArgs(redisContext* c, const std::vector<std::string>& args) {
 }
 }  // namespace
 
+std::string GatewayChannel(const std::string& gateway_id) { return "gw." + gateway_id; }
+
 RedisClient::RedisClient(RedisConfig cfg) : cfg_(std::move(cfg)) {}
 RedisClient::~RedisClient() { Drop(); }
 
@@ -88,21 +90,33 @@ std::optional<RedisReply> RedisClient::Command(const std::vector<std::string>& a
 
 std::optional<std::vector<RedisReply>> RedisClient::Pipeline(const std::vector<std::vector<std::string>>& cmds) {
   std::lock_guard lk(mu_);
-  if (!EnsureConnected()) return std::nullopt;
-  for (const auto& c : cmds) AppendArgs(ctx_, c);
-  std::vector<RedisReply> out;
-  out.reserve(cmds.size());
-  for (size_t i = 0; i < cmds.size(); ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
-      spdlog::warn("redis: connection lost: {}", ctx_->errstr);
-      Drop();
-      return std::nullopt;
+  // A connection that worked before may have been closed by the server since (Redis restarted):
+  // when the server is found gone on a reused connection, the pipeline runs once more on a fresh
+  // one, so the first call after a restart succeeds. Not after a timeout: the server may be slow but
+  // executing, and a retry would only double the wait.
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = ctx_ != nullptr;
+    if (!EnsureConnected()) return std::nullopt;
+    for (const auto& c : cmds) AppendArgs(ctx_, c);
+    std::vector<RedisReply> out;
+    out.reserve(cmds.size());
+    bool lost = false;
+    for (size_t i = 0; i < cmds.size() && !lost; ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
+        lost = true;
+        break;
+      }
+      out.push_back(Convert(static_cast<redisReply*>(raw)));
+      freeReplyObject(raw);
     }
-    out.push_back(Convert(static_cast<redisReply*>(raw)));
-    freeReplyObject(raw);
+    if (!lost) return out;
+    const bool server_gone =
+        ctx_->err == REDIS_ERR_EOF || (ctx_->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
+    spdlog::warn("redis: connection lost: {}", ctx_->errstr);
+    Drop();
+    if (!reused || !server_gone || attempt > 0 || !out.empty()) return std::nullopt;
   }
-  return out;
 }
 
 RedisSubscriber::RedisSubscriber(RedisConfig cfg, std::vector<std::string> channels, OnMessage on_message,

@@ -64,12 +64,25 @@ StatusCode FromGrpc(grpc::StatusCode code) {
 
 grpc::Status ToGrpcStatus(const Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  if (status.retry_after_ms() > 0)
+    return grpc::Status(ToGrpc(status.code()), status.message(), std::to_string(status.retry_after_ms()));
   return grpc::Status(ToGrpc(status.code()), status.message());
+}
+
+int64_t RetryAfterMs(const grpc::Status& status) {
+  const std::string& d = status.error_details();
+  if (d.empty() || d.size() > 18) return 0;
+  int64_t ms = 0;
+  for (char c : d) {
+    if (c < '0' || c > '9') return 0;
+    ms = ms * 10 + (c - '0');
+  }
+  return ms;
 }
 
 Status FromPeer(const grpc::Status& peer) {
   if (peer.ok()) return OkStatus();
-  return Status(FromGrpc(peer.error_code()), peer.error_message());
+  return Status(FromGrpc(peer.error_code()), peer.error_message()).WithRetryAfter(RetryAfterMs(peer));
 }
 
 Status PeerFailure(const char* what, const grpc::Status& peer) {

@@ -12,6 +12,7 @@
 #include "common/redis.h"
 #include "gateway_context.h"
 #include "listener.h"
+#include "rate_limiter.h"
 
 namespace chat::gateway {
 
@@ -44,9 +45,16 @@ struct Gateway::Impl {
         auth(c.secret),
         router(c, instance_id),
         registrar(c, instance_id,
-                  [this] {
+                  [this](int64_t since_ms) {
                     std::vector<internal::SessionRef> refs;
-                    for (auto& s : hub.All()) refs.push_back(s->presence_ref());
+                    const int64_t steady_now = SteadyMs();
+                    const int64_t unix_now = NowMs();  // unix ms
+                    for (auto& s : hub.All()) {
+                      const int64_t last = s->last_request_ms();
+                      if (since_ms != 0 && last < since_ms) continue;
+                      refs.push_back(s->presence_ref());
+                      if (last > 0) refs.back().set_last_active_ms(unix_now - (steady_now - last));
+                    }
                     return refs;
                   }),
         ctx{c, c.limits, instance_id, auth, router, hub, registrar, ip_limiter},

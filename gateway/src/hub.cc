@@ -60,6 +60,7 @@ int SessionHub::Deliver(std::string_view payload) {
     spdlog::warn("hub: dropping malformed delivery ({} bytes)", payload.size());
     return -1;
   }
+  if (d.kick_session_id() != 0) return Kick(d);
   auto event = std::make_shared<const SharedEvent>(std::move(*d.mutable_event()));
   std::vector<std::shared_ptr<SessionHandle>> targets;
   {
@@ -80,6 +81,27 @@ int SessionHub::Deliver(std::string_view payload) {
   const int n = static_cast<int>(targets.size());
   if (held_events_ >= kMaxHeldEvents) Flush();
   return n;
+}
+
+int SessionHub::Kick(internal::Delivery& d) {
+  v1::Event event;
+  if (d.user_ids_size() != 1 || !event.ParseFromString(d.event()) || !event.has_kicked()) {
+    spdlog::warn("hub: dropping malformed kick");
+    return -1;
+  }
+  std::shared_ptr<SessionHandle> target;
+  {
+    std::lock_guard lk(mu_);
+    auto it = by_user_.find(d.user_ids(0));
+    if (it != by_user_.end())
+      for (auto& s : it->second)
+        if (s->session_id() == d.kick_session_id()) target = s;
+  }
+  if (!target) return 0;  // already gone
+  // The kicked event, then the close: both on the session's strand, in this order.
+  target->PushEvents({std::make_shared<const SharedEvent>(std::move(*d.mutable_event()))});
+  target->Kick(static_cast<uint16_t>(event.kicked().close_code()), event.kicked().reason());
+  return 1;
 }
 
 void SessionHub::Flush() {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chat/internal/services.pb.h"
 #include "session_handle.h"
 
 namespace chat::gateway {
@@ -22,7 +23,8 @@ class SessionHub {
   // skip_session_id. The events are held until Flush (or until kMaxHeldEvents are held), so that a
   // session receiving several events from one read of the Redis connection gets them in one socket
   // write. Order per session is channel order. Returns the number of sessions the event was routed
-  // to (-1 if the payload is malformed).
+  // to (-1 if the payload is malformed). A kick (kick_session_id set, from presence's session cap)
+  // goes to that one session at once, which then closes with the KickedEvent's close code.
   int Deliver(std::string_view payload);
   // Hands every session the events routed to it since the last Flush.
   void Flush();
@@ -30,6 +32,7 @@ class SessionHub {
   size_t size() const;
 
  private:
+  int Kick(internal::Delivery& d);
   static constexpr size_t kMaxHeldEvents = 4096;
   struct Held {
     std::shared_ptr<SessionHandle> session;

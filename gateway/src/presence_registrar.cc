@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/shard.h"
+#include "rate_limiter.h"
 
 namespace chat::gateway {
 
@@ -12,11 +13,8 @@ constexpr auto kBatchWindow = std::chrono::milliseconds(2);
 }  // namespace
 
 PresenceRegistrar::PresenceRegistrar(const ClusterConfig& config, std::string gateway_id,
-                                     std::function<std::vector<internal::SessionRef>()> all_sessions)
-    : config_(config),
-      gateway_id_(std::move(gateway_id)),
-      all_sessions_(std::move(all_sessions)),
-      stubs_(config.presence) {}
+                                     std::function<std::vector<internal::SessionRef>(int64_t since_ms)> sessions)
+    : config_(config), gateway_id_(std::move(gateway_id)), sessions_(std::move(sessions)), stubs_(config.presence) {}
 
 PresenceRegistrar::~PresenceRegistrar() {
   if (thread_.joinable()) Stop({});
@@ -101,16 +99,17 @@ void PresenceRegistrar::Run() {
     if (!reg.empty() || !unreg.empty()) Flush(std::move(reg), std::move(dones), std::move(unreg));
     if (!stopping && std::chrono::steady_clock::now() >= next_beat) {
       auto now = std::chrono::steady_clock::now();
+      const int64_t beat_started_ms = SteadyMs();
       bool lapsed = now - last_good_beat_ >= std::chrono::milliseconds(config_.limits.presence.presence_ttl_ms);
       if (Heartbeat()) {
-        if (lapsed && all_sessions_) {
-          auto all = all_sessions_();
-          if (!all.empty()) {
-            spdlog::warn("presence lease may have lapsed; registering {} session(s) again", all.size());
-            Flush(std::move(all), {}, {});
-          }
+        if (sessions_) {
+          auto again = sessions_(lapsed ? 0 : last_touch_ms_);
+          if (lapsed && !again.empty())
+            spdlog::warn("presence lease may have lapsed; registering {} session(s) again", again.size());
+          if (!again.empty()) Flush(std::move(again), {}, {});
         }
         last_good_beat_ = now;
+        last_touch_ms_ = beat_started_ms;
       }
       next_beat = std::chrono::steady_clock::now() + beat;
     }
@@ -125,9 +124,7 @@ void PresenceRegistrar::Flush(std::vector<internal::SessionRef> reg, std::vector
   auto send = [&](std::vector<internal::SessionRef>& refs, bool is_register) {
     if (refs.empty()) return;
     std::vector<internal::RegisterRequest> per(n);
-    for (auto& r : refs) *per[ShardOfUser(r.user_id(), n)].add_sessions() = std::move(r);
-    for (uint32_t s = 0; s < n; ++s) {
-      if (per[s].sessions_size() == 0) continue;
+    auto call = [&](uint32_t s) {
       auto ctx = MakeContext(config_.limits.common.rpc_deadline_ms);
       v1::Empty resp;
       auto st = is_register ? stubs_.at(s).Register(ctx.get(), per[s], &resp)
@@ -135,7 +132,16 @@ void PresenceRegistrar::Flush(std::vector<internal::SessionRef> reg, std::vector
       if (!st.ok())
         spdlog::warn("presence {} of {} session(s) on shard {} failed: {} (clients catch up by sync)",
                      is_register ? "register" : "unregister", per[s].sessions_size(), s, st.error_message());
+      per[s].clear_sessions();
+    };
+    // At most kMaxBatch sessions per call (presence refuses more than kMaxIdsPerCall).
+    for (auto& r : refs) {
+      const uint32_t s = ShardOfUser(r.user_id(), n);
+      *per[s].add_sessions() = std::move(r);
+      if (static_cast<size_t>(per[s].sessions_size()) >= kMaxBatch) call(s);
     }
+    for (uint32_t s = 0; s < n; ++s)
+      if (per[s].sessions_size() > 0) call(s);
   };
   // Register first: a session that opened and closed within one window ends unregistered.
   send(reg, true);

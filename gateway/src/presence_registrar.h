@@ -19,11 +19,14 @@ namespace chat::gateway {
 
 class PresenceRegistrar {
  public:
-  // `all_sessions` lists every registered session; it is called from the registrar thread when the
-  // lease may have lapsed (a failed or late heartbeat), because presence then drops this gateway's
-  // sessions and they must be registered again.
+  // `sessions(since_ms)` lists the registered sessions whose last request is at or after since_ms
+  // (SteadyMs; 0 = every session). The registrar thread calls it after each heartbeat with the time
+  // of the previous one, and registers those sessions again: presence then knows which sessions are
+  // idle longest (its session cap closes those first). It calls it with 0 when the lease may have
+  // lapsed (a failed or late heartbeat), because presence then drops this gateway's sessions and they
+  // must all be registered again.
   PresenceRegistrar(const ClusterConfig& config, std::string gateway_id,
-                    std::function<std::vector<internal::SessionRef>()> all_sessions);
+                    std::function<std::vector<internal::SessionRef>(int64_t since_ms)> sessions);
   ~PresenceRegistrar();
   // Takes the lease (retrying until `wait_ms` passes) and starts the flush thread.
   // Returns false if no presence shard answered in time.
@@ -42,8 +45,9 @@ class PresenceRegistrar {
 
   const ClusterConfig& config_;
   std::string gateway_id_;
-  std::function<std::vector<internal::SessionRef>()> all_sessions_;
+  std::function<std::vector<internal::SessionRef>(int64_t since_ms)> sessions_;
   std::chrono::steady_clock::time_point last_good_beat_{};
+  int64_t last_touch_ms_ = 0;  // SteadyMs() when the last good heartbeat started (registrar thread)
   ShardedStubs<internal::PresenceService> stubs_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -430,6 +430,7 @@ void SetError(v1::Reply* reply, const grpc::Status& st) {
       msg = st.error_message();
   }
   SetError(reply, code, std::move(msg));
+  if (code == v1::RESOURCE_EXHAUSTED) reply->set_retry_after_ms(static_cast<uint64_t>(RetryAfterMs(st)));
 }
 
 RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id)

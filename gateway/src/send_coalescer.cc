@@ -91,7 +91,11 @@ void SendCoalescer::Issue(uint32_t shard, std::unique_lock<std::mutex>& lk) {
         if (item->code() == 0) {
           call->done[i](grpc::Status::OK, std::move(*item->mutable_result()));
         } else {
-          call->done[i](grpc::Status(static_cast<grpc::StatusCode>(item->code()), item->message()), {});
+          const int64_t wait = item->retry_after_ms();
+          call->done[i](wait > 0 ? grpc::Status(static_cast<grpc::StatusCode>(item->code()), item->message(),
+                                                std::to_string(wait))
+                                 : grpc::Status(static_cast<grpc::StatusCode>(item->code()), item->message()),
+                        {});
         }
       }
     }

@@ -35,6 +35,8 @@ class SessionHandle {
   // Closes the session with `close_code` (graceful close handshake, bounded by a deadline).
   virtual void Kick(uint16_t close_code, std::string reason) = 0;
   virtual uint64_t session_id() const = 0;
+  // SteadyMs() (rate_limiter.h) of the last request this session decoded; 0 before the first.
+  virtual int64_t last_request_ms() const = 0;
   // Presence registration of this (authenticated) session. Immutable once in the hub.
   virtual const internal::SessionRef& presence_ref() const = 0;
 };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -101,6 +102,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     });
   }
   uint64_t session_id() const override { return id_; }
+  int64_t last_request_ms() const override { return last_request_ms_.load(std::memory_order_relaxed); }
   const internal::SessionRef& presence_ref() const override { return ref_; }
 
  private:
@@ -288,7 +290,9 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       return SendReply(ErrorReply(0, v1::INVALID_ARGUMENT, std::move(error)));
     }
     const uint64_t rid = frame.request_id();
-    if (!bucket_.TryTake(SteadyMs())) {
+    const int64_t now_ms = SteadyMs();
+    last_request_ms_.store(now_ms, std::memory_order_relaxed);
+    if (!bucket_.TryTake(now_ms)) {
       ++ctx_.counters.rate_limited;
       return SendReply(ErrorReply(rid, v1::RESOURCE_EXHAUSTED, "request rate limit exceeded; slow down"));
     }
@@ -462,6 +466,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   net::steady_timer timer_;   // handshake, auth timeout, keep-alive, then close deadline
   uint64_t timer_gen_ = 0;
   TokenBucket bucket_;
+  std::atomic<int64_t> last_request_ms_{0};  // written on the strand, read by the presence registrar
   ws::Reader reader_;
   int64_t last_rx_ms_ = 0;
   FrameQueue queue_;  // empty = no heap memory (idle connections)

@@ -239,6 +239,25 @@ Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
   return OkStatus();
 }
 
+std::vector<QuotaSpec> GroupQuotaSpecs(const Limits& limits) {
+  constexpr int64_t kDayMs = 24 * 3600 * 1000;
+  return {{"groups_d", limits.group.user_groups_created_per_day, kDayMs},
+          {"invites_d", limits.group.user_invitations_per_day, kDayMs}};
+}
+
+Status GroupServiceImpl::TakeQuota(uint64_t user, uint64_t groups, uint64_t invitations) {
+  if (!deps_.quotas) return OkStatus();
+  std::vector<QuotaCharge> charges;
+  if (groups > 0) charges.push_back({0, user, groups});
+  if (invitations > 0) charges.push_back({1, user, invitations});
+  const int64_t wait = deps_.quotas->TakeOne(charges);
+  if (wait == 0) return OkStatus();
+  return QuotaExceeded(groups > 0 ? "too many groups created or members invited today "
+                                    "(limits.group.user_groups_created_per_day, user_invitations_per_day)"
+                                  : "too many members invited today (limits.group.user_invitations_per_day)",
+                       wait);
+}
+
 grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal::CreateGroupRequest* req,
                                            v1::GroupResult* res) {
   return Guarded("CreateGroup", [&]() -> Status {
@@ -269,6 +288,7 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
     if (std::find(members.begin(), members.end(), creator) != members.end())
       return InvalidArgument("do not list yourself: the creator joins as owner");
     if (auto st = CheckFriends(creator, members); !st.ok()) return st;
+    if (auto st = TakeQuota(creator, 1, members.size()); !st.ok()) return st;
     std::vector<std::string> creator_name;
     if (auto st = Names({creator}, &creator_name); !st.ok()) return st;
 
@@ -359,6 +379,7 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
     if (fresh.empty()) return nothing_new();
     if (group.member_count + fresh.size() > max_members) return FailedPrecondition(CapMessage(max_members));
     if (auto s = CheckFriends(actor, fresh); !s.ok()) return s;
+    if (auto s = TakeQuota(actor, 0, fresh.size()); !s.ok()) return s;
     std::vector<uint64_t> named{actor};
     named.insert(named.end(), fresh.begin(), fresh.end());
     std::vector<std::string> names;

@@ -119,6 +119,14 @@ Limits ClusterOptions::DefaultTestLimits() {
   return l;
 }
 
+void ClusterOptions::AllowLoad(uint32_t per_second) {
+  limits.gateway.requests_per_second = per_second;
+  limits.gateway.request_burst = per_second;
+  limits.chat.user_messages_per_second = 0;
+  limits.chat.user_messages_per_minute = 0;
+  limits.chat.user_history_bytes_per_minute = 0;
+}
+
 TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
   try {
     char tmpl[] = "/tmp/chat-e2e.XXXXXX";

@@ -50,6 +50,10 @@ struct ClusterOptions {
 
   // Product defaults, except a short drain so that stopping a cluster takes little time.
   static Limits DefaultTestLimits();
+  // For tests that drive load from a few users: each connection may make `per_second` requests
+  // per second (and as many at once), and the per-user message quotas are out of the way (they are
+  // tested by Abuse.*).
+  void AllowLoad(uint32_t per_second);
 };
 
 // A signed-up user and the connection it signed up on (authenticated, events flowing).

@@ -97,6 +97,7 @@ TEST(EventOutbox, AChatShardKilledBetweenAMembershipCommitAndItsPublishStillAnno
 TEST(EventOrder, OneConversationsEventsAreNeverReorderedUnderConcurrentSendsFromSeveralGateways) {
   ClusterOptions o;
   o.limits.common.fanout_workers = 4;  // several workers, so a wrong key would show as reordering
+  o.AllowLoad(2000);                   // each sender goes as fast as its replies come back
   TestCluster cluster(o);
   User owner = cluster.SignUp(0, kProto, "Owner");
   std::vector<User> senders, readers;

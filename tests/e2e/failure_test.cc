@@ -166,8 +166,7 @@ void ExpectHistoryMatchesAcks(Connection& reader, const std::string& conv, SendL
 
 TEST(GatewayFailure, ClientsOfAKilledGatewayResyncWithNothingLostOrRepeated) {
   ClusterOptions o;
-  o.limits.gateway.requests_per_second = 2000;  // the sender goes as fast as replies come back
-  o.limits.gateway.request_burst = 2000;
+  o.AllowLoad(2000);  // the sender goes as fast as replies come back
   TestCluster cluster(o);
   User alice = cluster.SignUp(0, kProto, "Alice");  // sender, on the gateway that dies
   User bob = cluster.SignUp(0, kJson, "Bob");       // receiver, on the gateway that dies
@@ -256,8 +255,7 @@ TEST(GatewayFailure, ClientsOfAKilledGatewayResyncWithNothingLostOrRepeated) {
 
 TEST(ChatShardRestart, SendsRetriedAcrossRestartsAreStoredExactlyOnceWithoutGaps) {
   ClusterOptions o;
-  o.limits.gateway.requests_per_second = 2000;
-  o.limits.gateway.request_burst = 2000;
+  o.AllowLoad(2000);
   TestCluster cluster(o);
   User alice = cluster.SignUp(0, kProto, "Alice");
   User bob = cluster.SignUp(1, kJson, "Bob");
@@ -297,8 +295,7 @@ TEST(ChatShardRestart, SendsRetriedAcrossRestartsAreStoredExactlyOnceWithoutGaps
 // succeeds instead of failing on a stale connection.
 TEST(PostgresRestart, AckedMessagesSurviveAnImmediateRestartUnderLoad) {
   ClusterOptions o;
-  o.limits.gateway.requests_per_second = 2000;
-  o.limits.gateway.request_burst = 2000;
+  o.AllowLoad(2000);
   TestCluster cluster(o);
   constexpr int kPairs = 3;
   std::vector<User> senders, readers;
@@ -416,8 +413,7 @@ TEST(SlowConsumer, AConnectionThatStopsReadingIsDroppedAndOthersAreUnaffected) {
   // gateway's own queue (16 frames) even starts to fill.
   ClusterOptions o;
   o.limits.gateway.send_queue_max_frames = 16;
-  o.limits.gateway.requests_per_second = 5000;
-  o.limits.gateway.request_burst = 5000;
+  o.AllowLoad(5000);
   o.limits.chat.max_text_chars = 50000;
   o.limits.gateway.max_frame_bytes = 128 * 1024;
   TestCluster cluster(o);

@@ -50,6 +50,7 @@ class FakeSession : public SessionHandle {
   }
   void Kick(uint16_t code, std::string) override { kicked = code; }
   uint64_t session_id() const override { return id_; }
+  int64_t last_request_ms() const override { return 0; }
   const internal::SessionRef& presence_ref() const override { return ref_; }
   internal::SessionRef ref_;
   std::mutex mu_;
@@ -106,6 +107,32 @@ TEST(SessionHub, DeliversToEverySessionOfListedUsersExceptTheSkippedOne) {
   hub.Flush();
   EXPECT_EQ(a1->events.size(), 1u);
   EXPECT_EQ(a2->events.size(), 1u);
+}
+
+TEST(SessionHub, AKickClosesOnlyTheNamedSessionAfterTellingIt) {
+  SessionHub hub;
+  auto a1 = std::make_shared<FakeSession>(1), a2 = std::make_shared<FakeSession>(2);
+  hub.Add(100, a1);
+  hub.Add(100, a2);
+  v1::Event kicked;
+  kicked.mutable_kicked()->set_close_code(4010);
+  kicked.mutable_kicked()->set_reason("too many sessions");
+  internal::Delivery d;
+  d.add_user_ids(100);
+  d.set_event(kicked.SerializeAsString());
+  d.set_kick_session_id(2);
+  EXPECT_EQ(hub.Deliver(d.SerializeAsString()), 1);
+  EXPECT_EQ(a2->kicked, 4010);
+  ASSERT_EQ(a2->events.size(), 1u) << "the kicked event goes out at once, not at the next Flush";
+  EXPECT_EQ(a1->kicked, 0);
+  EXPECT_TRUE(a1->events.empty());
+
+  d.set_kick_session_id(77);  // gone already: nothing happens
+  EXPECT_EQ(hub.Deliver(d.SerializeAsString()), 0);
+  d.set_event("not an event at all");
+  d.set_kick_session_id(1);
+  EXPECT_EQ(hub.Deliver(d.SerializeAsString()), -1);
+  EXPECT_EQ(a1->kicked, 0) << "a malformed kick closes nothing";
 }
 
 TEST(SessionHub, MalformedDeliveryIsDroppedWithoutHarm) {

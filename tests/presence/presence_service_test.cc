@@ -141,6 +141,80 @@ TEST_F(PresenceTest, UnregisterRemovesOnlyThatSession) {
   EXPECT_TRUE(Lookup({alice}).empty());
 }
 
+// Returns once the system clock's millisecond has moved on, so the next Register scores later than
+// everything before it (presence orders sessions by the ms of their last Register).
+void NextMillisecond() {
+  using namespace std::chrono;
+  const auto now = [] { return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count(); };
+  const auto start = now();
+  while (now() == start) {
+  }
+}
+
+TEST_F(PresenceTest, BeyondTheSessionCapTheSessionIdleLongestIsRemovedAndKicked) {
+  limits_.presence.max_sessions_per_user = 3;
+  auto gw_a = NewGateway("cap-a"), gw_b = NewGateway("cap-b"), gw_dead = NewGateway("cap-dead");
+  ASSERT_TRUE(Heartbeat(gw_a, 30000).ok());
+  ASSERT_TRUE(Heartbeat(gw_b, 30000).ok());
+  chat::testing::Signal arrived;  // guards `kicks`
+  std::vector<std::pair<std::string, internal::Delivery>> kicks;
+  RedisSubscriber sub(chat::testing::TestRedis(), {GatewayChannel(gw_a), GatewayChannel(gw_b), GatewayChannel(gw_dead)},
+                      [&](std::string_view channel, std::string_view payload) {
+                        internal::Delivery d;
+                        ASSERT_TRUE(d.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
+                        arrived.Update([&] { kicks.emplace_back(std::string(channel), d); });
+                      });
+  sub.Start();
+  ASSERT_TRUE(sub.WaitConnected(true, 10s));
+
+  const uint64_t alice = NewUser();
+  auto s1 = Ref(alice, "phone", gw_a, 1), s2 = Ref(alice, "tablet", gw_b, 2), s3 = Ref(alice, "web", gw_a, 3);
+  for (const auto& s : {s1, s2, s3}) {
+    NextMillisecond();
+    ASSERT_TRUE(Register({s}).ok());
+  }
+  NextMillisecond();
+  ASSERT_TRUE(Register({s1}).ok()) << "the phone was active: its gateway registers it again";
+  EXPECT_EQ(Lookup({alice}).size(), 3u) << "at the cap nothing is removed";
+
+  auto s4 = Ref(alice, "desktop", gw_a, 4);
+  NextMillisecond();
+  ASSERT_TRUE(Register({s4}).ok());
+  EXPECT_EQ(Lookup({alice}), (std::set<std::string>{Key(s1), Key(s3), Key(s4)})) << "the tablet was idle longest";
+  ASSERT_TRUE(arrived.WaitFor([&] { return !kicks.empty(); }, 10s));
+  {
+    std::pair<std::string, internal::Delivery> first;
+    arrived.Update([&] { first = kicks[0]; });  // a read under the mutex
+    const auto& [channel, d] = first;
+    EXPECT_EQ(channel, GatewayChannel(gw_b)) << "the kick goes to the tablet's gateway";
+    EXPECT_EQ(d.kick_session_id(), 2u);
+    ASSERT_EQ(d.user_ids_size(), 1);
+    EXPECT_EQ(d.user_ids(0), alice);
+    v1::Event e;
+    ASSERT_TRUE(e.ParseFromString(d.event()));
+    EXPECT_EQ(e.kicked().close_code(), 4010u);
+  }
+
+  // A session on a gateway that died (no lease) is forgotten before any live one is kicked.
+  auto s5 = Ref(alice, "old", gw_dead, 5);
+  NextMillisecond();
+  ASSERT_TRUE(Register({s5}).ok());  // over the cap: evicts the oldest live one (s3)
+  ASSERT_TRUE(redis_.Command({"DEL", LeaseKey(gw_dead)}).has_value());
+  auto s6 = Ref(alice, "new", gw_a, 6);
+  NextMillisecond();
+  ASSERT_TRUE(Register({s6}).ok());
+  EXPECT_EQ(Lookup({alice}), (std::set<std::string>{Key(s1), Key(s4), Key(s6)}));
+  ASSERT_TRUE(arrived.WaitFor([&] { return kicks.size() >= 2; }, 10s));
+  std::vector<std::pair<std::string, internal::Delivery>> all;
+  arrived.Update([&] { all = kicks; });
+  ASSERT_EQ(all.size(), 2u) << "s3 was kicked for s5; s5 (dead gateway) was dropped without a kick";
+  EXPECT_EQ(all[1].first, GatewayChannel(gw_a));
+  EXPECT_EQ(all[1].second.kick_session_id(), 3u);
+  auto card = redis_.Command({"ZCARD", SessionOrderKey(alice)});
+  ASSERT_TRUE(card.has_value());
+  EXPECT_EQ(card->integer, 3) << "the order set forgets what the hash forgets";
+}
+
 TEST_F(PresenceTest, SessionsOfAGatewayWhoseLeaseExpiresDisappear) {
   auto dying = NewGateway("dying"), healthy = NewGateway("healthy");
   // Redis tells when the dying gateway's lease expires (a keyspace notification), subscribed to

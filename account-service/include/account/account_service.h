@@ -25,6 +25,7 @@
 #include "common/outbox.h"
 #include "common/pg.h"
 #include "common/token.h"
+#include "common/user_quota.h"
 
 namespace chat::account {
 
@@ -51,7 +52,12 @@ struct AccountServiceDeps {
   EventPublisher* events = nullptr;
   Outbox* outbox = nullptr;         // friend events survive a crash after their commit; null = at most once (tests)
   std::function<int64_t()> now_ms;  // the clock (unix ms); null = the system clock (tests inject one)
+  // Per-user quotas made from AccountQuotaSpecs (friend requests per day); null = none (tests).
+  UserQuotas* quotas = nullptr;
 };
+
+// The per-user quotas of this service, in this order: friend requests per day.
+std::vector<QuotaSpec> AccountQuotaSpecs(const Limits& limits);
 
 class AccountServiceImpl final : public internal::AccountService::Service {
  public:
@@ -109,6 +115,7 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   CodeSender& sender_;
   EventPublisher& events_;
   Outbox* const outbox_;
+  UserQuotas* const quotas_;
   std::function<int64_t()> now_ms_;
   CodeSendBudget code_budget_;              // codes this replica may still send (max_codes_per_shard_per_minute)
   std::atomic<uint64_t> request_codes_{0};  // request_code calls so far, for the purge cadence

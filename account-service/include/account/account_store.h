@@ -88,7 +88,10 @@ std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids)
 bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name);
 
 // --- friend requests (stored on the receiver's shard)
-void UpsertRequest(pqxx::work& t, const RequestRow& r);
+// Stores or refreshes the request. True when the receiver should be told (a friendRequest event):
+// the request is new, or its last notice is at or before renotify_before_ms (which then becomes
+// r.created_ms); false for a re-send inside that window.
+bool UpsertRequest(pqxx::work& t, const RequestRow& r, int64_t renotify_before_ms);
 // The request from `from` to `to` if created at or after min_created_ms; locked.
 std::optional<RequestRow> LockLiveRequest(pqxx::work& t, uint64_t to, uint64_t from, int64_t min_created_ms);
 void DeleteRequest(pqxx::work& t, uint64_t to, uint64_t from);

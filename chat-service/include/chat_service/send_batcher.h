@@ -11,6 +11,11 @@
 // rows in id order, so concurrent batches cannot deadlock; a batch amortizes the commit (WAL flush)
 // over every send queued while other batches were busy.
 //
+// Per-user quotas (UserQuotas, when given): each batch charges its senders' message and byte quotas
+// (SendQuotaSpecs) in one Redis round trip before the commit; a send over quota is answered
+// RESOURCE_EXHAUSTED with the wait and not committed. Charged per attempt: a retry of a send that
+// already committed is charged again (its reply, duplicate or refusal, tells the client what holds).
+//
 // Backpressure: at most `queue_max` sends wait; beyond that Submit fails at once with
 // RESOURCE_EXHAUSTED ("chat shard overloaded; retry"), so overload costs a cheap refusal instead of an
 // ever longer queue. Each send carries its caller's deadline; a send whose deadline has passed when its
@@ -27,14 +32,20 @@
 
 #include "chat_service/chat_store.h"
 #include "chat_service/fanout_queue.h"
+#include "common/user_quota.h"
 
 namespace chat::chat_service {
+
+// The quotas a user's sends draw on, in this order: messages per second, messages per minute, history
+// bytes (stored content) per minute (limits.chat.user_*).
+std::vector<QuotaSpec> SendQuotaSpecs(const Limits& limits);
 
 class SendBatcher {
  public:
   using DoneFn = std::function<void(SendOutcome&&)>;
+  // `quotas` (borrowed, may be null: no per-user limits) must have been made from SendQuotaSpecs.
   SendBatcher(PgChatStore& store, FanoutQueue& fanout, uint32_t batch_max, uint32_t queue_max = 10000,
-              uint32_t committers = 1);
+              uint32_t committers = 1, UserQuotas* quotas = nullptr);
   ~SendBatcher();  // Stop()
 
   void Start();
@@ -58,8 +69,12 @@ class SendBatcher {
   };
   void Run();
 
+  // Answers the sends of `live` that are over quota and removes them from it.
+  void RefuseOverQuota(std::vector<Item*>* live);
+
   PgChatStore& store_;
   FanoutQueue& fanout_;
+  UserQuotas* const quotas_;
   const uint32_t batch_max_;
   const size_t queue_max_;
   std::mutex mu_;

@@ -50,7 +50,8 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(common, uint32_t, drain_timeout_ms, 5000, 0, kNoMax)               /* graceful shutdown budget */ \
   X(common, uint32_t, fanout_workers, 2, 1, 64)                        /* event path threads per process */ \
   X(common, uint32_t, outbox_redeliver_after_ms, 3000, 100, 3600000)   /* outbox: relay what is unacked */ \
-  X(common, uint32_t, outbox_poll_ms, 1000, 10, 60000)                 /* outbox: relay look interval */
+  X(common, uint32_t, outbox_poll_ms, 1000, 10, 60000)                 /* outbox: relay look interval */ \
+  X(common, uint32_t, user_quota_timeout_ms, 200, 1, 10000)            /* Redis round trip of a quota */
 #define CHAT_LIMITS_GATEWAY(X) \
   X(gateway, uint32_t, max_frame_bytes, 64 * 1024, 256, kNoMax)        /* largest client message */ \
   X(gateway, uint32_t, send_queue_max_frames, 1024, 1, kNoMax)         /* per session, then close 4008 */ \
@@ -75,10 +76,15 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(chat, uint32_t, send_batch_max, 256, 0, kNoMax)                    /* sends in one commit / call */ \
   X(chat, uint32_t, send_committers, 1, 1, 64)                         /* threads committing batches */ \
   X(chat, uint32_t, friend_cache_ttl_ms, 60000, 0, 3600 * 1000)        /* positive answers only */ \
-  X(chat, uint32_t, send_queue_max, 10000, 0, kNoMax)                  /* sends waiting for a commit */
+  X(chat, uint32_t, send_queue_max, 10000, 0, kNoMax)                  /* sends waiting for a commit */ \
+  X(chat, uint32_t, user_messages_per_second, 20, 0, kNoMax)           /* per user, cluster-wide; 0 = off */ \
+  X(chat, uint32_t, user_messages_per_minute, 300, 0, kNoMax)          /* per user, cluster-wide; 0 = off */ \
+  X(chat, uint32_t, user_history_bytes_per_minute, 1024 * 1024, 0, kNoMax) /* stored content, per user */
 #define CHAT_LIMITS_GROUP(X) \
   X(group, uint32_t, max_group_members, 500, 0, kNoMax) \
-  X(group, uint32_t, max_group_name_chars, 64, 0, kNoMax)
+  X(group, uint32_t, max_group_name_chars, 64, 0, kNoMax) \
+  X(group, uint32_t, user_groups_created_per_day, 50, 0, kNoMax)       /* per user, cluster-wide; 0 = off */ \
+  X(group, uint32_t, user_invitations_per_day, 500, 0, kNoMax)         /* members added, per user; 0 = off */
 #define CHAT_LIMITS_ACCOUNT(X) \
   X(account, uint32_t, code_ttl_s, 300, 0, kNoMax) \
   X(account, uint32_t, code_max_tries, 5, 0, kNoMax) \
@@ -90,9 +96,12 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(account, uint32_t, max_display_name_chars, 32, 0, kNoMax) \
   X(account, uint32_t, max_greeting_chars, 50, 0, kNoMax) \
   X(account, uint32_t, max_friends, 5000, 0, kNoMax) \
-  X(account, uint32_t, friend_request_ttl_s, 30 * 24 * 3600, 0, kNoMax)
+  X(account, uint32_t, friend_request_ttl_s, 30 * 24 * 3600, 0, kNoMax) \
+  X(account, uint32_t, user_friend_requests_per_day, 100, 0, kNoMax)   /* per user, cluster-wide; 0 = off */ \
+  X(account, uint32_t, friend_request_renotify_s, 3600, 0, kNoMax)     /* re-sent request: event at most */
 #define CHAT_LIMITS_PRESENCE(X) \
-  X(presence, uint32_t, presence_ttl_ms, 30000, 300, kNoMax)           /* gateway lease; heartbeat ttl/3 */
+  X(presence, uint32_t, presence_ttl_ms, 30000, 300, kNoMax)           /* gateway lease; heartbeat ttl/3 */ \
+  X(presence, uint32_t, max_sessions_per_user, 20, 0, 10000)           /* cluster-wide; then close 4010 */
 #define CHAT_ALL_LIMITS(X) \
   CHAT_LIMITS_COMMON(X) CHAT_LIMITS_GATEWAY(X) CHAT_LIMITS_CHAT(X) CHAT_LIMITS_GROUP(X) CHAT_LIMITS_ACCOUNT(X) \
   CHAT_LIMITS_PRESENCE(X)

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cassert>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <string>
@@ -24,10 +25,18 @@ class [[nodiscard]] Status {
   bool ok() const { return code_ == v1::OK; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  // For a refusal that passes after a wait (a quota): the milliseconds until the same request would
+  // pass; 0 when unknown or not applicable. Carried to the client as Reply.retry_after_ms.
+  int64_t retry_after_ms() const { return retry_after_ms_; }
+  Status WithRetryAfter(int64_t ms) && {
+    retry_after_ms_ = ms;
+    return std::move(*this);
+  }
 
  private:
   StatusCode code_ = v1::OK;
   std::string message_;
+  int64_t retry_after_ms_ = 0;
 };
 
 inline Status OkStatus() { return {}; }

@@ -56,8 +56,6 @@ class RedisDeliveryPublisher : public DeliveryPublisher {
   RedisClient redis_;
 };
 
-std::string GatewayChannel(const std::string& gateway_id);
-
 // One event for a set of users.
 struct FanoutItem {
   std::vector<uint64_t> user_ids;

@@ -21,6 +21,9 @@ struct redisContext;
 
 namespace chat {
 
+// The pub/sub channel a gateway subscribes to: every Delivery (services.proto) for its sessions.
+std::string GatewayChannel(const std::string& gateway_id);
+
 struct RedisReply {
   enum class Type { kNil, kString, kInteger, kArray, kStatus, kError } type = Type::kNil;
   std::string str;

@@ -15,8 +15,11 @@ namespace chat {
 grpc::StatusCode ToGrpc(StatusCode code);
 StatusCode FromGrpc(grpc::StatusCode code);
 
-// A Status as a gRPC reply: the code mapped 1:1, the message kept.
+// A Status as a gRPC reply: the code mapped 1:1, the message kept, a retry-after (when set) as the
+// decimal milliseconds in the error details.
 grpc::Status ToGrpcStatus(const Status& status);
+// The retry-after a peer's refusal carries (ToGrpcStatus), 0 when none.
+int64_t RetryAfterMs(const grpc::Status& status);
 // A peer's reply as a Status, code and message kept (FromGrpc mapping).
 Status FromPeer(const grpc::Status& peer);
 

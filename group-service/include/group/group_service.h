@@ -61,6 +61,7 @@
 #include "common/events.h"
 #include "common/outbox.h"
 #include "common/pg.h"
+#include "common/user_quota.h"
 #include "group/group_seams.h"
 #include "group/group_store.h"
 
@@ -75,8 +76,13 @@ struct GroupServiceDeps {
   ProfileSource* profiles = nullptr;
   ConversationMembership* chat = nullptr;
   EventPublisher* events = nullptr;
-  Outbox* outbox = nullptr;  // null: changes are announced at most once (tests of the logic alone)
+  Outbox* outbox = nullptr;      // null: changes are announced at most once (tests of the logic alone)
+  UserQuotas* quotas = nullptr;  // made from GroupQuotaSpecs; null = no per-user quotas (tests)
 };
+
+// The per-user quotas of this service, in this order: groups created per day, invitations (members a
+// user adds, at creation or later) per day.
+std::vector<QuotaSpec> GroupQuotaSpecs(const Limits& limits);
 
 // Outbox topics: a committed membership change (internal::OutboxGroupChange), and a full re-sync of
 // one group's chat copy (the group id in decimal; migration 0004 writes one per group that lagged
@@ -119,6 +125,8 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   bool RelaySync(uint64_t outbox_id, const std::string& payload);
 
  private:
+  // Charges `user` for `groups` created and `invitations` (members added); the refusal when over quota.
+  Status TakeQuota(uint64_t user, uint64_t groups, uint64_t invitations);
   // What one committed change tells chat-service.
   struct ChatDelta {
     std::vector<uint64_t> add;

@@ -7,6 +7,10 @@
 //                              field "<gateway_id>|<session_id>"  ->  value "<device_id>"
 //                          EXPIREs kSessionHashTtlSeconds (2 days) after the user's last Register,
 //                          so a user who vanished without Unregister is eventually forgotten.
+//   presz:<user_id>        sorted set of the same fields, scored by the unix ms of the session's last
+//                          activity: its first Register, then the last_active_ms its gateway sends
+//                          when it registers active sessions again (after each heartbeat), so the
+//                          lowest score is the session idle longest; same expiry as pres:.
 //   gwlease:<gateway_id>   string "1" with a PX TTL: the gateway's lease. Refreshed by
 //                          GatewayHeartbeat (ttl_ms, 0 = limits.presence.presence_ttl_ms); Register also
 //                          creates it if missing (SET NX, never shortening or extending a live one),
@@ -23,6 +27,12 @@
 //     re-register. Delivery is a doorbell and clients repair any gap by sync, so nothing
 //     acknowledged is lost.
 //   * Lookup is a snapshot: a session registered or dropped concurrently may or may not appear.
+//   * Sessions per user are capped (limits.presence.max_sessions_per_user): when a Register takes a
+//     user over the cap, sessions of gateways without a lease are forgotten first, then the live
+//     sessions idle longest (never the one registering) are removed and kicked: a Delivery with
+//     kick_session_id and a KickedEvent (close code 4010) is published on their gateway's channel.
+//     Concurrent registrations may each evict one, leaving the user below the cap; never above it
+//     for longer than one Register.
 //   * Register/Unregister are idempotent; all commands of one call go in one Redis pipeline
 //     (one round trip); they are not atomic across keys.
 //
@@ -33,6 +43,9 @@
 // thread-safe and owned by the caller, who keeps it alive longer than this service.
 #include <cstdint>
 #include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "chat/internal/services.grpc.pb.h"
 #include "common/config.h"
@@ -48,6 +61,7 @@ inline constexpr size_t kMaxGatewayIdChars = 200;
 inline constexpr size_t kMaxDeviceIdChars = 200;
 
 std::string SessionsKey(uint64_t user_id);
+std::string SessionOrderKey(uint64_t user_id);
 std::string LeaseKey(const std::string& gateway_id);
 std::string SessionField(const std::string& gateway_id, uint64_t session_id);
 
@@ -69,6 +83,9 @@ class PresenceServiceImpl final : public internal::PresenceService::Service {
                       internal::LookupResult* res) override;
 
  private:
+  // Brings every user in `over` (whose Register found more than the cap) back to the cap.
+  void EvictOverCap(const std::vector<std::pair<uint64_t, std::vector<std::string>>>& over,
+                    const std::unordered_set<std::string>& registering);
   RedisClient& redis_;
   const Limits& limits_;
 };
