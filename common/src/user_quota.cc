@@ -1,12 +1,11 @@
 #include "common/user_quota.h"
 
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-
-#include <openssl/sha.h>
 
 #include "common/redis.h"
 
@@ -90,9 +89,9 @@ std::string BucketKey(const QuotaSpec& spec, uint64_t user_id) {
 // The tokens of a bucket last seen holding `tokens` at `ts_ms`, at `now_ms`.
 double Refilled(const QuotaSpec& spec, double tokens, int64_t ts_ms, int64_t now_ms) {
   if (now_ms <= ts_ms) return tokens;
-  return std::min<double>(static_cast<double>(spec.capacity),
-                          tokens + static_cast<double>(now_ms - ts_ms) * static_cast<double>(spec.capacity) /
-                                       static_cast<double>(spec.window_ms));
+  return std::min<double>(static_cast<double>(spec.capacity), tokens + static_cast<double>(now_ms - ts_ms) *
+                                                                           static_cast<double>(spec.capacity) /
+                                                                           static_cast<double>(spec.window_ms));
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ class Abuse : public ::testing::Test {
     alice_ = new User(cluster_->SignUp(0, kProto, "Alice"));
     bob_ = new User(cluster_->SignUp(1, kJson, "Bob"));
     cluster_->MakeFriends(*alice_, *bob_);
+    for (int i = 0; i < cluster_->gateway_count(); ++i) rss_start_kib_.push_back(cluster_->GatewayRssKiB(i));
   }
   static void TearDownTestSuite() {
     delete bob_;
@@ -63,7 +64,9 @@ class Abuse : public ::testing::Test {
   static TestCluster* cluster_;
   static User* alice_;
   static User* bob_;
+  static std::vector<uint64_t> rss_start_kib_;  // each gateway's VmRSS once the suite's users are in
 };
+std::vector<uint64_t> Abuse::rss_start_kib_;
 TestCluster* Abuse::cluster_ = nullptr;
 User* Abuse::alice_ = nullptr;
 User* Abuse::bob_ = nullptr;
@@ -195,6 +198,45 @@ TEST_F(Abuse, BeyondTheSessionCapTheSessionIdleLongestIsClosedWith4010) {
   const std::string conv = DirectConversationId(sender.id, hoarder.id);
   const uint64_t seq = SendTextOk(sender.c(), conv, "to every session you still have");
   for (Connection* c : {s2.get(), s3.get(), s4.get()}) EXPECT_TRUE(WaitForMessage(*c, conv, seq)) << Diag(*c);
+  ExpectOthersServed();
+}
+
+// Issue 9: the same with 30 more connections: the user never keeps more than the cap, every
+// session closed is closed with 4010, the newest stays, and the gateway is not hurt.
+TEST_F(Abuse, ASessionFloodNeverHoldsMoreThanTheCap) {
+  User hoarder = cluster_->SignUp(0, kProto, "Flood");
+  std::vector<std::unique_ptr<Connection>> conns;
+  for (int i = 0; i < 30; ++i) conns.push_back(cluster_->Connect(hoarder, i % 2, i % 3 ? kProto : kJson));
+  std::vector<Connection*> all = {&hoarder.c()};
+  for (auto& c : conns) all.push_back(c.get());
+  const size_t must_close = all.size() - kSessionsPerUser;
+  std::vector<bool> closed(all.size(), false);
+  size_t n_closed = 0;
+  // The kicks are in flight through presence and Redis: collect the closes as they come.
+  for (auto deadline = Clock::now() + 20s; n_closed < must_close && Clock::now() < deadline;) {
+    for (size_t i = 0; i < all.size(); ++i) {
+      uint16_t code = 0;
+      if (closed[i] || !all[i]->WaitClosed(20ms, &code)) continue;
+      closed[i] = true;
+      ++n_closed;
+      EXPECT_EQ(code, 4010) << "connection " << i;
+    }
+  }
+  EXPECT_EQ(n_closed, must_close) << "the user kept more sessions than the cap";
+  EXPECT_FALSE(closed.back()) << "the newest session was closed";
+  for (size_t i = 0; i < all.size(); ++i)
+    if (!closed[i]) EXPECT_EQ(client::GetMe(*all[i]).status(), v1::OK) << "a session left open is served";
+  ExpectOthersServed();
+}
+
+// Runs last (gtest keeps declaration order): nothing above made a gateway grow.
+TEST_F(Abuse, GatewaysStayedWithinTenMebibytesOfWhereTheyStarted) {
+  ASSERT_EQ(rss_start_kib_.size(), static_cast<size_t>(cluster_->gateway_count()));
+  for (int i = 0; i < cluster_->gateway_count(); ++i) {
+    const uint64_t now = cluster_->GatewayRssKiB(i);
+    ASSERT_GT(now, 0u) << "gateway " << i << " is not running";
+    EXPECT_LT(now, rss_start_kib_[i] + 10 * 1024) << "gateway " << i << " grew from " << rss_start_kib_[i] << " KiB";
+  }
   ExpectOthersServed();
 }
 

@@ -119,6 +119,16 @@ Limits ClusterOptions::DefaultTestLimits() {
   return l;
 }
 
+uint64_t TestCluster::GatewayRssKiB(int i) const {
+  const pid_t pid = gateways_.at(i).child.pid();
+  if (pid <= 0) return 0;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  return 0;
+}
+
 void ClusterOptions::AllowLoad(uint32_t per_second) {
   limits.gateway.requests_per_second = per_second;
   limits.gateway.request_burst = per_second;

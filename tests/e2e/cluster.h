@@ -87,6 +87,8 @@ class TestCluster {
   int gateway_count() const { return static_cast<int>(gateway_ports_.size()); }
   int chat_shard_count() const { return static_cast<int>(chat_ports_.size()); }
   uint16_t gateway_port(int i) const { return gateway_ports_.at(i); }
+  // Resident memory of gateway i's process in KiB (VmRSS), 0 when it is not running.
+  uint64_t GatewayRssKiB(int i) const;
 
   // Connection options for gateway i with the given encoding (no token).
   client::ConnectOptions Options(int gateway, WireEncoding encoding) const;

@@ -35,9 +35,9 @@ namespace chat {
 class RedisClient;
 
 struct QuotaSpec {
-  std::string name;        // part of the Redis key; [a-z_]+
-  uint64_t capacity = 0;   // tokens per window; 0 = unlimited (the quota is never charged)
-  int64_t window_ms = 1;   // >= 1
+  std::string name;       // part of the Redis key; [a-z_]+
+  uint64_t capacity = 0;  // tokens per window; 0 = unlimited (the quota is never charged)
+  int64_t window_ms = 1;  // >= 1
 };
 
 // `cost` tokens of quota `quota` (an index into the specs) of user `user_id`.
@@ -48,7 +48,7 @@ struct QuotaCharge {
 };
 
 struct QuotaOptions {
-  int timeout_ms = 200;        // one Redis round trip; beyond it the local buckets decide
+  int timeout_ms = 200;          // one Redis round trip; beyond it the local buckets decide
   int64_t local_hold_ms = 1000;  // after a Redis failure, how long the local buckets decide alone
 };
 
@@ -68,7 +68,9 @@ class UserQuotas {
   // an unlimited quota always passes; a cost above the capacity counts as the capacity (one request
   // larger than the whole quota waits for a full bucket, never forever).
   std::vector<int64_t> Take(const std::vector<std::vector<QuotaCharge>>& requests);
-  int64_t TakeOne(const std::vector<QuotaCharge>& request) { return Take(std::vector<std::vector<QuotaCharge>>{request})[0]; }
+  int64_t TakeOne(const std::vector<QuotaCharge>& request) {
+    return Take(std::vector<std::vector<QuotaCharge>>{request})[0];
+  }
 
   // True while verdicts come from the local buckets (Redis failed within local_hold_ms).
   bool degraded() const;
