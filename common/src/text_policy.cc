@@ -52,7 +52,7 @@ TextFault CodePointFault(TextKind kind, uint32_t cp) {
   return TextFault::kNone;
 }
 
-// Per code point, two bits derived once per process from utf8proc's tables (about 30 ms, paid by
+// Per code point, two bits derived once per process from utf8proc's tables (tens of milliseconds, paid by
 // the first non-ASCII text): NFC_Quick_Check=Yes, and a non-zero canonical combining class. A code
 // point is not Yes when NFC changes it alone (singletons, composition exclusions, non-starter
 // decompositions: Quick_Check=No) or when it is the second part of a primary composite, so a
@@ -209,6 +209,8 @@ std::string_view Rule(TextFault f, TextKind kind) {
 }
 
 }  // namespace
+
+void PrepareTextPolicy() { (void)Nfc(); }
 
 bool NfcQuickCheckYes(uint32_t cp) { return cp < 0x80 || Nfc().Yes(cp); }
 

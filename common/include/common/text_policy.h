@@ -53,6 +53,10 @@ enum class TextFault {
 // As NormalizeText, with the fault instead of a message.
 TextFault NormalizeTextFault(const TextRule& rule, std::string* text);
 
+// Builds the tables NormalizeText uses for non-ASCII text (tens of milliseconds, once per process)
+// now rather than at the first such text. ServiceMain calls it at start-up. Thread-safe.
+void PrepareTextPolicy();
+
 // The NFC form of valid UTF-8 `s` (the same bytes when s is already NFC).
 std::string ToNfc(std::string_view s);
 
