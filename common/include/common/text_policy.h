@@ -1,5 +1,5 @@
 #pragma once
-// The one policy for text that users send (docs/protocol.md §5.1, "Text rules"). Every text field of
+// The one policy for text that users send (docs/protocol.md §5.2, "Text rules"). Every text field of
 // every client request goes through NormalizeText with the kind of its field; every URL field goes
 // through CheckHttpsUrl. The server stores and forwards the NFC form: a client that sends "e" +
 // U+0301 gets "é" back in history and in events, and lengths are counted after normalization.
