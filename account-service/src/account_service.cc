@@ -222,9 +222,8 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
     if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
-    if (!ValidDisplayName(req->display_name(), limits_.account.max_display_name_chars))
-      return InvalidArgument("display name must be 1-" + std::to_string(limits_.account.max_display_name_chars) +
-                             " characters of valid UTF-8 without control characters");
+    std::string display_name = req->display_name();
+    if (auto st = NormalizeDisplayName(&display_name, limits_.account.max_display_name_chars); !st.ok()) return st;
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
     const int64_t now = now_ms_();
@@ -242,7 +241,7 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
             user.id = RandomUserIdOnShard(shard_, shard_count());
             user.phone = req->phone();
             user.handle = RandomHandle();
-            user.display_name = req->display_name();
+            user.display_name = display_name;
             user.created_ms = now;
             if (store::InsertUser(t, user)) return OkStatus();
             // A concurrent sign-up of the same phone committed first, or the id/handle is taken.
@@ -339,14 +338,13 @@ grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const inte
                                                 v1::Account* res) {
   return Guarded("SetDisplayName", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    if (!ValidDisplayName(req->display_name(), limits_.account.max_display_name_chars))
-      return InvalidArgument("display name must be 1-" + std::to_string(limits_.account.max_display_name_chars) +
-                             " characters of valid UTF-8 without control characters");
+    std::string display_name = req->display_name();
+    if (auto st = NormalizeDisplayName(&display_name, limits_.account.max_display_name_chars); !st.ok()) return st;
     std::optional<UserRow> user;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) {
-          if (store::SetDisplayName(t, req->user_id(), req->display_name())) user = store::UserById(t, req->user_id());
+          if (store::SetDisplayName(t, req->user_id(), display_name)) user = store::UserById(t, req->user_id());
           return OkStatus();
         },
         "SetDisplayName");
@@ -458,9 +456,8 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     if (!ValidUserId(from)) return InvalidArgument("origin user_id is required");
     if (!ValidUserId(to)) return InvalidArgument("user_id is required");
     if (from == to) return InvalidArgument("you cannot send a friend request to yourself");
-    if (!ValidGreeting(r.greeting(), limits_.account.max_greeting_chars))
-      return InvalidArgument("greeting must be at most " + std::to_string(limits_.account.max_greeting_chars) +
-                             " characters of valid UTF-8 without control characters");
+    std::string greeting = r.greeting();
+    if (auto st = NormalizeGreeting(&greeting, limits_.account.max_greeting_chars); !st.ok()) return st;
     if (!v1::FriendRequestSource_IsValid(r.source())) return InvalidArgument("unknown friend request source");
     if (!IsLocal(to)) return NotFound("no such user");
     if (quotas_) {
@@ -480,7 +477,7 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     auto* fr = items[0].event.mutable_friend_request()->mutable_request();
     *fr->mutable_from() = senders[from];
     fr->set_to_user_id(to);
-    fr->set_greeting(r.greeting());
+    fr->set_greeting(greeting);
     fr->set_source(r.source());
     fr->set_created_ms(now);
     bool already = false;
@@ -495,7 +492,7 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
             already = true;
             return OkStatus();
           }
-          notify = store::UpsertRequest(t, RequestRow{to, from, r.greeting(), r.source(), now}, renotify_before);
+          notify = store::UpsertRequest(t, RequestRow{to, from, greeting, r.source(), now}, renotify_before);
           if (notify) RecordEvents(t, &items);
           return OkStatus();
         },

@@ -1,6 +1,6 @@
 #include "account/validation.h"
 
-#include "common/utf8.h"
+#include "common/text_policy.h"
 
 namespace chat::account {
 
@@ -11,15 +11,13 @@ bool ValidPhone(std::string_view p) {
   return true;
 }
 
-bool ValidText(std::string_view s, size_t min_chars, size_t max_chars) {
-  auto n = Utf8CodePoints(s);
-  if (!n || *n < min_chars || *n > max_chars) return false;
-  return !HasControlChars(s);
+Status NormalizeDisplayName(std::string* name, size_t max_chars) {
+  return NormalizeText("display name", {TextKind::kName, 1, max_chars}, name);
 }
 
-bool ValidDisplayName(std::string_view name, size_t max_chars) { return ValidText(name, 1, max_chars); }
-
-bool ValidGreeting(std::string_view greeting, size_t max_chars) { return ValidText(greeting, 0, max_chars); }
+Status NormalizeGreeting(std::string* greeting, size_t max_chars) {
+  return NormalizeText("greeting", {TextKind::kName, 0, max_chars}, greeting);
+}
 
 bool ValidHandle(std::string_view h) {
   if (h.size() < kMinHandleChars || h.size() > kMaxHandleChars) return false;

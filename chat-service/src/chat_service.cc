@@ -116,12 +116,12 @@ Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, PendingSen
   ParsedConversation conv{};
   if (auto st = CheckConversation(m.conversation_id(), &conv); !st.ok()) return st;
   if (auto st = ValidateClientMsgId(m.client_msg_id(), limits_); !st.ok()) return st;
-  if (auto st = ValidateUserContent(m.content(), limits_); !st.ok()) return st;
+  send->content = m.content();
+  if (auto st = ValidateUserContent(&send->content, limits_); !st.ok()) return st;  // stores the NFC form
 
   send->conversation_id = m.conversation_id();
   send->sender_id = sender;
   send->client_msg_id = m.client_msg_id();
-  send->content = m.content();
   send->skip_session_id = req.origin().session_id();
   if (conv.kind == ParsedConversation::kDirect) {
     if (sender != conv.a && sender != conv.b) return PermissionDenied("you are not part of this conversation");

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "common/status.h"
-#include "common/utf8.h"
+#include "common/text_policy.h"
 
 namespace chat::chat_service {
 
@@ -22,47 +22,67 @@ Status ValidateClientMsgId(std::string_view id, const Limits& limits) {
 }
 
 namespace {
-bool ShortText(const std::string& s) {
-  const auto cps = Utf8CodePoints(s);
-  return cps && *cps <= kMaxShortFieldChars;
+
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+bool IsRestrictedNameChar(char c) {  // RFC 6838 restricted-name-chars
+  static constexpr std::string_view kMarks = "!#$&-^_.+";
+  return IsAlnum(c) || kMarks.find(c) != std::string_view::npos;
 }
+
+bool IsRestrictedName(std::string_view s) {
+  if (s.empty() || s.size() > 127 || !IsAlnum(s[0])) return false;  // restricted-name-first
+  for (char c : s)
+    if (!IsRestrictedNameChar(c)) return false;
+  return true;
+}
+
 }  // namespace
 
-Status ValidateUserContent(const v1::MessageContent& content, const Limits& limits) {
-  switch (content.content_case()) {
+Status ValidateMimeType(std::string_view m) {
+  if (m.empty()) return OkStatus();
+  const std::string rule = "media mime_type must be type/subtype (e.g. image/jpeg), at most " +
+                           std::to_string(kMaxShortFieldChars) + " printable ASCII characters";
+  if (m.size() > kMaxShortFieldChars) return InvalidArgument(rule);
+  for (char c : m)
+    if (c < 0x20 || c > 0x7E) return InvalidArgument(rule);
+  const size_t semi = m.find(';');
+  const std::string_view type_subtype = m.substr(0, semi);
+  const size_t slash = type_subtype.find('/');
+  if (slash == std::string_view::npos || !IsRestrictedName(type_subtype.substr(0, slash)) ||
+      !IsRestrictedName(type_subtype.substr(slash + 1)))
+    return InvalidArgument(rule);
+  return OkStatus();
+}
+
+Status ValidateUserContent(v1::MessageContent* content, const Limits& limits) {
+  switch (content->content_case()) {
     case v1::MessageContent::CONTENT_NOT_SET:
       return InvalidArgument("message content is required");
-    case v1::MessageContent::kText: {
-      const auto cps = Utf8CodePoints(content.text().text());
-      if (!cps) return InvalidArgument("text must be valid UTF-8");
-      if (*cps == 0) return InvalidArgument("text must not be empty");
-      if (*cps > limits.chat.max_text_chars)
-        return InvalidArgument("text is longer than " + std::to_string(limits.chat.max_text_chars) + " characters");
-      return OkStatus();
-    }
+    case v1::MessageContent::kText:
+      return NormalizeText("text", {TextKind::kMessage, 1, limits.chat.max_text_chars},
+                           content->mutable_text()->mutable_text());
     case v1::MessageContent::kMedia: {
-      const auto& m = content.media();
-      if (m.kind() == v1::MEDIA_KIND_UNSPECIFIED || !v1::MediaKind_IsValid(m.kind()))
+      v1::MediaContent* m = content->mutable_media();
+      if (m->kind() == v1::MEDIA_KIND_UNSPECIFIED || !v1::MediaKind_IsValid(m->kind()))
         return InvalidArgument("media kind is required");
-      if (m.url().empty() || m.url().size() > kMaxUrlChars)
-        return InvalidArgument("media url must be 1 to 2048 characters");
-      if (m.thumbnail_url().size() > kMaxUrlChars)
-        return InvalidArgument("media thumbnail_url must be at most 2048 characters");
-      if (!ShortText(m.mime_type()) || !ShortText(m.file_name()))
-        return InvalidArgument("media mime_type and file_name must be at most 256 characters");
-      return OkStatus();
+      if (auto st = CheckHttpsUrl("media url", m->url(), kMaxUrlChars, /*required=*/true); !st.ok()) return st;
+      if (auto st = CheckHttpsUrl("media thumbnail_url", m->thumbnail_url(), kMaxUrlChars, /*required=*/false);
+          !st.ok())
+        return st;
+      if (auto st = ValidateMimeType(m->mime_type()); !st.ok()) return st;
+      return NormalizeText("media file_name", {TextKind::kName, 0, kMaxShortFieldChars}, m->mutable_file_name());
     }
     case v1::MessageContent::kLocation: {
-      const auto& l = content.location();
-      if (!std::isfinite(l.latitude()) || l.latitude() < -90 || l.latitude() > 90)
+      v1::LocationContent* l = content->mutable_location();
+      if (!std::isfinite(l->latitude()) || l->latitude() < -90 || l->latitude() > 90)
         return InvalidArgument("latitude must be between -90 and 90");
-      if (!std::isfinite(l.longitude()) || l.longitude() < -180 || l.longitude() > 180)
+      if (!std::isfinite(l->longitude()) || l->longitude() < -180 || l->longitude() > 180)
         return InvalidArgument("longitude must be between -180 and 180");
-      if (!ShortText(l.label())) return InvalidArgument("location label must be at most 256 characters");
-      return OkStatus();
+      return NormalizeText("location label", {TextKind::kName, 0, kMaxShortFieldChars}, l->mutable_label());
     }
     case v1::MessageContent::kContactCard:
-      if (content.contact_card().user_id() == 0) return InvalidArgument("contact card needs a user_id");
+      if (content->contact_card().user_id() == 0) return InvalidArgument("contact card needs a user_id");
       return OkStatus();
     case v1::MessageContent::kSystem:
       return InvalidArgument("system messages are written by the server only");

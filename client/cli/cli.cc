@@ -135,15 +135,20 @@ const v1::Reply& Check(const v1::Reply& reply) {
   return reply;
 }
 
-// Every string another user chose (names, handles, texts, greetings, group names, aliases, media
-// labels) goes through this before it reaches the terminal.
+// Every string that came from the server or another user (names, handles, texts, greetings, group
+// names, aliases, media labels, conversation ids, error messages, close and kick reasons) goes
+// through this before it reaches the terminal.
 std::string Safe(std::string_view s) { return EscapeForTerminal(s); }
+
+}  // namespace
 
 std::string Who(const v1::UserProfile& p) {
   std::string s = "@" + Safe(p.handle());
   if (!p.display_name().empty()) s += " (" + Safe(p.display_name()) + ")";
   return s;
 }
+
+namespace {
 
 std::string FormatTime(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";
@@ -154,6 +159,8 @@ std::string FormatTime(int64_t unix_ms) {
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
   return buf;
 }
+
+}  // namespace
 
 std::string DescribeContent(const v1::MessageContent& c) {
   switch (c.content_case()) {
@@ -181,6 +188,8 @@ std::string DescribeContent(const v1::MessageContent& c) {
       return "[unsupported message]";
   }
 }
+
+namespace {
 
 const char* RoleName(v1::GroupRole r) {
   switch (r) {
@@ -268,10 +277,10 @@ class Cli {
       Setup();
       return (this->*fn)();
     } catch (const UsageError& e) {
-      std::cerr << "error: " << e.message << "\n(see chat-cli --help)\n";
+      std::cerr << "error: " << Safe(e.message) << "\n(see chat-cli --help)\n";
       return 2;
     } catch (const CommandError& e) {
-      std::cerr << "error: " << e.message << "\n";
+      std::cerr << "error: " << Safe(e.message) << "\n";
       return 1;
     }
   }
@@ -428,7 +437,7 @@ class Cli {
   }
 
   std::string FormatMessage(const v1::Message& m) {
-    return "[" + m.conversation_id() + " #" + std::to_string(m.seq()) + "] " +
+    return "[" + Safe(m.conversation_id()) + " #" + std::to_string(m.seq()) + "] " +
            (m.content().has_system() ? "" : ShortName(m.sender_id()) + ": ") + DescribeContent(m.content());
   }
 
@@ -548,7 +557,7 @@ class Cli {
   int CmdWhoAmI() {
     auto r = Check(client::GetMe(Conn(), timeout_));
     const auto& a = r.account();
-    std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << a.phone() << std::endl;
+    std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << Safe(a.phone()) << std::endl;
     return 0;
   }
 
@@ -589,7 +598,7 @@ class Cli {
     auto r = Check(client::AcceptFriendRequest(Conn(), id, timeout_));
     if (r.has_contact()) {
       std::cout << "now friends with " << Who(r.contact().profile()) << "; conversation "
-                << r.contact().conversation_id() << std::endl;
+                << Safe(r.contact().conversation_id()) << std::endl;
     } else {
       std::cout << "accepted" << std::endl;
     }
@@ -600,8 +609,8 @@ class Cli {
     auto r = Check(client::ListContacts(Conn(), timeout_));
     if (r.contacts().contacts().empty()) std::cout << "no contacts yet\n";
     for (const auto& c : r.contacts().contacts())
-      std::cout << Who(c.profile()) << ", id " << c.profile().user_id() << ", conversation " << c.conversation_id()
-                << ", since " << FormatTime(c.since_ms()) << std::endl;
+      std::cout << Who(c.profile()) << ", id " << c.profile().user_id() << ", conversation "
+                << Safe(c.conversation_id()) << ", since " << FormatTime(c.since_ms()) << std::endl;
     return 0;
   }
 
@@ -611,7 +620,7 @@ class Cli {
     std::string text;
     for (size_t i = 1; i < words_.size(); ++i) text += (i > 1 ? " " : "") + words_[i];
     auto r = Check(client::SendText(Conn(), cid, client::NewClientMsgId(), text, timeout_));
-    std::cout << "sent [" << cid << " #" << r.send_message().seq() << "]"
+    std::cout << "sent [" << Safe(cid) << " #" << r.send_message().seq() << "]"
               << (r.send_message().duplicate() ? " (duplicate)" : "") << std::endl;
     return 0;
   }
@@ -646,8 +655,8 @@ class Cli {
     for (const auto& c : r.conversations().conversations()) {
       std::string title = c.kind() == v1::CONVERSATION_KIND_GROUP ? "group \"" + group_names[c.group_id()] + "\""
                                                                   : "with " + NameOf(c.peer_user_id());
-      std::cout << c.conversation_id() << "  " << title << "  unread " << c.unread_count() << "  read #" << c.read_seq()
-                << " of #" << c.last_seq();
+      std::cout << Safe(c.conversation_id()) << "  " << title << "  unread " << c.unread_count() << "  read #"
+                << c.read_seq() << " of #" << c.last_seq();
       if (c.has_last_message() && c.last_seq() > 0)
         std::cout << "  last: " << ShortName(c.last_message().sender_id()) << ": "
                   << DescribeContent(c.last_message().content());
@@ -662,13 +671,13 @@ class Cli {
     if (!ParseUint(words_[1], &seq)) throw UsageError{"SEQ must be a number"};
     std::string cid = ConversationOf(words_[0]);
     auto r = Check(client::MarkRead(Conn(), cid, seq, timeout_));
-    std::cout << "read position of " << cid << " is #" << r.mark_read().read_seq() << std::endl;
+    std::cout << "read position of " << Safe(cid) << " is #" << r.mark_read().read_seq() << std::endl;
     return 0;
   }
 
   void PrintGroup(const v1::Group& g) {
     std::cout << g.group_id() << "  \"" << Safe(g.name()) << "\"  " << g.member_count() << " members  conversation "
-              << g.conversation_id() << std::endl;
+              << Safe(g.conversation_id()) << std::endl;
   }
 
   int CmdCreateGroup() {
@@ -781,8 +790,8 @@ class Cli {
         OnMessage(e.message().message());
         break;
       case v1::Event::kReadPosition:
-        std::cout << "[" << e.read_position().conversation_id() << "] read up to #" << e.read_position().read_seq()
-                  << " on another device" << std::endl;
+        std::cout << "[" << Safe(e.read_position().conversation_id()) << "] read up to #"
+                  << e.read_position().read_seq() << " on another device" << std::endl;
         break;
       case v1::Event::kFriendRequest: {
         const auto& q = e.friend_request().request();
@@ -794,7 +803,8 @@ class Cli {
       case v1::Event::kFriendAdded: {
         const auto& c = e.friend_added().contact();
         names_[c.profile().user_id()] = Who(c.profile());
-        std::cout << "now friends with " << Who(c.profile()) << "; conversation " << c.conversation_id() << std::endl;
+        std::cout << "now friends with " << Who(c.profile()) << "; conversation " << Safe(c.conversation_id())
+                  << std::endl;
         break;
       }
       case v1::Event::kGroupChanged: {
@@ -802,7 +812,7 @@ class Cli {
         std::vector<uint64_t> ids(g.user_ids().begin(), g.user_ids().end());
         ids.push_back(g.actor_id());
         LearnNames(ids);
-        std::cout << "[" << g.group().conversation_id() << "] group \"" << Safe(g.group().name()) << "\" "
+        std::cout << "[" << Safe(g.group().conversation_id()) << "] group \"" << Safe(g.group().name()) << "\" "
                   << GroupChangeName(g.kind());
         if (g.actor_id() != 0) std::cout << " by " << ShortName(g.actor_id());
         if (!g.user_ids().empty()) {
@@ -815,8 +825,8 @@ class Cli {
       case v1::Event::kConversationUpdated:
         break;  // summaries only; messages arrive as their own events
       case v1::Event::kKicked:
-        std::cerr << "server ends the session: " << e.kicked().reason() << " (code " << e.kicked().close_code() << ")"
-                  << std::endl;
+        std::cerr << "server ends the session: " << Safe(e.kicked().reason()) << " (code " << e.kicked().close_code()
+                  << ")" << std::endl;
         break;
       default:
         break;
@@ -836,13 +846,13 @@ class Cli {
       conn_ = ConnectAny(token, url_index, &used, &err, &status);
       if (!conn_) {
         if (status == 401) throw CommandError{"UNAUTHENTICATED: the saved token was rejected; run chat-cli login"};
-        std::cerr << "cannot connect: " << err << "; retrying in " << backoff.count() << " ms" << std::endl;
+        std::cerr << "cannot connect: " << Safe(err) << "; retrying in " << backoff.count() << " ms" << std::endl;
         if (Interrupted(backoff)) return 0;
         backoff = std::min(backoff * 2, kBackoffMax);
         continue;
       }
       url_index = used;
-      std::cerr << "connected to " << urls_[used] << " as @" << profile_->handle << std::endl;
+      std::cerr << "connected to " << Safe(urls_[used]) << " as @" << Safe(profile_->handle) << std::endl;
       try {
         Sync(first);
         first = false;
@@ -858,7 +868,7 @@ class Cli {
         while (auto e = conn_->NextEvent(milliseconds(0))) OnEvent(*e);
       } catch (const CommandError& e) {
         // A sync call failed (e.g. the connection dropped mid-way); reconnect and sync again.
-        std::cerr << "sync failed: " << e.message << std::endl;
+        std::cerr << "sync failed: " << Safe(e.message) << std::endl;
         if (first) backoff = std::min(backoff * 2, kBackoffMax);
       }
       uint16_t code = 0;
@@ -868,7 +878,7 @@ class Cli {
       if (code == 4010) throw CommandError{"UNAUTHENTICATED: kicked by the server: " + reason};
       if (code == 4001) throw CommandError{"UNAUTHENTICATED: the server did not accept the token"};
       if (code != 0) {
-        std::cerr << "disconnected (code " << code << (reason.empty() ? "" : ": " + reason) << "); reconnecting"
+        std::cerr << "disconnected (code " << code << (reason.empty() ? "" : ": " + Safe(reason)) << "); reconnecting"
                   << std::endl;
       }
       // 1012: the gateway is going away; move on to the next one at once.
@@ -1073,7 +1083,7 @@ int Main(const std::vector<std::string>& words) {
   Args args;
   std::string error;
   if (!ParseArgs(words, &args, &error)) {
-    std::cerr << "error: " << error << "\n(see chat-cli --help)\n";
+    std::cerr << "error: " << EscapeForTerminal(error) << "\n(see chat-cli --help)\n";
     return 2;
   }
   return Cli(std::move(args)).Run();

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "chat/v1/client.pb.h"
+
 namespace chat::cli {
 
 // Command-line words split into options with a value, flags and positional words.
@@ -41,6 +43,12 @@ std::string ProfilePath(const std::string& name);
 std::optional<Profile> LoadProfile(const std::string& path, std::string* error);
 // Writes atomically (temp file + rename), creating the directory (0700); file mode 0600.
 bool SaveProfile(const std::string& path, const Profile& profile, std::string* error);
+
+// How chat-cli shows a profile ("@handle (Display Name)") and a message body. Every string in them
+// that came from the server or another user is escaped with EscapeForTerminal (common/utf8.h), so
+// printing them can neither move the cursor, clear the screen, reorder the line nor start a new one.
+std::string Who(const v1::UserProfile& profile);
+std::string DescribeContent(const v1::MessageContent& content);
 
 // The whole program; returns the exit code (0 ok, 1 error, 2 usage). SIGINT/SIGTERM must already
 // be blocked in every thread (main does it first): `watch` collects them with sigtimedwait.

@@ -1,5 +1,5 @@
 // Pure parsing in the client library and chat-cli: URLs, the dev code file, arguments, the
-// cluster env file and profiles. No network.
+// cluster env file and profiles; and what chat-cli prints of other users' text. No network.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -119,6 +119,46 @@ TEST(Ids, ClientMsgIdsAreFreshAndValid) {
   std::string phone = RandomTestPhone();
   EXPECT_EQ(phone.size(), 12u);
   EXPECT_EQ(phone.rfind("+1555", 0), 0u);
+}
+
+// What chat-cli prints of other users' text holds no byte a terminal acts on: no C0/C1 control, no
+// DEL, no bidi override, no raw invalid byte; the hostile text stays visible as escapes.
+bool TerminalSafe(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F || c >= 0xF8) return false;
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9F) return false;  // C1
+    if (s.compare(i, 3, "\xE2\x80\xAE") == 0 || s.compare(i, 3, "\xE2\x81\xA6") == 0) return false;   // RLO, LRI
+  }
+  return true;
+}
+
+TEST(CliOutput, OtherUsersTextIsEscapedBeforePrinting) {
+  v1::MessageContent c;
+  c.mutable_text()->set_text(
+      "hi\x1b[2J\x1b[1;1H\r\nalice: fake line\x07\xC2\x9B"
+      "31m\xE2\x80\xAE"
+      "txt.exe\xFF");
+  const std::string shown = cli::DescribeContent(c);
+  EXPECT_TRUE(TerminalSafe(shown)) << shown;
+  EXPECT_NE(shown.find("\\x1b[2J"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\\x0d\\nalice: fake line"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\\u{202e}"), std::string::npos) << shown;
+
+  c.mutable_media()->set_kind(v1::MEDIA_KIND_FILE);
+  c.mutable_media()->set_url("https://m.example/\x1b]0;title\x07");
+  c.mutable_media()->set_file_name("a\nb");
+  EXPECT_TRUE(TerminalSafe(cli::DescribeContent(c))) << cli::DescribeContent(c);
+  c.mutable_location()->set_label("\x1b[Hhere");
+  EXPECT_TRUE(TerminalSafe(cli::DescribeContent(c))) << cli::DescribeContent(c);
+  c.mutable_system()->set_text("\x1b[2Jsys");
+  EXPECT_TRUE(TerminalSafe(cli::DescribeContent(c))) << cli::DescribeContent(c);
+
+  v1::UserProfile p;
+  p.set_handle("u_\x1b[1m");
+  p.set_display_name("Bob\xE2\x81\xA6\r\n");
+  EXPECT_TRUE(TerminalSafe(cli::Who(p))) << cli::Who(p);
+  EXPECT_EQ(cli::Who(p), "@u_\\x1b[1m (Bob\\u{2066}\\x0d\\n)");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "common/grpc_util.h"
 #include "common/log.h"
+#include "common/text_policy.h"
 
 namespace chat {
 
@@ -69,6 +70,7 @@ int ServiceMain(const ServiceSpec& spec, int argc, char** argv, const std::funct
   InitLogging(logger, p.config.log_level);
 
   try {
+    PrepareTextPolicy();  // so the first request with non-ASCII text does not pay for the table
     if (spec.migrations) {
       EnsureDatabase(p.config.postgres, p.shard_config.database);
       ApplyMigrations(p.config.postgres.ConnInfo(p.shard_config.database), spec.migrations());

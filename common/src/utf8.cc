@@ -5,38 +5,40 @@
 namespace chat {
 
 bool DecodeUtf8(std::string_view s, size_t* i, uint32_t* cp) {
-  const size_t n = s.size();
-  size_t at = *i;
-  const auto c = static_cast<unsigned char>(s[at]);
-  size_t len;
-  uint32_t v;
+  const size_t at = *i;
+  const size_t left = s.size() - at;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + at;
+  const uint32_t c = p[0];
+  auto cont = [&](size_t k) { return (p[k] & 0xC0) == 0x80; };
   if (c < 0x80) {
     *cp = c;
     *i = at + 1;
     return true;
-  } else if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    v = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    v = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    v = c & 0x07;
-  } else {
-    return false;  // a continuation byte as lead, or F8..FF
   }
-  if (at + len > n) return false;
-  for (size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[at + k]);
-    if ((cc & 0xC0) != 0x80) return false;
-    v = (v << 6) | (cc & 0x3F);
+  if (c < 0xC2) return false;  // a continuation byte as lead, or an overlong 2-byte form (C0, C1)
+  if (c < 0xE0) {
+    if (left < 2 || !cont(1)) return false;
+    *cp = ((c & 0x1F) << 6) | (p[1] & 0x3F);
+    *i = at + 2;
+    return true;
   }
-  if ((len == 2 && v < 0x80) || (len == 3 && v < 0x800) || (len == 4 && v < 0x10000)) return false;  // overlong
-  if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return false;
-  *cp = v;
-  *i = at + len;
-  return true;
+  if (c < 0xF0) {
+    if (left < 3 || !cont(1) || !cont(2)) return false;
+    const uint32_t v = ((c & 0x0F) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3F);
+    if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return false;  // overlong, surrogate
+    *cp = v;
+    *i = at + 3;
+    return true;
+  }
+  if (c < 0xF5) {
+    if (left < 4 || !cont(1) || !cont(2) || !cont(3)) return false;
+    const uint32_t v = ((c & 0x07) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3F);
+    if (v < 0x10000 || v > 0x10FFFF) return false;  // overlong, above U+10FFFF
+    *cp = v;
+    *i = at + 4;
+    return true;
+  }
+  return false;  // F5..FF
 }
 
 std::optional<size_t> Utf8CodePoints(std::string_view s) {

@@ -8,7 +8,7 @@
 
 #include "common/shard.h"
 #include "common/status.h"
-#include "common/utf8.h"
+#include "common/text_policy.h"
 
 namespace chat::group {
 
@@ -63,14 +63,8 @@ Status ValidateClientRequestId(const std::string& id) {
   return OkStatus();
 }
 
-Status ValidateGroupName(const std::string& name, uint32_t max_chars) {
-  const std::string too_long = "a group name is at most " + std::to_string(max_chars) + " characters";
-  if (name.size() > static_cast<size_t>(max_chars) * 4) return InvalidArgument(too_long);
-  const auto chars = Utf8CodePoints(name);
-  if (!chars) return InvalidArgument("a group name must be valid UTF-8");
-  if (HasControlChars(name)) return InvalidArgument("a group name may not contain control characters");
-  if (*chars > max_chars) return InvalidArgument(too_long);
-  return OkStatus();
+Status NormalizeGroupName(std::string* name, uint32_t max_chars) {
+  return NormalizeText("group name", {TextKind::kName, 0, max_chars}, name);
 }
 
 GroupServiceImpl::GroupServiceImpl(GroupServiceDeps deps) : deps_(deps), rng_(std::random_device{}()) {
@@ -280,7 +274,8 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
       if (!st.ok()) return st;
       if (earlier) return Existing(*earlier, res);
     }
-    if (auto st = ValidateGroupName(r.name(), deps_.limits->group.max_group_name_chars); !st.ok()) return st;
+    std::string name = r.name();
+    if (auto st = NormalizeGroupName(&name, deps_.limits->group.max_group_name_chars); !st.ok()) return st;
     if (r.member_ids_size() == 0) return InvalidArgument("a group needs at least one member besides its creator");
     if (static_cast<size_t>(r.member_ids_size()) + 1 > max_members) return FailedPrecondition(CapMessage(max_members));
     std::vector<uint64_t> members;
@@ -305,7 +300,7 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
           for (int attempt = 0; attempt < 8; ++attempt) {
             uint64_t id = MintGroupId();
             int64_t created_ms = 0;
-            if (!InsertGroup(txn, id, r.name(), creator, static_cast<uint32_t>(everyone.size()), key, &created_ms)) {
+            if (!InsertGroup(txn, id, name, creator, static_cast<uint32_t>(everyone.size()), key, &created_ms)) {
               // A concurrent retry with the same key committed first: that is our group.
               if ((earlier = GroupByRequest(txn, creator, key))) return OkStatus();
               continue;  // id taken (astronomically rare): mint another
@@ -313,7 +308,7 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
             InsertMembers(txn, id, {creator}, v1::GROUP_ROLE_OWNER, 0);
             InsertMembers(txn, id, members, v1::GROUP_ROLE_MEMBER, creator);
             LogMembership(txn, id, 1, everyone, /*added=*/true);
-            group = GroupRow{id, r.name(), creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
+            group = GroupRow{id, name, creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
             change =
                 Change(group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, everyone, req->origin().session_id(),
                        ChatDelta{everyone, {}, creator, creator_name[0] + " created the group"});

@@ -8,6 +8,7 @@
 #include "account_test_util.h"
 #include "common/shard.h"
 #include "common/token.h"
+#include "common/utf8.h"
 
 namespace chat::account {
 namespace {
@@ -621,6 +622,63 @@ TEST_F(AccountServiceTest, FriendRequestValidation) {
   for (int i = 1; i <= 1001; ++i) creq.add_other_ids(i);
   internal::CheckFriendsResult cres;
   EXPECT_EQ(svc().CheckFriends(&ctx, &creq, &cres).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The unsafe-text probes of issue 9 item 5 against names and greetings; the NFC form is what is stored.
+TEST_F(AccountServiceTest, UnsafeNamesAndGreetingsAreRefusedAndTheNfcFormIsStored) {
+  const std::vector<std::string> unsafe{"\x1b[2JAlice",
+                                        std::string("Al\0ice", 6),
+                                        "Alice\r",
+                                        "Alice\xE2\x80\xAE"
+                                        "ecila",  // ESC, NUL, CR, U+202E
+                                        "Al\xE2\x80\x8Bice",
+                                        "\xEF\xBB\xBF"
+                                        "Alice",
+                                        "Alice\xF3\xA0\x80\x81",  // U+200B, BOM, U+E0001
+                                        "   ",
+                                        "\xE3\x85\xA4"};  // blank, HANGUL FILLER
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  v1::SessionResult s;
+  for (const std::string& bad : unsafe) {
+    auto st = SignUp(kPhoneA, code, bad, &s);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << EscapeForTerminal(bad);
+    EXPECT_EQ(st.error_message().rfind("display name ", 0), 0u) << st.error_message();
+  }
+  ASSERT_TRUE(SignUp(kPhoneA, code, "Zo\xC3\xAB", &s).ok()) << "the code still works after the refusals";
+  const uint64_t ida = s.account().profile().user_id();
+
+  grpc::ServerContext ctx;
+  internal::SetDisplayNameRequest sreq;
+  sreq.set_user_id(ida);
+  v1::Account acc;
+  for (const std::string& bad : unsafe) {
+    sreq.set_display_name(bad);
+    EXPECT_EQ(svc().SetDisplayName(&ctx, &sreq, &acc).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << EscapeForTerminal(bad);
+  }
+  sreq.set_display_name("Rene\xCC\x81");  // e + U+0301
+  ASSERT_TRUE(svc().SetDisplayName(&ctx, &sreq, &acc).ok());
+  EXPECT_EQ(acc.profile().display_name(), "Ren\xC3\xA9");
+
+  auto b = NewUser(kPhoneB, "Bob");
+  const uint64_t idb = b.account().profile().user_id();
+  for (const std::string& bad : unsafe) {
+    auto st = SendRequest(ida, idb, bad);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << EscapeForTerminal(bad);
+    EXPECT_EQ(st.error_message().rfind("greeting ", 0), 0u) << st.error_message();
+  }
+  EXPECT_EQ(Requests(idb).requests_size(), 0) << "a refused request was stored";
+  ASSERT_TRUE(SendRequest(ida, idb,
+                          "Gru\xC3\x9F"
+                          "e aus Ko\xCC\x88ln")
+                  .ok());
+  auto pending = Requests(idb);
+  ASSERT_EQ(pending.requests_size(), 1);
+  EXPECT_EQ(pending.requests(0).greeting(),
+            "Gru\xC3\x9F"
+            "e aus K\xC3\xB6ln");
+  EXPECT_EQ(pending.requests(0).from().display_name(), "Ren\xC3\xA9");
 }
 
 TEST_F(AccountServiceTest, FriendCapIsEnforcedOnBothSides) {

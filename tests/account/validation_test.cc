@@ -24,29 +24,71 @@ TEST(AccountValidation, PhoneMustBeE164) {
   EXPECT_FALSE(ValidPhone("+"));
 }
 
+// Display names follow the name policy (common/text_policy.h); each probe of issue 9 item 5 is refused.
+bool DisplayNameOk(std::string name, size_t max = 32) { return NormalizeDisplayName(&name, max).ok(); }
+bool GreetingOk(std::string greeting, size_t max = 50) { return NormalizeGreeting(&greeting, max).ok(); }
+
 TEST(AccountValidation, DisplayNameRules) {
-  EXPECT_TRUE(ValidDisplayName("Alice", 32));
-  EXPECT_TRUE(ValidDisplayName("A", 32));
-  EXPECT_FALSE(ValidDisplayName("", 32));
+  EXPECT_TRUE(DisplayNameOk("Alice"));
+  EXPECT_TRUE(DisplayNameOk("A"));
+  EXPECT_FALSE(DisplayNameOk(""));
   std::string cjk32;
   for (int i = 0; i < 32; ++i) cjk32 += "\xE5\xBC\xA0";  // 32 code points, 96 bytes
-  EXPECT_TRUE(ValidDisplayName(cjk32, 32));
-  EXPECT_FALSE(ValidDisplayName(cjk32 + "a", 32));
-  EXPECT_FALSE(ValidDisplayName(std::string(33, 'a'), 32));
-  EXPECT_FALSE(ValidDisplayName("Al\nice", 32));
-  EXPECT_FALSE(ValidDisplayName("Al\tice", 32));
-  EXPECT_FALSE(ValidDisplayName(std::string("Al\0ice", 6), 32));
-  EXPECT_FALSE(ValidDisplayName("Al\x7Fice", 32));
-  EXPECT_FALSE(ValidDisplayName("Al\xC2\x85ice", 32));  // U+0085 NEL, a C1 control
-  EXPECT_TRUE(ValidDisplayName("Al\xC2\xA0ice", 32));   // U+00A0 no-break space is fine
-  EXPECT_FALSE(ValidDisplayName("Al\xFFice", 32));
+  EXPECT_TRUE(DisplayNameOk(cjk32));
+  EXPECT_FALSE(DisplayNameOk(cjk32 + "a"));
+  EXPECT_FALSE(DisplayNameOk(std::string(33, 'a')));
+  EXPECT_FALSE(DisplayNameOk("Al\nice"));
+  EXPECT_FALSE(DisplayNameOk("Al\tice"));
+  EXPECT_FALSE(DisplayNameOk(std::string("Al\0ice", 6)));
+  EXPECT_FALSE(DisplayNameOk("Al\x7Fice"));
+  EXPECT_FALSE(DisplayNameOk("Al\xC2\x85ice"));  // U+0085 NEL, a C1 control
+  EXPECT_TRUE(DisplayNameOk("Al\xC2\xA0ice"));   // U+00A0 no-break space is fine
+  EXPECT_FALSE(DisplayNameOk("Al\xFFice"));
+}
+
+TEST(AccountValidation, DisplayNameRefusesTheUnsafeTextProbes) {
+  EXPECT_FALSE(DisplayNameOk("\x1b[2JAlice"));                    // ESC
+  EXPECT_FALSE(DisplayNameOk("Alice\r"));                         // CR
+  EXPECT_FALSE(DisplayNameOk("Alice\xE2\x80\xAEnimda"));          // U+202E RIGHT-TO-LEFT OVERRIDE
+  EXPECT_FALSE(DisplayNameOk("Alice\xE2\x81\xA6x\xE2\x81\xA9"));  // U+2066 .. U+2069 isolate
+  EXPECT_FALSE(DisplayNameOk("Al\xE2\x80\x8Bice"));               // U+200B ZERO WIDTH SPACE
+  EXPECT_FALSE(DisplayNameOk("Al\xE2\x80\x8Dice"));               // U+200D ZERO WIDTH JOINER
+  EXPECT_FALSE(
+      DisplayNameOk("\xEF\xBB\xBF"
+                    "Alice"));                           // U+FEFF BOM
+  EXPECT_FALSE(DisplayNameOk("Alice\xF3\xA0\x80\x81"));  // U+E0001 LANGUAGE TAG
+  EXPECT_FALSE(DisplayNameOk("   "));                    // whitespace only
+  EXPECT_FALSE(DisplayNameOk("\xE3\x80\x80"));           // U+3000 IDEOGRAPHIC SPACE only
+  EXPECT_FALSE(DisplayNameOk("\xE3\x85\xA4"));           // U+3164 HANGUL FILLER only
+  EXPECT_TRUE(DisplayNameOk(" Alice Smith "));
+}
+
+TEST(AccountValidation, DisplayNameIsStoredInNfcAndCountedAfterIt) {
+  std::string name = "Rene\xCC\x81";  // "René" with a combining acute accent: 5 code points
+  ASSERT_TRUE(NormalizeDisplayName(&name, 4).ok()) << "4 code points after NFC";
+  EXPECT_EQ(name, "Ren\xC3\xA9");
+  std::string bad = "Ren\xE2\x80\xAE";
+  EXPECT_EQ(NormalizeDisplayName(&bad, 32).code(), v1::INVALID_ARGUMENT);
+  EXPECT_EQ(bad, "Ren\xE2\x80\xAE") << "a refused name is not touched";
 }
 
 TEST(AccountValidation, GreetingMayBeEmptyButBounded) {
-  EXPECT_TRUE(ValidGreeting("", 50));
-  EXPECT_TRUE(ValidGreeting(std::string(50, 'x'), 50));
-  EXPECT_FALSE(ValidGreeting(std::string(51, 'x'), 50));
-  EXPECT_FALSE(ValidGreeting("hi\x01", 50));
+  EXPECT_TRUE(GreetingOk(""));
+  EXPECT_TRUE(GreetingOk(std::string(50, 'x')));
+  EXPECT_FALSE(GreetingOk(std::string(51, 'x')));
+  EXPECT_FALSE(GreetingOk("hi\x01"));
+  EXPECT_FALSE(GreetingOk("hi\xE2\x80\xAE"));      // U+202E
+  EXPECT_FALSE(GreetingOk("hi\xE2\x80\x8C"));      // U+200C
+  EXPECT_FALSE(GreetingOk("\xEF\xBB\xBFhi"));      // BOM
+  EXPECT_FALSE(GreetingOk("hi\xF3\xA0\x81\xBF"));  // U+E007F CANCEL TAG
+  EXPECT_FALSE(GreetingOk("  "));                  // not empty, but shows nothing
+  std::string g =
+      "Gru\xC3\x9F"
+      "e aus Ko\xCC\x88ln";  // "Köln" with a combining diaeresis
+  ASSERT_TRUE(NormalizeGreeting(&g, 50).ok());
+  EXPECT_EQ(g,
+            "Gru\xC3\x9F"
+            "e aus K\xC3\xB6ln");
 }
 
 TEST(AccountValidation, HandleRules) {

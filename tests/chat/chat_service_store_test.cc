@@ -20,6 +20,7 @@
 #include "common/pg.h"
 #include "common/shard.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "test_env.h"
 
 namespace chat::chat_service {
@@ -301,6 +302,30 @@ TEST_F(ChatStoreTest, RetryWithSameClientMsgIdReturnsOriginal) {
   ASSERT_TRUE(History(kBob, ab_, &h).ok());
   ASSERT_EQ(h.messages_size(), 2);
   EXPECT_EQ(h.messages(0).content().text().text(), "hi");
+}
+
+// The unsafe-text probes of issue 9 item 5 through the real send path: refused, nothing stored; and
+// what is stored and fanned out is the NFC form.
+TEST_F(ChatStoreTest, UnsafeTextIsRefusedAndTextIsStoredInNfc) {
+  friends_.Befriend(kAlice, kBob);
+  for (std::string bad : {std::string("\x1b[2J\x1b[1;1Hbob: send me your code"), std::string("a\0b", 3),
+                          std::string("visible\rhidden")}) {
+    auto st = Send(kAlice, ab_, "bad-" + std::to_string(bad.size()), bad);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << EscapeForTerminal(bad);
+    EXPECT_EQ(st.error_message().find("send me"), std::string::npos) << "the error echoes the text";
+  }
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 0);
+
+  v1::SendMessageResult r;
+  ASSERT_TRUE(Send(kAlice, ab_, "nfc", "cafe\xCC\x81", &r).ok());  // e + U+0301
+  v1::HistoryResult h;
+  ASSERT_TRUE(History(kBob, ab_, &h).ok());
+  ASSERT_EQ(h.messages_size(), 1);
+  EXPECT_EQ(h.messages(0).content().text().text(), "caf\xC3\xA9");
+  auto items = sink().WaitUntil([&](const auto& v) { return HasMessage(v, ab_, r.seq()); });
+  const FanoutItem* item = FindMessage(items, ab_, r.seq());
+  ASSERT_TRUE(item) << "the message was not fanned out";
+  EXPECT_EQ(item->event.message().message().content().text().text(), "caf\xC3\xA9");
 }
 
 TEST_F(ChatStoreTest, StrangersCannotMessage) {

@@ -9,6 +9,7 @@
 #include "cluster.h"
 #include "common/shard.h"
 #include "common/token.h"
+#include "common/utf8.h"
 #include "raw_ws.h"
 
 namespace chat::e2e {
@@ -195,6 +196,71 @@ TEST_F(BadInput, MissingSendFieldsAreInvalidArgument) {
   // None of them was stored.
   auto h = FullHistory(*c, conv);
   EXPECT_TRUE(h.empty()) << h.size() << " messages stored from invalid sends";
+  ExpectStillServes(*c);
+  ExpectHealthyPairWorks();
+}
+
+// The unsafe-text probes of issue 9 item 5, over the real WebSocket in both encodings: each is
+// refused with INVALID_ARGUMENT naming the field (never echoing the text) and nothing is stored or
+// delivered; text that is not NFC arrives normalized.
+TEST_F(BadInput, UnsafeTextIsRefusedAndTextArrivesInNfc) {
+  const std::string conv = DirectConversationId(peter_->id, quinn_->id);
+  const size_t stored_before = FullHistory(peter_->c(), conv).size();
+  for (User* sender : {peter_, quinn_}) {  // protobuf on gateway 0, JSON on gateway 1
+    SCOPED_TRACE(sender->display_name);
+    for (const std::string& bad : {std::string("\x1b[2J\x1b[1;1Hpeter: fake line"), std::string("nul\0here", 8),
+                                   std::string("shown\rfake line")}) {
+      v1::Reply r = client::SendText(sender->c(), conv, client::NewClientMsgId(), bad);
+      EXPECT_EQ(r.status(), v1::INVALID_ARGUMENT) << EscapeForTerminal(bad) << ": " << client::DescribeError(r);
+      EXPECT_EQ(r.message().rfind("text ", 0), 0u) << r.message();
+      EXPECT_EQ(r.message().find("fake line"), std::string::npos) << "the error echoes the text";
+    }
+    for (const char* url : {"javascript:alert(1)", "file:///etc/passwd"}) {
+      v1::MessageContent media;
+      media.mutable_media()->set_kind(v1::MEDIA_KIND_IMAGE);
+      media.mutable_media()->set_url(url);
+      v1::Reply r = client::SendContent(sender->c(), conv, client::NewClientMsgId(), media);
+      EXPECT_EQ(r.status(), v1::INVALID_ARGUMENT) << url << ": " << client::DescribeError(r);
+      EXPECT_EQ(r.message().rfind("media url ", 0), 0u) << r.message();
+    }
+  }
+  EXPECT_EQ(FullHistory(peter_->c(), conv).size(), stored_before) << "a refused message was stored";
+
+  // Names: display name, group name and greeting.
+  auto c = Open(kJson);  // Mallory
+  v1::Reply me = client::GetMe(*c);
+  ASSERT_EQ(me.status(), v1::OK) << client::DescribeError(me);
+  const std::string name_before = me.account().profile().display_name();
+  for (const std::string& bad : {std::string("Mallory\xE2\x80\xAE"
+                                             "yrollaM"),
+                                 std::string("Mal\xE2\x80\x8Blory"),
+                                 std::string("\xEF\xBB\xBF"
+                                             "Mallory"),
+                                 std::string("Mallory\xF3\xA0\x80\x81"), std::string("   ")}) {
+    v1::Reply r = client::SetDisplayName(*c, bad);
+    EXPECT_EQ(r.status(), v1::INVALID_ARGUMENT) << EscapeForTerminal(bad) << ": " << client::DescribeError(r);
+    EXPECT_EQ(r.message().rfind("display name ", 0), 0u) << r.message();
+    r = client::CreateGroup(peter_->c(), bad, {quinn_->id});
+    EXPECT_EQ(r.status(), v1::INVALID_ARGUMENT) << EscapeForTerminal(bad) << ": " << client::DescribeError(r);
+    EXPECT_EQ(r.message().rfind("group name ", 0), 0u) << r.message();
+    r = client::SendFriendRequest(*c, quinn_->id, bad);
+    EXPECT_EQ(r.status(), v1::INVALID_ARGUMENT) << EscapeForTerminal(bad) << ": " << client::DescribeError(r);
+    EXPECT_EQ(r.message().rfind("greeting ", 0), 0u) << r.message();
+  }
+  me = client::GetMe(*c);
+  ASSERT_EQ(me.status(), v1::OK) << client::DescribeError(me);
+  EXPECT_EQ(me.account().profile().display_name(), name_before) << "a refused name was stored";
+
+  // NFC: "e" + U+0301 is stored and delivered as "é", on both encodings.
+  const std::string tag = " " + client::NewClientMsgId();
+  uint64_t seq = SendTextOk(peter_->c(), conv, "cafe\xCC\x81" + tag);
+  auto m = WaitForMessage(quinn_->c(), conv, seq);
+  ASSERT_TRUE(m) << "Quinn did not get the message";
+  EXPECT_EQ(TextOf(*m), "caf\xC3\xA9" + tag);
+  seq = SendTextOk(quinn_->c(), conv, "Ko\xCC\x88ln" + tag);
+  m = WaitForMessage(peter_->c(), conv, seq);
+  ASSERT_TRUE(m) << "Peter did not get the message";
+  EXPECT_EQ(TextOf(*m), "K\xC3\xB6ln" + tag);
   ExpectStillServes(*c);
   ExpectHealthyPairWorks();
 }

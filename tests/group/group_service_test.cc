@@ -14,6 +14,7 @@
 #include "common/pg.h"
 #include "common/shard.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "group/group_seams.h"
 #include "group/group_store.h"
 #include "group/migrations.h"
@@ -770,6 +771,33 @@ TEST_F(GroupServiceTest, InputValidation) {
   EXPECT_EQ(service_->ListMyGroups(&ctx, &none, &groups).error_code(), invalid);
 }
 
+TEST_F(GroupServiceTest, UnsafeNamesAreRefusedAndNamesAreStoredInNfc) {
+  friends_.Befriend(kAlice, kBob);
+  for (std::string bad : {std::string("\x1b[2Jfake"), std::string("cr\rname"),
+                          std::string("pay\xE2\x80\xAEtxt.exe"),  // U+202E
+                          std::string("z\xE2\x80\x8Dw"),          // U+200D
+                          std::string("\xEF\xBB\xBF"
+                                      "bom"),
+                          std::string("tag\xF3\xA0\x80\xA1"), std::string(" \t "),
+                          std::string("\xE2\x80\x83\xE2\x80\x83")}) {  // two EM SPACEs
+    auto st = Create(kAlice, bad, {kBob});
+    EXPECT_EQ(st.error_code(), ToGrpc(v1::INVALID_ARGUMENT)) << EscapeForTerminal(bad);
+    EXPECT_EQ(st.error_message().rfind("group name ", 0), 0u) << st.error_message();
+  }
+  EXPECT_TRUE(MyGroups(kAlice).empty()) << "a refused create stored a group";
+
+  v1::Group g;
+  ASSERT_TRUE(Create(kAlice,
+                     "Caf"
+                     "e\xCC\x81",
+                     {kBob}, &g)
+                  .ok());  // e + U+0301
+  EXPECT_EQ(g.name(), "Caf\xC3\xA9");
+  auto mine = MyGroups(kBob);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].name(), "Caf\xC3\xA9") << "the stored name is the NFC form";
+}
+
 TEST_F(GroupServiceTest, FailingDependenciesAreUnavailableAndChangeNothing) {
   friends_.Befriend(kAlice, kBob);
   friends_.fail = true;
@@ -794,13 +822,32 @@ TEST_F(GroupServiceTest, GroupIdsBelongToThisShard) {
   EXPECT_EQ(Add(kAlice, foreign, {kBob}).error_code(), ToGrpc(v1::NOT_FOUND));
 }
 
+Status GroupName(std::string name, uint32_t max = 3) { return NormalizeGroupName(&name, max); }
+
 TEST(GroupNameTest, CountsCodePoints) {
-  EXPECT_TRUE(ValidateGroupName("", 3).ok());
-  EXPECT_TRUE(ValidateGroupName("äöü", 3).ok());
-  EXPECT_FALSE(ValidateGroupName("äöüß", 3).ok());
-  EXPECT_TRUE(ValidateGroupName("😀😀😀", 3).ok());
-  EXPECT_FALSE(ValidateGroupName("\xf4\x90\x80\x80", 3).ok());  // above U+10FFFF
-  EXPECT_FALSE(ValidateGroupName(std::string("a\0b", 3), 3).ok());
+  EXPECT_TRUE(GroupName("").ok());
+  EXPECT_TRUE(GroupName("äöü").ok());
+  EXPECT_FALSE(GroupName("äöüß").ok());
+  EXPECT_TRUE(GroupName("😀😀😀").ok());
+  EXPECT_FALSE(GroupName("\xf4\x90\x80\x80").ok());  // above U+10FFFF
+  EXPECT_FALSE(GroupName(std::string("a\0b", 3)).ok());
+  std::string decomposed = "a\xCC\x88o\xCC\x88u\xCC\x88";  // 6 code points, "äöü" after NFC
+  ASSERT_TRUE(NormalizeGroupName(&decomposed, 3).ok());
+  EXPECT_EQ(decomposed, "äöü");
+}
+
+TEST(GroupNameTest, RefusesTheUnsafeTextProbes) {
+  for (std::string bad : {std::string("\x1b[31mred"), std::string("a\rb"), std::string("a\nb"),
+                          std::string("team\xE2\x80\xAE"),  // U+202E
+                          std::string("te\xE2\x80\x8B"
+                                      "am"),                                   // U+200B
+                          std::string("\xEF\xBB\xBFteam"),                     // BOM
+                          std::string("team\xF3\xA0\x80\x81"),                 // U+E0001
+                          std::string("   "), std::string("\xE3\x85\xA4")}) {  // blank, HANGUL FILLER
+    Status st = GroupName(bad, 64);
+    EXPECT_EQ(st.code(), v1::INVALID_ARGUMENT) << EscapeForTerminal(bad);
+    EXPECT_EQ(st.message().rfind("group name ", 0), 0u) << st.message();
+  }
 }
 
 }  // namespace

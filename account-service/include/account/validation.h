@@ -6,19 +6,20 @@
 #include <string>
 #include <string_view>
 
+#include "common/error.h"
+
 namespace chat::account {
 
 // E.164: "+", a non-zero digit, then 6..14 more digits (^\+[1-9][0-9]{6,14}$).
 bool ValidPhone(std::string_view phone);
 
-// Valid UTF-8, min_chars..max_chars code points, no control characters (C0, DEL, C1).
-bool ValidText(std::string_view s, size_t min_chars, size_t max_chars);
+// Display name: a name (common/text_policy.h, TextKind::kName) of 1..max_chars code points after
+// NFC. On success *name holds the NFC form (what is stored); on failure it is unchanged and the
+// status is INVALID_ARGUMENT naming the rule.
+Status NormalizeDisplayName(std::string* name, size_t max_chars);
 
-// Display name: 1..max_chars code points, valid UTF-8, no control characters.
-bool ValidDisplayName(std::string_view name, size_t max_chars);
-
-// Greeting of a friend request: 0..max_chars code points, valid UTF-8, no control characters.
-bool ValidGreeting(std::string_view greeting, size_t max_chars);
+// Greeting of a friend request: a name of 0..max_chars code points after NFC; as above.
+Status NormalizeGreeting(std::string* greeting, size_t max_chars);
 
 // Handle syntax (WeChat): 6..20 ASCII chars, starts with a letter, then letters, digits, '_' or '-'.
 // Random handles ("u_" + 10 of [a-z0-9]) satisfy it.

@@ -94,8 +94,10 @@ inline constexpr const char* kOutboxGroupSyncTopic = "group.sync";
 constexpr size_t kMaxClientRequestIdChars = 64;
 Status ValidateClientRequestId(const std::string& id);
 
-// Validates a group name: valid UTF-8, no control characters, at most max_chars code points.
-Status ValidateGroupName(const std::string& name, uint32_t max_chars);
+// A group name: a name (common/text_policy.h, TextKind::kName) of 0..max_chars code points after
+// NFC (empty: an unnamed group). On success *name holds the NFC form (what is stored); on failure it
+// is unchanged and the status is INVALID_ARGUMENT naming the rule.
+Status NormalizeGroupName(std::string* name, uint32_t max_chars);
 
 class GroupServiceImpl final : public internal::GroupService::Service {
  public:
