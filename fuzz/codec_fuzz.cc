@@ -64,6 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   chat::v1::ClientFrame crossed;
   FUZZ_CHECK(chat::DecodeClientFrame(in_other, kOther, &crossed, &error));
   // Compared as JSON: protobuf keeps a NaN's sign and payload bits, JSON has one "NaN".
-  FUZZ_CHECK(chat::EncodeClientFrame(crossed, WireEncoding::kJson) == chat::EncodeClientFrame(frame, WireEncoding::kJson));
+  FUZZ_CHECK(chat::EncodeClientFrame(crossed, WireEncoding::kJson) ==
+             chat::EncodeClientFrame(frame, WireEncoding::kJson));
   return 0;
 }
