@@ -61,6 +61,12 @@ void OnlyKeys(const json::object& o, const std::string& path, std::initializer_l
   }
 }
 
+// JSON allows "\u0000" in a string, but what reads config strings (libpq's conninfo, gRPC targets,
+// file paths) stops at a NUL: the value would silently be cut there.
+void NoNul(std::string_view value, const std::string& key) {
+  if (value.find('\0') != std::string_view::npos) Bad(key, "must not contain NUL (\\u0000)");
+}
+
 template <typename T>
 void Get(const json::object& o, const char* key, T& out, const std::string& path) {
   auto* v = o.if_contains(key);
@@ -76,6 +82,7 @@ void Get(const json::object& o, const char* key, T& out, const std::string& path
   } catch (const std::exception&) {
     Bad(path + key, "wrong type");
   }
+  if constexpr (std::is_same_v<T, std::string>) NoNul(out, path + key);
 }
 
 // A limit: a non-negative integer that fits its type, within the declared [min, max].
@@ -114,6 +121,7 @@ std::vector<ShardConfig> Shards(const json::object& o, const char* key) {
       for (const auto& addr : a->as_array()) {
         if (!addr.is_string()) Bad(path + "addresses", "must hold host:port strings");
         shard.addresses.emplace_back(addr.as_string());
+        NoNul(shard.addresses.back(), path + "addresses");
       }
     }
     Get(so, "database", shard.database, path);

@@ -1,12 +1,14 @@
 # Shared by deploy/local-cluster and tests/run: private PostgreSQL and Redis on loopback.
 # Source it, then call the functions. Everything lives under the directory you pass.
 
-# Packages the cluster needs to build and run on Debian 12.
+# Packages the cluster needs to build and run on Debian 12 (clang-15, libfuzzer-15-dev and llvm-15, for
+# its symbolizer: the fuzz and sanitizer builds of tests/run).
 CHAT_APT_PACKAGES="cmake g++ ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev \
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
   libpqxx-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libutf8proc-dev \
-  postgresql redis-server redis-tools procps iproute2 ca-certificates clang-format"
+  postgresql redis-server redis-tools procps iproute2 ca-certificates clang-format \
+  clang-15 libfuzzer-15-dev llvm-15"
 
 # Installs whatever of CHAT_APT_PACKAGES is missing (root needed only when something is missing).
 chat_install_packages() {

@@ -92,12 +92,15 @@ std::string BinDir() {
 }
 
 void KeepGrpcCallbackQueueUp() {
+  // A channel that is never destroyed, with one finished callback call on it: that call makes the
+  // channel take its reference on the callback queue. Held by these statics, so LeakSanitizer sees
+  // it reachable (a local pointer made it, and what gRPC hangs on it, a reported leak).
+  static std::shared_ptr<grpc::Channel>* channel = nullptr;
+  static std::unique_ptr<internal::ChatService::Stub>* stub = nullptr;
   static const bool done = [] {
-    // A channel that is never destroyed, with one finished callback call on it: that call makes the
-    // channel take its reference on the callback queue.
-    auto* channel =
+    channel =
         new std::shared_ptr<grpc::Channel>(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
-    auto* stub = new std::unique_ptr<internal::ChatService::Stub>(internal::ChatService::NewStub(*channel));
+    stub = new std::unique_ptr<internal::ChatService::Stub>(internal::ChatService::NewStub(*channel));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     internal::SendRequest req;

@@ -361,5 +361,20 @@ TEST(Config, PostgresConnInfoSurvivesSpecialCharacters) {
   EXPECT_EQ(kv["host"], "127.0.0.1");
 }
 
+// Found by fuzz/config_fuzz.cc (seed fuzz/corpus/config_fuzz/nul_in_password): libpq reads the
+// conninfo as a C string, so a password with a NUL was silently cut there.
+TEST(Config, StringsWithNulAreRefusedNamingTheKey) {
+  EXPECT_NE(ErrorOf(Minimal(R"("postgres": {"password": "a\u0000b"})")).find("postgres.password: must not contain NUL"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Minimal(R"("redis": {"host": "\u0000"})")).find("redis.host: must not contain NUL"),
+            std::string::npos);
+  const std::string nul_address =
+      std::string(R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f", "services":)") +
+      R"({"account": [{"addresses": ["127.0.0.1:7001\u0000x"]}]}})";
+  EXPECT_NE(ErrorOf(nul_address).find("services.account[0].addresses: must not contain NUL"), std::string::npos)
+      << ErrorOf(nul_address);
+  EXPECT_EQ(ErrorOf(Minimal(R"("postgres": {"password": "a\u0001b"})")), "");  // other controls are the operator's
+}
+
 }  // namespace
 }  // namespace chat
