@@ -93,12 +93,6 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
     else if (!a.empty())
       return Respond(http::status::unauthorized, "Authorization must be 'Bearer <token>'\n");
     if (token.empty()) token = QueryParam(target, "access_token");
-    if (!token.empty()) {
-      TokenError err{};
-      upgrade.identity = ctx_.auth.Verify(token, &err);
-      if (!upgrade.identity)
-        return Respond(http::status::unauthorized, err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
-    }
     std::string response =
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nServer: chat-gateway\r\n"
         "Sec-WebSocket-Accept: " +
@@ -106,9 +100,30 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
     if (!offered.empty()) response += "Sec-WebSocket-Protocol: " + std::string(SubprotocolName(enc)) + "\r\n";
     response += "\r\n";
     upgrade.response = std::move(response);
-    upgrade.early = beast::buffers_to_string(buffer_.data());
-    upgrade.ip_slot = std::move(ip_slot_);
-    StartWsSession(stream_.release_socket(), ctx_, std::move(upgrade));
+    upgrade_ = std::move(upgrade);
+    if (token.empty()) return Accept();
+    TokenError err{};
+    upgrade_.identity = ctx_.auth.Verify(token, &err);
+    if (!upgrade_.identity)
+      return Respond(http::status::unauthorized, err == TokenError::kExpired ? "token expired\n" : "invalid token\n");
+    // The account it names must exist and be active (Authenticator: cached, one RPC at most).
+    ctx_.auth.CheckAccount(upgrade_.identity->user_id, [self = shared_from_this()](Authenticator::AccountVerdict v) {
+      net::post(self->stream_.get_executor(), [self, v] { self->OnAccountChecked(v); });
+    });
+  }
+
+  void OnAccountChecked(Authenticator::AccountVerdict verdict) {
+    using V = Authenticator::AccountVerdict;
+    if (verdict == V::kNoAccount) return Respond(http::status::unauthorized, "account not found\n");
+    if (verdict == V::kUnavailable)
+      return Respond(http::status::service_unavailable, "account check unavailable; retry shortly\n");
+    Accept();
+  }
+
+  void Accept() {
+    upgrade_.early = beast::buffers_to_string(buffer_.data());
+    upgrade_.ip_slot = std::move(ip_slot_);
+    StartWsSession(stream_.release_socket(), ctx_, std::move(upgrade_));
   }
 
   static bool IsUpgrade(const http::request<http::empty_body>& req) {
@@ -138,6 +153,7 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
   std::optional<http::request_parser<http::empty_body>> parser_;
   IpLimiter::Verdict verdict_ = IpLimiter::Verdict::kTooFast;
   std::unique_ptr<IpLimiter::Slot> ip_slot_;
+  Upgrade upgrade_;  // what the session gets, filled by OnRead (the account check runs in between)
 };
 
 }  // namespace
