@@ -38,7 +38,8 @@ void CheckConnInfo(const chat::PostgresConfig& pg, const std::string& database) 
 }
 
 void CheckAccepted(const chat::ClusterConfig& c) {
-  FUZZ_CHECK(chat::SecretWeakness(c.secret).empty());
+  FUZZ_CHECK(!c.token_keys.keys.empty() && c.token_keys.Find(c.token_keys.signing_key_id));
+  for (const auto& k : c.token_keys.keys) FUZZ_CHECK(chat::SecretWeakness(k.secret).empty());
   FUZZ_CHECK(c.code_sender == "file");
   for (const auto* service : {&c.account, &c.presence, &c.chat, &c.group}) {
     FUZZ_CHECK(!service->empty());

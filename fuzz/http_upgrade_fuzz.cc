@@ -73,7 +73,8 @@ void CheckRefusal(const UpgradeAnswer& a, bool shutting_down) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const bool shutting_down = data[0] & 1;
-  static const chat::gateway::Authenticator auth{kSecret};
+  static const chat::GatewayLimits limits;
+  static const chat::gateway::Authenticator auth{chat::TokenKeys::Single("fuzz", kSecret), limits, nullptr};
 
   chat::gateway::HttpRequestParser parser;
   chat::gateway::LimitRequestParser(parser);

@@ -31,7 +31,7 @@ std::string Hmac(std::string_view key, std::string_view data) {
 }
 
 void VerifyArbitrary(std::string_view token) {
-  const chat::TokenSigner signer{std::string(kSecret)};
+  const chat::TokenSigner signer{chat::TokenKeys::Single("fuzz", std::string(kSecret))};
   chat::TokenError error{};
   auto claims = signer.Verify(token, kNow, &error);
   if (!claims) return;
@@ -39,7 +39,7 @@ void VerifyArbitrary(std::string_view token) {
   FUZZ_CHECK(dot != std::string_view::npos);
   auto mac = chat::Base64UrlDecode(token.substr(dot + 1));
   FUZZ_CHECK(mac && *mac == Hmac(kSecret, token.substr(0, dot)));
-  FUZZ_CHECK(!chat::TokenSigner(std::string(kOtherSecret)).Verify(token, kNow));
+  FUZZ_CHECK(!chat::TokenSigner(chat::TokenKeys::Single("fuzz", std::string(kOtherSecret))).Verify(token, kNow));
   FUZZ_CHECK(claims->user_id >= 1 && claims->user_id <= uint64_t{INT64_MAX});
   FUZZ_CHECK(chat::ValidDeviceId(claims->device_id));
   FUZZ_CHECK(claims->expires_s > kNow);
@@ -54,7 +54,7 @@ void IssueAndVerify(std::string_view in) {
   for (int i = 8; i < 16; ++i) expires = (expires << 8) | uint8_t(in[i]);
   c.expires_s = static_cast<int64_t>(expires);
   c.device_id = std::string(in.substr(16));
-  const chat::TokenSigner signer{std::string(kSecret)};
+  const chat::TokenSigner signer{chat::TokenKeys::Single("fuzz", std::string(kSecret))};
   const std::string token = signer.Issue(c);
   auto back = signer.Verify(token, kNow);
   const bool valid = c.user_id >= 1 && c.user_id <= uint64_t{INT64_MAX} && chat::ValidDeviceId(c.device_id);

@@ -74,7 +74,7 @@ AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
       quotas_(deps.quotas),
       now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
       code_budget_(config_.limits.account.max_codes_per_shard_per_minute),
-      signer_(config_.secret),
+      signer_(config_.token_keys),
       peers_(config_.account) {}
 
 uint32_t AccountServiceImpl::shard_count() const {
@@ -92,20 +92,28 @@ Status AccountServiceImpl::CheckPhoneShard(const std::string& phone) const {
   return Internal("request reached the wrong account shard");
 }
 
-std::string AccountServiceImpl::HashCode(const std::string& phone, const std::string& code) const {
-  const std::string data = "code:" + phone + ":" + code;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), config_.secret.data(), static_cast<int>(config_.secret.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+std::string AccountServiceImpl::HashCode(const TokenKey& key, const std::string& phone, const std::string& code) {
+  const std::string mac = HmacSha256(key.secret, "code:" + phone + ":" + code);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
+  out.reserve(mac.size() * 2);
+  for (unsigned char c : mac) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
   }
   return out;
+}
+
+bool AccountServiceImpl::CodeMatches(const std::string& phone, const std::string& code,
+                                     const std::string& stored_hash) const {
+  // Hashed under the signing key when it was sent; any key matches, so a code sent just before the
+  // signer changed still works.
+  bool match = false;
+  for (const TokenKey& key : config_.token_keys.keys) {
+    const std::string hash = HashCode(key, phone, code);
+    match |= hash.size() == stored_hash.size() && CRYPTO_memcmp(hash.data(), stored_hash.data(), hash.size()) == 0;
+  }
+  return match;
 }
 
 Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms) {
@@ -117,8 +125,7 @@ Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, co
   if (!row || row->expires_ms <= now_ms) return PermissionDenied("wrong or expired code");
   if (row->tries >= static_cast<int>(limits_.account.code_max_tries))
     return FailedPrecondition("too many attempts; request a new code");
-  const std::string hash = HashCode(phone, code);
-  if (hash.size() != row->code_hash.size() || CRYPTO_memcmp(hash.data(), row->code_hash.data(), hash.size()) != 0) {
+  if (!CodeMatches(phone, code, row->code_hash)) {
     store::AddCodeTry(t, phone);
     return PermissionDenied("wrong or expired code");
   }
@@ -160,7 +167,7 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
         spdlog::debug("purged {} expired phone codes", purged);
     }
     const std::string code = RandomDigits(kCodeDigits);
-    const std::string code_hash = HashCode(phone, code);
+    const std::string code_hash = HashCode(*config_.token_keys.Find(config_.token_keys.signing_key_id), phone, code);
     // The replica's budget is taken before the database is asked (so an exhausted budget costs no
     // write) and given back whenever no code goes out.
     if (!code_budget_.TryTake(now)) return Unavailable("verification temporarily unavailable; retry later");
@@ -330,6 +337,28 @@ grpc::Status AccountServiceImpl::GetAccount(grpc::ServerContext*, const internal
     if (!st.ok()) return st;
     if (!user) return NotFound("no such user");
     FillAccount(*user, res);
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::CheckAccount(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                              internal::AccountCheckResult* res) {
+  return Guarded("CheckAccount", [&]() -> Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    // A misrouted check must not tell a gateway that a real account does not exist.
+    if (!IsLocal(req->user_id())) return Internal("request reached the wrong account shard");
+    bool exists = false;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          exists = store::UserById(t, req->user_id()).has_value();
+          return OkStatus();
+        },
+        "CheckAccount");
+    if (!st.ok()) return st;
+    // Deactivation (identity issue) will answer false for a deactivated account here, and must
+    // also tell the gateways (Authenticator::InvalidateAccount) so their caches forget it.
+    res->set_active(exists);
     return OkStatus();
   });
 }

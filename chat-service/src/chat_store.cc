@@ -141,6 +141,10 @@ ON CONFLICT DO NOTHING)";
 constexpr const char* kConversationExists = "chat_conversation_exists";
 constexpr const char* kConversationExistsSql = "SELECT 1 FROM conversations WHERE id = $1";
 
+// Whether the user ever belonged to the conversation (a current or a former member).
+constexpr const char* kEverMember = "chat_ever_member";
+constexpr const char* kEverMemberSql = "SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2";
+
 constexpr const char* kEnsureGroup = "chat_ensure_group";
 constexpr const char* kEnsureGroupSql =
     "INSERT INTO conversations (id, kind, group_id) VALUES ($1, 2, $2) ON CONFLICT (id) DO NOTHING";
@@ -265,6 +269,7 @@ void PgChatStore::Prepare(pqxx::connection& c) {
   c.prepare(kDedupLookup, kDedupLookupSql);
   c.prepare(kEnsureDirect, kEnsureDirectSql);
   c.prepare(kConversationExists, kConversationExistsSql);
+  c.prepare(kEverMember, kEverMemberSql);
   c.prepare(kEnsureGroup, kEnsureGroupSql);
   c.prepare(kLockForMembership, kLockForMembershipSql);
   c.prepare(kLastSeq, kLastSeqSql);
@@ -318,6 +323,21 @@ CommittedMessage Committed(const PendingSend& s, const v1::SendMessageResult& r,
 
 // Runs kSendBatchSql for `sends` (conversation-sorted) in `t`; fills outs[i] for sends[i] and appends
 // the new messages to `committed` in seq order per conversation.
+// The replies to a request on a group conversation that the caller may not use. Someone who never
+// belonged gets exactly the reply of a conversation that does not exist, so nobody can probe which
+// groups exist (protocol.md section 11); a former member, who knows the group, is told they left.
+constexpr const char kConversationNotFound[] = "conversation not found";
+constexpr const char kNoLongerMember[] = "you are no longer a member of this group";
+
+Status NotFoundOrLeft(bool former_member) {
+  return former_member ? PermissionDenied(kNoLongerMember) : NotFound(kConversationNotFound);
+}
+
+// For a send refused by the member check of an existing group conversation (the error path only).
+Status RefusedGroupSend(pqxx::transaction_base& t, const PendingSend& s) {
+  return NotFoundOrLeft(!t.exec_prepared(kEverMember, s.conversation_id, I64(s.sender_id)).empty());
+}
+
 void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSend*>& sends, int64_t now_ms,
                    const std::vector<SendOutcome*>& outs, std::vector<CommittedMessage>* committed) {
   std::string convs = "{", senders = "{", cmids = "{", contents = "{", members = "{";
@@ -349,8 +369,7 @@ void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSen
       continue;
     }
     if (row[5].is_null()) {
-      out->status =
-          row[7].as<bool>() ? PermissionDenied("not a member of this group") : NotFound("conversation not found");
+      out->status = row[7].as<bool>() ? RefusedGroupSend(t, s) : NotFound(kConversationNotFound);
       continue;
     }
     const uint64_t seq = row[5].as<uint64_t>();
@@ -373,9 +392,9 @@ void ExecSend(pqxx::transaction_base& t, const PendingSend& s, int64_t now_ms, S
                                    pqxx::binarystring(content.data(), content.size()), s.require_member);
   if (r.empty()) {
     if (t.exec_prepared(kConversationExists, s.conversation_id).empty())
-      out->status = NotFound("conversation not found");
+      out->status = NotFound(kConversationNotFound);
     else
-      out->status = PermissionDenied("not a member of this group");
+      out->status = RefusedGroupSend(t, s);
     return;
   }
   const auto row = r[0];
@@ -572,13 +591,14 @@ Status PgChatStore::GetHistory(uint64_t user_id, const v1::GetHistoryRequest& re
           if (participant) return OkStatus();  // no message yet
           if (parsed && parsed->kind == ParsedConversation::kDirect)
             return PermissionDenied("you are not part of this conversation");
-          return NotFound("conversation not found");
+          return NotFound(kConversationNotFound);
         }
-        const bool member = v[0][2].as<bool>();
-        if (!member)
-          return PermissionDenied(participant || (parsed && parsed->kind == ParsedConversation::kDirect)
-                                      ? "you are not part of this conversation"
-                                      : "not a member of this group");
+        const bool member = v[0][2].as<bool>();  // current or former: a former one reads up to left_seq
+        if (!member) {
+          if (participant || (parsed && parsed->kind == ParsedConversation::kDirect))
+            return PermissionDenied("you are not part of this conversation");
+          return NotFound(kConversationNotFound);
+        }
         const int64_t last_seq = v[0][1].as<int64_t>();
         const int64_t joined = v[0][3].as<int64_t>();
         const int64_t left = v[0][4].as<int64_t>();
@@ -683,10 +703,12 @@ Status PgChatStore::MarkRead(uint64_t user_id, const std::string& conversation_i
         if (v.empty()) {
           if (direct && (parsed->a == user_id || parsed->b == user_id)) return OkStatus();
           if (direct) return PermissionDenied("you are not part of this conversation");
-          return NotFound("conversation not found");
+          return NotFound(kConversationNotFound);
         }
-        if (!v[0][2].as<bool>() || v[0][4].as<int64_t>() >= 0)
-          return PermissionDenied(direct ? "you are not part of this conversation" : "not a member of this group");
+        if (!v[0][2].as<bool>() || v[0][4].as<int64_t>() >= 0) {
+          if (direct) return PermissionDenied("you are not part of this conversation");
+          return NotFoundOrLeft(v[0][2].as<bool>());
+        }
         *read_seq = v[0][5].as<uint64_t>();
         return OkStatus();
       },

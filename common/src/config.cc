@@ -170,6 +170,57 @@ const std::vector<LimitInfo>& AllLimits() {
   return all;
 }
 
+namespace {
+
+constexpr char kHowToMakeASecret[] = "make one with: od -An -tx1 -N32 /dev/urandom | tr -d ' \\n'";
+
+void CheckSecret(const std::string& key, const std::string& secret) {
+  if (std::string why = SecretWeakness(secret); !why.empty()) Bad(key, why + "; " + kHowToMakeASecret);
+}
+
+// "token_keys" + "token_signing_key", or the shorthand "secret" (one key that also verifies v1).
+TokenKeys ParseTokenKeys(const json::object& o) {
+  TokenKeys k;
+  const bool has_secret = o.contains("secret");
+  if (has_secret && (o.contains("token_keys") || o.contains("token_signing_key")))
+    Bad("secret", "give either \"secret\" (one key) or \"token_keys\" and \"token_signing_key\", not both");
+  if (has_secret) {
+    std::string secret;
+    Get(o, "secret", secret, "");
+    CheckSecret("secret", secret);
+    return TokenKeys::Single(kSecretKeyId, std::move(secret));
+  }
+  const json::value* v = o.if_contains("token_keys");
+  if (!v) Bad("token_keys", "required (or the one-key shorthand \"secret\"); " + std::string(kHowToMakeASecret));
+  if (!v->is_array() || v->as_array().empty()) Bad("token_keys", "must be a non-empty array of {id, secret}");
+  if (v->as_array().size() > kMaxTokenKeys) Bad("token_keys", "at most " + std::to_string(kMaxTokenKeys) + " keys");
+  int i = 0;
+  for (const auto& e : v->as_array()) {
+    const std::string path = "token_keys[" + std::to_string(i++) + "].";
+    if (!e.is_object()) Bad(path, "must be an object {id, secret}");
+    OnlyKeys(e.as_object(), path, {"id", "secret", "legacy_v1"});
+    TokenKey key;
+    Get(e.as_object(), "id", key.id, path);
+    Get(e.as_object(), "secret", key.secret, path);
+    Get(e.as_object(), "legacy_v1", key.legacy_v1, path);
+    if (!ValidTokenKeyId(key.id)) Bad(path + "id", "must be 1-32 characters of A-Z a-z 0-9 _ -");
+    if (k.Find(key.id)) Bad(path + "id", "\"" + key.id + "\" is given twice");
+    CheckSecret(path + "secret", key.secret);
+    for (const auto& other : k.keys)
+      if (other.secret == key.secret) Bad(path + "secret", "is the secret of key \"" + other.id + "\" too");
+    if (key.legacy_v1)
+      for (const auto& other : k.keys)
+        if (other.legacy_v1) Bad(path + "legacy_v1", "only one key may verify v1 tokens");
+    k.keys.push_back(std::move(key));
+  }
+  Get(o, "token_signing_key", k.signing_key_id, "");
+  if (k.signing_key_id.empty()) Bad("token_signing_key", "required: the id of the key that signs new tokens");
+  if (!k.Find(k.signing_key_id)) Bad("token_signing_key", "\"" + k.signing_key_id + "\" is not in token_keys");
+  return k;
+}
+
+}  // namespace
+
 ClusterConfig ParseConfig(const std::string& text) {
   json::value root;
   try {
@@ -180,9 +231,10 @@ ClusterConfig ParseConfig(const std::string& text) {
   if (!root.is_object()) Bad("(root)", "must be an object");
   const auto& o = root.as_object();
   OnlyKeys(o, "",
-           {"secret", "run_dir", "log_level", "code_sender", "postgres", "redis", "services", "gateways", "limits"});
+           {"secret", "token_keys", "token_signing_key", "run_dir", "log_level", "code_sender", "postgres", "redis",
+            "services", "gateways", "limits"});
   ClusterConfig c;
-  Get(o, "secret", c.secret, "");
+  c.token_keys = ParseTokenKeys(o);
   Get(o, "run_dir", c.run_dir, "");
   Get(o, "log_level", c.log_level, "");
   Get(o, "code_sender", c.code_sender, "");
@@ -222,8 +274,6 @@ ClusterConfig ParseConfig(const std::string& text) {
     }
   }
   if (const json::object* l = Section(o, "limits", "")) ParseLimits(*l, c.limits);
-  if (std::string why = SecretWeakness(c.secret); !why.empty())
-    Bad("secret", why + "; make one with: od -An -tx1 -N32 /dev/urandom | tr -d ' \\n'");
   if (c.code_sender != "file") Bad("code_sender", "unsupported \"" + c.code_sender + "\" (supported: file)");
   if (c.account.empty()) Bad("services.account", "at least one shard required");
   if (c.presence.empty()) Bad("services.presence", "at least one shard required");

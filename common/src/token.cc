@@ -4,6 +4,8 @@
 #include <openssl/hmac.h>
 
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 
 namespace chat {
 
@@ -80,18 +82,52 @@ bool ValidDeviceId(std::string_view d) {
   return true;
 }
 
-std::string TokenSigner::Mac(std::string_view data) const {
+bool ValidTokenKeyId(std::string_view id) {
+  if (id.empty() || id.size() > 32) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
+}
+
+const TokenKey* TokenKeys::Find(std::string_view id) const {
+  for (const auto& k : keys)
+    if (k.id == id) return &k;
+  return nullptr;
+}
+
+TokenKeys TokenKeys::Single(std::string id, std::string secret) {
+  TokenKeys k;
+  k.signing_key_id = id;
+  k.keys.push_back({std::move(id), std::move(secret), /*legacy_v1=*/true});
+  return k;
+}
+
+TokenSigner::TokenSigner(TokenKeys keys) : keys_(std::move(keys)) {
+  const TokenKey* signing = keys_.Find(keys_.signing_key_id);
+  if (!signing || !ValidTokenKeyId(signing->id)) {
+    std::fprintf(stderr, "token signer: the signing key \"%s\" is not among the token keys\n",
+                 keys_.signing_key_id.c_str());
+    std::abort();
+  }
+  signing_ = static_cast<size_t>(signing - keys_.keys.data());
+  for (size_t i = 0; i < keys_.keys.size(); ++i)
+    if (keys_.keys[i].legacy_v1) legacy_ = static_cast<int>(i);
 }
 
 std::string TokenSigner::Issue(const TokenClaims& c) const {
   std::string payload = std::to_string(c.user_id) + ":" + c.device_id + ":" + std::to_string(c.expires_s);
-  std::string body = "v1." + Base64UrlEncode(payload);
-  return body + "." + Base64UrlEncode(Mac(body));
+  std::string body = "v2." + signing().id + "." + Base64UrlEncode(payload);
+  return body + "." + Base64UrlEncode(HmacSha256(signing().secret, body));
 }
 
 std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t now_s, TokenError* error) const {
@@ -99,17 +135,35 @@ std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t n
     if (error) *error = e;
     return std::nullopt;
   };
-  if (token.size() > 512 || token.substr(0, 3) != "v1.") return fail(TokenError::kMalformed);
-  auto dot = token.rfind('.');
-  if (dot <= 3) return fail(TokenError::kMalformed);
-  std::string_view body = token.substr(0, dot);
+  if (token.size() > 512) return fail(TokenError::kMalformed);
+  // Structure first (so garbage is kMalformed whatever it names), then the key, then the MAC.
+  const auto dot = token.rfind('.');
+  if (dot == std::string_view::npos) return fail(TokenError::kMalformed);
+  const std::string_view body = token.substr(0, dot);
+  std::string_view payload_b64;
+  const TokenKey* key = nullptr;
+  if (token.substr(0, 3) == "v2.") {
+    const auto kid_end = body.find('.', 3);
+    if (kid_end == std::string_view::npos) return fail(TokenError::kMalformed);
+    const std::string_view kid = body.substr(3, kid_end - 3);
+    if (!ValidTokenKeyId(kid)) return fail(TokenError::kMalformed);
+    payload_b64 = body.substr(kid_end + 1);
+    key = keys_.Find(kid);
+  } else if (token.substr(0, 3) == "v1.") {
+    payload_b64 = body.size() > 3 ? body.substr(3) : std::string_view();
+    key = legacy();
+  } else {
+    return fail(TokenError::kMalformed);
+  }
+  if (payload_b64.empty() || payload_b64.find('.') != std::string_view::npos) return fail(TokenError::kMalformed);
   auto mac = Base64UrlDecode(token.substr(dot + 1));
   constexpr size_t kMacBytes = 32;  // HMAC-SHA256: any other length is not a token of ours
   if (!mac || mac->size() != kMacBytes) return fail(TokenError::kMalformed);
-  std::string expected = Mac(body);
+  if (!key) return fail(TokenError::kUnknownKey);
+  const std::string expected = HmacSha256(key->secret, body);
   if (mac->size() != expected.size() || CRYPTO_memcmp(mac->data(), expected.data(), expected.size()) != 0)
     return fail(TokenError::kBadSignature);
-  auto payload = Base64UrlDecode(body.substr(3));
+  auto payload = Base64UrlDecode(payload_b64);
   if (!payload) return fail(TokenError::kMalformed);
   std::string_view p = *payload;
   auto c1 = p.find(':');

@@ -42,7 +42,7 @@ struct Gateway::Impl {
         thread_count(std::max(1, threads)),
         ip_limiter(c.limits.gateway.max_connections_per_ip, c.limits.gateway.new_connections_per_ip_per_second,
                    c.limits.gateway.new_connections_per_ip_burst),
-        auth(c.secret),
+        auth(c.token_keys, c.limits.gateway, MakeGrpcAccountDirectory(c)),
         router(c, instance_id),
         registrar(c, instance_id,
                   [this](int64_t since_ms) {
@@ -135,7 +135,7 @@ void Gateway::Stop() {
   // the RPC deadline bounds, before anything they reference can be destroyed.
   auto rpc_deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(m.config.limits.common.rpc_deadline_ms + 1000);
-  while (m.router.inflight() > 0 && std::chrono::steady_clock::now() < rpc_deadline)
+  while ((m.router.inflight() > 0 || m.auth.inflight() > 0) && std::chrono::steady_clock::now() < rpc_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   spdlog::info("gateway stopped ({} session(s) left at the deadline)", m.ctx.open_sessions.load());
 }

@@ -53,7 +53,7 @@ struct GatewayContext {
   const ClusterConfig& config;
   const Limits& limits;
   std::string instance_id;
-  const Authenticator& auth;
+  Authenticator& auth;
   RequestRouter& router;
   SessionHub& hub;
   PresenceRegistrar& registrar;

@@ -1,6 +1,7 @@
 #include "http_upgrade.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -53,9 +54,26 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
     upgrade.encoding = answer.encoding;
     upgrade.identity = std::move(answer.identity);
     upgrade.response = std::move(answer.response);
-    upgrade.early = beast::buffers_to_string(buffer_.data());
-    upgrade.ip_slot = std::move(ip_slot_);
-    StartWsSession(stream_.release_socket(), ctx_, std::move(upgrade));
+    upgrade_ = std::move(upgrade);
+    if (!upgrade_.identity) return Accept();
+    // The account the token names must exist and be active (Authenticator: cached, one RPC at most).
+    ctx_.auth.CheckAccount(upgrade_.identity->user_id, [self = shared_from_this()](Authenticator::AccountVerdict v) {
+      net::post(self->stream_.get_executor(), [self, v] { self->OnAccountChecked(v); });
+    });
+  }
+
+  void OnAccountChecked(Authenticator::AccountVerdict verdict) {
+    using V = Authenticator::AccountVerdict;
+    if (verdict == V::kNoAccount) return Respond(http::status::unauthorized, "account not found\n");
+    if (verdict == V::kUnavailable)
+      return Respond(http::status::service_unavailable, "account check unavailable; retry shortly\n");
+    Accept();
+  }
+
+  void Accept() {
+    upgrade_.early = beast::buffers_to_string(buffer_.data());
+    upgrade_.ip_slot = std::move(ip_slot_);
+    StartWsSession(stream_.release_socket(), ctx_, std::move(upgrade_));
   }
 
   // `ws_version`: sent as Sec-WebSocket-Version (the answer to an unsupported version).
@@ -79,6 +97,7 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
   std::optional<HttpRequestParser> parser_;
   IpLimiter::Verdict verdict_ = IpLimiter::Verdict::kTooFast;
   std::unique_ptr<IpLimiter::Slot> ip_slot_;
+  Upgrade upgrade_;  // what the session gets, filled by OnRead (the account check runs in between)
 };
 
 }  // namespace

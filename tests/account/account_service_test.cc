@@ -157,13 +157,15 @@ TEST_F(AccountServiceTest, RequestCodeSignUpAndLogInWithTheCodeFromTheFile) {
   EXPECT_EQ(s.token_expires_ms(), (now_ms_ / 1000 + 30ll * 24 * 3600) * 1000);
 
   // The token verifies with the cluster secret and names this user and device.
-  TokenSigner signer(config_.secret);
+  TokenSigner signer(config_.token_keys);
   TokenError err;
   auto claims = signer.Verify(s.token(), now_ms_ / 1000, &err);
   ASSERT_TRUE(claims.has_value());
   EXPECT_EQ(claims->user_id, id);
   EXPECT_EQ(claims->device_id, "phone-1");
-  EXPECT_FALSE(TokenSigner("another-secret-0123456789").Verify(s.token(), now_ms_ / 1000).has_value());
+  EXPECT_FALSE(TokenSigner(TokenKeys::Single("test", "another-secret-0123456789"))
+                   .Verify(s.token(), now_ms_ / 1000)
+                   .has_value());
 
   // The code was consumed.
   v1::SessionResult again;
@@ -191,6 +193,46 @@ TEST_F(AccountServiceTest, RequestCodeSignUpAndLogInWithTheCodeFromTheFile) {
   ASSERT_TRUE(svc().GetAccount(&ctx, &ureq, &acc).ok());
   EXPECT_EQ(acc.phone(), kPhoneA);
   EXPECT_EQ(acc.profile().display_name(), "Alice");
+}
+
+TEST_F(AccountServiceTest, ACodeSentBeforeTheSignerChangedStillWorksAndNewTokensNameTheNewKey) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  const std::string code = Code(kPhoneA);
+  // Rotation step 2 (docs/security.md): the old key still verifies, a new one signs.
+  const TokenKey old_key = config_.token_keys.keys.at(0);
+  config_.token_keys.keys.push_back({"next", "account-test-next-secret-9f1c3b7a5e2d", false});
+  config_.token_keys.signing_key_id = "next";
+  Start();
+  v1::SessionResult s;
+  auto st = SignUp(kPhoneA, code, "Alice", &s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(s.token().rfind("v2.next.", 0), 0u) << s.token();
+  EXPECT_TRUE(TokenSigner(config_.token_keys).Verify(s.token(), now_ms_ / 1000).has_value());
+  // A verifier that only knows the old key refuses the new token.
+  TokenError err{};
+  EXPECT_FALSE(TokenSigner(TokenKeys{{old_key}, old_key.id}).Verify(s.token(), now_ms_ / 1000, &err).has_value());
+  EXPECT_EQ(err, TokenError::kUnknownKey);
+}
+
+TEST_F(AccountServiceTest, CheckAccountSaysWhetherTheAccountExistsAndNothingElse) {
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  v1::SessionResult s;
+  ASSERT_TRUE(SignUp(kPhoneA, Code(kPhoneA), "Alice", &s).ok());
+  auto check = [&](uint64_t user, internal::AccountCheckResult* res) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    return svc().CheckAccount(&ctx, &req, res);
+  };
+  internal::AccountCheckResult res;
+  ASSERT_TRUE(check(s.account().profile().user_id(), &res).ok());
+  EXPECT_TRUE(res.active());
+  // The reply carries the flag alone: no phone number reaches a gateway this way.
+  EXPECT_EQ(res.ByteSizeLong(), 2u);
+  res.Clear();
+  ASSERT_TRUE(check((uint64_t{1} << 62) + 4242, &res).ok());
+  EXPECT_FALSE(res.active());
+  EXPECT_EQ(check(0, &res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(AccountServiceTest, CodeFileLinesHaveTimePhoneAndCode) {
@@ -372,7 +414,7 @@ TEST_F(AccountServiceTest, RefreshTokenAndDisplayName) {
   v1::SessionResult r;
   ASSERT_TRUE(svc().RefreshToken(&ctx, &rreq, &r).ok());
   EXPECT_GT(r.token_expires_ms(), a.token_expires_ms());
-  auto claims = TokenSigner(config_.secret).Verify(r.token(), now_ms_ / 1000);
+  auto claims = TokenSigner(config_.token_keys).Verify(r.token(), now_ms_ / 1000);
   ASSERT_TRUE(claims.has_value());
   EXPECT_EQ(claims->user_id, id);
   rreq.set_user_id(12345);

@@ -127,7 +127,7 @@ inline void DropDatabase(const std::string& db) {
 
 inline ClusterConfig BaseConfig(const std::string& run_dir) {
   ClusterConfig config;
-  config.secret = "account-test-secret-0123456789";
+  config.token_keys = TokenKeys::Single("test", "account-test-secret-0123456789");
   config.run_dir = run_dir;
   // Presence is never called: the tests use FakeAccountEvents.
   config.presence = {ShardConfig{{"127.0.0.1:1"}, ""}};

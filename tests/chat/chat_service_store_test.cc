@@ -363,10 +363,22 @@ TEST_F(ChatStoreTest, GroupMembershipGatesSendAndHistory) {
   uint64_t seq = 0;
   ASSERT_TRUE(UpdateMembers(kGroup, {kAlice, kBob}, {}, "group created", &seq).ok());
   EXPECT_EQ(seq, 1u);
+  // Someone who never belonged gets exactly the reply of a group that does not exist (protocol.md 11).
+  const std::string missing = GroupConversationId(kGroup + 1);
+  const auto same_reply = [](const grpc::Status& a, const grpc::Status& b) {
+    EXPECT_EQ(a.error_code(), b.error_code());
+    EXPECT_EQ(a.error_message(), b.error_message());
+  };
   st = Send(kCarol, group_, "c1", "let me in");
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(st.error_message(), "not a member of this group");
-  EXPECT_EQ(History(kCarol, group_, &h).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  same_reply(st, Send(kCarol, missing, "c1", "let me in"));
+  st = History(kCarol, group_, &h);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  same_reply(st, History(kCarol, missing, &h));
+  uint64_t read = 0;
+  st = MarkRead(kCarol, 1, group_, 1, &read);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  same_reply(st, MarkRead(kCarol, 1, missing, 1, &read));
 
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Send(kAlice, group_, "a" + std::to_string(i), "old news").ok());
   ASSERT_TRUE(UpdateMembers(kGroup, {kCarol}, {}, "Carol joined", &seq).ok());
@@ -393,7 +405,13 @@ TEST_F(ChatStoreTest, GroupMembershipGatesSendAndHistory) {
   // After leaving, Carol can read up to her departure only and cannot send.
   ASSERT_TRUE(UpdateMembers(kGroup, {}, {kCarol}, "Carol left", &seq).ok());
   EXPECT_EQ(seq, 7u);
-  EXPECT_EQ(Send(kCarol, group_, "c2", "still here?").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // A former member knows the group: she is told she left.
+  st = Send(kCarol, group_, "c2", "still here?");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "you are no longer a member of this group");
+  st = MarkRead(kCarol, 1, group_, 6, &read);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "you are no longer a member of this group");
   ASSERT_TRUE(Send(kAlice, group_, "a9", "after carol").ok());
   ASSERT_TRUE(History(kCarol, group_, &h).ok());
   ASSERT_EQ(h.messages_size(), 2);
@@ -682,7 +700,9 @@ TEST_F(ChatStoreTest, BatchWithFailingSendsCommitsTheOthers) {
                                          [&](std::vector<CommittedMessage>&& m) { committed = std::move(m); });
   ASSERT_EQ(out.size(), 5u);
   EXPECT_TRUE(out[0].status.ok());
-  EXPECT_EQ(out[1].status.code(), v1::PERMISSION_DENIED);
+  // A non-member of an existing group gets exactly the missing group's reply.
+  EXPECT_EQ(out[1].status.code(), v1::NOT_FOUND);
+  EXPECT_EQ(out[1].status.message(), out[2].status.message());
   EXPECT_EQ(out[2].status.code(), v1::NOT_FOUND);
   EXPECT_TRUE(out[3].status.ok());
   EXPECT_TRUE(out[4].status.ok());

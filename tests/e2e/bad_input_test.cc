@@ -312,9 +312,10 @@ TEST_F(BadInput, UnauthenticatedRequestsAreRefused) {
 
 TEST_F(BadInput, ExpiredAndForgedTokensAreRefusedWith401) {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  const std::string expired = TokenSigner(cluster().secret()).Issue({peter_->id, peter_->device_id, now - 3600});
+  const std::string expired = cluster().signer().Issue({peter_->id, peter_->device_id, now - 3600});
   const std::string forged =
-      TokenSigner("not-the-cluster-secret-0123456789").Issue({peter_->id, peter_->device_id, now + 3600});
+      TokenSigner(TokenKeys::Single(cluster().config().token_keys.signing_key_id, "not-the-cluster-secret-0123456789"))
+          .Issue({peter_->id, peter_->device_id, now + 3600});
   for (const auto& [name, token] : std::vector<std::pair<std::string, std::string>>{
            {"expired", expired}, {"forged", forged}, {"garbage", "v1.garbage.token"}}) {
     for (bool in_query : {false, true}) {
@@ -339,10 +340,11 @@ TEST_F(BadInput, AuthenticateWithForgedTokenIsUnauthenticated) {
   auto c = Open(kJson, /*authenticated=*/false);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const std::string forged =
-      TokenSigner("not-the-cluster-secret-0123456789").Issue({peter_->id, peter_->device_id, now + 3600});
+      TokenSigner(TokenKeys::Single(cluster().config().token_keys.signing_key_id, "not-the-cluster-secret-0123456789"))
+          .Issue({peter_->id, peter_->device_id, now + 3600});
   v1::Reply r = client::Authenticate(*c, forged);
   EXPECT_EQ(r.status(), v1::UNAUTHENTICATED) << client::DescribeError(r);
-  const std::string expired = TokenSigner(cluster().secret()).Issue({peter_->id, peter_->device_id, now - 60});
+  const std::string expired = cluster().signer().Issue({peter_->id, peter_->device_id, now - 60});
   r = client::Authenticate(*c, expired);
   EXPECT_EQ(r.status(), v1::UNAUTHENTICATED) << client::DescribeError(r);
   r = client::GetMe(*c);

@@ -147,7 +147,8 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     for (int i = 0; i < options_.chat_shards; ++i) chat_ports_.push_back(ReservePort());
     for (int i = 0; i < options_.gateways; ++i) gateway_ports_.push_back(ReservePort());
 
-    config_.secret = "e2e-" + RandomHex(32);
+    config_.token_keys = TokenKeys::Single("e2e-1", "e2e-" + RandomHex(32));
+    config_.token_keys.keys[0].legacy_v1 = false;
     config_.run_dir = run_dir_;
     config_.log_level = "info";
     config_.postgres = chat::testing::TestPostgres();
@@ -252,7 +253,14 @@ void TestCluster::DropDatabases() noexcept {
 
 void TestCluster::WriteConfig() {
   json::object root;
-  root["secret"] = config_.secret;
+  json::array keys;
+  for (const auto& k : config_.token_keys.keys) {
+    json::object o{{"id", k.id}, {"secret", k.secret}};
+    if (k.legacy_v1) o["legacy_v1"] = true;
+    keys.emplace_back(std::move(o));
+  }
+  root["token_keys"] = std::move(keys);
+  root["token_signing_key"] = config_.token_keys.signing_key_id;
   root["run_dir"] = config_.run_dir;
   root["log_level"] = config_.log_level;
   root["code_sender"] = "file";
@@ -422,6 +430,31 @@ void TestCluster::RestartChatShard(int i, bool hard, const std::string& failpoin
   // The port stayed reserved (ReservePort); the new process binds it with SO_REUSEADDR, as gRPC does.
   Spawn(p);
   WaitReady({chat_ports_.at(i)}, {}, {&p});
+}
+
+void TestCluster::StopAccountShard(int i) { Terminate(services_.at(i), SIGTERM, 15s); }
+
+void TestCluster::StartAccountShard(int i) {
+  Process& p = services_.at(i);
+  Spawn(p);
+  WaitReady({service_ports_.at(i)}, {}, {&p});
+}
+
+void TestCluster::RestartWithTokenKeys(TokenKeys keys) {
+  config_.token_keys = std::move(keys);
+  WriteConfig();
+  // Account shards first (they sign), then the gateways (they verify), each back on its port.
+  for (int i = 0; i < options_.account_shards; ++i) {
+    Process& p = services_.at(i);
+    Terminate(p, SIGTERM, 15s);
+    Spawn(p);
+    WaitReady({service_ports_.at(i)}, {}, {&p});
+  }
+  for (size_t i = 0; i < gateways_.size(); ++i) {
+    Terminate(gateways_[i], SIGTERM, 15s);
+    Spawn(gateways_[i]);
+    WaitReady({}, {gateway_ports_[i]}, {&gateways_[i]});
+  }
 }
 
 User TestCluster::SignUp(int gateway, WireEncoding encoding, const std::string& display_name) const {

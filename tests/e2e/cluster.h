@@ -29,6 +29,7 @@
 #include "client/connection.h"
 #include "common/codec.h"
 #include "common/config.h"
+#include "common/token.h"
 #include "test_env.h"
 #include "wait.h"
 
@@ -81,7 +82,8 @@ class TestCluster {
 
   const ClusterConfig& config() const { return config_; }
   const Limits& limits() const { return config_.limits; }
-  const std::string& secret() const { return config_.secret; }
+  // Signs like the cluster's account service (its signing key, verified by its gateways).
+  TokenSigner signer() const { return TokenSigner(config_.token_keys); }
   const std::string& run_dir() const { return run_dir_; }
   std::string codes_file() const { return run_dir_ + "/codes.log"; }
   int gateway_count() const { return static_cast<int>(gateway_ports_.size()); }
@@ -105,6 +107,14 @@ class TestCluster {
   // Waits up to `timeout` for chat shard i to exit by itself (e.g. at a failpoint) and reaps it;
   // returns its wait status, nullopt while it still runs. Restart it with RestartChatShard.
   std::optional<int> WaitChatShardExit(int i, std::chrono::milliseconds timeout);
+
+  // SIGTERM to account shard i and wait for it to exit; StartAccountShard starts it again on the same
+  // port and waits until it accepts connections.
+  void StopAccountShard(int i);
+  void StartAccountShard(int i);
+  // Writes `keys` into the config and restarts every account shard and then every gateway with it
+  // (SIGTERM, same ports), waiting until each is ready. Open connections to the gateways drop.
+  void RestartWithTokenKeys(TokenKeys keys);
 
   // Connects to gateway `gateway`, requests a code for a fresh random phone, reads it from
   // codes.log and signs up with a fresh device id. Throws on any failure.

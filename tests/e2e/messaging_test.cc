@@ -341,19 +341,28 @@ TEST_F(Messaging, StrangersAndNonMembersAreRefused) {
   const std::string gconv = r.group().group().conversation_id();
   SendTextOk(bob.c(), gconv, "members only");
 
-  // docs/protocol.md 8.15: a group you never belonged to -> PERMISSION_DENIED.
-  r = client::GetHistory(mallory.c(), gconv, 0);
-  EXPECT_EQ(r.status(), v1::PERMISSION_DENIED) << client::DescribeError(r);
+  // docs/protocol.md 11: to anyone who never belonged, a group answers every request exactly as a
+  // group that does not exist (same status, same message), so group ids cannot be probed.
+  const uint64_t missing_gid = (uint64_t{1} << 62) + 12345;  // no group has it in a test cluster
+  const std::string missing = GroupConversationId(missing_gid);
+  auto same_as_missing = [](const v1::Reply& got, const v1::Reply& missing_reply, const char* what) {
+    EXPECT_EQ(got.status(), v1::NOT_FOUND) << what << ": " << client::DescribeError(got);
+    EXPECT_EQ(got.status(), missing_reply.status()) << what;
+    EXPECT_EQ(got.message(), missing_reply.message()) << what;
+  };
+  r = client::GetHistory(mallory.c(), gconv, 0);  // 8.15
   EXPECT_EQ(r.history().messages_size(), 0);
-  // 8.14: not a member of this group -> PERMISSION_DENIED.
-  r = client::SendText(mallory.c(), gconv, client::NewClientMsgId(), "let me in");
-  EXPECT_EQ(r.status(), v1::PERMISSION_DENIED) << client::DescribeError(r);
-  // 8.21 / 11: to anyone else a group is NOT_FOUND.
-  r = client::ListGroupMembers(mallory.c(), gid);
-  EXPECT_EQ(r.status(), v1::NOT_FOUND) << client::DescribeError(r);
-  // 8.17: mark_read in a group you are not in -> PERMISSION_DENIED.
-  r = client::MarkRead(mallory.c(), gconv, 1);
-  EXPECT_EQ(r.status(), v1::PERMISSION_DENIED) << client::DescribeError(r);
+  same_as_missing(r, client::GetHistory(mallory.c(), missing, 0), "get_history");
+  r = client::SendText(mallory.c(), gconv, client::NewClientMsgId(), "let me in");  // 8.14
+  same_as_missing(r, client::SendText(mallory.c(), missing, client::NewClientMsgId(), "let me in"), "send_message");
+  r = client::MarkRead(mallory.c(), gconv, 1);  // 8.17
+  same_as_missing(r, client::MarkRead(mallory.c(), missing, 1), "mark_read");
+  r = client::ListGroupMembers(mallory.c(), gid);  // 8.21
+  same_as_missing(r, client::ListGroupMembers(mallory.c(), missing_gid), "list_group_members");
+  r = client::AddGroupMembers(mallory.c(), gid, {alice.id});  // 8.19
+  same_as_missing(r, client::AddGroupMembers(mallory.c(), missing_gid, {alice.id}), "add_group_members");
+  r = client::LeaveGroup(mallory.c(), gid);  // 8.20
+  same_as_missing(r, client::LeaveGroup(mallory.c(), missing_gid), "leave_group");
 
   // 8.14: messaging someone who is not your friend -> PERMISSION_DENIED; nothing is stored.
   const std::string dm = DirectConversationId(mallory.id, alice.id);

@@ -226,8 +226,9 @@ TEST(RequestRouter, EveryRequestKindOfTheSchemaHasARoute) {
 }
 
 TEST(Authenticator, AcceptsItsOwnTokensOnlyAndSaysWhyNot) {
-  const Authenticator auth("gateway-unit-test-secret-0123456789");
-  TokenSigner signer("gateway-unit-test-secret-0123456789");
+  const TokenKeys keys = TokenKeys::Single("gw", "gateway-unit-test-secret-0123456789");
+  const Authenticator auth(keys, Limits{}.gateway, nullptr);
+  TokenSigner signer(keys);
   const int64_t now_s = NowMs() / 1000;
   TokenError err{};
   auto id = auth.Verify(signer.Issue({42, "phone-1", now_s + 600}), &err);
@@ -237,11 +238,134 @@ TEST(Authenticator, AcceptsItsOwnTokensOnlyAndSaysWhyNot) {
   EXPECT_FALSE(auth.Verify(signer.Issue({42, "phone-1", now_s - 1}), &err));
   EXPECT_EQ(err, TokenError::kExpired);
   EXPECT_STREQ(Authenticator::Refusal(err), "token expired; log in again");
-  TokenSigner other("another-secret-entirely-0123456789");
+  TokenSigner other(TokenKeys::Single("gw", "another-secret-entirely-0123456789"));
   EXPECT_FALSE(auth.Verify(other.Issue({42, "phone-1", now_s + 600}), &err));
-  EXPECT_NE(err, TokenError::kExpired);
+  EXPECT_EQ(err, TokenError::kBadSignature);
+  EXPECT_STREQ(Authenticator::Refusal(err), "invalid token");
+  TokenSigner stranger(TokenKeys::Single("elsewhere", "another-secret-entirely-0123456789"));
+  EXPECT_FALSE(auth.Verify(stranger.Issue({42, "phone-1", now_s + 600}), &err));
+  EXPECT_EQ(err, TokenError::kUnknownKey);
   EXPECT_STREQ(Authenticator::Refusal(err), "invalid token");
   EXPECT_FALSE(auth.Verify("not a token", &err));
+}
+
+TEST(AccountCache, FreshThenStaleThenEvictedOrInvalidated) {
+  AccountCache cache(/*ttl_ms=*/1000, /*max_entries=*/3);
+  EXPECT_EQ(cache.Look(1, 0), AccountCache::Entry::kNone);
+  cache.Confirm(1, 0);
+  EXPECT_EQ(cache.Look(1, 999), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look(1, 1000), AccountCache::Entry::kStale);  // the TTL is exclusive
+  cache.Confirm(1, 1000);                                       // re-confirmed: fresh again
+  EXPECT_EQ(cache.Look(1, 1500), AccountCache::Entry::kFresh);
+  // Bounded: a fourth user evicts the least recently confirmed (2), not the re-confirmed 1.
+  cache.Confirm(2, 1100);
+  cache.Confirm(3, 1200);
+  cache.Confirm(1, 1300);
+  cache.Confirm(4, 1400);
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cache.Look(2, 1400), AccountCache::Entry::kNone);
+  EXPECT_EQ(cache.Look(1, 1400), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look(3, 1400), AccountCache::Entry::kFresh);
+  // The deactivation hook forgets a user at once.
+  cache.Invalidate(3);
+  EXPECT_EQ(cache.Look(3, 1400), AccountCache::Entry::kNone);
+  EXPECT_EQ(cache.size(), 2u);
+  cache.Invalidate(3);  // twice is harmless
+  // max_entries 0: nothing is kept.
+  AccountCache off(1000, 0);
+  off.Confirm(1, 0);
+  EXPECT_EQ(off.Look(1, 0), AccountCache::Entry::kNone);
+}
+
+// An account-service whose answers the test gives by hand, counting the questions.
+class FakeDirectory : public AccountDirectory {
+ public:
+  void Check(uint64_t user_id, std::function<void(AccountDirectory::Answer)> done) override {
+    std::lock_guard lock(mu_);
+    asked_.push_back(user_id);
+    pending_.push_back(std::move(done));
+  }
+  size_t asked() {
+    std::lock_guard lock(mu_);
+    return asked_.size();
+  }
+  // Answers the oldest open question.
+  void Reply(AccountDirectory::Answer a) {
+    std::function<void(AccountDirectory::Answer)> done;
+    {
+      std::lock_guard lock(mu_);
+      ASSERT_FALSE(pending_.empty());
+      done = std::move(pending_.front());
+      pending_.erase(pending_.begin());
+    }
+    done(a);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<uint64_t> asked_;
+  std::vector<std::function<void(AccountDirectory::Answer)>> pending_;
+};
+
+TEST(Authenticator, AccountCheckIsCachedSharedAndSurvivesAnOutageForKnownUsers) {
+  Limits limits;
+  limits.gateway.account_check_cache_ttl_ms = 1000;
+  limits.gateway.account_check_cache_max_entries = 100;
+  int64_t now = 0;
+  auto dir = std::make_unique<FakeDirectory>();
+  FakeDirectory& fake = *dir;
+  Authenticator auth(TokenKeys::Single("gw", "gateway-unit-test-secret-0123456789"), limits.gateway, std::move(dir),
+                     [&] { return now; });
+  using V = Authenticator::AccountVerdict;
+  std::vector<V> got;
+  auto record = [&](V v) { got.push_back(v); };
+
+  // Three connections of one uncached user at once: one question, three answers.
+  for (int i = 0; i < 3; ++i) auth.CheckAccount(7, record);
+  EXPECT_EQ(fake.asked(), 1u);
+  EXPECT_TRUE(got.empty());
+  fake.Reply(AccountDirectory::Answer::kActive);
+  EXPECT_EQ(got, (std::vector<V>{V::kAdmit, V::kAdmit, V::kAdmit}));
+
+  // Within the TTL: answered inline, nothing asked.
+  got.clear();
+  now = 999;
+  auth.CheckAccount(7, record);
+  EXPECT_EQ(got, (std::vector<V>{V::kAdmit}));
+  EXPECT_EQ(fake.asked(), 1u);
+
+  // After the TTL it asks again; account-service is down, and the user was known: admitted.
+  got.clear();
+  now = 5000;
+  auth.CheckAccount(7, record);
+  EXPECT_EQ(fake.asked(), 2u);
+  fake.Reply(AccountDirectory::Answer::kUnreachable);
+  EXPECT_EQ(got, (std::vector<V>{V::kAdmit}));
+  // An unknown user during the outage: a retryable refusal.
+  got.clear();
+  auth.CheckAccount(8, record);
+  fake.Reply(AccountDirectory::Answer::kUnreachable);
+  EXPECT_EQ(got, (std::vector<V>{V::kUnavailable}));
+  EXPECT_STREQ(Authenticator::Refusal(V::kUnavailable), "account check unavailable; retry shortly");
+
+  // No such account: refused, and a cached user who is gone is forgotten.
+  got.clear();
+  auth.CheckAccount(7, record);
+  fake.Reply(AccountDirectory::Answer::kNotActive);
+  EXPECT_EQ(got, (std::vector<V>{V::kNoAccount}));
+  EXPECT_EQ(auth.cache().Look(7, now), AccountCache::Entry::kNone);
+  EXPECT_STREQ(Authenticator::Refusal(V::kNoAccount), "account not found; log in again");
+
+  // The deactivation hook: a fresh entry is dropped and the next connection asks again.
+  got.clear();
+  auth.CheckAccount(9, record);
+  fake.Reply(AccountDirectory::Answer::kActive);
+  const size_t before = fake.asked();
+  auth.InvalidateAccount(9);
+  auth.CheckAccount(9, record);
+  EXPECT_EQ(fake.asked(), before + 1);
+  fake.Reply(AccountDirectory::Answer::kNotActive);
+  EXPECT_EQ(got, (std::vector<V>{V::kAdmit, V::kNoAccount}));
 }
 
 TEST(SessionIdGenerator, IdsAreUniqueWithinAndAcrossGateways) {

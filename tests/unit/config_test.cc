@@ -45,7 +45,12 @@ TEST(Config, MinimalConfigGetsEveryDefault) {
   EXPECT_EQ(c.limits.section.name, defaults.section.name) << #name;
   CHAT_ALL_LIMITS(CHECK_DEFAULT)
 #undef CHECK_DEFAULT
-  EXPECT_EQ(c.secret, "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f");
+  // The one-key shorthand: one key that signs and verifies v1 tokens too.
+  ASSERT_EQ(c.token_keys.keys.size(), 1u);
+  EXPECT_EQ(c.token_keys.keys[0].id, kSecretKeyId);
+  EXPECT_EQ(c.token_keys.keys[0].secret, "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f");
+  EXPECT_TRUE(c.token_keys.keys[0].legacy_v1);
+  EXPECT_EQ(c.token_keys.signing_key_id, kSecretKeyId);
   const ClusterConfig d;
   EXPECT_EQ(c.run_dir, d.run_dir);
   EXPECT_EQ(c.log_level, d.log_level);
@@ -256,6 +261,65 @@ TEST(Config, WeakSecretsAreRefusedWithHowToMakeOne) {
     EXPECT_EQ(SecretWeakness(good), "") << good;
     EXPECT_EQ(ErrorOf(with_secret(good)), "") << good;
   }
+}
+
+constexpr char kGoodA[] = "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f";
+constexpr char kGoodB[] = "3e5d7c9b2f4e6a8c0d1e3f9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a";
+
+std::string WithKeys(const std::string& keys_and_signer) { return "{" + keys_and_signer + "," + kShards + "}"; }
+std::string Key(const std::string& id, const std::string& secret, const std::string& extra = "") {
+  return R"({"id": ")" + id + R"(", "secret": ")" + secret + "\"" + extra + "}";
+}
+
+TEST(Config, TokenKeysListEveryVerifierAndNameTheSigner) {
+  ClusterConfig c = ParseConfig(WithKeys(R"("token_keys": [)" + Key("2026-11", kGoodA, R"(, "legacy_v1": true)") + "," +
+                                         Key("2026-12", kGoodB) + R"(], "token_signing_key": "2026-12")"));
+  ASSERT_EQ(c.token_keys.keys.size(), 2u);
+  EXPECT_EQ(c.token_keys.keys[0].id, "2026-11");
+  EXPECT_EQ(c.token_keys.keys[0].secret, kGoodA);
+  EXPECT_TRUE(c.token_keys.keys[0].legacy_v1);
+  EXPECT_EQ(c.token_keys.keys[1].id, "2026-12");
+  EXPECT_FALSE(c.token_keys.keys[1].legacy_v1);
+  EXPECT_EQ(c.token_keys.signing_key_id, "2026-12");
+  // What this config signs, it verifies.
+  TokenSigner signer(c.token_keys);
+  EXPECT_TRUE(signer.Verify(signer.Issue({42, "d", 2000000000}), 1700000000).has_value());
+}
+
+TEST(Config, BadTokenKeysAreRefusedNamingTheKey) {
+  const std::string a = Key("a", kGoodA), b = Key("b", kGoodB);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("token_keys": [], "token_signing_key": "a")", "token_keys"},
+      {R"("token_keys": {}, "token_signing_key": "a")", "token_keys"},
+      {R"("token_keys": [)" + a + "]", "token_signing_key"},
+      {R"("token_keys": [)" + a + R"(], "token_signing_key": "b")", "token_signing_key"},
+      {R"("token_keys": [)" + a + "," + Key("a", kGoodB) + R"(], "token_signing_key": "a")", "token_keys[1].id"},
+      {R"("token_keys": [)" + a + "," + Key("c", kGoodA) + R"(], "token_signing_key": "a")", "token_keys[1].secret"},
+      {R"("token_keys": [)" + Key("a.b", kGoodA) + R"(], "token_signing_key": "a.b")", "token_keys[0].id"},
+      {R"("token_keys": [)" + Key("", kGoodA) + R"(], "token_signing_key": "")", "token_keys[0].id"},
+      {R"("token_keys": [)" + Key("a", "short") + R"(], "token_signing_key": "a")", "token_keys[0].secret"},
+      {R"("token_keys": [)" + a + "," + Key("b", kExampleSecret) + R"(], "token_signing_key": "a")",
+       "token_keys[1].secret"},
+      {R"("token_keys": [)" + a + "," + Key("b", std::string(64, '0')) + R"(], "token_signing_key": "a")",
+       "token_keys[1].secret"},
+      {R"("token_keys": [)" + Key("a", kGoodA, R"(, "legacy_v1": true)") + "," +
+           Key("b", kGoodB, R"(, "legacy_v1": true)") + R"(], "token_signing_key": "a")",
+       "token_keys[1].legacy_v1"},
+      {R"("token_keys": [)" + Key("a", kGoodA, R"(, "signs": true)") + R"(], "token_signing_key": "a")",
+       "token_keys[0].signs"},
+      {R"("secret": ")" + std::string(kGoodA) + R"(", "token_keys": [)" + b + R"(], "token_signing_key": "b")",
+       "secret"},
+  };
+  for (const auto& [json, key] : cases) {
+    const std::string e = ErrorOf(WithKeys(json));
+    EXPECT_NE(e.find(key), std::string::npos) << json << " gave: " << e;
+  }
+  // Every weak secret says how to make a good one.
+  EXPECT_NE(ErrorOf(WithKeys(R"("token_keys": [)" + Key("a", "short") + R"(], "token_signing_key": "a")"))
+                .find("/dev/urandom"),
+            std::string::npos);
+  // Neither form at all.
+  EXPECT_NE(ErrorOf(std::string("{") + kShards + "}").find("token_keys"), std::string::npos);
 }
 
 TEST(Config, ExampleConfigParsesAndShowsEveryLimitAtItsDefault) {

@@ -13,7 +13,19 @@ namespace chat {
 namespace {
 
 constexpr char kSecret[] = "0123456789abcdef-unit-test-secret";
+constexpr char kOtherSecret[] = "fedcba9876543210-unit-test-other";
 constexpr int64_t kNow = 1700000000;
+
+// One key, "k1", that signs and also verifies v1 tokens.
+TokenKeys Keys() { return TokenKeys::Single("k1", kSecret); }
+
+// Keys from (id, secret, legacy_v1) and the signing id.
+TokenKeys Ring(std::vector<TokenKey> keys, std::string signing) {
+  TokenKeys k;
+  k.keys = std::move(keys);
+  k.signing_key_id = std::move(signing);
+  return k;
+}
 
 TokenClaims Claims(uint64_t user = 42, std::string device = "phone-1", int64_t exp = kNow + 3600) {
   TokenClaims c;
@@ -24,9 +36,9 @@ TokenClaims Claims(uint64_t user = 42, std::string device = "phone-1", int64_t e
 }
 
 // Builds a correctly signed token around an arbitrary payload, to reach the payload checks that
-// only run after the signature is verified.
-std::string SignRaw(const std::string& secret, const std::string& payload) {
-  std::string body = "v1." + Base64UrlEncode(payload);
+// only run after the signature is verified: v1 without a key id, v2 with one.
+std::string SignRaw(const std::string& secret, const std::string& payload, const std::string& kid = "") {
+  std::string body = (kid.empty() ? "v1." : "v2." + kid + ".") + Base64UrlEncode(payload);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
@@ -35,11 +47,11 @@ std::string SignRaw(const std::string& secret, const std::string& payload) {
 }
 
 TEST(Token, IssueVerifyRoundTrip) {
-  TokenSigner signer(kSecret);
+  TokenSigner signer(Keys());
   for (uint64_t user : {1ULL, 42ULL, (1ULL << 63) - 1}) {  // the largest user id: 2^63 - 1
     for (const std::string& device : std::vector<std::string>{"a", "phone-1", "Web_Browser.2", std::string(64, 'x')}) {
       std::string token = signer.Issue(Claims(user, device));
-      EXPECT_EQ(token.substr(0, 3), "v1.");
+      EXPECT_EQ(token.substr(0, 6), "v2.k1.");
       TokenError err{};
       auto got = signer.Verify(token, kNow, &err);
       ASSERT_TRUE(got.has_value()) << token;
@@ -49,12 +61,12 @@ TEST(Token, IssueVerifyRoundTrip) {
     }
   }
   // Another signer with the same secret (another gateway) accepts it too.
-  TokenSigner other(kSecret);
+  TokenSigner other(Keys());
   EXPECT_TRUE(other.Verify(signer.Issue(Claims()), kNow).has_value());
 }
 
 TEST(Token, ExpiresAtExp) {
-  TokenSigner signer(kSecret);
+  TokenSigner signer(Keys());
   std::string token = signer.Issue(Claims(42, "d", kNow));
   EXPECT_TRUE(signer.Verify(token, kNow - 1).has_value());
   TokenError err{};
@@ -66,10 +78,12 @@ TEST(Token, ExpiresAtExp) {
 }
 
 TEST(Token, AnyChangedByteIsRefused) {
-  TokenSigner signer(kSecret);
+  TokenSigner signer(Keys());
   const std::string token = signer.Issue(Claims());
+  const size_t kid_end = token.find('.', 3);
   const size_t last_dot = token.rfind('.');
-  ASSERT_NE(last_dot, std::string::npos);
+  ASSERT_EQ(kid_end, 5u);
+  ASSERT_GT(last_dot, kid_end);
   for (size_t i = 0; i < token.size(); ++i) {
     for (unsigned char flip : {0x01, 0x02, 0x20, 0x80}) {
       std::string bad = token;
@@ -79,12 +93,15 @@ TEST(Token, AnyChangedByteIsRefused) {
       ASSERT_FALSE(got.has_value()) << "byte " << i << " ^ " << int(flip) << " accepted: " << bad;
       if (i < 3) {
         EXPECT_EQ(err, TokenError::kMalformed) << "version prefix changed at " << i;
+      } else if (i < kid_end) {
+        // Another key id: one that is not configured, or not a key id at all.
+        EXPECT_TRUE(err == TokenError::kUnknownKey || err == TokenError::kMalformed) << "byte " << i;
       } else {
         EXPECT_TRUE(err == TokenError::kBadSignature || err == TokenError::kMalformed)
             << "byte " << i << " gave error " << int(err);
       }
       // In the payload (before the mac) a changed byte is a forgery: the mac no longer matches.
-      if (i >= 3 && i < last_dot && bad[i] != '.') {
+      if (i > kid_end && i < last_dot && bad[i] != '.') {
         EXPECT_EQ(err, TokenError::kBadSignature) << "byte " << i;
       }
     }
@@ -96,20 +113,97 @@ TEST(Token, AnyChangedByteIsRefused) {
 }
 
 TEST(Token, OtherSecretIsBadSignature) {
-  TokenSigner a(kSecret);
-  TokenSigner b("another-secret-of-enough-length");
+  TokenSigner a(Keys());
+  TokenSigner b(TokenKeys::Single("k1", kOtherSecret));  // same key id, another secret
   TokenError err{};
   EXPECT_FALSE(b.Verify(a.Issue(Claims()), kNow, &err).has_value());
   EXPECT_EQ(err, TokenError::kBadSignature);
+  EXPECT_FALSE(b.Verify(SignRaw(kSecret, "42:dev:" + std::to_string(kNow + 10)), kNow, &err).has_value());
+  EXPECT_EQ(err, TokenError::kBadSignature);  // v1 under b's legacy key
+}
+
+TEST(Token, UnknownKeyIdIsRefusedEvenWhenTheSecretMatches) {
+  TokenSigner signer(Keys());
+  // Signed with the right secret but naming a key the verifier does not have.
+  const std::string payload = "42:dev:" + std::to_string(kNow + 10);
+  TokenError err{};
+  EXPECT_FALSE(signer.Verify(SignRaw(kSecret, payload, "k2"), kNow, &err).has_value());
+  EXPECT_EQ(err, TokenError::kUnknownKey);
+  ASSERT_TRUE(signer.Verify(SignRaw(kSecret, payload, "k1"), kNow).has_value());
+  // v1 tokens need a key marked legacy_v1.
+  TokenSigner no_legacy(Ring({{"k1", kSecret, false}}, "k1"));
+  EXPECT_FALSE(no_legacy.Verify(SignRaw(kSecret, payload), kNow, &err).has_value());
+  EXPECT_EQ(err, TokenError::kUnknownKey);
+  EXPECT_TRUE(no_legacy.Verify(SignRaw(kSecret, payload, "k1"), kNow).has_value());
+}
+
+TEST(Token, SurvivesARotationUntilItsKeyIsRetired) {
+  // Step 0: the old key signs. Users hold its tokens (v2, and v1 from before key ids).
+  TokenSigner before(Ring({{"old", kSecret, true}}, "old"));
+  const std::string old_v2 = before.Issue(Claims(1));
+  const std::string old_v1 = SignRaw(kSecret, "2:dev:" + std::to_string(kNow + 3600));
+  ASSERT_TRUE(before.Verify(old_v1, kNow).has_value());
+  // Step 1: the new key is added everywhere, verify-only: nothing changes for anyone.
+  TokenSigner step1(Ring({{"old", kSecret, true}, {"new", kOtherSecret, false}}, "old"));
+  EXPECT_TRUE(step1.Verify(old_v2, kNow).has_value());
+  EXPECT_TRUE(step1.Verify(old_v1, kNow).has_value());
+  EXPECT_EQ(step1.Issue(Claims(3)).substr(0, 7), "v2.old.");
+  // Step 2: the new key signs; the old one still verifies.
+  TokenSigner step2(Ring({{"old", kSecret, true}, {"new", kOtherSecret, false}}, "new"));
+  const std::string fresh = step2.Issue(Claims(4));
+  EXPECT_EQ(fresh.substr(0, 7), "v2.new.");
+  EXPECT_TRUE(step2.Verify(old_v2, kNow).has_value());
+  EXPECT_TRUE(step2.Verify(old_v1, kNow).has_value());
+  EXPECT_TRUE(step2.Verify(fresh, kNow).has_value());
+  // A gateway still at step 1 accepts the new key's tokens: why step 1 comes first.
+  EXPECT_TRUE(step1.Verify(fresh, kNow).has_value());
+  // A gateway that skipped step 1 refuses them.
+  TokenError err{};
+  EXPECT_FALSE(before.Verify(fresh, kNow, &err).has_value());
+  EXPECT_EQ(err, TokenError::kUnknownKey);
+  // Step 3 (after token_ttl_s): the old key is retired; its tokens are refused, the new ones live.
+  TokenSigner step3(Ring({{"new", kOtherSecret, false}}, "new"));
+  EXPECT_TRUE(step3.Verify(fresh, kNow).has_value());
+  EXPECT_FALSE(step3.Verify(old_v2, kNow, &err).has_value());
+  EXPECT_EQ(err, TokenError::kUnknownKey);
+  EXPECT_FALSE(step3.Verify(old_v1, kNow, &err).has_value());
+  EXPECT_EQ(err, TokenError::kUnknownKey);
+}
+
+TEST(TokenDeathTest, ASignerWithoutItsSigningKeyIsABrokenInvariant) {
+  EXPECT_DEATH(TokenSigner(Ring({{"a", kSecret, false}}, "b")), "signing key");
+}
+
+TEST(TokenKeyId, Rules) {
+  for (const char* good : {"a", "k1", "2026-12_rotation", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"})
+    EXPECT_TRUE(ValidTokenKeyId(good)) << good;
+  for (const char* bad : {"", "a.b", "a b", "k:1", "ü", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg", "k/1"})
+    EXPECT_FALSE(ValidTokenKeyId(bad)) << bad;
 }
 
 TEST(Token, GarbageIsMalformed) {
-  TokenSigner signer(kSecret);
-  for (std::string bad : {std::string(""), std::string("v"), std::string("v1"), std::string("v1."), std::string("v1.."),
-                          std::string("v1..."), std::string("."), std::string("v1.abc"), std::string("v2.abc.def"),
-                          std::string("Bearer v1.a.b"), std::string("v1.a.b!"), std::string("v1.a.b c"),
-                          std::string("v1.a.A"), std::string(1000, 'v'), "v1." + std::string(600, 'A') + ".AAAA",
-                          std::string(100000, '.'), std::string("v1.\0\0.\0", 7)}) {
+  TokenSigner signer(Keys());
+  for (std::string bad : {std::string(""),
+                          std::string("v"),
+                          std::string("v1"),
+                          std::string("v1."),
+                          std::string("v1.."),
+                          std::string("v1..."),
+                          std::string("."),
+                          std::string("v1.abc"),
+                          std::string("v2.abc.def"),
+                          std::string("v2..abc.def"),
+                          std::string("v2.k1..AAAA"),
+                          std::string("v2.k.1.a.b"),
+                          std::string("v3.k1.a.b"),
+                          std::string("Bearer v1.a.b"),
+                          std::string("v1.a.b!"),
+                          std::string("v1.a.b c"),
+                          std::string("v1.a.A"),
+                          std::string(1000, 'v'),
+                          "v1." + std::string(600, 'A') + ".AAAA",
+                          std::string(100000, '.'),
+                          std::string("v1.\0\0.\0", 7)}) {
     TokenError err = TokenError::kExpired;
     EXPECT_FALSE(signer.Verify(bad, kNow, &err).has_value()) << bad.substr(0, 40);
     EXPECT_EQ(err, TokenError::kMalformed) << bad.substr(0, 40);
@@ -119,7 +213,7 @@ TEST(Token, GarbageIsMalformed) {
 }
 
 TEST(Token, SignedButMalformedPayloadIsMalformed) {
-  TokenSigner signer(kSecret);
+  TokenSigner signer(Keys());
   // Sanity: a well-formed payload signed by hand verifies, so the failures below are the payload's.
   ASSERT_TRUE(signer.Verify(SignRaw(kSecret, "42:dev:" + std::to_string(kNow + 10)), kNow).has_value());
   const std::string exp = std::to_string(kNow + 10);
@@ -129,18 +223,20 @@ TEST(Token, SignedButMalformedPayloadIsMalformed) {
         std::string("42:dev:1e9"), "42:" + std::string(65, 'd') + ":" + exp, "18446744073709551616:dev:" + exp,
         "9223372036854775808:dev:" + exp /* 2^63: no user id is that large */, "18446744073709551615:dev:" + exp,
         "042x:dev:" + exp, std::string("42:dev:99999999999999999999")}) {
-    TokenError err{};
-    EXPECT_FALSE(signer.Verify(SignRaw(kSecret, payload), kNow, &err).has_value()) << payload;
-    EXPECT_EQ(err, TokenError::kMalformed) << payload;
+    for (const std::string kid : {"", "k1"}) {  // v1 and v2 carry the same payload
+      TokenError err{};
+      EXPECT_FALSE(signer.Verify(SignRaw(kSecret, payload, kid), kNow, &err).has_value()) << payload;
+      EXPECT_EQ(err, TokenError::kMalformed) << payload;
+    }
   }
 }
 
 TEST(Token, RandomInputNeverVerifies) {
-  TokenSigner signer(kSecret);
+  TokenSigner signer(Keys());
   std::mt19937 rng(7);
   const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:v1 \x01\xff";
   for (int i = 0; i < 5000; ++i) {
-    std::string s = (i % 2) ? "v1." : "";
+    std::string s = (i % 3 == 1) ? "v1." : (i % 3 == 2) ? "v2.k1." : "";
     size_t n = rng() % 200;
     for (size_t k = 0; k < n; ++k) s += alphabet[rng() % alphabet.size()];
     TokenError err{};

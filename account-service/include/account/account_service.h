@@ -68,6 +68,8 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status LogIn(grpc::ServerContext*, const v1::LogInRequest*, v1::SessionResult*) override;
   grpc::Status RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest*, v1::SessionResult*) override;
   grpc::Status GetAccount(grpc::ServerContext*, const internal::UserIdRequest*, v1::Account*) override;
+  grpc::Status CheckAccount(grpc::ServerContext*, const internal::UserIdRequest*,
+                            internal::AccountCheckResult*) override;
   grpc::Status SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest*, v1::Account*) override;
   grpc::Status LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest*, v1::UserProfile*) override;
   grpc::Status GetProfiles(grpc::ServerContext*, const v1::GetProfilesRequest*, v1::ProfilesResult*) override;
@@ -89,7 +91,10 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   bool IsLocal(uint64_t user_id) const;
   // INTERNAL unless ShardOfPhone(phone) is this shard.
   Status CheckPhoneShard(const std::string& phone) const;
-  std::string HashCode(const std::string& phone, const std::string& code) const;
+  // A phone code's stored hash: HMAC of phone and code under a token key.
+  static std::string HashCode(const TokenKey& key, const std::string& phone, const std::string& code);
+  // Whether `code` hashes to `stored_hash` under any token key (constant time per key).
+  bool CodeMatches(const std::string& phone, const std::string& code, const std::string& stored_hash) const;
   // Verifies and consumes the phone's code inside t. Returns the verdict for the caller; a wrong
   // code increments the try counters (the code's and the phone's daily failures), which the caller
   // must commit even though the verdict is an error. FAILED_PRECONDITION once the phone's window has

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/token.h"
+
 namespace chat {
 
 struct PostgresConfig {
@@ -58,6 +60,8 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(gateway, uint32_t, send_queue_max_bytes, 4 * 1024 * 1024, 0, kNoMax) \
   X(gateway, uint32_t, handshake_timeout_ms, 10000, 0, kNoMax)         /* TCP accept -> upgrade done */ \
   X(gateway, uint32_t, auth_timeout_ms, 15000, 0, kNoMax)              /* upgrade -> authenticated */ \
+  X(gateway, uint32_t, account_check_cache_ttl_ms, 60000, 0, 86400000) /* account confirmed: not re-asked */ \
+  X(gateway, uint32_t, account_check_cache_max_entries, 100000, 0, 10000000) /* confirmed accounts kept */ \
   X(gateway, uint32_t, idle_timeout_ms, 240000, 0, kNoMax)             /* ping after half of it */ \
   X(gateway, uint32_t, max_connections, 18000, 0, kNoMax)              /* per process (file limit 20000) */ \
   X(gateway, uint32_t, max_connections_per_ip, 4096, 0, kNoMax)        /* concurrent, per address */ \
@@ -149,7 +153,9 @@ struct LimitInfo {
 const std::vector<LimitInfo>& AllLimits();
 
 struct ClusterConfig {
-  std::string secret;                         // HMAC key for tokens; must be set (>= 16 chars)
+  // Token keys (every one verifies, one signs) and the key of phone-code hashes (the signing one).
+  // The file gives either "token_keys" + "token_signing_key" or the one-key shorthand "secret".
+  TokenKeys token_keys;
   std::string run_dir = "/tmp/chat-cluster";  // dev code sender file, pid files, logs
   std::string log_level = "info";
   std::string code_sender = "file";  // "file": codes appended to <run_dir>/codes.log
@@ -166,6 +172,11 @@ struct ClusterConfig {
 // Parses and validates. Throws std::runtime_error naming the bad key.
 ClusterConfig LoadConfig(const std::string& path);
 
+// The id the one-key shorthand "secret": S stands for: token_keys [{"id": kSecretKeyId, "secret": S,
+// "legacy_v1": true}], token_signing_key kSecretKeyId.
+inline constexpr const char* kSecretKeyId = "default";
+// At most this many token keys (a rotation needs two; three leave room for an emergency).
+inline constexpr size_t kMaxTokenKeys = 8;
 // The placeholder secret of deploy/cluster.example.json: refused, so the example cannot go live.
 inline constexpr const char* kExampleSecret = "replace-with-64-hex-chars-from-od-An-tx1-N32-dev-urandom-000000";
 // Why `secret` may not sign tokens ("" when it may): the example's placeholder, under 32 characters,
