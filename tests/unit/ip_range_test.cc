@@ -49,9 +49,9 @@ TEST(IpRange, FamiliesDoNotMixButMappedIpv4MatchesAsIpv4) {
 }
 
 TEST(IpRange, RefusesWhatIsNotAnAddressOrABlock) {
-  for (const char* bad : {"", "lb.example.com", "10.0.0", "10.0.0.256", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1",
-                          "10.0.0.0/08", "10.0.0.0/8/8", "10.0.0.1/8", "::1/129", "2001:db8::1/32", " 10.0.0.1",
-                          "10.0.0.1 ", "010.0.0.1"})
+  for (const char* bad :
+       {"", "lb.example.com", "10.0.0", "10.0.0.256", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/08",
+        "10.0.0.0/8/8", "10.0.0.1/8", "::1/129", "2001:db8::1/32", " 10.0.0.1", "10.0.0.1 ", "010.0.0.1"})
     EXPECT_FALSE(ParseIpRange(bad)) << "accepted \"" << bad << "\"";
   auto r = ParseIpRange("172.16.0.0/12");
   ASSERT_TRUE(r);
