@@ -34,13 +34,16 @@ std::string_view QueryParam(std::string_view target, std::string_view key) {
 
 class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
  public:
-  HttpUpgrade(tcp::socket&& socket, GatewayContext& ctx) : stream_(std::move(socket)), ctx_(ctx) {}
+  HttpUpgrade(tcp::socket&& socket, GatewayContext& ctx, Admitted admitted)
+      : stream_(std::move(socket)), ctx_(ctx), ip_slot_(std::move(admitted.ip_slot)), deadline_(admitted.deadline) {
+    if (!admitted.early.empty()) {
+      auto b = buffer_.prepare(admitted.early.size());
+      net::buffer_copy(b, net::buffer(admitted.early));
+      buffer_.commit(admitted.early.size());
+    }
+  }
 
   void Run() {
-    beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
-    if (ec) return;  // already gone
-    verdict_ = ctx_.ip_limiter.Acquire(remote.address().to_string(), SteadyMs(), &ip_slot_);
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
   }
 
@@ -49,19 +52,13 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(0);
-    stream_.expires_after(std::chrono::milliseconds(ctx_.limits.gateway.handshake_timeout_ms));
+    stream_.expires_at(deadline_);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpUpgrade::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return;  // timeout, oversized header, garbage: just drop the connection
     auto req = parser_->release();
-    if (verdict_ != IpLimiter::Verdict::kOk) {
-      ++ctx_.counters.rejected_ip;
-      return Respond(http::status::too_many_requests, verdict_ == IpLimiter::Verdict::kTooMany
-                                                          ? "too many connections from your address\n"
-                                                          : "connecting too fast from your address; back off\n");
-    }
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
     if (!IsUpgrade(req)) {
@@ -136,14 +133,14 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
   GatewayContext& ctx_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
-  IpLimiter::Verdict verdict_ = IpLimiter::Verdict::kTooFast;
   std::unique_ptr<IpLimiter::Slot> ip_slot_;
+  const std::chrono::steady_clock::time_point deadline_;
 };
 
 }  // namespace
 
-void StartHttpUpgrade(tcp::socket socket, GatewayContext& ctx) {
-  std::make_shared<HttpUpgrade>(std::move(socket), ctx)->Run();
+void StartHttpUpgrade(tcp::socket socket, GatewayContext& ctx, Admitted admitted) {
+  std::make_shared<HttpUpgrade>(std::move(socket), ctx, std::move(admitted))->Run();
 }
 
 }  // namespace chat::gateway
