@@ -40,12 +40,12 @@ enum class Status {
 
 struct Header {
   Status status = Status::kIncomplete;
-  int version = 0;            // 1 or 2 once known (after the first byte)
-  size_t length = 0;          // kDone: the header's size; the bytes after it are the client's
-  bool has_address = false;   // kDone: false for v2 LOCAL or UNSPEC and v1 UNKNOWN (use the TCP peer)
-  Address source;             // has_address: the client
-  Address destination;        // has_address: the address the client connected to
-  std::string_view error;     // kInvalid: why, as static text
+  int version = 0;           // 1 or 2 once known (after the first byte)
+  size_t length = 0;         // kDone: the header's size; the bytes after it are the client's
+  bool has_address = false;  // kDone: false for v2 LOCAL or UNSPEC and v1 UNKNOWN (use the TCP peer)
+  Address source;            // has_address: the client
+  Address destination;       // has_address: the address the client connected to
+  std::string_view error;    // kInvalid: why, as static text
 };
 
 // Parses the PROXY header at the start of `data` (the bytes received so far, possibly followed by

@@ -8,8 +8,8 @@
 // binding a 127.0.0.x source before connecting (all of 127/8 is loopback). Each test uses client
 // addresses of its own: open connections hold their address's slots until they end.
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -122,8 +122,8 @@ std::string V2(const std::string& source) {
   body.append(reinterpret_cast<char*>(dst), n);
   body += std::string("\x9c\x40\x1f\x90", 4);  // ports 40000, 8080
   body += std::string("\x04\x00\x03xyz", 6);   // a TLV (PP2_TYPE_NOOP): skipped
-  h += '\x21';                // version 2, PROXY
-  h += v6 ? '\x21' : '\x11';  // TCP over IPv6 / IPv4
+  h += '\x21';                                 // version 2, PROXY
+  h += v6 ? '\x21' : '\x11';                   // TCP over IPv6 / IPv4
   h += static_cast<char>(body.size() >> 8);
   h += static_cast<char>(body.size() & 0xff);
   return h + body;
@@ -228,8 +228,8 @@ TEST_F(ProxyProtocol, TrustedBalancerV1NamesTheClientAndTheLimitBitesPerClient) 
 }
 
 TEST_F(ProxyProtocol, TrustedBalancerV2NamesTheClientOverIpv4AndIpv6) {
-  for (const auto& [client, other] : {std::pair<std::string, std::string>{"198.51.100.30", "198.51.100.31"},
-                                       {"2001:db8::30", "2001:db8::31"}}) {
+  for (const auto& [client, other] :
+       {std::pair<std::string, std::string>{"198.51.100.30", "198.51.100.31"}, {"2001:db8::30", "2001:db8::31"}}) {
     auto held = FillQuota(V2(client));
     Tcp fourth(kBalancer, port());
     fourth.Send(V2(client) + kUpgrade);

@@ -80,7 +80,8 @@ TEST(ProxyV1, EveryPrefixIsIncompleteUntilTheLineEnds) {
 
 TEST(ProxyV1, TheLongestLegalLineIsAcceptedAndOneByteMoreIsNot) {
   // The protocol's own worst case: 107 bytes with the CRLF (UNKNOWN with the longest addresses).
-  const std::string addrs = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
+  const std::string addrs =
+      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
   const std::string longest = "PROXY UNKNOWN " + addrs;
   ASSERT_EQ(longest.size(), kMaxV1Bytes);
   EXPECT_EQ(ParseProxyHeader(longest).status, Status::kDone);
@@ -97,21 +98,21 @@ TEST(ProxyV1, TheLongestLegalLineIsAcceptedAndOneByteMoreIsNot) {
 
 TEST(ProxyV1, MalformedLinesAreInvalid) {
   for (const std::string bad : {
-           "PROXY TCP4 192.0.2.10 198.51.100.1 51000\r\n",          // a port missing
-           "PROXY TCP4 192.0.2.10 198.51.100.1 51000 443 7\r\n",    // a field too many
-           "PROXY TCP4 192.0.2.10  198.51.100.1 51000 443\r\n",     // two spaces
-           "PROXY TCP4 192.0.2.10 198.51.100.1 51000 443 \r\n",     // trailing space
-           "PROXY TCP4 2001:db8::1 198.51.100.1 1 2\r\n",           // IPv6 under TCP4
-           "PROXY TCP6 192.0.2.10 2001:db8::1 1 2\r\n",             // IPv4 under TCP6
-           "PROXY TCP4 192.0.2.256 198.51.100.1 1 2\r\n",           // not an address
-           "PROXY TCP4 192.0.2.10 198.51.100.1 65536 2\r\n",        // port out of range
-           "PROXY TCP4 192.0.2.10 198.51.100.1 080 2\r\n",          // leading zero
-           "PROXY TCP4 192.0.2.10 198.51.100.1 -1 2\r\n",           // not a number
-           "PROXY UDP4 192.0.2.10 198.51.100.1 1 2\r\n",            // not TCP
-           "PROXY tcp4 192.0.2.10 198.51.100.1 1 2\r\n",            // case matters
-           "PROXY TCP4 192.0.2.10 198.51.100.1 1 2\rX",             // CR without LF
-           "PROXY TCP4 192.0.2.10 198.51.100.1 1 2\n",              // LF without CR
-           "PROXY \r\n",                                            // nothing
+           "PROXY TCP4 192.0.2.10 198.51.100.1 51000\r\n",        // a port missing
+           "PROXY TCP4 192.0.2.10 198.51.100.1 51000 443 7\r\n",  // a field too many
+           "PROXY TCP4 192.0.2.10  198.51.100.1 51000 443\r\n",   // two spaces
+           "PROXY TCP4 192.0.2.10 198.51.100.1 51000 443 \r\n",   // trailing space
+           "PROXY TCP4 2001:db8::1 198.51.100.1 1 2\r\n",         // IPv6 under TCP4
+           "PROXY TCP6 192.0.2.10 2001:db8::1 1 2\r\n",           // IPv4 under TCP6
+           "PROXY TCP4 192.0.2.256 198.51.100.1 1 2\r\n",         // not an address
+           "PROXY TCP4 192.0.2.10 198.51.100.1 65536 2\r\n",      // port out of range
+           "PROXY TCP4 192.0.2.10 198.51.100.1 080 2\r\n",        // leading zero
+           "PROXY TCP4 192.0.2.10 198.51.100.1 -1 2\r\n",         // not a number
+           "PROXY UDP4 192.0.2.10 198.51.100.1 1 2\r\n",          // not TCP
+           "PROXY tcp4 192.0.2.10 198.51.100.1 1 2\r\n",          // case matters
+           "PROXY TCP4 192.0.2.10 198.51.100.1 1 2\rX",           // CR without LF
+           "PROXY TCP4 192.0.2.10 198.51.100.1 1 2\n",            // LF without CR
+           "PROXY \r\n",                                          // nothing
        }) {
     Header h = ParseProxyHeader(bad);
     EXPECT_EQ(h.status, Status::kInvalid) << "accepted: " << bad;
@@ -144,8 +145,8 @@ TEST(ProxyV2, Tcp4WithTheRequestAfterIt) {
 
 TEST(ProxyV2, Tcp6) {
   std::string body = Bytes({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01});  // 2001:db8::1
-  body += Bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01});                     // ::1
-  body += Bytes({0x30, 0x39, 0x1f, 0x90});                                                // 12345, 8080
+  body += Bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01});                         // ::1
+  body += Bytes({0x30, 0x39, 0x1f, 0x90});                                                    // 12345, 8080
   Header h = ParseProxyHeader(V2(0x21, 0x21, body));
   ASSERT_EQ(h.status, Status::kDone) << h.error;
   EXPECT_EQ(h.source.family, 6);
@@ -218,12 +219,12 @@ TEST(ProxyV2, UnknownVersionCommandFamilyOrProtocolIsInvalid) {
     uint8_t ver_cmd, fam_proto;
     const char* what;
   };
-  for (const Case& c : {Case{0x11, 0x11, "version 1 in a v2 header"}, Case{0x31, 0x11, "version 3"},
-                        Case{0x22, 0x11, "command 2"}, Case{0x2f, 0x11, "command 15"},
-                        Case{0x21, 0x41, "family 4"}, Case{0x21, 0xf1, "family 15"},
-                        Case{0x21, 0x31, "UNIX stream"}, Case{0x21, 0x12, "UDP over IPv4"},
-                        Case{0x21, 0x22, "UDP over IPv6"}, Case{0x21, 0x13, "protocol 3"},
-                        Case{0x21, 0x10, "IPv4 with protocol UNSPEC"}, Case{0x21, 0x01, "UNSPEC with STREAM"}}) {
+  for (const Case& c :
+       {Case{0x11, 0x11, "version 1 in a v2 header"}, Case{0x31, 0x11, "version 3"}, Case{0x22, 0x11, "command 2"},
+        Case{0x2f, 0x11, "command 15"}, Case{0x21, 0x41, "family 4"}, Case{0x21, 0xf1, "family 15"},
+        Case{0x21, 0x31, "UNIX stream"}, Case{0x21, 0x12, "UDP over IPv4"}, Case{0x21, 0x22, "UDP over IPv6"},
+        Case{0x21, 0x13, "protocol 3"}, Case{0x21, 0x10, "IPv4 with protocol UNSPEC"},
+        Case{0x21, 0x01, "UNSPEC with STREAM"}}) {
     // Decided as soon as the offending byte is in, before the length or the addresses.
     Header h = ParseProxyHeader(V2(c.ver_cmd, c.fam_proto, kV4Body).substr(0, 14));
     EXPECT_EQ(h.status, Status::kInvalid) << c.what;
