@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "common/ip_range.h"
+
 namespace chat {
 namespace json = boost::json;
 
@@ -265,11 +267,21 @@ ClusterConfig ParseConfig(const std::string& text) {
     for (const auto& gw : g->as_array()) {
       std::string path = "gateways[" + std::to_string(i++) + "].";
       if (!gw.is_object()) Bad(path, "must be an object");
-      OnlyKeys(gw.as_object(), path, {"id", "listen"});
+      OnlyKeys(gw.as_object(), path, {"id", "listen", "trusted_proxies"});
       GatewayConfig gc;
       Get(gw.as_object(), "id", gc.id, path);
       Get(gw.as_object(), "listen", gc.listen, path);
       if (gc.id.empty() || gc.listen.empty()) Bad(path, "id and listen are required");
+      if (auto* t = gw.as_object().if_contains("trusted_proxies")) {
+        if (!t->is_array()) Bad(path + "trusted_proxies", "must be an array of IP addresses or CIDR blocks");
+        for (const auto& r : t->as_array()) {
+          if (!r.is_string() || !ParseIpRange(r.as_string()))
+            Bad(path + "trusted_proxies",
+                "\"" + (r.is_string() ? std::string(r.as_string()) : json::serialize(r)) +
+                    "\" is not an IP address or a CIDR block such as 10.0.0.0/8 (host bits zero)");
+          gc.trusted_proxies.emplace_back(r.as_string());
+        }
+      }
       c.gateways.push_back(gc);
     }
   }

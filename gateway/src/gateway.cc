@@ -60,6 +60,8 @@ struct Gateway::Impl {
         ctx{c, c.limits, instance_id, auth, router, hub, registrar, ip_limiter},
         listener(ioc, ctx) {
     ctx.session_ids.Reseed(RandomU64());
+    for (const auto& t : gw.trusted_proxies)
+      ctx.trusted_proxies.push_back(*ParseIpRange(t));  // validated by ParseConfig
   }
 
   const ClusterConfig& config;

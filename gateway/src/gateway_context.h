@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "authenticator.h"
 #include "common/config.h"
+#include "common/ip_range.h"
 #include "common/shard.h"
 #include "hub.h"
 #include "ip_limiter.h"
@@ -47,6 +49,7 @@ struct GatewayCounters {
   std::atomic<uint64_t> bad_frames{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> rejected_ip{0};
+  std::atomic<uint64_t> bad_proxy_headers{0};  // from trusted balancers: missing, malformed or late
 };
 
 struct GatewayContext {
@@ -62,6 +65,7 @@ struct GatewayContext {
   SessionIdGenerator session_ids{0};
   std::atomic<bool> shutting_down{false};
   GatewayCounters counters{};
+  std::vector<IpRange> trusted_proxies{};  // this gateway's gateways[].trusted_proxies; set before Start
 };
 
 }  // namespace chat::gateway

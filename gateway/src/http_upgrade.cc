@@ -20,13 +20,16 @@ namespace {
 
 class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
  public:
-  HttpUpgrade(tcp::socket&& socket, GatewayContext& ctx) : stream_(std::move(socket)), ctx_(ctx) {}
+  HttpUpgrade(tcp::socket&& socket, GatewayContext& ctx, Admitted admitted)
+      : stream_(std::move(socket)), ctx_(ctx), ip_slot_(std::move(admitted.ip_slot)), deadline_(admitted.deadline) {
+    if (!admitted.early.empty()) {
+      auto b = buffer_.prepare(admitted.early.size());
+      net::buffer_copy(b, net::buffer(admitted.early));
+      buffer_.commit(admitted.early.size());
+    }
+  }
 
   void Run() {
-    beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
-    if (ec) return;  // already gone
-    verdict_ = ctx_.ip_limiter.Acquire(remote.address().to_string(), SteadyMs(), &ip_slot_);
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
   }
 
@@ -34,19 +37,13 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
   void DoRead() {
     parser_.emplace();
     LimitRequestParser(*parser_);
-    stream_.expires_after(std::chrono::milliseconds(ctx_.limits.gateway.handshake_timeout_ms));
+    stream_.expires_at(deadline_);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpUpgrade::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return;  // timeout, oversized header, garbage: just drop the connection
     auto req = parser_->release();
-    if (verdict_ != IpLimiter::Verdict::kOk) {
-      ++ctx_.counters.rejected_ip;
-      return Respond(http::status::too_many_requests, verdict_ == IpLimiter::Verdict::kTooMany
-                                                          ? "too many connections from your address\n"
-                                                          : "connecting too fast from your address; back off\n");
-    }
     UpgradeAnswer answer = AnswerRequest(req, ctx_.shutting_down, ctx_.auth);
     if (answer.status != http::status::switching_protocols)
       return Respond(answer.status, std::move(answer.body), answer.ws_version);
@@ -95,15 +92,15 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
   GatewayContext& ctx_;
   beast::flat_buffer buffer_;
   std::optional<HttpRequestParser> parser_;
-  IpLimiter::Verdict verdict_ = IpLimiter::Verdict::kTooFast;
   std::unique_ptr<IpLimiter::Slot> ip_slot_;
+  const std::chrono::steady_clock::time_point deadline_;
   Upgrade upgrade_;  // what the session gets, filled by OnRead (the account check runs in between)
 };
 
 }  // namespace
 
-void StartHttpUpgrade(tcp::socket socket, GatewayContext& ctx) {
-  std::make_shared<HttpUpgrade>(std::move(socket), ctx)->Run();
+void StartHttpUpgrade(tcp::socket socket, GatewayContext& ctx, Admitted admitted) {
+  std::make_shared<HttpUpgrade>(std::move(socket), ctx, std::move(admitted))->Run();
 }
 
 }  // namespace chat::gateway

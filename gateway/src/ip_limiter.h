@@ -1,7 +1,8 @@
 #pragma once
 // Per-client-address limits on the gateway's front door: concurrent connections and the rate of
-// new ones. Thread-safe (one mutex, held for a map lookup). A Slot is held for the lifetime of a
-// connection and gives its place back when destroyed.
+// new ones. The address is the one admission.h decides (the TCP peer, or the source a trusted
+// balancer's PROXY header names); Acquire is called before any byte of HTTP is read. Thread-safe (one mutex, held for a
+// map lookup). A Slot is held for the lifetime of a connection and gives its place back when destroyed.
 #include <cstdint>
 #include <memory>
 #include <mutex>

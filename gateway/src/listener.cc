@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "http_upgrade.h"
+#include "admission.h"
 
 namespace chat::gateway {
 
@@ -46,7 +46,7 @@ void Listener::Accept() {
       spdlog::warn("accept failed: {}", ec.message());  // e.g. EMFILE: keep accepting
     } else {
       socket.set_option(tcp::no_delay(true));
-      StartHttpUpgrade(std::move(socket), ctx_);
+      StartAdmission(std::move(socket), ctx_);
     }
     Accept();
   });

@@ -1,6 +1,7 @@
 #pragma once
 // Phase 1 of a connection: accepting it. Each accepted socket gets a strand of its own and goes to
-// the HTTP upgrade phase (http_upgrade.h).
+// admission (admission.h: the client address and the per-address limits), then the HTTP upgrade
+// (http_upgrade.h).
 //
 // Threads: Open on the controlling thread before the io_context runs; the accept loop runs on the
 // io_context; Close may be called from any thread (it posts to the io_context).

@@ -171,7 +171,8 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
       config_.chat.push_back({{Addr(chat_ports_[i])}, chat::testing::FreshDatabase("e2e_chat" + std::to_string(i))});
     }
     for (int i = 0; i < options_.gateways; ++i)
-      config_.gateways.push_back({"e2e-gw" + std::to_string(i) + "-" + RandomHex(6), Addr(gateway_ports_[i])});
+      config_.gateways.push_back(
+          {"e2e-gw" + std::to_string(i) + "-" + RandomHex(6), Addr(gateway_ports_[i]), options_.trusted_proxies});
     config_.limits = options_.limits;
     WriteConfig();
 
@@ -288,7 +289,15 @@ void TestCluster::WriteConfig() {
                                   {"chat", shards(config_.chat)},
                                   {"group", shards(config_.group)}};
   json::array gws;
-  for (const auto& g : config_.gateways) gws.emplace_back(json::object{{"id", g.id}, {"listen", g.listen}});
+  for (const auto& g : config_.gateways) {
+    json::object o{{"id", g.id}, {"listen", g.listen}};
+    if (!g.trusted_proxies.empty()) {
+      json::array t;
+      for (const auto& r : g.trusted_proxies) t.emplace_back(r);
+      o["trusted_proxies"] = std::move(t);
+    }
+    gws.emplace_back(std::move(o));
+  }
   root["gateways"] = std::move(gws);
   root["limits"] = LimitsJson(config_.limits);
   const std::string text = json::serialize(root);

@@ -46,6 +46,8 @@ struct ClusterOptions {
   // Written into the config as is (every field). Tests shrink what they exercise, e.g.
   // auth_timeout_ms, send_queue_max_frames, max_frame_bytes.
   Limits limits = DefaultTestLimits();
+  // gateways[].trusted_proxies of every gateway (balancer addresses that must send PROXY headers).
+  std::vector<std::string> trusted_proxies;
   // How long Start waits for every port and /healthz.
   std::chrono::milliseconds ready_timeout = 30s;
 

@@ -110,7 +110,8 @@ TEST(Config, OverridesTopLevelSections) {
     "run_dir": "/tmp/x", "log_level": "debug",
     "postgres": {"host": "db.local", "port": 6543, "user": "chat", "password": "pw", "pool_size": 3},
     "redis": {"host": "10.0.0.2", "port": 7000, "timeout_ms": 500},
-    "gateways": [{"id": "gw-a", "listen": "0.0.0.0:8080"}, {"id": "gw-b", "listen": "0.0.0.0:8081"}],
+    "gateways": [{"id": "gw-a", "listen": "0.0.0.0:8080"},
+                 {"id": "gw-b", "listen": "0.0.0.0:8081", "trusted_proxies": ["10.0.0.5", "192.168.0.0/16", "fd00::/8"]}],
     "limits": {"gateway": {"max_frame_bytes": 1024}, "account": {"token_ttl_s": 8589934592}})"));
   EXPECT_EQ(c.run_dir, "/tmp/x");
   EXPECT_EQ(c.log_level, "debug");
@@ -125,6 +126,8 @@ TEST(Config, OverridesTopLevelSections) {
   ASSERT_EQ(c.gateways.size(), 2u);
   EXPECT_EQ(c.gateways[1].id, "gw-b");
   EXPECT_EQ(c.gateways[1].listen, "0.0.0.0:8081");
+  EXPECT_TRUE(c.gateways[0].trusted_proxies.empty());
+  EXPECT_EQ(c.gateways[1].trusted_proxies, (std::vector<std::string>{"10.0.0.5", "192.168.0.0/16", "fd00::/8"}));
   EXPECT_EQ(c.limits.gateway.max_frame_bytes, 1024u);
   EXPECT_EQ(c.limits.account.token_ttl_s, 8589934592ull);                 // uint64 limit beyond 32 bits
   EXPECT_EQ(c.limits.chat.max_text_chars, Limits().chat.max_text_chars);  // untouched ones keep defaults
@@ -199,6 +202,20 @@ TEST(Config, EachErrorNamesItsKey) {
       {"gateways not an array", Minimal(R"("gateways": {"id": "a"})"), "gateways"},
       {"gateway without listen", Minimal(R"("gateways": [{"id": "a"}])"), "gateways[0]"},
       {"gateway id wrong type", Minimal(R"("gateways": [{"id": 1, "listen": "x:1"}])"), "gateways[0].id"},
+      {"trusted proxies not an array",
+       Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "trusted_proxies": "10.0.0.1"}])"),
+       "gateways[0].trusted_proxies"},
+      {"trusted proxy a host name",
+       Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "trusted_proxies": ["lb.local"]}])"),
+       "gateways[0].trusted_proxies"},
+      {"trusted proxy with host bits",
+       Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "trusted_proxies": ["10.0.0.1/8"]}])"),
+       "gateways[0].trusted_proxies"},
+      {"trusted proxy prefix too long",
+       Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "trusted_proxies": ["10.0.0.0/33"]}])"),
+       "gateways[0].trusted_proxies"},
+      {"trusted proxy not a string", Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "trusted_proxies": [7]}])"),
+       "gateways[0].trusted_proxies"},
       {"postgres not an object", Minimal(R"("postgres": "localhost")"), "postgres"},
       {"redis not an object", Minimal(R"("redis": 6379)"), "redis"},
       {"limits not an object", Minimal(R"("limits": [1, 2])"), "limits"},

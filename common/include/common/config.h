@@ -37,6 +37,9 @@ struct ShardConfig {
 struct GatewayConfig {
   std::string id;      // stable name; the Redis delivery channel is "gw.<id>"
   std::string listen;  // host:port for WebSocket clients
+  // Balancer addresses (IPs or CIDR blocks, ParseIpRange) whose connections must begin with a PROXY
+  // header naming the client; empty: every TCP peer is a client and no PROXY header is accepted.
+  std::vector<std::string> trusted_proxies;
 };
 
 // Every limit of the cluster, declared once: X(section, type, name, default, min, max).
