@@ -139,6 +139,39 @@ const json::object* Section(const json::object& o, const char* key, const std::s
   return &v->as_object();
 }
 
+// ---- The internal plane's TLS ----
+void ParseInternalTls(const json::object* t, InternalTlsConfig& tls) {
+  const char* kHow =
+      "required: ca_file, cert_file and key_file (deploy/make-certs makes them), or insecure_plaintext: true "
+      "(development only)";
+  if (!t) Bad("internal_tls", kHow);
+  OnlyKeys(*t, "internal_tls.", {"insecure_plaintext", "ca_file", "cert_file", "key_file"});
+  Get(*t, "insecure_plaintext", tls.insecure_plaintext, "internal_tls.");
+  Get(*t, "ca_file", tls.ca_file, "internal_tls.");
+  Get(*t, "cert_file", tls.cert_file, "internal_tls.");
+  Get(*t, "key_file", tls.key_file, "internal_tls.");
+  const bool any_file = !tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty();
+  if (tls.insecure_plaintext && any_file)
+    Bad("internal_tls.insecure_plaintext", "cannot be combined with ca_file, cert_file or key_file");
+  if (!tls.insecure_plaintext) {
+    if (tls.ca_file.empty()) Bad("internal_tls.ca_file", kHow);
+    if (tls.cert_file.empty()) Bad("internal_tls.cert_file", kHow);
+    if (tls.key_file.empty()) Bad("internal_tls.key_file", kHow);
+  }
+}
+
+std::string ReadPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("internal_tls: cannot read " + std::string(what) + " " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pem = ss.str();
+  if (pem.find("-----BEGIN ") == std::string::npos)
+    throw std::runtime_error("internal_tls: " + std::string(what) + " " + path + " is not PEM");
+  return pem;
+}
+// ---- end of the internal plane's TLS ----
+
 void ParseLimits(const json::object& lo, Limits& L) {
   OnlyKeys(lo, "limits.", {"common", "gateway", "chat", "group", "account", "presence"});
 #define CHAT_LIMIT_KEY(section, type, name, def, lo, hi) #name,
@@ -180,7 +213,8 @@ ClusterConfig ParseConfig(const std::string& text) {
   if (!root.is_object()) Bad("(root)", "must be an object");
   const auto& o = root.as_object();
   OnlyKeys(o, "",
-           {"secret", "run_dir", "log_level", "code_sender", "postgres", "redis", "services", "gateways", "limits"});
+           {"secret", "run_dir", "log_level", "code_sender", "postgres", "redis", "internal_tls", "services",
+            "gateways", "limits"});
   ClusterConfig c;
   Get(o, "secret", c.secret, "");
   Get(o, "run_dir", c.run_dir, "");
@@ -229,6 +263,7 @@ ClusterConfig ParseConfig(const std::string& text) {
   if (c.presence.empty()) Bad("services.presence", "at least one shard required");
   if (c.chat.empty()) Bad("services.chat", "at least one shard required");
   if (c.group.empty()) Bad("services.group", "at least one shard required");
+  ParseInternalTls(Section(o, "internal_tls", ""), c.internal_tls);
   return c;
 }
 
@@ -268,6 +303,21 @@ std::string SecretWeakness(const std::string& secret) {
   const double bits = static_cast<double>(period) * std::min(std::log2(alphabet), shannon + 0.5);
   if (bits < 128) return "looks guessable (about " + std::to_string(static_cast<int>(bits)) + " bits; 128 needed)";
   return "";
+}
+
+std::string ExpandKind(const std::string& path, const std::string& kind) {
+  static const std::string kPlaceholder = "{kind}";
+  std::string out = path;
+  for (size_t at = out.find(kPlaceholder); at != std::string::npos; at = out.find(kPlaceholder, at + kind.size()))
+    out.replace(at, kPlaceholder.size(), kind);
+  return out;
+}
+
+void LoadInternalTls(InternalTlsConfig& tls, const std::string& kind) {
+  if (tls.insecure_plaintext) return;
+  tls.ca_pem = ReadPem(ExpandKind(tls.ca_file, kind), "ca_file");
+  tls.cert_pem = ReadPem(ExpandKind(tls.cert_file, kind), "cert_file");
+  tls.key_pem = ReadPem(ExpandKind(tls.key_file, kind), "key_file");
 }
 
 ClusterConfig LoadConfig(const std::string& path) {

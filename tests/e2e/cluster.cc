@@ -15,8 +15,11 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <random>
 #include <sstream>
@@ -113,6 +116,49 @@ json::object LimitsJson(const Limits& l) {
 
 }  // namespace
 
+namespace {
+// Removes the directories MakeCerts made when the test process exits.
+struct CertDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  ~CertDirs() {
+    for (const auto& d : dirs) {
+      std::error_code ignored;
+      std::filesystem::remove_all(d, ignored);
+    }
+  }
+};
+CertDirs& AllCertDirs() {
+  static CertDirs dirs;
+  return dirs;
+}
+}  // namespace
+
+std::string MakeCerts() {
+  char tmpl[] = "/tmp/chat-e2e-certs.XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  const std::string dir = tmpl;
+  {
+    std::lock_guard lock(AllCertDirs().mu);
+    AllCertDirs().dirs.push_back(dir);
+  }
+  // Short validity: nothing outlives the test process.
+  const std::string cmd = "'" CHAT_SOURCE_DIR "/deploy/make-certs' --out '" + dir + "' --days 2 --ca-days 2 >'" + dir +
+                          "/make-certs.log' 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(dir + "/make-certs.log");
+    std::stringstream ss;
+    ss << log.rdbuf();
+    throw std::runtime_error("deploy/make-certs failed: " + ss.str());
+  }
+  return dir;
+}
+
+const std::string& TestCertsDir() {
+  static const std::string dir = MakeCerts();
+  return dir;
+}
+
 Limits ClusterOptions::DefaultTestLimits() {
   Limits l;
   l.common.drain_timeout_ms = 2000;
@@ -153,6 +199,9 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     config_.postgres = chat::testing::TestPostgres();
     config_.postgres.pool_size = 4;
     config_.redis = chat::testing::TestRedis();
+    config_.internal_tls.ca_file = TestCertsDir() + "/ca.crt";
+    config_.internal_tls.cert_file = TestCertsDir() + "/{kind}.crt";
+    config_.internal_tls.key_file = TestCertsDir() + "/{kind}.key";
     // Shards of one service get consecutive entries; presence has no database.
     auto add_shards = [&](std::vector<ShardConfig>& out, int n, const std::string& db_prefix) {
       for (int i = 0; i < n; ++i) {
@@ -263,6 +312,9 @@ void TestCluster::WriteConfig() {
                                   {"pool_size", config_.postgres.pool_size}};
   root["redis"] = json::object{
       {"host", config_.redis.host}, {"port", config_.redis.port}, {"timeout_ms", config_.redis.timeout_ms}};
+  root["internal_tls"] = json::object{{"ca_file", config_.internal_tls.ca_file},
+                                      {"cert_file", config_.internal_tls.cert_file},
+                                      {"key_file", config_.internal_tls.key_file}};
   auto shards = [](const std::vector<ShardConfig>& v) {
     json::array a;
     for (const auto& s : v) {

@@ -42,6 +42,12 @@ PostgresConfig TestPostgres() {
   return pg;
 }
 
+InternalTlsConfig InProcessPlaintext() {
+  InternalTlsConfig tls;
+  tls.insecure_plaintext = true;
+  return tls;
+}
+
 RedisConfig TestRedis() {
   RedisConfig r;
   r.host = Env("CHAT_TEST_REDIS_HOST");

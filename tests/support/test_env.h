@@ -10,6 +10,9 @@
 namespace chat::testing {
 
 PostgresConfig TestPostgres();
+// The internal plane of tests whose gRPC servers and channels all live in the test process: plain
+// text (insecure_plaintext). Clusters of real processes (tests/e2e) run mutual TLS.
+InternalTlsConfig InProcessPlaintext();
 RedisConfig TestRedis();
 // Creates a new, empty database with a unique name and returns its name.
 std::string FreshDatabase(const std::string& prefix);

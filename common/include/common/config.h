@@ -32,6 +32,31 @@ struct ShardConfig {
   std::string Target() const;
 };
 
+// ---- The internal plane's TLS: "internal_tls" in the config file (deploy/README.md) ----
+// Mutual TLS between every process on gRPC. Every server requires a client certificate that chains to
+// the CA; every channel presents this process's certificate and checks that the server's names the
+// service it called ("chat-service", ...). `cert_file` and `key_file` may contain "{kind}", replaced
+// by the process kind (the executable's name: "gateway", "chat-service", ...), so one config file
+// serves every process. deploy/make-certs makes a CA and one certificate per kind.
+struct InternalTlsConfig {
+  // "insecure_plaintext": gRPC in plain text, unauthenticated; development only (logged as a warning).
+  // ParseConfig refuses a config that neither sets it nor names all three files.
+  bool insecure_plaintext = false;
+  std::string ca_file;    // PEM: the CA (or CAs, during a rotation) peers' certificates must chain to
+  std::string cert_file;  // PEM: this process's certificate (chain)
+  std::string key_file;   // PEM: its private key
+  // The PEM texts, read by LoadInternalTls in ServiceMain (never keys of the file). A ClusterConfig
+  // that was only parsed has them empty, and MakeChannel/StartServer then refuse to use TLS.
+  std::string ca_pem, cert_pem, key_pem;
+};
+
+// The path with every "{kind}" replaced by `kind`.
+std::string ExpandKind(const std::string& path, const std::string& kind);
+// Reads the three files of `tls` (with "{kind}" expanded) into its *_pem fields; nothing when
+// insecure_plaintext. Throws std::runtime_error naming the file that cannot be read or is not PEM.
+void LoadInternalTls(InternalTlsConfig& tls, const std::string& kind);
+// ---- end of the internal plane's TLS ----
+
 struct GatewayConfig {
   std::string id;      // stable name; the Redis delivery channel is "gw.<id>"
   std::string listen;  // host:port for WebSocket clients
@@ -155,6 +180,7 @@ struct ClusterConfig {
   std::string code_sender = "file";  // "file": codes appended to <run_dir>/codes.log
   PostgresConfig postgres;
   RedisConfig redis;
+  InternalTlsConfig internal_tls;
   std::vector<ShardConfig> account;
   std::vector<ShardConfig> presence;
   std::vector<ShardConfig> chat;
