@@ -132,7 +132,8 @@ TEST(InternalPlane, AProcessWithoutAClusterCertificateGetsNothingFromAnyService)
     const Intruder intruders[] = {
         {"plain text, no TLS", Channel(t.address, grpc::InsecureChannelCredentials(), "")},
         {"TLS trusting the cluster CA, no client certificate", Channel(t.address, Tls(ours, "", ""), t.service)},
-        {"a certificate of another CA (for the same kind)", Channel(t.address, Tls(ours, theirs, "gateway"), t.service)},
+        {"a certificate of another CA (for the same kind)",
+         Channel(t.address, Tls(ours, theirs, "gateway"), t.service)},
     };
     for (const Intruder& in : intruders) {
       const Answer a = t.call(in.channel);
