@@ -221,18 +221,28 @@ ClusterConfig ParseConfig(const std::string& text) {
   Get(o, "log_level", c.log_level, "");
   Get(o, "code_sender", c.code_sender, "");
   if (const json::object* p = Section(o, "postgres", "")) {
-    OnlyKeys(*p, "postgres.", {"host", "port", "user", "password", "pool_size"});
+    OnlyKeys(*p, "postgres.", {"host", "port", "user", "password_file", "password", "pool_size"});
     Get(*p, "host", c.postgres.host, "postgres.");
     Get(*p, "port", c.postgres.port, "postgres.");
     Get(*p, "user", c.postgres.user, "postgres.");
+    Get(*p, "password_file", c.postgres.password_file, "postgres.");
     Get(*p, "password", c.postgres.password, "postgres.");
+    if (!c.postgres.password_file.empty() && !c.postgres.password.empty())
+      Bad("postgres.password", "give password_file or password, not both");
     Get(*p, "pool_size", c.postgres.pool_size, "postgres.");
   }
   if (const json::object* r = Section(o, "redis", "")) {
-    OnlyKeys(*r, "redis.", {"host", "port", "timeout_ms"});
+    OnlyKeys(*r, "redis.", {"host", "port", "timeout_ms", "user", "password_file", "password"});
     Get(*r, "host", c.redis.host, "redis.");
     Get(*r, "port", c.redis.port, "redis.");
     Get(*r, "timeout_ms", c.redis.timeout_ms, "redis.");
+    Get(*r, "user", c.redis.user, "redis.");
+    Get(*r, "password_file", c.redis.password_file, "redis.");
+    Get(*r, "password", c.redis.password, "redis.");
+    if (!c.redis.password_file.empty() && !c.redis.password.empty())
+      Bad("redis.password", "give password_file or password, not both");
+    if (!c.redis.user.empty() && c.redis.password_file.empty() && c.redis.password.empty())
+      Bad("redis.user", "needs password_file (or password)");
   }
   if (const json::object* so = Section(o, "services", "")) {
     OnlyKeys(*so, "services.", {"account", "presence", "chat", "group"});
@@ -318,6 +328,31 @@ void LoadInternalTls(InternalTlsConfig& tls, const std::string& kind) {
   tls.ca_pem = ReadPem(ExpandKind(tls.ca_file, kind), "ca_file");
   tls.cert_pem = ReadPem(ExpandKind(tls.cert_file, kind), "cert_file");
   tls.key_pem = ReadPem(ExpandKind(tls.key_file, kind), "key_file");
+}
+
+namespace {
+// The password in `file` (kind expanded), without its trailing newline; throws naming the file.
+std::string ReadPasswordFile(const std::string& file, const std::string& kind, const char* section) {
+  const std::string path = ExpandKind(file, kind);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string(section) + ": cannot read password_file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pw = ss.str();
+  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+  if (pw.empty()) throw std::runtime_error(std::string(section) + ": password_file " + path + " is empty");
+  return pw;
+}
+}  // namespace
+
+void LoadRedisAuth(RedisConfig& redis, const std::string& kind) {
+  redis.user = ExpandKind(redis.user, kind);
+  if (!redis.password_file.empty()) redis.password = ReadPasswordFile(redis.password_file, kind, "redis");
+}
+
+void LoadPostgresAuth(PostgresConfig& pg, const std::string& kind) {
+  pg.user = ExpandKind(pg.user, kind);
+  if (!pg.password_file.empty()) pg.password = ReadPasswordFile(pg.password_file, kind, "postgres");
 }
 
 ClusterConfig LoadConfig(const std::string& path) {

@@ -48,6 +48,8 @@ int ServiceMain(const ServiceSpec& spec, int argc, char** argv, const std::funct
   try {
     p.config = LoadConfig(config_path);
     LoadInternalTls(p.config.internal_tls, spec.name);
+    LoadRedisAuth(p.config.redis, spec.name);
+    if (spec.migrations) LoadPostgresAuth(p.config.postgres, spec.name);  // only kinds with a database
   } catch (const std::exception& e) {
     flags.Fail(e.what());
   }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -223,6 +224,10 @@ TEST(Config, EachErrorNamesItsKey) {
        R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
            R"([{"addresses": ["a:4"]}]}})",
        "internal_tls"},
+      {"redis user without a password", Minimal(R"("redis": {"user": "{kind}"})"), "redis.user"},
+      {"redis password twice", Minimal(R"("redis": {"password": "p", "password_file": "/f"})"), "redis.password"},
+      {"postgres password twice", Minimal(R"("postgres": {"password": "p", "password_file": "/f"})"),
+       "postgres.password"},
       {"unknown internal_tls key", Minimal(R"("internal_tls": {"insecure_plaintext": true, "ca": "x"})"),
        "internal_tls.ca"},
       {"services not an object",
@@ -379,6 +384,43 @@ TEST(Config, LoadInternalTlsReadsTheKindsFilesAndNamesAMissingOne) {
   InternalTlsConfig plain;
   plain.insecure_plaintext = true;
   EXPECT_EQ(error_of(plain, "gateway"), "") << "plain text reads no file";
+  std::filesystem::remove_all(dir);
+}
+
+// Each kind can log in as its own Redis user and PostgreSQL role, its password read from a file.
+TEST(Config, RedisAndPostgresCredentialsAreReadPerKindFromFiles) {
+  char tmpl[] = "/tmp/chat-config-test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::ofstream(dir + "/chat-service.pass") << "s3cret-chat\n";
+  std::ofstream(dir + "/empty.pass") << "\n";
+  const ClusterConfig c = ParseConfig(Minimal(R"("redis": {"user": "{kind}", "password_file": ")" + dir +
+                                              R"(/{kind}.pass"}, "postgres": {"user": "{kind}", "password_file": ")" +
+                                              dir + R"(/{kind}.pass"})"));
+  RedisConfig redis = c.redis;
+  EXPECT_TRUE(redis.password.empty()) << "parsing reads no file";
+  LoadRedisAuth(redis, "chat-service");
+  EXPECT_EQ(redis.user, "chat-service");
+  EXPECT_EQ(redis.password, "s3cret-chat") << "the trailing newline is not part of it";
+  PostgresConfig pg = c.postgres;
+  LoadPostgresAuth(pg, "chat-service");
+  EXPECT_EQ(pg.user, "chat-service");
+  EXPECT_EQ(pg.password, "s3cret-chat");
+
+  auto error_of = [](std::function<void()> f) -> std::string {
+    try {
+      f();
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  RedisConfig missing = c.redis;
+  const std::string e = error_of([&] { LoadRedisAuth(missing, "gateway"); });
+  EXPECT_NE(e.find(dir + "/gateway.pass"), std::string::npos) << e;
+  PostgresConfig empty = c.postgres;
+  empty.password_file = dir + "/empty.pass";
+  EXPECT_NE(error_of([&] { LoadPostgresAuth(empty, "x"); }).find("empty"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

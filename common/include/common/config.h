@@ -11,7 +11,12 @@ namespace chat {
 struct PostgresConfig {
   std::string host = "127.0.0.1";
   int port = 5432;
+  // The role; "{kind}" is replaced by the process kind (LoadPostgresAuth), so each service can log
+  // in as its own role, allowed only its own databases.
   std::string user = "postgres";
+  // Its password: from `password_file` (read by LoadPostgresAuth at start; "{kind}" expanded; a
+  // trailing newline dropped) or inline. Never logged.
+  std::string password_file;
   std::string password;
   int pool_size = 8;  // connections per service process
   // libpq conninfo for one database of this server.
@@ -22,6 +27,13 @@ struct RedisConfig {
   std::string host = "127.0.0.1";
   int port = 6379;
   int timeout_ms = 2000;
+  // ACL user every connection authenticates as (AUTH user password); "" = the default user. "{kind}"
+  // is replaced by the process kind (LoadRedisAuth), so each kind can have its own user.
+  std::string user;
+  // Its password, from `password_file` (read by LoadRedisAuth at start; "{kind}" expanded; a
+  // trailing newline dropped) or given inline as `password`. Never logged.
+  std::string password_file;
+  std::string password;
 };
 
 // One shard of a service: the addresses of its replicas and the database it owns.
@@ -55,6 +67,11 @@ std::string ExpandKind(const std::string& path, const std::string& kind);
 // Reads the three files of `tls` (with "{kind}" expanded) into its *_pem fields; nothing when
 // insecure_plaintext. Throws std::runtime_error naming the file that cannot be read or is not PEM.
 void LoadInternalTls(InternalTlsConfig& tls, const std::string& kind);
+// Expands "{kind}" in redis.user and redis.password_file and reads the password file into
+// redis.password. Throws std::runtime_error naming the file when it cannot be read or is empty.
+void LoadRedisAuth(RedisConfig& redis, const std::string& kind);
+// The same for postgres.user and postgres.password_file.
+void LoadPostgresAuth(PostgresConfig& pg, const std::string& kind);
 // ---- end of the internal plane's TLS ----
 
 struct GatewayConfig {
