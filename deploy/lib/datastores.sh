@@ -129,9 +129,13 @@ CHAT_REDIS_KINDS="gateway account-service chat-service group-service presence-se
 chat_redis_rules() {
   case $1 in
     gateway) echo "resetkeys resetchannels &gw.* -@all +ping +subscribe +unsubscribe" ;;
-    account-service|chat-service|group-service) echo "resetkeys resetchannels &gw.* -@all +ping +publish" ;;
+    # Publishers of events; per-user quotas (common/src/user_quota.cc: one script on rl:* buckets).
+    account-service|chat-service|group-service)
+      echo "resetkeys resetchannels ~rl:* &gw.* -@all +ping +publish +evalsha +eval +time +hmget +hset +pexpire" ;;
+    # Sessions (pres:*, presz:*), leases (gwlease:*), its register script, kicks to gateways (gw.*).
     presence-service)
-      echo "resetkeys resetchannels ~pres:* ~gwlease:* -@all +ping +hset +hdel +hgetall +expire +set +mget" ;;
+      echo "resetkeys resetchannels ~pres:* ~presz:* ~gwlease:* &gw.* -@all +ping +hset +hdel +hgetall +expire +set" \
+        "+mget +eval +evalsha +zadd +zcard +zrange +zrem +publish" ;;
     *) echo "chat_redis_rules: unknown kind $1" >&2; return 1 ;;
   esac
 }

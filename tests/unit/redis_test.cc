@@ -210,8 +210,10 @@ TEST(RedisAuth, EachKindMayOnlyUseItsOwnCommandsKeysAndChannels) {
   EXPECT_TRUE(served(presence, {"HSET", sessions, "f", "v"}));
   EXPECT_TRUE(served(presence, {"HGETALL", sessions}));
   EXPECT_TRUE(served(presence, {"HDEL", sessions, "f"}));
-  EXPECT_TRUE(refused(presence, {"GET", Unique("other")})) << "a key outside pres:/gwlease:";
-  EXPECT_TRUE(refused(presence, {"PUBLISH", channel, "x"}));
+  EXPECT_TRUE(refused(presence, {"GET", Unique("other")})) << "a key outside pres:/presz:/gwlease:";
+  EXPECT_TRUE(refused(presence, {"HGETALL", "rl:{1}:messages"})) << "the quotas' keys";
+  EXPECT_TRUE(served(presence, {"PUBLISH", channel, "x"})) << "session-cap kicks go to gateways";
+  EXPECT_TRUE(refused(presence, {"PUBLISH", "elsewhere", "x"}));
   EXPECT_TRUE(refused(presence, {"FLUSHALL"}));
 
   for (const char* kind : {"chat-service", "group-service", "account-service"}) {
@@ -220,6 +222,7 @@ TEST(RedisAuth, EachKindMayOnlyUseItsOwnCommandsKeysAndChannels) {
     EXPECT_TRUE(served(publisher, {"PUBLISH", channel, "x"}));
     EXPECT_TRUE(refused(publisher, {"PUBLISH", "elsewhere", "x"}));
     EXPECT_TRUE(refused(publisher, {"HGETALL", sessions})) << "presence's keys are presence's";
+    EXPECT_TRUE(served(publisher, {"HMGET", "rl:{1}:unit-" + Unique("q"), "t", "ts"})) << "its quota buckets";
     EXPECT_TRUE(refused(publisher, {"CONFIG", "GET", "maxclients"}));
   }
 
