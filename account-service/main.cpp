@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     chat::PgPool pool = p.Pool(chat::account::PrepareAccountStatements);
     chat::account::FileCodeSender sender(p.config.run_dir);  // code_sender "file", the only one
     const chat::Limits& limits = p.config.limits;
-    chat::GrpcPresenceDirectory presence(p.config.presence, limits.common.rpc_deadline_ms);
+    chat::GrpcPresenceDirectory presence(p.config.presence, p.config.internal_tls, limits.common.rpc_deadline_ms);
     chat::RedisDeliveryPublisher publisher(p.config.redis);
     chat::Fanout fanout(presence, publisher);
     chat::Outbox outbox(p.ConnInfo(), chat::OutboxOptionsFrom(limits));

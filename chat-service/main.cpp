@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     chat::PgPool pool = p.Pool(&cs::PgChatStore::Prepare);
     cs::PgChatStore store(pool, &outbox);
 
-    chat::GrpcPresenceDirectory presence(cfg.presence, limits.common.rpc_deadline_ms);
+    chat::GrpcPresenceDirectory presence(cfg.presence, cfg.internal_tls, limits.common.rpc_deadline_ms);
     chat::RedisDeliveryPublisher publisher(cfg.redis);
     chat::Fanout fanout(presence, publisher);
     cs::FanoutQueue fanout_queue(store, fanout, std::chrono::seconds(60), 10000, 100000, limits.common.fanout_workers,
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
       fanout_queue.PushMessages(std::move(one));
       return true;
     });
-    chat::GrpcFriendChecker account_friends(cfg.account, limits.common.rpc_deadline_ms);
+    chat::GrpcFriendChecker account_friends(cfg.account, cfg.internal_tls, limits.common.rpc_deadline_ms);
     chat::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.chat.friend_cache_ttl_ms));
     chat::UserQuotas quotas(cfg.redis, cs::SendQuotaSpecs(limits), chat::QuotaOptionsFrom(limits));
     cs::SendBatcher batcher(store, fanout_queue, limits.chat.send_batch_max, limits.chat.send_queue_max,

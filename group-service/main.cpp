@@ -18,10 +18,10 @@ int main(int argc, char** argv) {
     const chat::ClusterConfig& config = p.config;
     chat::PgPool pool = p.Pool(chat::group::PrepareGroupStatements);
     const uint32_t deadline = config.limits.common.rpc_deadline_ms;
-    chat::GrpcFriendChecker friends(config.account, deadline);
-    chat::group::GrpcProfileSource profiles(config.account, deadline);
-    chat::group::GrpcConversationMembership chat_members(config.chat);
-    chat::GrpcPresenceDirectory presence(config.presence, deadline);
+    chat::GrpcFriendChecker friends(config.account, config.internal_tls, deadline);
+    chat::group::GrpcProfileSource profiles(config.account, config.internal_tls, deadline);
+    chat::group::GrpcConversationMembership chat_members(config.chat, config.internal_tls);
+    chat::GrpcPresenceDirectory presence(config.presence, config.internal_tls, deadline);
     chat::RedisDeliveryPublisher publisher(config.redis);
     chat::Fanout fanout(presence, publisher);
     chat::Outbox outbox(p.ConnInfo(), chat::OutboxOptionsFrom(config.limits));

@@ -75,7 +75,7 @@ AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
       now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
       code_budget_(config_.limits.account.max_codes_per_shard_per_minute),
       signer_(config_.token_keys),
-      peers_(config_.account) {}
+      peers_(config_.account, config_.internal_tls) {}
 
 uint32_t AccountServiceImpl::shard_count() const {
   return std::max<uint32_t>(1, static_cast<uint32_t>(config_.account.size()));

@@ -141,6 +141,39 @@ const json::object* Section(const json::object& o, const char* key, const std::s
   return &v->as_object();
 }
 
+// ---- The internal plane's TLS ----
+void ParseInternalTls(const json::object* t, InternalTlsConfig& tls) {
+  const char* kHow =
+      "required: ca_file, cert_file and key_file (deploy/make-certs makes them), or insecure_plaintext: true "
+      "(development only)";
+  if (!t) Bad("internal_tls", kHow);
+  OnlyKeys(*t, "internal_tls.", {"insecure_plaintext", "ca_file", "cert_file", "key_file"});
+  Get(*t, "insecure_plaintext", tls.insecure_plaintext, "internal_tls.");
+  Get(*t, "ca_file", tls.ca_file, "internal_tls.");
+  Get(*t, "cert_file", tls.cert_file, "internal_tls.");
+  Get(*t, "key_file", tls.key_file, "internal_tls.");
+  const bool any_file = !tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty();
+  if (tls.insecure_plaintext && any_file)
+    Bad("internal_tls.insecure_plaintext", "cannot be combined with ca_file, cert_file or key_file");
+  if (!tls.insecure_plaintext) {
+    if (tls.ca_file.empty()) Bad("internal_tls.ca_file", kHow);
+    if (tls.cert_file.empty()) Bad("internal_tls.cert_file", kHow);
+    if (tls.key_file.empty()) Bad("internal_tls.key_file", kHow);
+  }
+}
+
+std::string ReadPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("internal_tls: cannot read " + std::string(what) + " " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pem = ss.str();
+  if (pem.find("-----BEGIN ") == std::string::npos)
+    throw std::runtime_error("internal_tls: " + std::string(what) + " " + path + " is not PEM");
+  return pem;
+}
+// ---- end of the internal plane's TLS ----
+
 void ParseLimits(const json::object& lo, Limits& L) {
   OnlyKeys(lo, "limits.", {"common", "gateway", "chat", "group", "account", "presence"});
 #define CHAT_LIMIT_KEY(section, type, name, def, lo, hi) #name,
@@ -234,25 +267,35 @@ ClusterConfig ParseConfig(const std::string& text) {
   const auto& o = root.as_object();
   OnlyKeys(o, "",
            {"secret", "token_keys", "token_signing_key", "run_dir", "log_level", "code_sender", "postgres", "redis",
-            "services", "gateways", "limits"});
+            "internal_tls", "services", "gateways", "limits"});
   ClusterConfig c;
   c.token_keys = ParseTokenKeys(o);
   Get(o, "run_dir", c.run_dir, "");
   Get(o, "log_level", c.log_level, "");
   Get(o, "code_sender", c.code_sender, "");
   if (const json::object* p = Section(o, "postgres", "")) {
-    OnlyKeys(*p, "postgres.", {"host", "port", "user", "password", "pool_size"});
+    OnlyKeys(*p, "postgres.", {"host", "port", "user", "password_file", "password", "pool_size"});
     Get(*p, "host", c.postgres.host, "postgres.");
     Get(*p, "port", c.postgres.port, "postgres.");
     Get(*p, "user", c.postgres.user, "postgres.");
+    Get(*p, "password_file", c.postgres.password_file, "postgres.");
     Get(*p, "password", c.postgres.password, "postgres.");
+    if (!c.postgres.password_file.empty() && !c.postgres.password.empty())
+      Bad("postgres.password", "give password_file or password, not both");
     Get(*p, "pool_size", c.postgres.pool_size, "postgres.");
   }
   if (const json::object* r = Section(o, "redis", "")) {
-    OnlyKeys(*r, "redis.", {"host", "port", "timeout_ms"});
+    OnlyKeys(*r, "redis.", {"host", "port", "timeout_ms", "user", "password_file", "password"});
     Get(*r, "host", c.redis.host, "redis.");
     Get(*r, "port", c.redis.port, "redis.");
     Get(*r, "timeout_ms", c.redis.timeout_ms, "redis.");
+    Get(*r, "user", c.redis.user, "redis.");
+    Get(*r, "password_file", c.redis.password_file, "redis.");
+    Get(*r, "password", c.redis.password, "redis.");
+    if (!c.redis.password_file.empty() && !c.redis.password.empty())
+      Bad("redis.password", "give password_file or password, not both");
+    if (!c.redis.user.empty() && c.redis.password_file.empty() && c.redis.password.empty())
+      Bad("redis.user", "needs password_file (or password)");
   }
   if (const json::object* so = Section(o, "services", "")) {
     OnlyKeys(*so, "services.", {"account", "presence", "chat", "group"});
@@ -291,6 +334,7 @@ ClusterConfig ParseConfig(const std::string& text) {
   if (c.presence.empty()) Bad("services.presence", "at least one shard required");
   if (c.chat.empty()) Bad("services.chat", "at least one shard required");
   if (c.group.empty()) Bad("services.group", "at least one shard required");
+  ParseInternalTls(Section(o, "internal_tls", ""), c.internal_tls);
   return c;
 }
 
@@ -330,6 +374,46 @@ std::string SecretWeakness(const std::string& secret) {
   const double bits = static_cast<double>(period) * std::min(std::log2(alphabet), shannon + 0.5);
   if (bits < 128) return "looks guessable (about " + std::to_string(static_cast<int>(bits)) + " bits; 128 needed)";
   return "";
+}
+
+std::string ExpandKind(const std::string& path, const std::string& kind) {
+  static const std::string kPlaceholder = "{kind}";
+  std::string out = path;
+  for (size_t at = out.find(kPlaceholder); at != std::string::npos; at = out.find(kPlaceholder, at + kind.size()))
+    out.replace(at, kPlaceholder.size(), kind);
+  return out;
+}
+
+void LoadInternalTls(InternalTlsConfig& tls, const std::string& kind) {
+  if (tls.insecure_plaintext) return;
+  tls.ca_pem = ReadPem(ExpandKind(tls.ca_file, kind), "ca_file");
+  tls.cert_pem = ReadPem(ExpandKind(tls.cert_file, kind), "cert_file");
+  tls.key_pem = ReadPem(ExpandKind(tls.key_file, kind), "key_file");
+}
+
+namespace {
+// The password in `file` (kind expanded), without its trailing newline; throws naming the file.
+std::string ReadPasswordFile(const std::string& file, const std::string& kind, const char* section) {
+  const std::string path = ExpandKind(file, kind);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string(section) + ": cannot read password_file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pw = ss.str();
+  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+  if (pw.empty()) throw std::runtime_error(std::string(section) + ": password_file " + path + " is empty");
+  return pw;
+}
+}  // namespace
+
+void LoadRedisAuth(RedisConfig& redis, const std::string& kind) {
+  redis.user = ExpandKind(redis.user, kind);
+  if (!redis.password_file.empty()) redis.password = ReadPasswordFile(redis.password_file, kind, "redis");
+}
+
+void LoadPostgresAuth(PostgresConfig& pg, const std::string& kind) {
+  pg.user = ExpandKind(pg.user, kind);
+  if (!pg.password_file.empty()) pg.password = ReadPasswordFile(pg.password_file, kind, "postgres");
 }
 
 ClusterConfig LoadConfig(const std::string& path) {

@@ -13,8 +13,9 @@
 
 namespace chat {
 
-GrpcPresenceDirectory::GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, uint32_t deadline_ms)
-    : stubs_(shards), deadline_ms_(deadline_ms) {}
+GrpcPresenceDirectory::GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, const InternalTlsConfig& tls,
+                                             uint32_t deadline_ms)
+    : stubs_(shards, tls), deadline_ms_(deadline_ms) {}
 
 bool GrpcPresenceDirectory::Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) {
   if (stubs_.size() == 0) return true;  // no presence shards configured: nobody can be online

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 
@@ -40,6 +41,33 @@ RedisReply Convert(const redisReply* r) {
   return out;
 }
 
+// AUTH on a new connection; false (logged, at most every 10 s per process) when refused. The
+// password is never logged; Redis's refusal does not echo it.
+bool Authenticate(redisContext* c, const RedisConfig& cfg) {
+  if (cfg.password.empty()) return true;
+  std::vector<const char*> argv{"AUTH"};
+  std::vector<size_t> lens{4};
+  if (!cfg.user.empty()) {
+    argv.push_back(cfg.user.data());
+    lens.push_back(cfg.user.size());
+  }
+  argv.push_back(cfg.password.data());
+  lens.push_back(cfg.password.size());
+  auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  const bool ok = r && r->type == REDIS_REPLY_STATUS;
+  if (!ok) {
+    static std::atomic<int64_t> last_logged_s{0};
+    const int64_t now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t last = last_logged_s.load();
+    if (now_s - last >= 10 && last_logged_s.compare_exchange_strong(last, now_s))
+      spdlog::error("redis: AUTH as user \"{}\" refused: {}", cfg.user.empty() ? "default" : cfg.user,
+                    r && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : std::string(c->errstr));
+  }
+  if (r) freeReplyObject(r);
+  return ok;
+}
+
 redisContext* Connect(const RedisConfig& cfg) {
   timeval tv{cfg.timeout_ms / 1000, (cfg.timeout_ms % 1000) * 1000};
   redisContext* c = redisConnectWithTimeout(cfg.host.c_str(), cfg.port, tv);
@@ -50,6 +78,10 @@ redisContext* Connect(const RedisConfig& cfg) {
   }
   redisSetTimeout(c, tv);
   redisEnableKeepAlive(c);
+  if (!Authenticate(c, cfg)) {
+    redisFree(c);
+    return nullptr;
+  }
   return c;
 }
 

@@ -19,7 +19,7 @@ PgPool ServiceProcess::Pool(std::function<void(pqxx::connection&)> prepare) cons
 std::string ServiceProcess::ConnInfo() const { return config.postgres.ConnInfo(shard_config.database); }
 
 void ServiceProcess::Serve(std::vector<grpc::Service*> services, int max_threads) {
-  auto server = StartServer(listen, std::move(services), max_threads);
+  auto server = StartServer(listen, std::move(services), config.internal_tls, max_threads);
   spdlog::info("ready: {} shard {} replica {} on {}{}", name_, shard, replica, listen,
                shard_config.database.empty() ? "" : " (database " + shard_config.database + ")");
   WaitForStop();
@@ -47,6 +47,9 @@ int ServiceMain(const ServiceSpec& spec, int argc, char** argv, const std::funct
   p.name_ = spec.name;
   try {
     p.config = LoadConfig(config_path);
+    LoadInternalTls(p.config.internal_tls, spec.name);
+    LoadRedisAuth(p.config.redis, spec.name);
+    if (spec.migrations) LoadPostgresAuth(p.config.postgres, spec.name);  // only kinds with a database
   } catch (const std::exception& e) {
     flags.Fail(e.what());
   }
@@ -68,6 +71,13 @@ int ServiceMain(const ServiceSpec& spec, int argc, char** argv, const std::funct
     logger = spec.select(p.config, flags);
   }
   InitLogging(logger, p.config.log_level);
+  if (p.config.internal_tls.insecure_plaintext)
+    spdlog::warn(
+        "internal_tls.insecure_plaintext: gRPC between processes is PLAIN TEXT and UNAUTHENTICATED; any process "
+        "that reaches a service port can call it (read phone numbers, send as anyone). Development only");
+  else
+    spdlog::info("internal TLS: mutual, CA {}, certificate {}", p.config.internal_tls.ca_file,
+                 ExpandKind(p.config.internal_tls.cert_file, spec.name));
 
   try {
     PrepareTextPolicy();  // so the first request with non-ASCII text does not pay for the table

@@ -14,7 +14,10 @@ constexpr auto kBatchWindow = std::chrono::milliseconds(2);
 
 PresenceRegistrar::PresenceRegistrar(const ClusterConfig& config, std::string gateway_id,
                                      std::function<std::vector<internal::SessionRef>(int64_t since_ms)> sessions)
-    : config_(config), gateway_id_(std::move(gateway_id)), sessions_(std::move(sessions)), stubs_(config.presence) {}
+    : config_(config),
+      gateway_id_(std::move(gateway_id)),
+      sessions_(std::move(sessions)),
+      stubs_(config.presence, config.internal_tls) {}
 
 PresenceRegistrar::~PresenceRegistrar() {
   if (thread_.joinable()) Stop({});

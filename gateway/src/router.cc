@@ -84,9 +84,9 @@ struct RequestRouter::Backends {
   Backends(const ClusterConfig& c, std::string gateway)
       : deadline_ms(c.limits.common.rpc_deadline_ms),
         gateway_id(std::move(gateway)),
-        accounts(c.account),
-        chats(c.chat),
-        groups(c.group),
+        accounts(c.account, c.internal_tls),
+        chats(c.chat, c.internal_tls),
+        groups(c.group, c.internal_tls),
         sends(chats, c.limits.common.rpc_deadline_ms, c.limits.chat.send_batch_max,
               c.limits.gateway.send_calls_per_shard, c.limits.gateway.send_queue_max_wait_ms) {}
 

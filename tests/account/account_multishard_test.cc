@@ -39,7 +39,7 @@ class AccountMultiShardTest : public ::testing::Test {
     }
     for (uint32_t s = 0; s < 2; ++s) {
       shards_.push_back(std::make_unique<Shard>(config_, s, now_ms_, config_.run_dir));
-      servers_.push_back(StartServer(config_.account[s].addresses[0], {&shards_[s]->service}));
+      servers_.push_back(StartServer(config_.account[s].addresses[0], {&shards_[s]->service}, config_.internal_tls));
     }
   }
   void TearDown() override {
@@ -195,8 +195,8 @@ TEST_F(AccountMultiShardTest, AcceptWhileThePeerShardIsDownIsUnavailableAndRetry
   // subchannel through gRPC's global subchannel pool, so the probe turns READY with the very
   // connection shard 1 uses. Shard 1's channel learns of it on its own thread, so an attempt right
   // after may still see UNAVAILABLE; the loop is bounded by the deadline.
-  servers_[0] = StartServer(config_.account[0].addresses[0], {&shards_[0]->service});
-  auto probe = MakeChannel(config_.account[0]);
+  servers_[0] = StartServer(config_.account[0].addresses[0], {&shards_[0]->service}, config_.internal_tls);
+  auto probe = MakeChannel(config_.account[0], config_.internal_tls, "account-service");
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
   for (;;) {
     probe->WaitForConnected(deadline);

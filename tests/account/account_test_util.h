@@ -131,6 +131,7 @@ inline ClusterConfig BaseConfig(const std::string& run_dir) {
   config.run_dir = run_dir;
   // Presence is never called: the tests use FakeAccountEvents.
   config.presence = {ShardConfig{{"127.0.0.1:1"}, ""}};
+  config.internal_tls = chat::testing::InProcessPlaintext();  // in-process servers and channels
   return config;
 }
 

@@ -12,6 +12,7 @@
 #include "chat/internal/services.grpc.pb.h"
 #include "common/fanout.h"
 #include "common/shard.h"
+#include "test_env.h"
 
 namespace chat {
 namespace {
@@ -68,7 +69,7 @@ TEST(PresenceLookupChunks, BigRoundIsSplitSoEveryUserIsFound) {
   std::vector<ShardConfig> shards(2);
   shards[0].addresses = {"127.0.0.1:" + std::to_string(s0.port)};
   shards[1].addresses = {"127.0.0.1:" + std::to_string(s1.port)};
-  GrpcPresenceDirectory presence(shards, 10000);
+  GrpcPresenceDirectory presence(shards, chat::testing::InProcessPlaintext(), 10000);
 
   // 30000 users, so each shard gets well over presence's 10000 limit.
   std::vector<uint64_t> users;
@@ -106,7 +107,7 @@ TEST(PresenceLookupChunks, SmallRoundIsOneRequestPerShard) {
   ASSERT_TRUE(s0.server && s0.port > 0);
   std::vector<ShardConfig> shards(1);
   shards[0].addresses = {"127.0.0.1:" + std::to_string(s0.port)};
-  GrpcPresenceDirectory presence(shards, 10000);
+  GrpcPresenceDirectory presence(shards, chat::testing::InProcessPlaintext(), 10000);
   std::vector<uint64_t> users = {11, 22, 33};
   std::vector<internal::SessionRef> sessions;
   EXPECT_TRUE(presence.Lookup(users, &sessions));

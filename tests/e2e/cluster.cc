@@ -15,8 +15,11 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <random>
 #include <sstream>
@@ -113,6 +116,49 @@ json::object LimitsJson(const Limits& l) {
 
 }  // namespace
 
+namespace {
+// Removes the directories MakeCerts made when the test process exits.
+struct CertDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  ~CertDirs() {
+    for (const auto& d : dirs) {
+      std::error_code ignored;
+      std::filesystem::remove_all(d, ignored);
+    }
+  }
+};
+CertDirs& AllCertDirs() {
+  static CertDirs dirs;
+  return dirs;
+}
+}  // namespace
+
+std::string MakeCerts() {
+  char tmpl[] = "/tmp/chat-e2e-certs.XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  const std::string dir = tmpl;
+  {
+    std::lock_guard lock(AllCertDirs().mu);
+    AllCertDirs().dirs.push_back(dir);
+  }
+  // Short validity: nothing outlives the test process.
+  const std::string cmd = "'" CHAT_SOURCE_DIR "/deploy/make-certs' --out '" + dir + "' --days 2 --ca-days 2 >'" + dir +
+                          "/make-certs.log' 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(dir + "/make-certs.log");
+    std::stringstream ss;
+    ss << log.rdbuf();
+    throw std::runtime_error("deploy/make-certs failed: " + ss.str());
+  }
+  return dir;
+}
+
+const std::string& TestCertsDir() {
+  static const std::string dir = MakeCerts();
+  return dir;
+}
+
 Limits ClusterOptions::DefaultTestLimits() {
   Limits l;
   l.common.drain_timeout_ms = 2000;
@@ -151,24 +197,40 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     config_.token_keys.keys[0].legacy_v1 = false;
     config_.run_dir = run_dir_;
     config_.log_level = "info";
+    // Each service logs in as its kind's own role (scram), which owns its shards' databases and may
+    // connect to no other, as in local-cluster. The cluster creates and drops them as the superuser.
     config_.postgres = chat::testing::TestPostgres();
+    config_.postgres.user = "{kind}";
+    config_.postgres.password = "";
+    config_.postgres.password_file = chat::testing::TestPostgresAuthDir() + "/{kind}.pass";
     config_.postgres.pool_size = 4;
+    // The services authenticate to Redis as their kind's own ACL user, as in local-cluster.
     config_.redis = chat::testing::TestRedis();
+    config_.redis.user = "{kind}";
+    config_.redis.password = "";
+    config_.redis.password_file = chat::testing::TestRedisAuthDir() + "/{kind}.pass";
+    config_.internal_tls.ca_file = TestCertsDir() + "/ca.crt";
+    config_.internal_tls.cert_file = TestCertsDir() + "/{kind}.crt";
+    config_.internal_tls.key_file = TestCertsDir() + "/{kind}.key";
     // Shards of one service get consecutive entries; presence has no database.
-    auto add_shards = [&](std::vector<ShardConfig>& out, int n, const std::string& db_prefix) {
+    auto database = [](const std::string& prefix, int i, const std::string& kind) {
+      std::string db = chat::testing::FreshDatabase(prefix + std::to_string(i));
+      chat::testing::OwnDatabase(db, kind);
+      return db;
+    };
+    auto add_shards = [&](std::vector<ShardConfig>& out, int n, const std::string& db_prefix, const std::string& kind) {
       for (int i = 0; i < n; ++i) {
         const uint16_t port = ReservePort();
         service_ports_.push_back(port);
-        out.push_back(
-            {{Addr(port)}, db_prefix.empty() ? "" : chat::testing::FreshDatabase(db_prefix + std::to_string(i))});
+        out.push_back({{Addr(port)}, db_prefix.empty() ? "" : database(db_prefix, i, kind)});
       }
     };
-    add_shards(config_.account, options_.account_shards, "e2e_account");
-    add_shards(config_.presence, options_.presence_shards, "");
-    add_shards(config_.group, options_.group_shards, "e2e_group");
+    add_shards(config_.account, options_.account_shards, "e2e_account", "account-service");
+    add_shards(config_.presence, options_.presence_shards, "", "");
+    add_shards(config_.group, options_.group_shards, "e2e_group", "group-service");
     for (int i = 0; i < options_.chat_shards; ++i) {
       service_ports_.push_back(chat_ports_[i]);
-      config_.chat.push_back({{Addr(chat_ports_[i])}, chat::testing::FreshDatabase("e2e_chat" + std::to_string(i))});
+      config_.chat.push_back({{Addr(chat_ports_[i])}, database("e2e_chat", i, "chat-service")});
     }
     for (int i = 0; i < options_.gateways; ++i)
       config_.gateways.push_back(
@@ -242,7 +304,7 @@ uint16_t TestCluster::ReservePort() {
 
 void TestCluster::DropDatabases() noexcept {
   try {
-    pqxx::connection c(config_.postgres.ConnInfo("postgres"));
+    pqxx::connection c(chat::testing::TestPostgres().ConnInfo("postgres"));
     pqxx::nontransaction n(c);
     for (const auto* shards : {&config_.account, &config_.chat, &config_.group})
       for (const auto& s : *shards)
@@ -268,10 +330,16 @@ void TestCluster::WriteConfig() {
   root["postgres"] = json::object{{"host", config_.postgres.host},
                                   {"port", config_.postgres.port},
                                   {"user", config_.postgres.user},
-                                  {"password", config_.postgres.password},
+                                  {"password_file", config_.postgres.password_file},
                                   {"pool_size", config_.postgres.pool_size}};
-  root["redis"] = json::object{
-      {"host", config_.redis.host}, {"port", config_.redis.port}, {"timeout_ms", config_.redis.timeout_ms}};
+  root["redis"] = json::object{{"host", config_.redis.host},
+                               {"port", config_.redis.port},
+                               {"timeout_ms", config_.redis.timeout_ms},
+                               {"user", config_.redis.user},
+                               {"password_file", config_.redis.password_file}};
+  root["internal_tls"] = json::object{{"ca_file", config_.internal_tls.ca_file},
+                                      {"cert_file", config_.internal_tls.cert_file},
+                                      {"key_file", config_.internal_tls.key_file}};
   auto shards = [](const std::vector<ShardConfig>& v) {
     json::array a;
     for (const auto& s : v) {

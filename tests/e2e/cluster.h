@@ -12,6 +12,9 @@
 // PR_SET_PDEATHSIG). The read-only accessors and the user helpers (SignUp, Connect, MakeFriends)
 // may be called from any thread.
 //
+// The internal plane is mutual TLS, as in every cluster deploy/local-cluster starts: every cluster
+// of one test process uses the certificates TestCertsDir() made once.
+//
 // Errors: the constructor and the helpers throw std::runtime_error with a description (and the
 // tail of the relevant process logs when a process did not come up); gtest reports a throwing test
 // as failed.
@@ -170,6 +173,14 @@ class TestCluster {
   size_t first_chat_ = 0;          // index of chat shard 0 in services_
   std::vector<Process> gateways_;
 };
+
+// ---- certificates -----------------------------------------------------------------------------------
+
+// Runs deploy/make-certs into a fresh directory (a new CA and a certificate per process kind) and
+// returns it; the directory is removed when the test process exits. Throws when the script fails.
+std::string MakeCerts();
+// The directory MakeCerts made for this test process's clusters (made at the first call; thread-safe).
+const std::string& TestCertsDir();
 
 // ---- helpers for tests ---------------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ TEST(SendCoalescer, SendsWaitingForASlotLeaveTogetherAndEachGetsItsAnswer) {
   FakeShardServer fake(chat);
   ASSERT_TRUE(fake.server) << "the fake chat shard did not start";
   {
-    ShardedStubs<internal::ChatService> stubs(fake.Shards());
+    ShardedStubs<internal::ChatService> stubs(fake.Shards(), chat::testing::InProcessPlaintext());
     SendCoalescer coalescer(stubs, 10000, /*batch_max=*/3, /*inflight_per_shard=*/1, /*max_wait_ms=*/60000);
 
     Answers answers(coalescer, 6);
@@ -157,7 +157,7 @@ TEST(SendCoalescer, SendsThatWaitTooLongAreRefusedAndNewOnesAreRefusedWhileTheQu
   FakeShardServer fake(chat);
   ASSERT_TRUE(fake.server) << "the fake chat shard did not start";
   {
-    ShardedStubs<internal::ChatService> stubs(fake.Shards());
+    ShardedStubs<internal::ChatService> stubs(fake.Shards(), chat::testing::InProcessPlaintext());
     std::atomic<int64_t> now_ms{0};  // the coalescer's clock, moved by the test
     SendCoalescer coalescer(stubs, 10000, /*batch_max=*/8, /*inflight_per_shard=*/1, /*max_wait_ms=*/100, [&] {
       return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms.load()));
@@ -189,7 +189,7 @@ TEST(SendCoalescer, AnUnreachableShardFailsEverySendOfTheCall) {
   chat::testing::KeepGrpcCallbackQueueUp();
   std::vector<ShardConfig> shards(1);
   shards[0].addresses = {"127.0.0.1:1"};  // nothing listens on port 1
-  ShardedStubs<internal::ChatService> stubs(shards);
+  ShardedStubs<internal::ChatService> stubs(shards, chat::testing::InProcessPlaintext());
   SendCoalescer coalescer(stubs, 2000, 16, 1, 60000);
   std::promise<grpc::StatusCode> a, b2;
   coalescer.Submit(0, Req("x"), [&](const grpc::Status& st, v1::SendMessageResult&&) { a.set_value(st.error_code()); });

@@ -365,8 +365,9 @@ TEST(PresenceFanoutTest, FanoutPublishesOneDeliveryPerGateway) {
 
   ShardConfig shard;
   shard.addresses = {"127.0.0.1:" + std::to_string(port)};
-  GrpcPresenceDirectory directory({shard}, 5000);
-  auto stub = internal::PresenceService::NewStub(MakeChannel(shard));
+  GrpcPresenceDirectory directory({shard}, chat::testing::InProcessPlaintext(), 5000);
+  auto stub = internal::PresenceService::NewStub(MakeChannel(
+      shard, chat::testing::InProcessPlaintext(), ServerNameOf(internal::PresenceService::service_full_name())));
   for (const auto& gw : {gw_a, gw_b}) {
     internal::GatewayHeartbeatRequest hb;
     hb.set_gateway_id(gw);

@@ -38,14 +38,44 @@ PostgresConfig TestPostgres() {
   pg.host = Env("CHAT_TEST_PG_HOST");
   pg.port = std::stoi(Env("CHAT_TEST_PG_PORT"));
   pg.user = Env("CHAT_TEST_PG_USER");
+  pg.password_file = TestPostgresAuthDir() + "/" + pg.user + ".pass";
+  LoadPostgresAuth(pg, "");
   pg.pool_size = 4;
   return pg;
+}
+
+std::string TestPostgresAuthDir() { return Env("CHAT_TEST_PG_AUTH_DIR"); }
+
+PostgresConfig TestPostgresAs(const std::string& kind) {
+  PostgresConfig pg = TestPostgres();
+  pg.user = kind;
+  pg.password_file = TestPostgresAuthDir() + "/" + kind + ".pass";
+  LoadPostgresAuth(pg, kind);
+  return pg;
+}
+
+void OwnDatabase(const std::string& database, const std::string& kind) {
+  pqxx::connection c(TestPostgres().ConnInfo("postgres"));
+  pqxx::nontransaction n(c);
+  n.exec("ALTER DATABASE " + c.quote_name(database) + " OWNER TO " + c.quote_name(kind));
+  n.exec("REVOKE CONNECT, TEMPORARY ON DATABASE " + c.quote_name(database) + " FROM PUBLIC");
+}
+
+std::string TestRedisAuthDir() { return Env("CHAT_TEST_REDIS_AUTH_DIR"); }
+
+InternalTlsConfig InProcessPlaintext() {
+  InternalTlsConfig tls;
+  tls.insecure_plaintext = true;
+  return tls;
 }
 
 RedisConfig TestRedis() {
   RedisConfig r;
   r.host = Env("CHAT_TEST_REDIS_HOST");
   r.port = std::stoi(Env("CHAT_TEST_REDIS_PORT"));
+  r.user = Env("CHAT_TEST_REDIS_USER");
+  r.password_file = TestRedisAuthDir() + "/" + r.user + ".pass";
+  LoadRedisAuth(r, "");
   return r;
 }
 

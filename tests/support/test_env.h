@@ -9,8 +9,23 @@
 
 namespace chat::testing {
 
+// The superuser (CHAT_TEST_PG_USER) with its password from CHAT_TEST_PG_AUTH_DIR.
 PostgresConfig TestPostgres();
+// The role of a service kind ("chat-service", ...) and its password, as an e2e cluster's services
+// log in. Such a role may connect only to databases it owns (OwnDatabase).
+PostgresConfig TestPostgresAs(const std::string& kind);
+// The directory of <role>.pass files (CHAT_TEST_PG_AUTH_DIR).
+std::string TestPostgresAuthDir();
+// Gives `database` to the role of `kind` and lets nobody else but superusers connect to it, as
+// deploy/local-cluster does for every shard's database (chat_pg_database).
+void OwnDatabase(const std::string& database, const std::string& kind);
+// The internal plane of tests whose gRPC servers and channels all live in the test process: plain
+// text (insecure_plaintext). Clusters of real processes (tests/e2e) run mutual TLS.
+InternalTlsConfig InProcessPlaintext();
+// Authenticated as the harness's own user (CHAT_TEST_REDIS_USER, allowed everything).
 RedisConfig TestRedis();
+// The directory of <user>.pass files of the test Redis's ACL users (one per process kind).
+std::string TestRedisAuthDir();
 // Creates a new, empty database with a unique name and returns its name.
 std::string FreshDatabase(const std::string& prefix);
 // Directory holding the built executables (gateway, chat-service, ...).

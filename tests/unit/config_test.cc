@@ -5,7 +5,10 @@
 #include <libpq-fe.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -14,7 +17,9 @@
 namespace chat {
 namespace {
 
+// The services, and the internal plane in the development mode (its own tests are below).
 constexpr char kShards[] = R"(
+  "internal_tls": {"insecure_plaintext": true},
   "services": {
     "account":  [{"addresses": ["127.0.0.1:7001"], "database": "account_0"}],
     "presence": [{"addresses": ["127.0.0.1:7101"]}],
@@ -237,6 +242,16 @@ TEST(Config, EachErrorNamesItsKey) {
        "services.chat[0].db"},
       {"unknown gateway key", Minimal(R"("gateways": [{"id": "a", "listen": "x:1", "port": 1}])"), "gateways[0].port"},
       {"unsupported code sender", Minimal(R"("code_sender": "sms")"), "code_sender"},
+      {"no internal_tls",
+       R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",)" + shards_with +
+           R"([{"addresses": ["a:4"]}]}})",
+       "internal_tls"},
+      {"redis user without a password", Minimal(R"("redis": {"user": "{kind}"})"), "redis.user"},
+      {"redis password twice", Minimal(R"("redis": {"password": "p", "password_file": "/f"})"), "redis.password"},
+      {"postgres password twice", Minimal(R"("postgres": {"password": "p", "password_file": "/f"})"),
+       "postgres.password"},
+      {"unknown internal_tls key", Minimal(R"("internal_tls": {"insecure_plaintext": true, "ca": "x"})"),
+       "internal_tls.ca"},
       {"services not an object",
        R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f", "services": []})", "services"},
       {"not JSON", "{\"secret\": ", "JSON"},
@@ -375,6 +390,119 @@ TEST(Config, OperatorGuideDocumentsEveryLimitWithItsDefault) {
     for (const LimitInfo& l : AllLimits()) known = known || key == "limits." + std::string(l.section) + "." + l.name;
     EXPECT_TRUE(known) << "deploy/README.md documents " << key << ", which is not a limit";
   }
+}
+
+// The internal plane is mutual TLS unless a config says, in so many words, that it is plain text.
+TEST(Config, InternalTlsNeedsAllThreeFilesOrAnExplicitPlaintextFlag) {
+  const std::string base = R"({"secret": "9f1c3b7a5e2d4c6b8a0f1e3d5c7b9a2e4f6d8c0b1a3e5d7c9b2f4e6a8c0d1e3f",
+    "services": {"account": [{"addresses": ["a:1"]}], "presence": [{"addresses": ["a:2"]}],
+                 "group": [{"addresses": ["a:3"]}], "chat": [{"addresses": ["a:4"]}]})";
+  auto with = [&](const std::string& tls) { return base + (tls.empty() ? "" : ", \"internal_tls\": " + tls) + "}"; };
+
+  const std::string missing = ErrorOf(with(""));
+  EXPECT_NE(missing.find("internal_tls"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("deploy/make-certs"), std::string::npos) << "says how to make certificates: " << missing;
+  EXPECT_NE(ErrorOf(with("{}")).find("internal_tls.ca_file"), std::string::npos);
+  EXPECT_NE(ErrorOf(with(R"({"ca_file": "ca.crt", "key_file": "k"})")).find("internal_tls.cert_file"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(with(R"({"ca_file": "ca.crt", "cert_file": "c"})")).find("internal_tls.key_file"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(with(R"({"insecure_plaintext": false})")).find("internal_tls.ca_file"), std::string::npos);
+  EXPECT_NE(ErrorOf(with(R"({"insecure_plaintext": "yes"})")).find("internal_tls.insecure_plaintext"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(with(R"({"insecure_plaintext": true, "ca_file": "ca.crt"})")).find("insecure_plaintext"),
+            std::string::npos)
+      << "plain text with certificate files is ambiguous";
+
+  const ClusterConfig tls =
+      ParseConfig(with(R"({"ca_file": "/tls/ca.crt", "cert_file": "/tls/{kind}.crt", "key_file": "/tls/{kind}.key"})"));
+  EXPECT_FALSE(tls.internal_tls.insecure_plaintext);
+  EXPECT_EQ(tls.internal_tls.ca_file, "/tls/ca.crt");
+  EXPECT_EQ(tls.internal_tls.cert_file, "/tls/{kind}.crt");
+  EXPECT_EQ(tls.internal_tls.key_file, "/tls/{kind}.key");
+  EXPECT_TRUE(tls.internal_tls.ca_pem.empty()) << "parsing reads no file";
+  EXPECT_TRUE(ParseConfig(with(R"({"insecure_plaintext": true})")).internal_tls.insecure_plaintext);
+}
+
+TEST(Config, LoadInternalTlsReadsTheKindsFilesAndNamesAMissingOne) {
+  EXPECT_EQ(ExpandKind("/tls/{kind}.crt", "chat-service"), "/tls/chat-service.crt");
+  EXPECT_EQ(ExpandKind("/tls/{kind}/{kind}.key", "gateway"), "/tls/gateway/gateway.key");
+  EXPECT_EQ(ExpandKind("/tls/ca.crt", "gateway"), "/tls/ca.crt");
+
+  char tmpl[] = "/tmp/chat-config-test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto write = [&](const std::string& name, const std::string& text) { std::ofstream(dir + "/" + name) << text; };
+  write("ca.crt", "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n");
+  write("gateway.crt", "-----BEGIN CERTIFICATE-----\ngw\n-----END CERTIFICATE-----\n");
+  write("gateway.key", "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n");
+  write("chat-service.crt", "not a certificate");
+  InternalTlsConfig tls;
+  tls.ca_file = dir + "/ca.crt";
+  tls.cert_file = dir + "/{kind}.crt";
+  tls.key_file = dir + "/{kind}.key";
+
+  InternalTlsConfig gw = tls;
+  LoadInternalTls(gw, "gateway");
+  EXPECT_NE(gw.ca_pem.find("\nca\n"), std::string::npos);
+  EXPECT_NE(gw.cert_pem.find("\ngw\n"), std::string::npos);
+  EXPECT_NE(gw.key_pem.find("\nk\n"), std::string::npos);
+
+  auto error_of = [](InternalTlsConfig t, const std::string& kind) -> std::string {
+    try {
+      LoadInternalTls(t, kind);
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string not_pem = error_of(tls, "chat-service");
+  EXPECT_NE(not_pem.find(dir + "/chat-service.crt"), std::string::npos) << not_pem;
+  EXPECT_NE(not_pem.find("not PEM"), std::string::npos) << not_pem;
+  const std::string missing = error_of(tls, "group-service");
+  EXPECT_NE(missing.find(dir + "/group-service.crt"), std::string::npos) << missing;
+
+  InternalTlsConfig plain;
+  plain.insecure_plaintext = true;
+  EXPECT_EQ(error_of(plain, "gateway"), "") << "plain text reads no file";
+  std::filesystem::remove_all(dir);
+}
+
+// Each kind can log in as its own Redis user and PostgreSQL role, its password read from a file.
+TEST(Config, RedisAndPostgresCredentialsAreReadPerKindFromFiles) {
+  char tmpl[] = "/tmp/chat-config-test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::ofstream(dir + "/chat-service.pass") << "s3cret-chat\n";
+  std::ofstream(dir + "/empty.pass") << "\n";
+  const ClusterConfig c = ParseConfig(Minimal(R"("redis": {"user": "{kind}", "password_file": ")" + dir +
+                                              R"(/{kind}.pass"}, "postgres": {"user": "{kind}", "password_file": ")" +
+                                              dir + R"(/{kind}.pass"})"));
+  RedisConfig redis = c.redis;
+  EXPECT_TRUE(redis.password.empty()) << "parsing reads no file";
+  LoadRedisAuth(redis, "chat-service");
+  EXPECT_EQ(redis.user, "chat-service");
+  EXPECT_EQ(redis.password, "s3cret-chat") << "the trailing newline is not part of it";
+  PostgresConfig pg = c.postgres;
+  LoadPostgresAuth(pg, "chat-service");
+  EXPECT_EQ(pg.user, "chat-service");
+  EXPECT_EQ(pg.password, "s3cret-chat");
+
+  auto error_of = [](std::function<void()> f) -> std::string {
+    try {
+      f();
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  RedisConfig missing = c.redis;
+  const std::string e = error_of([&] { LoadRedisAuth(missing, "gateway"); });
+  EXPECT_NE(e.find(dir + "/gateway.pass"), std::string::npos) << e;
+  PostgresConfig empty = c.postgres;
+  empty.password_file = dir + "/empty.pass";
+  EXPECT_NE(error_of([&] { LoadPostgresAuth(empty, "x"); }).find("empty"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, LoadConfigReportsMissingFile) {

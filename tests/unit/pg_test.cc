@@ -352,3 +352,55 @@ TEST(PgDatabase, EnsureDatabaseIsIdempotent) {
 
 }  // namespace
 }  // namespace chat
+
+namespace chat {
+namespace {
+
+// The test PostgreSQL authenticates as every cluster's does (deploy/lib/datastores.sh): scram on
+// loopback for every role, and each service's role may connect only to the databases it owns.
+bool Connects(const PostgresConfig& pg, const std::string& database, std::string* error) {
+  try {
+    pqxx::connection c(pg.ConnInfo(database));
+    pqxx::nontransaction n(c);
+    n.exec("SELECT 1");
+    return true;
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
+}
+
+TEST(PgRoles, AServiceRoleReachesOnlyItsOwnDatabaseAndNobodyLogsInWithoutAPassword) {
+  const std::string db = testing::FreshDatabase("roles");
+  testing::OwnDatabase(db, "chat-service");
+  std::string error;
+  EXPECT_TRUE(Connects(testing::TestPostgresAs("chat-service"), db, &error)) << error;
+  EXPECT_FALSE(Connects(testing::TestPostgresAs("account-service"), db, &error)) << "another service's role";
+  EXPECT_NE(error.find("CONNECT"), std::string::npos) << error;
+
+  PostgresConfig no_password = testing::TestPostgresAs("chat-service");
+  no_password.password.clear();
+  EXPECT_FALSE(Connects(no_password, db, &error)) << "no password";
+  PostgresConfig wrong = testing::TestPostgresAs("chat-service");
+  wrong.password += "x";
+  EXPECT_FALSE(Connects(wrong, db, &error)) << "a wrong password";
+  EXPECT_NE(error.find("password authentication failed"), std::string::npos) << error;
+  PostgresConfig superuser = testing::TestPostgres();
+  superuser.password.clear();
+  EXPECT_FALSE(Connects(superuser, db, &error)) << "the superuser over TCP without its password";
+
+  // A service role cannot make itself another database either (each database is made for it).
+  try {
+    pqxx::connection c(testing::TestPostgresAs("chat-service").ConnInfo(db));
+    pqxx::nontransaction n(c);
+    n.exec("CREATE DATABASE " + c.quote_name(db + "_mine"));
+    ADD_FAILURE() << "a service role created a database";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_NE(std::string(e.what()).find("permission denied"), std::string::npos) << e.what();
+  }
+  pqxx::connection admin(testing::TestPostgres().ConnInfo("postgres"));
+  pqxx::nontransaction(admin).exec("DROP DATABASE IF EXISTS " + admin.quote_name(db) + " WITH (FORCE)");
+}
+
+}  // namespace
+}  // namespace chat

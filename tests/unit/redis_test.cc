@@ -162,6 +162,86 @@ TEST(RedisClient, UnreachableIsNullopt) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
 }
 
+// The test Redis runs the ACL every cluster runs (deploy/lib/datastores.sh chat_redis_acl): the
+// default user is off, and each process kind's user may do only what that kind's code does.
+RedisConfig AsKind(const std::string& kind) {
+  RedisConfig cfg = TestRedis();
+  cfg.user = kind;
+  cfg.password.clear();
+  cfg.password_file = chat::testing::TestRedisAuthDir() + "/" + kind + ".pass";
+  LoadRedisAuth(cfg, kind);
+  return cfg;
+}
+
+TEST(RedisAuth, WithoutTheRightPasswordNothingIsServed) {
+  RedisConfig anonymous = TestRedis();
+  anonymous.user.clear();
+  anonymous.password.clear();
+  RedisClient nobody(anonymous);
+  auto r = nobody.Command({"GET", Unique("k")});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->type, Type::kError);
+  EXPECT_NE(r->str.find("NOAUTH"), std::string::npos) << r->str;
+
+  RedisConfig wrong = AsKind("presence-service");
+  wrong.password += "x";
+  RedisClient impostor(wrong);
+  EXPECT_FALSE(impostor.Command({"PING"}).has_value()) << "a refused AUTH is a failed connection";
+
+  RedisClient presence(AsKind("presence-service"));
+  auto pong = presence.Command({"PING"});
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->str, "PONG");
+}
+
+TEST(RedisAuth, EachKindMayOnlyUseItsOwnCommandsKeysAndChannels) {
+  auto refused = [](RedisClient& c, const std::vector<std::string>& cmd) {
+    auto r = c.Command(cmd);
+    return r.has_value() && r->type == Type::kError && r->str.find("NOPERM") != std::string::npos;
+  };
+  auto served = [](RedisClient& c, const std::vector<std::string>& cmd) {
+    auto r = c.Command(cmd);
+    return r.has_value() && r->type != Type::kError;
+  };
+  const std::string sessions = "pres:" + std::to_string(getpid()) + "0000";
+  const std::string channel = GatewayChannel(Unique("gw"));
+
+  RedisClient presence(AsKind("presence-service"));
+  EXPECT_TRUE(served(presence, {"HSET", sessions, "f", "v"}));
+  EXPECT_TRUE(served(presence, {"HGETALL", sessions}));
+  EXPECT_TRUE(served(presence, {"HDEL", sessions, "f"}));
+  EXPECT_TRUE(refused(presence, {"GET", Unique("other")})) << "a key outside pres:/presz:/gwlease:";
+  EXPECT_TRUE(refused(presence, {"HGETALL", "rl:{1}:messages"})) << "the quotas' keys";
+  EXPECT_TRUE(served(presence, {"PUBLISH", channel, "x"})) << "session-cap kicks go to gateways";
+  EXPECT_TRUE(refused(presence, {"PUBLISH", "elsewhere", "x"}));
+  EXPECT_TRUE(refused(presence, {"FLUSHALL"}));
+
+  for (const char* kind : {"chat-service", "group-service", "account-service"}) {
+    SCOPED_TRACE(kind);
+    RedisClient publisher(AsKind(kind));
+    EXPECT_TRUE(served(publisher, {"PUBLISH", channel, "x"}));
+    EXPECT_TRUE(refused(publisher, {"PUBLISH", "elsewhere", "x"}));
+    EXPECT_TRUE(refused(publisher, {"HGETALL", sessions})) << "presence's keys are presence's";
+    EXPECT_TRUE(served(publisher, {"HMGET", "rl:{1}:unit-" + Unique("q"), "t", "ts"})) << "its quota buckets";
+    EXPECT_TRUE(refused(publisher, {"CONFIG", "GET", "maxclients"}));
+  }
+
+  RedisClient gateway(AsKind("gateway"));
+  EXPECT_TRUE(refused(gateway, {"PUBLISH", channel, "x"}));
+  EXPECT_TRUE(refused(gateway, {"HGETALL", sessions}));
+  // ...and it can subscribe to its channel: a gateway user's subscriber gets a publisher's message.
+  Inbox inbox;
+  RedisSubscriber sub(AsKind("gateway"), {channel}, [&](std::string_view c, std::string_view p) { inbox.Add(c, p); });
+  sub.Start();
+  ASSERT_TRUE(sub.WaitConnected(true, 5s));
+  RedisClient chat(AsKind("chat-service"));
+  ASSERT_TRUE(served(chat, {"PUBLISH", channel, "ring"}));
+  auto got = inbox.WaitForCount(1, 5000ms);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].second, "ring");
+  sub.Stop();
+}
+
 TEST(RedisSubscriber, ReceivesMessagesPublishedAfterSubscribing) {
   const std::string ch1 = Unique("ch1"), ch2 = Unique("ch2");
   Inbox inbox;
@@ -327,20 +407,23 @@ class PrivateRedis {
     Kill();
     ::close(notify_fd_);
   }
+  static constexpr const char* kPassword = "private-redis-test-password";
   RedisConfig config() const {
     RedisConfig cfg;
     cfg.host = "127.0.0.1";
     cfg.port = port_.port();
     cfg.timeout_ms = 500;
+    cfg.password = kPassword;  // so a reconnect must authenticate again
     return cfg;
   }
   // Starts the server and waits (10 s at most) for its READY=1, then checks that it answers PING.
   // False when it cannot be spawned, exits first or stays silent.
   bool Start() {
     std::string port = std::to_string(port_.port());
-    std::vector<std::string> args = {"redis-server", "--port", port,           "--bind",       "127.0.0.1",
-                                     "--save",       "",       "--appendonly", "no",           "--loglevel",
-                                     "warning",      "--dir",  "/tmp",         "--supervised", "systemd"};
+    std::vector<std::string> args = {"redis-server",  "--port", port,           "--bind",       "127.0.0.1",
+                                     "--save",        "",       "--appendonly", "no",           "--loglevel",
+                                     "warning",       "--dir",  "/tmp",         "--supervised", "systemd",
+                                     "--requirepass", kPassword};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -13,7 +13,12 @@ namespace chat {
 struct PostgresConfig {
   std::string host = "127.0.0.1";
   int port = 5432;
+  // The role; "{kind}" is replaced by the process kind (LoadPostgresAuth), so each service can log
+  // in as its own role, allowed only its own databases.
   std::string user = "postgres";
+  // Its password: from `password_file` (read by LoadPostgresAuth at start; "{kind}" expanded; a
+  // trailing newline dropped) or inline. Never logged.
+  std::string password_file;
   std::string password;
   int pool_size = 8;  // connections per service process
   // libpq conninfo for one database of this server.
@@ -24,6 +29,13 @@ struct RedisConfig {
   std::string host = "127.0.0.1";
   int port = 6379;
   int timeout_ms = 2000;
+  // ACL user every connection authenticates as (AUTH user password); "" = the default user. "{kind}"
+  // is replaced by the process kind (LoadRedisAuth), so each kind can have its own user.
+  std::string user;
+  // Its password, from `password_file` (read by LoadRedisAuth at start; "{kind}" expanded; a
+  // trailing newline dropped) or given inline as `password`. Never logged.
+  std::string password_file;
+  std::string password;
 };
 
 // One shard of a service: the addresses of its replicas and the database it owns.
@@ -33,6 +45,36 @@ struct ShardConfig {
   // gRPC target naming every replica, e.g. "ipv4:127.0.0.1:7001,127.0.0.1:7002".
   std::string Target() const;
 };
+
+// ---- The internal plane's TLS: "internal_tls" in the config file (deploy/README.md) ----
+// Mutual TLS between every process on gRPC. Every server requires a client certificate that chains to
+// the CA; every channel presents this process's certificate and checks that the server's names the
+// service it called ("chat-service", ...). `cert_file` and `key_file` may contain "{kind}", replaced
+// by the process kind (the executable's name: "gateway", "chat-service", ...), so one config file
+// serves every process. deploy/make-certs makes a CA and one certificate per kind.
+struct InternalTlsConfig {
+  // "insecure_plaintext": gRPC in plain text, unauthenticated; development only (logged as a warning).
+  // ParseConfig refuses a config that neither sets it nor names all three files.
+  bool insecure_plaintext = false;
+  std::string ca_file;    // PEM: the CA (or CAs, during a rotation) peers' certificates must chain to
+  std::string cert_file;  // PEM: this process's certificate (chain)
+  std::string key_file;   // PEM: its private key
+  // The PEM texts, read by LoadInternalTls in ServiceMain (never keys of the file). A ClusterConfig
+  // that was only parsed has them empty, and MakeChannel/StartServer then refuse to use TLS.
+  std::string ca_pem, cert_pem, key_pem;
+};
+
+// The path with every "{kind}" replaced by `kind`.
+std::string ExpandKind(const std::string& path, const std::string& kind);
+// Reads the three files of `tls` (with "{kind}" expanded) into its *_pem fields; nothing when
+// insecure_plaintext. Throws std::runtime_error naming the file that cannot be read or is not PEM.
+void LoadInternalTls(InternalTlsConfig& tls, const std::string& kind);
+// Expands "{kind}" in redis.user and redis.password_file and reads the password file into
+// redis.password. Throws std::runtime_error naming the file when it cannot be read or is empty.
+void LoadRedisAuth(RedisConfig& redis, const std::string& kind);
+// The same for postgres.user and postgres.password_file.
+void LoadPostgresAuth(PostgresConfig& pg, const std::string& kind);
+// ---- end of the internal plane's TLS ----
 
 struct GatewayConfig {
   std::string id;      // stable name; the Redis delivery channel is "gw.<id>"
@@ -164,6 +206,7 @@ struct ClusterConfig {
   std::string code_sender = "file";  // "file": codes appended to <run_dir>/codes.log
   PostgresConfig postgres;
   RedisConfig redis;
+  InternalTlsConfig internal_tls;
   std::vector<ShardConfig> account;
   std::vector<ShardConfig> presence;
   std::vector<ShardConfig> chat;

@@ -39,7 +39,7 @@ class DeliveryPublisher {
 class GrpcPresenceDirectory : public PresenceDirectory {
  public:
   static constexpr size_t kMaxIdsPerLookup = 5000;
-  GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, uint32_t deadline_ms);
+  GrpcPresenceDirectory(const std::vector<ShardConfig>& shards, const InternalTlsConfig& tls, uint32_t deadline_ms);
   bool Lookup(const std::vector<uint64_t>& user_ids, std::vector<internal::SessionRef>* out) override;
 
  private:

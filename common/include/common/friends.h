@@ -45,8 +45,8 @@ class FriendChecker {
 class GrpcFriendChecker : public FriendChecker {
  public:
   static constexpr size_t kMaxIdsPerRequest = 1000;
-  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
-      : stubs_(account_shards), deadline_ms_(deadline_ms) {}
+  GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, const InternalTlsConfig& tls, uint32_t deadline_ms)
+      : stubs_(account_shards, tls), deadline_ms_(deadline_ms) {}
   Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override;
   // One callback call per request of kMaxIdsPerRequest ids, all in flight at once.
   void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) override;

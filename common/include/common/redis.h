@@ -1,6 +1,8 @@
 #pragma once
 // Redis over blocking hiredis 0.14 (no async: its pub/sub path is fragile, see docs).
 //
+// Every new connection authenticates first (AUTH cfg.user cfg.password) when cfg.password is set; a
+// refused AUTH counts as an unreachable Redis (nullopt, or the subscriber retries).
 // RedisClient: thread-safe (one connection behind a mutex), reconnects lazily after an error.
 // RedisSubscriber: one dedicated thread; pub/sub is a doorbell and may drop messages while
 // disconnected (on_reconnect tells the owner so it can prompt a resync).

@@ -38,8 +38,8 @@ class ConversationMembership {
 // GetProfiles split by ShardOfUser: each account shard is asked for the users it owns.
 class GrpcProfileSource : public ProfileSource {
  public:
-  GrpcProfileSource(const std::vector<ShardConfig>& account_shards, uint32_t deadline_ms)
-      : stubs_(account_shards), deadline_ms_(deadline_ms) {}
+  GrpcProfileSource(const std::vector<ShardConfig>& account_shards, const InternalTlsConfig& tls, uint32_t deadline_ms)
+      : stubs_(account_shards, tls), deadline_ms_(deadline_ms) {}
   Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) override;
 
  private:
@@ -50,7 +50,8 @@ class GrpcProfileSource : public ProfileSource {
 // UpdateMembers on the chat shard ShardOfConversation(conversation_id).
 class GrpcConversationMembership : public ConversationMembership {
  public:
-  explicit GrpcConversationMembership(const std::vector<ShardConfig>& chat_shards) : stubs_(chat_shards) {}
+  GrpcConversationMembership(const std::vector<ShardConfig>& chat_shards, const InternalTlsConfig& tls)
+      : stubs_(chat_shards, tls) {}
   Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) override;
 
  private:
