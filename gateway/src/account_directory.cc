@@ -16,7 +16,7 @@ namespace {
 class GrpcAccountDirectory : public AccountDirectory {
  public:
   explicit GrpcAccountDirectory(const ClusterConfig& c)
-      : deadline_ms_(c.limits.common.rpc_deadline_ms), accounts_(c.account) {}
+      : deadline_ms_(c.limits.common.rpc_deadline_ms), accounts_(c.account, c.internal_tls) {}
 
   void Check(uint64_t user_id, std::function<void(Answer)> done) override {
     struct Call {
