@@ -133,9 +133,9 @@ TEST_F(Abuse, ReSentFriendRequestsNotifyOnceAndAreCappedPerDay) {
   ASSERT_EQ(list.status(), v1::OK);
   ASSERT_EQ(list.friend_requests().requests_size(), 1);
   EXPECT_EQ(list.friend_requests().requests(0).greeting(), "hi #" + std::to_string(kFriendRequestsPerDay - 1));
-  // ...and exactly one friendRequest event arrived. A get_me round trip after the last send orders
-  // every event published before it (one ordered channel per gateway) ahead of its reply.
-  ASSERT_EQ(client::GetMe(target.c()).status(), v1::OK);
+  // ...and exactly one friendRequest event arrived: the first request's, published seconds ago. A
+  // second one would have been published before the sends above were answered; the loop takes
+  // events until none came for 500 ms.
   int events = 0;
   while (auto e = target.c().NextEvent(std::chrono::milliseconds(500)))
     if (e->has_friend_request()) ++events;
