@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -224,13 +225,19 @@ TEST_F(Abuse, ASessionFloodNeverHoldsMoreThanTheCap) {
   }
   EXPECT_EQ(n_closed, must_close) << "the user kept more sessions than the cap";
   EXPECT_FALSE(closed.back()) << "the newest session was closed";
-  for (size_t i = 0; i < all.size(); ++i)
-    if (!closed[i]) EXPECT_EQ(client::GetMe(*all[i]).status(), v1::OK) << "a session left open is served";
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!closed[i]) {
+      EXPECT_EQ(client::GetMe(*all[i]).status(), v1::OK) << "a session left open is served";
+    }
+  }
   ExpectOthersServed();
 }
 
 // Runs last (gtest keeps declaration order): nothing above made a gateway grow.
 TEST_F(Abuse, GatewaysStayedWithinTenMebibytesOfWhereTheyStarted) {
+  // Under AddressSanitizer (tests/run's sanitizer phase sets ASAN_OPTIONS) freed memory stays
+  // resident in ASan's quarantine (up to 256 MiB), so RSS says nothing there; the plain run checks it.
+  if (std::getenv("ASAN_OPTIONS")) GTEST_SKIP() << "RSS is not meaningful under ASan's quarantine";
   ASSERT_EQ(rss_start_kib_.size(), static_cast<size_t>(cluster_->gateway_count()));
   for (int i = 0; i < cluster_->gateway_count(); ++i) {
     const uint64_t now = cluster_->GatewayRssKiB(i);
