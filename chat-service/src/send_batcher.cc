@@ -30,6 +30,7 @@ SendBatcher::~SendBatcher() { Stop(); }
 void SendBatcher::Start() {
   std::lock_guard lk(mu_);
   if (!threads_.empty() || stopping_) return;
+  if (quotas_) charger_ = std::thread([this] { Charge(); });
   for (uint32_t i = 0; i < committers_; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -38,6 +39,12 @@ void SendBatcher::Stop() {
     std::lock_guard lk(mu_);
     stopping_ = true;
   }
+  charge_cv_.notify_all();
+  if (charger_.joinable()) charger_.join();  // it moved everything uncharged to queue_
+  {
+    std::lock_guard lk(mu_);
+    drained_ = true;
+  }
   cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
@@ -45,7 +52,9 @@ void SendBatcher::Stop() {
   std::deque<Item> left;
   {
     std::lock_guard lk(mu_);
-    left.swap(queue_);
+    left.swap(uncharged_);
+    for (auto& it : queue_) left.push_back(std::move(it));
+    queue_.clear();
   }
   for (auto& it : left) it.done(SendOutcome{Unavailable("chat service is shutting down"), {}});
 }
@@ -57,13 +66,13 @@ void SendBatcher::Submit(PendingSend send, std::chrono::system_clock::time_point
       lk.unlock();
       return done(SendOutcome{Unavailable("chat service is shutting down"), {}});
     }
-    if (queue_.size() >= queue_max_) {
+    if (uncharged_.size() + queue_.size() >= queue_max_) {
       lk.unlock();
       return done(SendOutcome{ResourceExhausted("chat shard overloaded; retry"), {}});
     }
-    queue_.push_back(Item{std::move(send), deadline, std::move(done)});
+    (quotas_ ? uncharged_ : queue_).push_back(Item{std::move(send), deadline, std::move(done)});
   }
-  cv_.notify_one();
+  (quotas_ ? charge_cv_ : cv_).notify_one();
 }
 
 std::future<SendOutcome> SendBatcher::Submit(PendingSend send, std::chrono::system_clock::time_point deadline) {
@@ -73,72 +82,105 @@ std::future<SendOutcome> SendBatcher::Submit(PendingSend send, std::chrono::syst
   return f;
 }
 
+namespace {
+// Answers the items of `batch` whose callers already gave up (they are not committed) and removes them.
+template <class Item>
+void AnswerExpired(std::vector<Item>* batch) {
+  const auto now = std::chrono::system_clock::now();
+  size_t kept = 0;
+  for (size_t i = 0; i < batch->size(); ++i) {
+    Item& it = (*batch)[i];
+    if (it.deadline <= now) {
+      it.done(SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}});
+      continue;
+    }
+    if (kept != i) (*batch)[kept] = std::move(it);
+    ++kept;
+  }
+  batch->erase(batch->begin() + static_cast<std::ptrdiff_t>(kept), batch->end());
+}
+}  // namespace
+
+void SendBatcher::Charge() {
+  for (;;) {
+    std::vector<Item> batch;
+    {
+      std::unique_lock lk(mu_);
+      charge_cv_.wait(lk, [&] { return stopping_ || !uncharged_.empty(); });
+      if (uncharged_.empty()) return;  // stopping and drained
+      batch.reserve(uncharged_.size());
+      for (auto& it : uncharged_) batch.push_back(std::move(it));
+      uncharged_.clear();
+    }
+    AnswerExpired(&batch);
+    RefuseOverQuota(&batch);
+    if (batch.empty()) continue;
+    {
+      std::lock_guard lk(mu_);
+      for (auto& it : batch) queue_.push_back(std::move(it));
+    }
+    cv_.notify_all();
+  }
+}
+
 void SendBatcher::Run() {
   for (;;) {
     std::vector<Item> batch;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lk, [&] { return (stopping_ && (drained_ || !quotas_)) || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and drained
       while (!queue_.empty() && batch.size() < batch_max_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    // Sends whose callers already gave up are answered, not committed.
-    const auto now = std::chrono::system_clock::now();
-    std::vector<Item*> live;
-    live.reserve(batch.size());
-    for (auto& it : batch) {
-      if (it.deadline <= now)
-        it.done(SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}});
-      else
-        live.push_back(&it);
-    }
-    if (quotas_) RefuseOverQuota(&live);
-    if (live.empty()) continue;
+    AnswerExpired(&batch);
+    if (batch.empty()) continue;
     std::vector<const PendingSend*> sends;
-    sends.reserve(live.size());
-    for (const Item* it : live) sends.push_back(&it->send);
+    sends.reserve(batch.size());
+    for (const Item& it : batch) sends.push_back(&it.send);
     std::vector<SendOutcome> outcomes;
     try {
       outcomes =
           store_.CommitSends(sends, [this](std::vector<CommittedMessage>&& m) { fanout_.PushMessages(std::move(m)); });
     } catch (const std::exception& e) {
-      spdlog::error("send batch of {} failed: {}", live.size(), e.what());
-      outcomes.assign(live.size(), SendOutcome{Internal("message could not be stored"), {}});
+      spdlog::error("send batch of {} failed: {}", batch.size(), e.what());
+      outcomes.assign(batch.size(), SendOutcome{Internal("message could not be stored"), {}});
     }
-    for (size_t i = 0; i < live.size(); ++i) live[i]->done(std::move(outcomes[i]));
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
   }
 }
 
-void SendBatcher::RefuseOverQuota(std::vector<Item*>* live) {
+void SendBatcher::RefuseOverQuota(std::vector<Item>* batch) {
+  if (batch->empty()) return;
   std::vector<std::vector<QuotaCharge>> requests;
-  requests.reserve(live->size());
-  for (const Item* it : *live) {
-    const uint64_t user = it->send.sender_id;
+  requests.reserve(batch->size());
+  for (const Item& it : *batch) {
+    const uint64_t user = it.send.sender_id;
     if (user == 0) {  // system notices are the server's own
       requests.emplace_back();
       continue;
     }
     requests.push_back({{kPerSecond, user, 1},
                         {kPerMinute, user, 1},
-                        {kBytesPerMinute, user, static_cast<uint64_t>(it->send.content.ByteSizeLong())}});
+                        {kBytesPerMinute, user, static_cast<uint64_t>(it.send.content.ByteSizeLong())}});
   }
   const std::vector<int64_t> waits = quotas_->Take(requests);
   size_t kept = 0;
-  for (size_t i = 0; i < live->size(); ++i) {
+  for (size_t i = 0; i < batch->size(); ++i) {
     if (waits[i] == 0) {
-      (*live)[kept++] = (*live)[i];
+      if (kept != i) (*batch)[kept] = std::move((*batch)[i]);
+      ++kept;
       continue;
     }
-    (*live)[i]->done(
+    (*batch)[i].done(
         SendOutcome{QuotaExceeded("too many messages from this user (limits.chat.user_messages_per_second, "
                                   "user_messages_per_minute, user_history_bytes_per_minute)",
                                   waits[i]),
                     {}});
   }
-  live->resize(kept);
+  batch->erase(batch->begin() + static_cast<std::ptrdiff_t>(kept), batch->end());
 }
 
 }  // namespace chat::chat_service

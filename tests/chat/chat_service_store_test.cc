@@ -11,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -711,6 +712,53 @@ TEST_F(ChatStoreTest, BatchWithFailingSendsCommitsTheOthers) {
   EXPECT_EQ(out[3].result.seq(), 1u);
   EXPECT_EQ(committed.size(), 3u);
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages"), 3);
+}
+
+// With per-user quotas the charge stage runs ahead of the committers: a user over quota is refused with
+// the wait and nothing of theirs is stored, the sends within it commit in submission order, and Stop
+// answers every send it accepted, charged or not.
+TEST_F(ChatStoreTest, SendsOverAUsersQuotaAreRefusedWithTheWaitAndTheRestCommitInOrder) {
+  std::mt19937_64 rng(std::random_device{}());
+  const uint64_t sender = (rng() >> 2) | 1;  // a bucket of this run's own (the test Redis outlives runs)
+  const std::string conv = DirectConversationId(sender, kBob);
+  Limits limits;
+  limits.chat.user_messages_per_second = 0;  // unlimited: only the per-minute bucket decides
+  limits.chat.user_messages_per_minute = 5;
+  limits.chat.user_history_bytes_per_minute = 0;
+  UserQuotas quotas(chat::testing::TestRedis(), SendQuotaSpecs(limits));
+  // One committer, so that submission order is commit order (concurrent committers race for the row lock).
+  SendBatcher batcher(replica_->store, replica_->fanout, 2, 1000, 1, &quotas);
+  batcher.Start();
+  std::vector<std::future<SendOutcome>> outs;
+  for (int i = 0; i < 12; ++i) {
+    PendingSend s;
+    s.conversation_id = conv;
+    s.direct = true;
+    s.user_a = std::min(sender, kBob);
+    s.user_b = std::max(sender, kBob);
+    s.sender_id = sender;
+    s.client_msg_id = "q" + std::to_string(i);
+    s.content.mutable_text()->set_text(s.client_msg_id);
+    outs.push_back(batcher.Submit(std::move(s)));
+  }
+  batcher.Stop();
+  int stored = 0;
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(outs[i].wait_for(0s), std::future_status::ready) << "Stop answered send " << i;
+    SendOutcome o = outs[i].get();
+    if (i < 5) {
+      ASSERT_TRUE(o.status.ok()) << i << ": " << o.status.message();
+      EXPECT_EQ(o.result.seq(), static_cast<uint64_t>(i + 1)) << "submission order is commit order";
+      ++stored;
+    } else {
+      EXPECT_EQ(o.status.code(), v1::RESOURCE_EXHAUSTED) << i;
+      // One token of 5 per minute refills in 12 s.
+      EXPECT_GT(o.status.retry_after_ms(), 10'000) << i;
+      EXPECT_LE(o.status.retry_after_ms(), 12'000) << i;
+    }
+  }
+  EXPECT_EQ(stored, 5);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages WHERE sender_id = " + std::to_string(sender)), 5);
 }
 
 // One batch statement: a retry inside the same batch and a retry of a stored message are both the

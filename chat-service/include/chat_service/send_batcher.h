@@ -11,16 +11,19 @@
 // rows in id order, so concurrent batches cannot deadlock; a batch amortizes the commit (WAL flush)
 // over every send queued while other batches were busy.
 //
-// Per-user quotas (UserQuotas, when given): each batch charges its senders' message and byte quotas
-// (SendQuotaSpecs) in one Redis round trip before the commit; a send over quota is answered
-// RESOURCE_EXHAUSTED with the wait and not committed. Charged per attempt: a retry of a send that
-// already committed is charged again (its reply, duplicate or refusal, tells the client what holds).
+// Per-user quotas (UserQuotas, when given): a charge stage in front of the committers. One charger
+// thread takes everything submitted since its last pass, charges the senders' message and byte quotas
+// (SendQuotaSpecs) in one Redis round trip, answers the sends over quota RESOURCE_EXHAUSTED with the
+// wait (they are not committed), and queues the rest for the committers in submission order. So the
+// Redis round trip of one batch overlaps the commit of the one before instead of adding to it.
+// Charged per attempt: a retry of a send that already committed is charged again (its reply,
+// duplicate or refusal, tells the client what holds).
 //
-// Backpressure: at most `queue_max` sends wait; beyond that Submit fails at once with
-// RESOURCE_EXHAUSTED ("chat shard overloaded; retry"), so overload costs a cheap refusal instead of an
-// ever longer queue. Each send carries its caller's deadline; a send whose deadline has passed when its
-// batch is taken is answered DEADLINE_EXCEEDED and not committed (its caller already gave up, so the
-// commit would be wasted work that delays the live sends behind it).
+// Backpressure: at most `queue_max` sends wait (charge stage and commit queue together); beyond that Submit fails at
+// once with RESOURCE_EXHAUSTED ("chat shard overloaded; retry"), so overload costs a cheap refusal instead of an ever
+// longer queue. Each send carries its caller's deadline; a send whose deadline has passed when its batch is taken is
+// answered DEADLINE_EXCEEDED and not committed (its caller already gave up, so the commit would be wasted work that
+// delays the live sends behind it).
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -49,7 +52,7 @@ class SendBatcher {
   ~SendBatcher();  // Stop()
 
   void Start();
-  // Stops accepting (later Submits fail with UNAVAILABLE), commits everything queued, joins.
+  // Stops accepting (later Submits fail with UNAVAILABLE), charges and commits everything queued, joins.
   void Stop();
 
   // Thread-safe. `done` runs exactly once: on the committer thread once the send's batch committed
@@ -67,10 +70,11 @@ class SendBatcher {
     std::chrono::system_clock::time_point deadline;
     DoneFn done;
   };
-  void Run();
+  void Run();     // a committer
+  void Charge();  // the charge stage (only with quotas)
 
-  // Answers the sends of `live` that are over quota and removes them from it.
-  void RefuseOverQuota(std::vector<Item*>* live);
+  // Answers the sends of `batch` that are over quota or past their deadline and removes them from it.
+  void RefuseOverQuota(std::vector<Item>* batch);
 
   PgChatStore& store_;
   FanoutQueue& fanout_;
@@ -78,10 +82,14 @@ class SendBatcher {
   const uint32_t batch_max_;
   const size_t queue_max_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;
-  bool stopping_ = false;
+  std::condition_variable cv_;         // committers: queue_ or drained_
+  std::condition_variable charge_cv_;  // the charger: uncharged_ or stopping_
+  std::deque<Item> uncharged_;         // submitted, not yet charged (only with quotas)
+  std::deque<Item> queue_;             // ready to commit
+  bool stopping_ = false;              // no more Submits
+  bool drained_ = false;               // and nothing more will reach queue_
   const uint32_t committers_;
+  std::thread charger_;
   std::vector<std::thread> threads_;
 };
 
