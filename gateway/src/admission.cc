@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -30,10 +31,25 @@ bool IsTrustedProxy(const std::vector<IpRange>& trusted, const net::ip::address&
   return false;
 }
 
-std::string ClientKey(const net::ip::address& address) {
-  if (address.is_v6() && address.to_v6().is_v4_mapped())
-    return net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6()).to_string();
-  return address.to_string();
+std::string ClientKey(const net::ip::address& address, uint32_t v6_prefix_bits) {
+  if (address.is_v4()) return address.to_string();
+  const net::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, v6).to_string();
+  const uint32_t bits = std::min<uint32_t>(v6_prefix_bits, 128);
+  if (bits == 128) return v6.to_string();
+  net::ip::address_v6::bytes_type b = v6.to_bytes();
+  for (uint32_t i = 0; i < 16; ++i) {
+    const uint32_t keep = bits > i * 8 ? std::min<uint32_t>(bits - i * 8, 8) : 0;
+    b[i] &= static_cast<uint8_t>(keep == 0 ? 0 : 0xFF << (8 - keep));
+  }
+  return net::ip::address_v6(b).to_string() + "/" + std::to_string(bits);
+}
+
+std::string ClientKey(const proxy::Address& address, uint32_t v6_prefix_bits) {
+  if (address.family == 4) return address.ToString();
+  net::ip::address_v6::bytes_type b;
+  std::copy(address.bytes.begin(), address.bytes.end(), b.begin());
+  return ClientKey(net::ip::address(net::ip::address_v6(b)), v6_prefix_bits);
 }
 
 namespace {
@@ -109,7 +125,8 @@ class ProxyHeaderReader : public std::enable_shared_from_this<ProxyHeaderReader>
     if (h.status == proxy::Status::kIncomplete) return Read();
     if (h.status == proxy::Status::kInvalid) return Drop(h.error);
     timer_.cancel();
-    const std::string client = h.has_address ? h.source.ToString() : ClientKey(peer_.address());
+    const uint32_t bits = ctx_.limits.gateway.ip_limit_v6_prefix_bits;
+    const std::string client = h.has_address ? ClientKey(h.source, bits) : ClientKey(peer_.address(), bits);
     Admit(std::move(socket_), ctx_, client, buf_.substr(h.length), deadline_);
   }
 
@@ -137,7 +154,8 @@ void StartAdmission(tcp::socket socket, GatewayContext& ctx) {
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   if (ec) return;  // already gone
   if (!IsTrustedProxy(ctx.trusted_proxies, peer.address()))
-    return Admit(std::move(socket), ctx, ClientKey(peer.address()), {}, deadline);
+    return Admit(std::move(socket), ctx, ClientKey(peer.address(), ctx.limits.gateway.ip_limit_v6_prefix_bits), {},
+                 deadline);
   auto reader = std::make_shared<ProxyHeaderReader>(std::move(socket), ctx, peer, deadline);
   net::dispatch(reader->executor(), [reader] { reader->Start(); });
 }

@@ -23,13 +23,18 @@
 
 #include "common/ip_range.h"
 #include "gateway_context.h"
+#include "proxy_protocol.h"
 
 namespace chat::gateway {
 
 // Whether `peer` is in `trusted` (IPv4-mapped IPv6 peers match IPv4 ranges).
 bool IsTrustedProxy(const std::vector<IpRange>& trusted, const boost::asio::ip::address& peer);
-// The IpLimiter key of an address: its text, an IPv4-mapped IPv6 address as IPv4.
-std::string ClientKey(const boost::asio::ip::address& address);
+// The IpLimiter key of a client address: an IPv4 address (or IPv4-mapped IPv6 address) as its IPv4
+// text; an IPv6 address as its network of `v6_prefix_bits` (limits.gateway.ip_limit_v6_prefix_bits,
+// "2001:db8:1:2::/64"), since one subscriber or host is given a whole /64 and picks addresses in it at
+// will; 128 keys the address itself, as its text.
+std::string ClientKey(const boost::asio::ip::address& address, uint32_t v6_prefix_bits);
+std::string ClientKey(const proxy::Address& address, uint32_t v6_prefix_bits);
 
 // Takes ownership of an accepted socket whose executor is a strand of its own.
 void StartAdmission(boost::asio::ip::tcp::socket socket, GatewayContext& ctx);

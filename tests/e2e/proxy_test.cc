@@ -228,13 +228,18 @@ TEST_F(ProxyProtocol, TrustedBalancerV1NamesTheClientAndTheLimitBitesPerClient) 
 }
 
 TEST_F(ProxyProtocol, TrustedBalancerV2NamesTheClientOverIpv4AndIpv6) {
-  for (const auto& [client, other] :
-       {std::pair<std::string, std::string>{"198.51.100.30", "198.51.100.31"}, {"2001:db8::30", "2001:db8::31"}}) {
+  // An IPv6 client is its /64 (limits.gateway.ip_limit_v6_prefix_bits): another address of the same
+  // /64 is the same client, the next /64 another one.
+  struct Case {
+    std::string client, same, other;
+  };
+  for (const auto& [client, same, other] : {Case{"198.51.100.30", "198.51.100.30", "198.51.100.31"},
+                                            Case{"2001:db8::30", "2001:db8::ffff:31", "2001:db8:0:1::30"}}) {
     auto held = FillQuota(V2(client));
     Tcp fourth(kBalancer, port());
-    fourth.Send(V2(client) + kUpgrade);
+    fourth.Send(V2(same) + kUpgrade);
     auto r = fourth.Read(milliseconds(5000));
-    EXPECT_TRUE(Is429(r)) << client << ": " << r.bytes;
+    EXPECT_TRUE(Is429(r)) << same << " after " << client << ": " << r.bytes;
     Tcp next(kBalancer, port());
     next.Send(V2(other) + kUpgrade);
     EXPECT_TRUE(Is101(next.Read(milliseconds(5000), "\r\n\r\n"))) << other << " behind the same balancer";

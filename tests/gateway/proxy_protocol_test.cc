@@ -1,10 +1,14 @@
 // The PROXY protocol parser (gateway/src/proxy_protocol.h) on byte strings: v1 and v2, complete,
-// byte by byte, truncated, oversized and malformed.
+// byte by byte, truncated, oversized and malformed; and the per-address limits' key of a client
+// address (admission.h).
 #include "proxy_protocol.h"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <string>
+
+#include "admission.h"
 
 namespace chat::gateway::proxy {
 namespace {
@@ -257,6 +261,28 @@ TEST(ProxyProtocol, EmptyInputIsIncompleteAndAnythingElseIsSafe) {
     EXPECT_EQ(h.status, a == 'P' || a == '\r' ? Status::kIncomplete : Status::kInvalid) << a;
     for (int b = 0; b < 256; ++b) ParseProxyHeader(one + static_cast<char>(b));
   }
+}
+
+// The per-address limits' key (admission.h): IPv4 by address, IPv6 by network.
+TEST(ClientKey, Ipv6IsLimitedByItsNetworkAndIpv4ByItsAddress) {
+  namespace ip = boost::asio::ip;
+  EXPECT_EQ(ClientKey(ip::make_address("192.0.2.7"), 64), "192.0.2.7");
+  EXPECT_EQ(ClientKey(ip::make_address("::ffff:192.0.2.7"), 64), "192.0.2.7");
+  // Two addresses of one /64 (one household, one host) are one client; the next /64 is another.
+  EXPECT_EQ(ClientKey(ip::make_address("2001:db8:1:2:aaaa::1"), 64), "2001:db8:1:2::/64");
+  EXPECT_EQ(ClientKey(ip::make_address("2001:db8:1:2:ffff:1:2:3"), 64), "2001:db8:1:2::/64");
+  EXPECT_EQ(ClientKey(ip::make_address("2001:db8:1:3::1"), 64), "2001:db8:1:3::/64");
+  // Other prefixes, on and off a byte boundary; 128 is the address itself.
+  EXPECT_EQ(ClientKey(ip::make_address("2001:db8:1:2ff::1"), 56), "2001:db8:1:200::/56");
+  EXPECT_EQ(ClientKey(ip::make_address("2001:db8:1:2ff::1"), 60), "2001:db8:1:2f0::/60");
+  EXPECT_EQ(ClientKey(ip::make_address("2001:db8::1"), 128), "2001:db8::1");
+  // A balancer's PROXY header gives the same key as a direct connection from that address.
+  const Header h = ParseProxyHeader("PROXY TCP6 2001:db8:1:2:aaaa::1 2001:db8::2 4000 443\r\n");
+  ASSERT_EQ(h.status, Status::kDone);
+  EXPECT_EQ(ClientKey(h.source, 64), "2001:db8:1:2::/64");
+  const Header v4 = ParseProxyHeader("PROXY TCP4 192.0.2.7 198.51.100.1 4000 443\r\n");
+  ASSERT_EQ(v4.status, Status::kDone);
+  EXPECT_EQ(ClientKey(v4.source, 64), "192.0.2.7");
 }
 
 }  // namespace

@@ -112,6 +112,7 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(gateway, uint32_t, max_connections_per_ip, 4096, 0, kNoMax)        /* concurrent, per address */ \
   X(gateway, uint32_t, new_connections_per_ip_per_second, 200, 0, kNoMax) \
   X(gateway, uint32_t, new_connections_per_ip_burst, 2000, 0, kNoMax) \
+  X(gateway, uint32_t, ip_limit_v6_prefix_bits, 64, 32, 128)         /* an IPv6 client is its /64 */ \
   X(gateway, uint32_t, requests_per_second, 50, 0, kNoMax)             /* per session, bucket refill */ \
   X(gateway, uint32_t, request_burst, 200, 0, kNoMax)                  /* per session, bucket size */ \
   X(gateway, uint32_t, max_inflight_requests, 64, 0, kNoMax)           /* per session */ \
