@@ -13,27 +13,43 @@ namespace chat {
 
 namespace {
 
-// KEYS: the buckets. ARGV: capacity and window_ms of each key, then the number of requests, then per
-// request its number of charges followed by (key index, cost) pairs. Returns one wait (ms) per
-// request, 0 = passed. Buckets are read once, charged in request order, and written back once.
+// KEYS: one per user, each holding all of that user's buckets of this quota set as one string,
+// "<ts> <tokens 1> ... <tokens S>" (ts: ms of Redis's clock when they were last written). ARGV: S,
+// then capacity and window_ms of each of the S quotas, then the number of requests, then per request
+// its number of charges followed by (bucket, cost) pairs, bucket = (key index - 1) * S + quota index.
+// Returns one wait (ms) per request, 0 = passed. Each key is read once (GET) and, when charged,
+// written once (SET PX, expiring when all its buckets would be full again): two Redis calls per
+// user, whatever the number of quotas or requests.
 constexpr const char* kTakeScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #KEYS
-local tokens, cap, win, touched = {}, {}, {}, {}
-for i = 1, n do
-  cap[i] = tonumber(ARGV[2 * i - 1])
-  win[i] = tonumber(ARGV[2 * i])
-  local s = redis.call('HMGET', KEYS[i], 't', 'ts')
-  local tk, ts = tonumber(s[1]), tonumber(s[2])
-  if tk == nil or ts == nil then
-    tk = cap[i]
-  elseif now > ts then
-    tk = math.min(cap[i], tk + (now - ts) * cap[i] / win[i])
-  end
-  tokens[i] = tk
+local S = tonumber(ARGV[1])
+local cap, win, ttl = {}, {}, 1
+for q = 1, S do
+  cap[q] = tonumber(ARGV[2 * q])
+  win[q] = tonumber(ARGV[2 * q + 1])
+  if cap[q] > 0 and win[q] > ttl then ttl = win[q] end
 end
-local p = 2 * n + 1
+local tokens, touched = {}, {}
+for j = 1, #KEYS do
+  local v = redis.call('GET', KEYS[j])
+  local ts, saved = nil, {}
+  if v then
+    for w in string.gmatch(v, '%S+') do
+      if ts == nil then ts = tonumber(w) else saved[#saved + 1] = tonumber(w) end
+    end
+  end
+  for q = 1, S do
+    local tk = saved[q]
+    if ts == nil or tk == nil then
+      tk = cap[q]
+    elseif now > ts and cap[q] > 0 then
+      tk = math.min(cap[q], tk + (now - ts) * cap[q] / win[q])
+    end
+    tokens[(j - 1) * S + q] = math.min(tk, cap[q])
+  end
+end
+local p = 2 * S + 2
 local requests = tonumber(ARGV[p])
 p = p + 1
 local out = {}
@@ -43,23 +59,25 @@ for r = 1, requests do
   local wait = 0
   for c = 0, k - 1 do
     local i, cost = tonumber(ARGV[first + 2 * c]), tonumber(ARGV[first + 2 * c + 1])
+    local q = (i - 1) % S + 1
     if tokens[i] < cost then
-      wait = math.max(wait, math.ceil((cost - tokens[i]) * win[i] / cap[i]))
+      wait = math.max(wait, math.ceil((cost - tokens[i]) * win[q] / cap[q]))
     end
   end
   if wait == 0 then
     for c = 0, k - 1 do
       local i = tonumber(ARGV[first + 2 * c])
       tokens[i] = tokens[i] - tonumber(ARGV[first + 2 * c + 1])
-      touched[i] = true
+      touched[math.floor((i - 1) / S) + 1] = true
     end
   end
   out[r] = math.max(wait, 0)
   p = first + 2 * k
 end
-for i in pairs(touched) do
-  redis.call('HSET', KEYS[i], 't', tostring(tokens[i]), 'ts', now)
-  redis.call('PEXPIRE', KEYS[i], win[i])
+for j in pairs(touched) do
+  local parts = {tostring(now)}
+  for q = 1, S do parts[q + 1] = tostring(tokens[(j - 1) * S + q]) end
+  redis.call('SET', KEYS[j], table.concat(parts, ' '), 'PX', ttl)
 end
 return out
 )lua";
@@ -82,6 +100,7 @@ std::string ScriptSha(std::string_view script) {
   return out;
 }
 
+// The key of one bucket in this process's own map (when Redis is unreachable).
 std::string BucketKey(const QuotaSpec& spec, uint64_t user_id) {
   return "rl:{" + std::to_string(user_id) + "}:" + spec.name;
 }
@@ -101,6 +120,7 @@ UserQuotas::UserQuotas(RedisConfig redis, std::vector<QuotaSpec> specs, QuotaOpt
   for (const auto& s : specs_) {
     if (s.name.empty() || s.window_ms < 1)
       throw std::invalid_argument("quota needs a name and a window of at least 1 ms: " + s.name);
+    set_name_ += (set_name_.empty() ? "" : "+") + s.name;
   }
   redis.timeout_ms = std::min(redis.timeout_ms, std::max(options_.timeout_ms, 1));
   redis_ = std::make_unique<RedisClient>(std::move(redis));
@@ -124,11 +144,13 @@ std::vector<int64_t> UserQuotas::Take(const std::vector<std::vector<QuotaCharge>
   return out;
 }
 
+std::string UserQuotas::SetKey(uint64_t user_id) const { return "rl:{" + std::to_string(user_id) + "}:" + set_name_; }
+
 bool UserQuotas::TakeFromRedis(const std::vector<std::vector<QuotaCharge>>& requests, std::vector<int64_t>* out) {
-  // Distinct buckets become KEYS; each request's charges refer to them by index.
+  // Distinct users become KEYS; each request's charges name their bucket by (user index, quota).
+  const size_t quotas = specs_.size();
   std::vector<std::string> keys;
-  std::vector<size_t> key_spec;
-  std::unordered_map<std::string, size_t> index;
+  std::unordered_map<uint64_t, size_t> index;
   std::vector<std::string> tail;
   tail.push_back(std::to_string(requests.size()));
   for (const auto& r : requests) {
@@ -136,13 +158,9 @@ bool UserQuotas::TakeFromRedis(const std::vector<std::vector<QuotaCharge>>& requ
     for (const auto& c : r) {
       const QuotaSpec& spec = specs_.at(c.quota);
       if (spec.capacity == 0) continue;
-      std::string key = BucketKey(spec, c.user_id);
-      auto [it, fresh] = index.emplace(key, keys.size());
-      if (fresh) {
-        keys.push_back(std::move(key));
-        key_spec.push_back(c.quota);
-      }
-      pairs.push_back(std::to_string(it->second + 1));
+      auto [it, fresh] = index.emplace(c.user_id, keys.size());
+      if (fresh) keys.push_back(SetKey(c.user_id));
+      pairs.push_back(std::to_string(it->second * quotas + c.quota + 1));
       pairs.push_back(std::to_string(std::min(c.cost, spec.capacity)));
     }
     tail.push_back(std::to_string(pairs.size() / 2));
@@ -151,9 +169,10 @@ bool UserQuotas::TakeFromRedis(const std::vector<std::vector<QuotaCharge>>& requ
   static const std::string sha = ScriptSha(kTakeScript);
   std::vector<std::string> args = {"EVALSHA", sha, std::to_string(keys.size())};
   args.insert(args.end(), keys.begin(), keys.end());
-  for (size_t q : key_spec) {
-    args.push_back(std::to_string(specs_[q].capacity));
-    args.push_back(std::to_string(specs_[q].window_ms));
+  args.push_back(std::to_string(quotas));
+  for (const QuotaSpec& spec : specs_) {
+    args.push_back(std::to_string(spec.capacity));
+    args.push_back(std::to_string(spec.window_ms));
   }
   args.insert(args.end(), tail.begin(), tail.end());
 

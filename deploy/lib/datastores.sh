@@ -129,9 +129,9 @@ CHAT_REDIS_KINDS="gateway account-service chat-service group-service presence-se
 chat_redis_rules() {
   case $1 in
     gateway) echo "resetkeys resetchannels &gw.* -@all +ping +subscribe +unsubscribe" ;;
-    # Publishers of events; per-user quotas (common/src/user_quota.cc: one script on rl:* buckets).
+    # Publishers of events; per-user quotas (common/src/user_quota.cc: one script, GET and SET on rl:* keys).
     account-service|chat-service|group-service)
-      echo "resetkeys resetchannels ~rl:* &gw.* -@all +ping +publish +evalsha +eval +time +hmget +hset +pexpire" ;;
+      echo "resetkeys resetchannels ~rl:* &gw.* -@all +ping +publish +evalsha +eval +time +get +set" ;;
     # Sessions (pres:*, presz:*), leases (gwlease:*), its register script, kicks to gateways (gw.*).
     presence-service)
       echo "resetkeys resetchannels ~pres:* ~presz:* ~gwlease:* &gw.* -@all +ping +hset +hdel +hgetall +expire +set" \

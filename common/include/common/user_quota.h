@@ -6,9 +6,11 @@
 // holds too few, nothing is taken and the caller learns how long until the request would pass (the
 // retry-after every refusal carries to the client).
 //
-// Redis keys: "rl:{<user_id>}:<quota name>", a hash {t: tokens, ts: ms of Redis's clock} expiring
-// one window after its last charge (a full bucket needs no key). The braces keep one user's buckets
-// in one Redis Cluster slot. Redis's own clock (TIME) is the only clock, so the processes' clocks
+// Redis keys: one per user and quota set (the specs one UserQuotas is made with), "rl:{<user_id>}:
+// <name>+<name>...", a string "<ts> <tokens>..." (ts: ms of Redis's clock; the tokens of each quota
+// in spec order) expiring one longest window after its last charge (full buckets need no key). So a
+// batch costs Redis two calls per user, not three per bucket. The braces keep one user's keys in one
+// Redis Cluster slot. Redis's own clock (TIME) is the only clock, so the processes' clocks
 // never disagree about a bucket.
 //
 // Redis unreachable (or slower than `timeout_ms`): the verdict comes from buckets kept in this
@@ -81,10 +83,12 @@ class UserQuotas {
     double tokens = 0;
     int64_t ts_ms = 0;
   };
+  std::string SetKey(uint64_t user_id) const;  // the Redis key of a user's buckets
   bool TakeFromRedis(const std::vector<std::vector<QuotaCharge>>& requests, std::vector<int64_t>* out);
   void TakeLocally(const std::vector<std::vector<QuotaCharge>>& requests, std::vector<int64_t>* out);
 
   const std::vector<QuotaSpec> specs_;
+  std::string set_name_;  // the spec names joined by '+'; set in the constructor
   const QuotaOptions options_;
   std::unique_ptr<RedisClient> redis_;
   mutable std::mutex mu_;  // guards what follows
