@@ -144,7 +144,8 @@ std::vector<int64_t> UserQuotas::Take(const std::vector<std::vector<QuotaCharge>
   return out;
 }
 
-std::string UserQuotas::SetKey(uint64_t user_id) const { return "rl:{" + std::to_string(user_id) + "}:" + set_name_; }
+// "s:" keeps these strings apart from the per-bucket hashes of earlier releases (same names).
+std::string UserQuotas::SetKey(uint64_t user_id) const { return "rl:{" + std::to_string(user_id) + "}:s:" + set_name_; }
 
 bool UserQuotas::TakeFromRedis(const std::vector<std::vector<QuotaCharge>>& requests, std::vector<int64_t>* out) {
   // Distinct users become KEYS; each request's charges name their bucket by (user index, quota).

@@ -40,7 +40,7 @@ TEST(UserQuotas, RefusesBeyondCapacityWithTheWaitAndSharesTheBucketAcrossProcess
   EXPECT_EQ(a.TakeOne({{0, FreshUser(), 1}}), 0) << "another user has a budget of their own";
 
   RedisClient redis(TestRedis());
-  auto ttl = redis.Command({"PTTL", "rl:{" + std::to_string(user) + "}:t_msg"});
+  auto ttl = redis.Command({"PTTL", "rl:{" + std::to_string(user) + "}:s:t_msg"});
   ASSERT_TRUE(ttl.has_value());
   EXPECT_GT(ttl->integer, 0) << "a bucket key expires (a full bucket needs no key)";
   EXPECT_LE(ttl->integer, 60'000);

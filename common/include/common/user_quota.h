@@ -7,7 +7,7 @@
 // retry-after every refusal carries to the client).
 //
 // Redis keys: one per user and quota set (the specs one UserQuotas is made with), "rl:{<user_id>}:
-// <name>+<name>...", a string "<ts> <tokens>..." (ts: ms of Redis's clock; the tokens of each quota
+// s:<name>+<name>...", a string "<ts> <tokens>..." (ts: ms of Redis's clock; the tokens of each quota
 // in spec order) expiring one longest window after its last charge (full buckets need no key). So a
 // batch costs Redis two calls per user, not three per bucket. The braces keep one user's keys in one
 // Redis Cluster slot. Redis's own clock (TIME) is the only clock, so the processes' clocks
