@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "common/status.h"
 
 namespace chat::chat_service {
@@ -83,21 +85,31 @@ std::future<SendOutcome> SendBatcher::Submit(PendingSend send, std::chrono::syst
 }
 
 namespace {
-// Answers the items of `batch` whose callers already gave up (they are not committed) and removes them.
-template <class Item>
-void AnswerExpired(std::vector<Item>* batch) {
-  const auto now = std::chrono::system_clock::now();
+// Answers the items of `batch` that `verdict` gives an outcome (they are not committed) and removes
+// them; the rest keep their order.
+template <class Item, class Verdict>
+void AnswerAndRemove(std::vector<Item>* batch, Verdict verdict) {
   size_t kept = 0;
   for (size_t i = 0; i < batch->size(); ++i) {
     Item& it = (*batch)[i];
-    if (it.deadline <= now) {
-      it.done(SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}});
+    if (std::optional<SendOutcome> answer = verdict(i, it)) {
+      it.done(std::move(*answer));
       continue;
     }
     if (kept != i) (*batch)[kept] = std::move(it);
     ++kept;
   }
   batch->erase(batch->begin() + static_cast<std::ptrdiff_t>(kept), batch->end());
+}
+
+// Answers the sends of `batch` whose callers already gave up and removes them.
+template <class Item>
+void AnswerExpired(std::vector<Item>* batch) {
+  const auto now = std::chrono::system_clock::now();
+  AnswerAndRemove(batch, [now](size_t, const Item& it) -> std::optional<SendOutcome> {
+    if (it.deadline > now) return std::nullopt;
+    return SendOutcome{Error(v1::DEADLINE_EXCEEDED, "send timed out; retry with the same client_msg_id"), {}};
+  });
 }
 }  // namespace
 
@@ -167,20 +179,13 @@ void SendBatcher::RefuseOverQuota(std::vector<Item>* batch) {
                         {kBytesPerMinute, user, static_cast<uint64_t>(it.send.content.ByteSizeLong())}});
   }
   const std::vector<int64_t> waits = quotas_->Take(requests);
-  size_t kept = 0;
-  for (size_t i = 0; i < batch->size(); ++i) {
-    if (waits[i] == 0) {
-      if (kept != i) (*batch)[kept] = std::move((*batch)[i]);
-      ++kept;
-      continue;
-    }
-    (*batch)[i].done(
-        SendOutcome{QuotaExceeded("too many messages from this user (limits.chat.user_messages_per_second, "
-                                  "user_messages_per_minute, user_history_bytes_per_minute)",
-                                  waits[i]),
-                    {}});
-  }
-  batch->erase(batch->begin() + static_cast<std::ptrdiff_t>(kept), batch->end());
+  AnswerAndRemove(batch, [&waits](size_t i, const Item&) -> std::optional<SendOutcome> {
+    if (waits[i] == 0) return std::nullopt;
+    return SendOutcome{QuotaExceeded("too many messages from this user (limits.chat.user_messages_per_second, "
+                                     "user_messages_per_minute, user_history_bytes_per_minute)",
+                                     waits[i]),
+                       {}};
+  });
 }
 
 }  // namespace chat::chat_service

@@ -38,10 +38,7 @@ std::string ClientKey(const net::ip::address& address, uint32_t v6_prefix_bits) 
   const uint32_t bits = std::min<uint32_t>(v6_prefix_bits, 128);
   if (bits == 128) return v6.to_string();
   net::ip::address_v6::bytes_type b = v6.to_bytes();
-  for (uint32_t i = 0; i < 16; ++i) {
-    const uint32_t keep = bits > i * 8 ? std::min<uint32_t>(bits - i * 8, 8) : 0;
-    b[i] &= static_cast<uint8_t>(keep == 0 ? 0 : 0xFF << (8 - keep));
-  }
+  for (uint32_t bit = bits; bit < 128; ++bit) b[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
   return net::ip::address_v6(b).to_string() + "/" + std::to_string(bits);
 }
 
