@@ -60,7 +60,14 @@ std::vector<uint64_t> Dedup(const google::protobuf::RepeatedField<uint64_t>& ids
 }  // namespace
 
 std::vector<QuotaSpec> AccountQuotaSpecs(const Limits& limits) {
-  return {{"friend_req_d", limits.account.user_friend_requests_per_day, 24 * 3600 * 1000}};
+  constexpr int64_t kHour = 3600 * 1000, kDay = 24 * kHour;
+  const AccountLimits& a = limits.account;
+  // In the order of AccountQuota.
+  return {{"friend_req_d", a.user_friend_requests_per_day, kDay},
+          {"addr_code_h", a.address_codes_per_hour, kHour},
+          {"addr_phone_code_d", a.address_phone_codes_per_day, kDay},
+          {"addr_check_h", a.address_code_checks_per_hour, kHour},
+          {"addr_phone_check_d", a.address_phone_code_checks_per_day, kDay}};
 }
 
 AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
@@ -116,12 +123,43 @@ bool AccountServiceImpl::CodeMatches(const std::string& phone, const std::string
   return match;
 }
 
+uint64_t AccountServiceImpl::QuotaSubject(const std::string& what) const {
+  // Keyed, so the Redis keys reveal neither the address nor the phone; the top bit set, so a subject
+  // never meets a user id's buckets (user ids are below 2^63).
+  const std::string mac =
+      HmacSha256(config_.token_keys.Find(config_.token_keys.signing_key_id)->secret, "quota:" + what);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(mac[i]);
+  return v | (uint64_t{1} << 63);
+}
+
+std::string AccountServiceImpl::ClientAddress(const grpc::ServerContext* ctx) {
+  if (!ctx) return {};
+  const auto& md = ctx->client_metadata();
+  auto it = md.find(kClientAddressMetadata);
+  if (it == md.end() || it->second.size() > kMaxClientAddressChars) return {};
+  return std::string(it->second.data(), it->second.size());
+}
+
+Status AccountServiceImpl::ChargeAddress(const std::string& address, const std::string& phone, AccountQuota per_address,
+                                         AccountQuota per_phone, const std::string& refusal) {
+  if (!quotas_ || address.empty()) return OkStatus();
+  const int64_t wait = quotas_->TakeOne(
+      {{per_address, QuotaSubject("a:" + address), 1}, {per_phone, QuotaSubject("ap:" + address + " " + phone), 1}});
+  return wait > 0 ? QuotaExceeded(refusal, wait) : OkStatus();
+}
+
+Status AccountServiceImpl::ChargeCodeCheck(const grpc::ServerContext* ctx, const std::string& phone) {
+  return ChargeAddress(ClientAddress(ctx), phone, kAddressChecksQuota, kAddressPhoneChecksQuota,
+                       "too many code checks from your network (limits.account.address_code_checks_per_hour, "
+                       "address_phone_code_checks_per_day)");
+}
+
 Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms) {
+  // Wrong codes lock only the code (code_max_tries), never the phone: a stranger must not be able to
+  // lock an owner out. Guessing is bounded per client address (ChargeAddress) and per phone by the
+  // codes it may be sent in a day times code_max_tries.
   auto row = store::LockCode(t, phone);
-  // A live code always belongs to the window whose counters are in its row (failures reset only
-  // when a code is sent in a new window), so the cap holds until a new window's code is requested.
-  if (row && row->day_failures >= static_cast<int>(limits_.account.max_code_failures_per_phone_per_day))
-    return FailedPrecondition("too many failed attempts for this number today");
   if (!row || row->expires_ms <= now_ms) return PermissionDenied("wrong or expired code");
   if (row->tries >= static_cast<int>(limits_.account.code_max_tries))
     return FailedPrecondition("too many attempts; request a new code");
@@ -144,12 +182,19 @@ void AccountServiceImpl::FillSession(const UserRow& user, const std::string& dev
 // ---------------------------------------------------------------------------------------------
 // Phone verification and sessions
 
-grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::RequestCodeRequest* req,
+grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext* ctx, const v1::RequestCodeRequest* req,
                                              v1::RequestCodeResult* res) {
   return Guarded("RequestCode", [&]() -> Status {
     const std::string& phone = req->phone();
     if (!ValidPhone(phone)) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
+    // The address's quotas before the phone's: one network can neither drain the SMS budget nor use
+    // up a stranger's daily codes.
+    if (auto st = ChargeAddress(ClientAddress(ctx), phone, kAddressCodesQuota, kAddressPhoneCodesQuota,
+                                "too many codes requested from your network (limits.account.address_codes_per_hour, "
+                                "address_phone_codes_per_day)");
+        !st.ok())
+      return st;
     const int64_t now = now_ms_();
     if (++request_codes_ % kPurgeEveryRequestCodes == 0) {
       // Housekeeping only: a failure is logged and the request goes on.
@@ -181,12 +226,12 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
     } refund{code_budget_, sent};
     const int64_t interval_ms = int64_t{limits_.account.code_resend_interval_s} * 1000;
     const int64_t day_cutoff = now - kCodeWindowMs;
-    int64_t wait_s = 0;
+    int64_t wait_ms = 0;
     bool daily_cap = false;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) -> Status {
-          wait_s = 0;
+          wait_ms = 0;
           daily_cap = false;
           if (store::PutCode(t, phone, code_hash, now + int64_t{limits_.account.code_ttl_s} * 1000, now,
                              now - interval_ms, day_cutoff, limits_.account.max_codes_per_phone_per_day))
@@ -196,17 +241,22 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
           if (existing && existing->day_start_ms > day_cutoff &&
               existing->day_count >= static_cast<int>(limits_.account.max_codes_per_phone_per_day)) {
             daily_cap = true;
+            wait_ms = std::max<int64_t>(1, existing->day_start_ms + kCodeWindowMs - now);
             return OkStatus();
           }
-          const int64_t remaining_ms = existing ? existing->sent_ms + interval_ms - now : interval_ms;
-          wait_s = std::max<int64_t>(1, (remaining_ms + 999) / 1000);
+          wait_ms = std::max<int64_t>(1, existing ? existing->sent_ms + interval_ms - now : interval_ms);
           return OkStatus();
         },
         "RequestCode");
     if (!st.ok()) return st;
     // Same answers whether or not the phone has an account.
-    if (daily_cap) return ResourceExhausted("too many codes requested for this number today; try again tomorrow");
-    if (wait_s > 0) return ResourceExhausted("wait " + std::to_string(wait_s) + " s before requesting another code");
+    // The wait in retry_after_ms (and for the interval in the text); the same for every phone.
+    if (daily_cap)
+      return ResourceExhausted("too many codes requested for this number today; try again tomorrow")
+          .WithRetryAfter(wait_ms);
+    if (wait_ms > 0)
+      return ResourceExhausted("wait " + std::to_string((wait_ms + 999) / 1000) + " s before requesting another code")
+          .WithRetryAfter(wait_ms);
     if (!sender_.Send(phone, code)) {
       // Do not leave a code nobody received blocking the resend interval or counting as sent.
       (void)WithTransaction(  // best effort: a failure is logged by WithTransaction
@@ -224,11 +274,13 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext*, const v1::Req
   });
 }
 
-grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRequest* req, v1::SessionResult* res) {
+grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext* ctx, const v1::SignUpRequest* req,
+                                        v1::SessionResult* res) {
   return Guarded("SignUp", [&]() -> Status {
     if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
+    if (auto st = ChargeCodeCheck(ctx, req->phone()); !st.ok()) return st;
     std::string display_name = req->display_name();
     if (auto st = NormalizeDisplayName(&display_name, limits_.account.max_display_name_chars); !st.ok()) return st;
     if (!ValidDeviceId(req->device_id()))
@@ -267,11 +319,12 @@ grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext*, const v1::SignUpRe
   });
 }
 
-grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext*, const v1::LogInRequest* req, v1::SessionResult* res) {
+grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext* ctx, const v1::LogInRequest* req, v1::SessionResult* res) {
   return Guarded("LogIn", [&]() -> Status {
     if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
     if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
+    if (auto st = ChargeCodeCheck(ctx, req->phone()); !st.ok()) return st;
     if (!ValidDeviceId(req->device_id()))
       return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
     const int64_t now = now_ms_();
@@ -490,7 +543,7 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     if (!v1::FriendRequestSource_IsValid(r.source())) return InvalidArgument("unknown friend request source");
     if (!IsLocal(to)) return NotFound("no such user");
     if (quotas_) {
-      if (const int64_t wait = quotas_->TakeOne({{0, from, 1}}); wait > 0)
+      if (const int64_t wait = quotas_->TakeOne({{kFriendRequestsQuota, from, 1}}); wait > 0)
         return QuotaExceeded("too many friend requests today (limits.account.user_friend_requests_per_day)", wait);
     }
 

@@ -10,8 +10,7 @@ namespace {
 // Timestamps are timestamptz in the schema and unix ms in C++.
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define TS(param) "to_timestamp(" param "::bigint / 1000.0)"
-#define CODE_COLUMNS \
-  "code_hash, " MS("expires_at") ", " MS("sent_at") ", tries, " MS("day_start") ", day_count, day_failures"
+#define CODE_COLUMNS "code_hash, " MS("expires_at") ", " MS("sent_at") ", tries, " MS("day_start") ", day_count"
 
 constexpr const char* kPutCode = "acct_put_code";
 // $1 phone, $2 hash, $3 expires, $4 now, $5 resend cutoff, $6 day cutoff (a window that started at or
@@ -24,8 +23,7 @@ constexpr const char* kPutCodeSql =
     "ON CONFLICT (phone) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, "
     "tries = 0, sent_at = EXCLUDED.sent_at, "
     "day_start = CASE WHEN " NEW_WINDOW " THEN EXCLUDED.sent_at ELSE phone_codes.day_start END, "
-    "day_count = CASE WHEN " NEW_WINDOW " THEN 1 ELSE phone_codes.day_count + 1 END, "
-    "day_failures = CASE WHEN " NEW_WINDOW " THEN 0 ELSE phone_codes.day_failures END "
+    "day_count = CASE WHEN " NEW_WINDOW " THEN 1 ELSE phone_codes.day_count + 1 END "
     "WHERE phone_codes.sent_at <= " TS("$5") " AND (" NEW_WINDOW " OR phone_codes.day_count < $7) RETURNING 1";
 #undef NEW_WINDOW
 
@@ -36,8 +34,7 @@ constexpr const char* kLockCode = "acct_lock_code";
 constexpr const char* kLockCodeSql = "SELECT " CODE_COLUMNS " FROM phone_codes WHERE phone = $1 FOR UPDATE";
 
 constexpr const char* kAddCodeTry = "acct_add_code_try";
-constexpr const char* kAddCodeTrySql =
-    "UPDATE phone_codes SET tries = tries + 1, day_failures = day_failures + 1 WHERE phone = $1";
+constexpr const char* kAddCodeTrySql = "UPDATE phone_codes SET tries = tries + 1 WHERE phone = $1";
 
 // Blanks the code but keeps the row (its daily counters). sent_at goes to the epoch so the resend
 // interval no longer applies.
@@ -166,7 +163,6 @@ CodeRow ToCode(const pqxx::row& r) {
   c.tries = r[3].as<int>();
   c.day_start_ms = r[4].as<int64_t>();
   c.day_count = r[5].as<int>();
-  c.day_failures = r[6].as<int>();
   return c;
 }
 

@@ -164,28 +164,41 @@ class Connection::Impl {
                                   ? "[" + options_.host + "]:" + std::to_string(options_.port)
                                   : options_.host + ":" + std::to_string(options_.port);
 
-    resolver.async_resolve(
-        options_.host, std::to_string(options_.port), [&](beast::error_code ec, tcp::resolver::results_type results) {
-          if (ec) {
-            done = true;
-            result = ec;
-            return;
-          }
-          stage = "connect";
-          beast::get_lowest_layer(ws_).expires_after(options_.timeout);
-          beast::get_lowest_layer(ws_).async_connect(results, [&](beast::error_code ec, const tcp::endpoint&) {
-            if (ec) {
-              done = true;
-              result = ec;
-              return;
-            }
-            stage = "upgrade";
-            ws_.async_handshake(res, host_header, target, [&](beast::error_code ec) {
-              done = true;
-              result = ec;
-            });
-          });
-        });
+    resolver.async_resolve(options_.host, std::to_string(options_.port),
+                           [&](beast::error_code ec, tcp::resolver::results_type results) {
+                             if (ec) {
+                               done = true;
+                               result = ec;
+                               return;
+                             }
+                             stage = "connect";
+                             auto& tcp_stream = beast::get_lowest_layer(ws_);
+                             tcp_stream.expires_after(options_.timeout);
+                             auto connected = [&](beast::error_code ec) {
+                               if (ec) {
+                                 done = true;
+                                 result = ec;
+                                 return;
+                               }
+                               stage = "upgrade";
+                               ws_.async_handshake(res, host_header, target, [&](beast::error_code ec) {
+                                 done = true;
+                                 result = ec;
+                               });
+                             };
+                             if (options_.source_address.empty()) {
+                               tcp_stream.async_connect(
+                                   results, [connected](beast::error_code ec, const tcp::endpoint&) { connected(ec); });
+                               return;
+                             }
+                             // From a chosen source: bind, then the first resolved address only.
+                             const tcp::endpoint to = *results.begin();
+                             auto from = net::ip::make_address(options_.source_address, ec);
+                             if (!ec) tcp_stream.socket().open(to.protocol(), ec);
+                             if (!ec) tcp_stream.socket().bind(tcp::endpoint(from, 0), ec);
+                             if (ec) return connected(ec);
+                             tcp_stream.async_connect(to, connected);
+                           });
     ioc_.run_for(options_.timeout);
     if (!done) {
       resolver.cancel();

@@ -26,6 +26,7 @@ class IpLimiter {
     ~Slot() { owner_->Release(ip_); }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
+    const std::string& client() const { return ip_; }  // the address key it was acquired for
 
    private:
     IpLimiter* owner_;

@@ -123,6 +123,13 @@ using Backends = RequestRouter::Backends;
 // Issues the unary method `Method` on a stub: RPC(GetAccount).
 #define RPC(Method) [](auto& stub, auto* c, auto* q, auto* s, auto cb) { stub.async()->Method(c, q, s, std::move(cb)); }
 
+// RPC(Method) with the client's address as kClientAddressMetadata (limits per address in the service).
+#define RPC_FROM(Method, client_key)                                         \
+  [address = (client_key)](auto& stub, auto* c, auto* q, auto* s, auto cb) { \
+    if (!address.empty()) c->AddMetadata(kClientAddressMetadata, address);   \
+    stub.async()->Method(c, q, s, std::move(cb));                            \
+  }
+
 // One unary call on `stub` with the router's deadline, its answer put in the reply field `result`
 // (e.g. &v1::Reply::mutable_account).
 template <typename Stub, typename Rpc, typename Req, typename Resp>
@@ -286,13 +293,13 @@ const std::unordered_map<int, Route>& Routes() {
   using F = ClientFrame;
   static const std::unordered_map<int, Route> routes = {
     // ---- may be sent before authentication
-    {F::kRequestCode, {false, [](Backends& b, const C&, const F& f, ReplyFn done) {
-       Call(b, b.AccountOfPhone(f.request_code().phone()), RPC(RequestCode), f.request_code(),
-            &v1::Reply::mutable_request_code, f.request_id(), std::move(done)); }}},
-    {F::kSignUp, {false, [](Backends& b, const C&, const F& f, ReplyFn done) {
-       OpenSession(b, f.sign_up(), RPC(SignUp), f.request_id(), std::move(done)); }}},
-    {F::kLogIn, {false, [](Backends& b, const C&, const F& f, ReplyFn done) {
-       OpenSession(b, f.log_in(), RPC(LogIn), f.request_id(), std::move(done)); }}},
+    {F::kRequestCode, {false, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOfPhone(f.request_code().phone()), RPC_FROM(RequestCode, ctx.client_address),
+            f.request_code(), &v1::Reply::mutable_request_code, f.request_id(), std::move(done)); }}},
+    {F::kSignUp, {false, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       OpenSession(b, f.sign_up(), RPC_FROM(SignUp, ctx.client_address), f.request_id(), std::move(done)); }}},
+    {F::kLogIn, {false, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       OpenSession(b, f.log_in(), RPC_FROM(LogIn, ctx.client_address), f.request_id(), std::move(done)); }}},
     {F::kAuthenticate, {false, Authenticate}},
 
     // ---- accounts and contacts

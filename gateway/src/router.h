@@ -30,7 +30,8 @@ struct RequestContext {
   // authentication step (Authenticator). Unused otherwise.
   Identity claimed;
   uint64_t session_id = 0;
-  std::string gateway_id;  // this gateway's instance id
+  std::string gateway_id;      // this gateway's instance id
+  std::string client_address;  // the connection's per-address limit key (ClientKey)
 };
 
 // reply, plus the identity the connection takes on when the request authenticated it

@@ -304,7 +304,30 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       return SendReply(ErrorReply(rid, v1::FAILED_PRECONDITION, "this connection is already authenticated"));
     if (state_ == State::kAuthenticating && frame.request_case() != v1::ClientFrame::kRequestCode)
       return SendReply(ErrorReply(rid, v1::UNAVAILABLE, "authentication in progress; retry after its reply"));
-    RequestContext rc{identity_, {}, id_, ctx_.instance_id};
+    const auto kind = frame.request_case();
+    const bool code_request = kind == v1::ClientFrame::kRequestCode;
+    const bool code_check = kind == v1::ClientFrame::kSignUp || kind == v1::ClientFrame::kLogIn;
+    if (code_request || code_check) {
+      // Per connection, before the per-address and per-phone quotas of account-service: counted
+      // whatever the answer, for the connection's life.
+      const uint32_t cap = code_request ? ctx_.limits.gateway.code_requests_per_connection
+                                        : ctx_.limits.gateway.code_checks_per_connection;
+      uint32_t& used = code_request ? code_requests_ : code_checks_;
+      if (cap > 0 && used >= cap) {
+        ++ctx_.counters.rate_limited;
+        return SendReply(ErrorReply(rid, v1::RESOURCE_EXHAUSTED,
+                                    code_request ? "too many code requests on this connection "
+                                                   "(limits.gateway.code_requests_per_connection)"
+                                                 : "too many sign_up/log_in attempts on this connection "
+                                                   "(limits.gateway.code_checks_per_connection)"));
+      }
+      ++used;
+    }
+    RequestContext rc{identity_,
+                      {},
+                      id_,
+                      ctx_.instance_id,
+                      (code_request || code_check) && ip_slot_ ? ip_slot_->client() : std::string()};
     if (frame.request_case() == v1::ClientFrame::kAuthenticate) {
       // The authentication step: the token is checked here; the router only fetches the account.
       TokenError err{};
@@ -455,6 +478,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   }
 
   std::unique_ptr<IpLimiter::Slot> ip_slot_;  // this connection's place in its address's quota
+  uint32_t code_requests_ = 0;                // request_code frames so far (code_requests_per_connection)
+  uint32_t code_checks_ = 0;                  // sign_up and log_in frames so far (code_checks_per_connection)
   tcp::socket socket_;
   GatewayContext& ctx_;
   const WireEncoding enc_;

@@ -33,6 +33,10 @@ namespace chat::account {
 // (never forwards again, even if the two disagree about the shard map).
 inline constexpr char kLocalOnlyMetadata[] = "x-chat-local-only";
 
+// RequestCode, SignUp and LogIn charge the per-address code quotas against the call's
+// kClientAddressMetadata (common/grpc_util.h). A call without it comes from inside the cluster
+// (tests, tools) and is limited per phone only; mutual TLS keeps everyone else from calling.
+inline constexpr size_t kMaxClientAddressChars = 64;  // longer: treated as absent
 // At most this many ids per GetProfiles / CheckFriends request.
 inline constexpr int kMaxIdsPerRequest = 1000;
 // At most this many pending friend requests are listed.
@@ -56,7 +60,16 @@ struct AccountServiceDeps {
   UserQuotas* quotas = nullptr;
 };
 
-// The per-user quotas of this service, in this order: friend requests per day.
+// The quotas of this service (indexes into AccountQuotaSpecs). Per user: friend requests per day.
+// Per client address, and per client address and phone (keyed HMACs, see QuotaSubject): codes
+// requested, codes checked (sign_up and log_in).
+enum AccountQuota : size_t {
+  kFriendRequestsQuota = 0,
+  kAddressCodesQuota,
+  kAddressPhoneCodesQuota,
+  kAddressChecksQuota,
+  kAddressPhoneChecksQuota,
+};
 std::vector<QuotaSpec> AccountQuotaSpecs(const Limits& limits);
 
 class AccountServiceImpl final : public internal::AccountService::Service {
@@ -95,10 +108,20 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   static std::string HashCode(const TokenKey& key, const std::string& phone, const std::string& code);
   // Whether `code` hashes to `stored_hash` under any token key (constant time per key).
   bool CodeMatches(const std::string& phone, const std::string& code, const std::string& stored_hash) const;
+  // The quota subject of an address or an (address, phone) pair: an HMAC under the signing key with
+  // the top bit set (never a user id).
+  uint64_t QuotaSubject(const std::string& what) const;
+  // The kClientAddressMetadata of the call ("" when absent or malformed, or ctx is null).
+  static std::string ClientAddress(const grpc::ServerContext* ctx);
+  // One token of per_address for `address` and of per_phone for (address, phone), all or nothing;
+  // RESOURCE_EXHAUSTED with `refusal` and the wait when either is empty. OK without an address.
+  Status ChargeAddress(const std::string& address, const std::string& phone, AccountQuota per_address,
+                       AccountQuota per_phone, const std::string& refusal);
+  // ChargeAddress for a sign_up or log_in (every attempt counts, right or wrong).
+  Status ChargeCodeCheck(const grpc::ServerContext* ctx, const std::string& phone);
   // Verifies and consumes the phone's code inside t. Returns the verdict for the caller; a wrong
-  // code increments the try counters (the code's and the phone's daily failures), which the caller
-  // must commit even though the verdict is an error. FAILED_PRECONDITION once the phone's window has
-  // max_code_failures_per_phone_per_day failures, whatever the code.
+  // code increments the code's try counter, which the caller must commit even though the verdict is
+  // an error. FAILED_PRECONDITION once the code had code_max_tries wrong guesses.
   Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
   void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms, v1::SessionResult* out) const;
   // Profiles of `ids` from whichever shard owns each (this one from its database, others over

@@ -30,7 +30,6 @@ struct CodeRow {
   int tries = 0;             // wrong guesses of this code
   int64_t day_start_ms = 0;  // start of the phone's current 24 h window
   int day_count = 0;         // codes sent in that window
-  int day_failures = 0;      // wrong guesses in that window, across its codes
 };
 
 struct RequestRow {
@@ -61,7 +60,7 @@ bool PutCode(pqxx::work& t, const std::string& phone, const std::string& code_ha
 std::optional<CodeRow> GetCode(pqxx::work& t, const std::string& phone);
 // Same, with the row locked until the transaction ends (serializes verifications of one phone).
 std::optional<CodeRow> LockCode(pqxx::work& t, const std::string& phone);
-// Counts a wrong guess against the code and the phone's window.
+// Counts a wrong guess against the code (code_max_tries of them kill it).
 void AddCodeTry(pqxx::work& t, const std::string& phone);
 // Uses the code up: it no longer verifies and the resend interval no longer applies; the window's
 // counters stay.

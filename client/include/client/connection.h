@@ -39,6 +39,9 @@ struct ConnectOptions {
   // offer_no_subprotocol.
   std::vector<std::string> subprotocols_override;
   bool offer_no_subprotocol = false;
+  // Non-empty: the local end is bound to this address before connecting (tests play clients on
+  // several addresses with 127.0.0.x sources). Empty: the system picks.
+  std::string source_address;
   // Limit for connect + upgrade, for Close(), and the default for Call().
   std::chrono::milliseconds timeout = kDefaultTimeout;
 

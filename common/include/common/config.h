@@ -117,7 +117,9 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(gateway, uint32_t, request_burst, 200, 0, kNoMax)                  /* per session, bucket size */ \
   X(gateway, uint32_t, max_inflight_requests, 64, 0, kNoMax)           /* per session */ \
   X(gateway, uint32_t, send_calls_per_shard, 4, 1, 1024)               /* SendBatch calls in flight */ \
-  X(gateway, uint32_t, send_queue_max_wait_ms, 1000, 1, kNoMax)        /* longest wait for such a call */
+  X(gateway, uint32_t, send_queue_max_wait_ms, 1000, 1, kNoMax)        /* longest wait for such a call */ \
+  X(gateway, uint32_t, code_requests_per_connection, 3, 0, kNoMax)     /* request_code frames; 0 = off */ \
+  X(gateway, uint32_t, code_checks_per_connection, 10, 0, kNoMax)      /* sign_up + log_in frames; 0 = off */
 #define CHAT_LIMITS_CHAT(X) \
   X(chat, uint32_t, max_text_chars, 4000, 0, kNoMax) \
   X(chat, uint32_t, max_client_msg_id_chars, 64, 0, kNoMax) \
@@ -140,8 +142,11 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(account, uint32_t, code_max_tries, 5, 0, kNoMax) \
   X(account, uint32_t, code_resend_interval_s, 30, 0, kNoMax) \
   X(account, uint32_t, max_codes_per_phone_per_day, 10, 0, kNoMax)     /* per 24 h window */ \
-  X(account, uint32_t, max_code_failures_per_phone_per_day, 20, 0, kNoMax) \
   X(account, uint32_t, max_codes_per_shard_per_minute, 600, 0, kNoMax) /* per replica (SMS budget) */ \
+  X(account, uint32_t, address_codes_per_hour, 20, 0, kNoMax)          /* per client address, all phones; 0 = off */ \
+  X(account, uint32_t, address_phone_codes_per_day, 3, 0, kNoMax)      /* per client address and phone; 0 = off */ \
+  X(account, uint32_t, address_code_checks_per_hour, 30, 0, kNoMax)    /* sign_up/log_in per address; 0 = off */ \
+  X(account, uint32_t, address_phone_code_checks_per_day, 10, 0, kNoMax) /* per address and phone; 0 = off */ \
   X(account, uint64_t, token_ttl_s, 30ull * 24 * 3600, 0, kNoMax) \
   X(account, uint32_t, max_display_name_chars, 32, 0, kNoMax) \
   X(account, uint32_t, max_greeting_chars, 50, 0, kNoMax) \

@@ -24,6 +24,11 @@ std::string ServerNameOf(std::string_view service_full_name);
 std::shared_ptr<grpc::Channel> MakeChannel(const ShardConfig& shard, const InternalTlsConfig& tls,
                                            const std::string& server_name);
 
+// The metadata key in which a gateway passes the end user's address (its per-address limit key: an
+// IPv4 address or an IPv6 prefix, gateway/src/admission.h ClientKey) on the requests that are limited
+// per address inside a service (account-service's code requests and checks).
+inline constexpr char kClientAddressMetadata[] = "x-chat-client-address";
+
 // A client context whose deadline is now + deadline_ms.
 inline std::unique_ptr<grpc::ClientContext> MakeContext(uint32_t deadline_ms) {
   auto ctx = std::make_unique<grpc::ClientContext>();
