@@ -437,6 +437,127 @@ grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const inte
   });
 }
 
+int64_t AccountServiceImpl::HandleChangeWaitMs(const UserRow& user, int64_t now_ms) const {
+  if (user.handle_changed_ms == 0) return 0;  // a random handle, never set
+  const int64_t next = user.handle_changed_ms + int64_t{limits_.account.handle_change_interval_s} * 1000;
+  return next > now_ms ? next - now_ms : 0;
+}
+
+Status AccountServiceImpl::HandleChangeTooSoon(int64_t wait_ms) const {
+  return FailedPrecondition("a handle can be changed once every " +
+                            std::to_string(limits_.account.handle_change_interval_s / 86400) +
+                            " days (limits.account.handle_change_interval_s)")
+      .WithRetryAfter(wait_ms);
+}
+
+Status AccountServiceImpl::ClaimOrReleaseHandle(bool claim, const std::string& handle_lower, uint64_t user,
+                                                int64_t hold_until_ms) {
+  internal::HandleClaim c;
+  c.set_handle_lower(handle_lower);
+  c.set_user_id(user);
+  c.set_hold_until_ms(hold_until_ms);
+  const uint32_t owner = ShardOfHandle(handle_lower, shard_count());
+  if (owner == shard_) return HandleClaimLocal(claim, c);
+  auto ctx = MakeContext(limits_.common.rpc_deadline_ms);
+  v1::Empty empty;
+  auto st =
+      claim ? peers_.at(owner).ClaimHandle(ctx.get(), c, &empty) : peers_.at(owner).ReleaseHandle(ctx.get(), c, &empty);
+  if (st.ok() || st.error_code() == grpc::StatusCode::ALREADY_EXISTS) return FromPeer(st);
+  return PeerFailure(claim ? "ClaimHandle" : "ReleaseHandle", st);
+}
+
+Status AccountServiceImpl::HandleClaimLocal(bool claim, const internal::HandleClaim& c) {
+  if (!ValidHandle(c.handle_lower()) || LowerAscii(c.handle_lower()) != c.handle_lower())
+    return InvalidArgument("handle_lower must be a handle in lower case");
+  if (!ValidUserId(c.user_id())) return InvalidArgument("user_id is required");
+  // Uniqueness rests on every handle having exactly one claim shard.
+  if (ShardOfHandle(c.handle_lower(), shard_count()) != shard_)
+    return Internal("handle claim reached the wrong account shard");
+  const int64_t now = now_ms_();
+  return WithTransaction(
+      pool_,
+      [&](pqxx::work& t) -> Status {
+        if (!claim) {
+          store::ReleaseHandle(t, c.handle_lower(), c.user_id(), c.hold_until_ms());
+          return OkStatus();
+        }
+        if (!store::ClaimHandle(t, c.handle_lower(), c.user_id(), now)) return AlreadyExists("this handle is taken");
+        return OkStatus();
+      },
+      claim ? "ClaimHandle" : "ReleaseHandle");
+}
+
+grpc::Status AccountServiceImpl::ClaimHandle(grpc::ServerContext*, const internal::HandleClaim* req, v1::Empty*) {
+  return Guarded("ClaimHandle", [&]() -> Status { return HandleClaimLocal(true, *req); });
+}
+
+grpc::Status AccountServiceImpl::ReleaseHandle(grpc::ServerContext*, const internal::HandleClaim* req, v1::Empty*) {
+  return Guarded("ReleaseHandle", [&]() -> Status { return HandleClaimLocal(false, *req); });
+}
+
+grpc::Status AccountServiceImpl::SetHandle(grpc::ServerContext*, const internal::SetHandleRequest* req,
+                                           v1::Account* res) {
+  return Guarded("SetHandle", [&]() -> Status {
+    const uint64_t me = req->user_id();
+    if (!ValidUserId(me)) return InvalidArgument("user_id is required");
+    if (!IsLocal(me)) return InvalidArgument("user_id belongs to another account shard");
+    const std::string& handle = req->handle();
+    if (!ValidHandle(handle))
+      return InvalidArgument("a handle is 6-20 characters: a letter, then letters, digits, '_' or '-'");
+    const std::string lower = LowerAscii(handle);
+    if (ReservedHandle(lower)) return InvalidArgument("this handle is reserved");
+    const int64_t now = now_ms_();
+    std::optional<UserRow> user;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          user = store::UserById(t, me);
+          if (user && LowerAscii(user->handle) == lower && store::SetHandleCase(t, me, handle))
+            user = store::UserById(t, me);  // the same handle in other letter case: no claim, no interval
+          return OkStatus();
+        },
+        "SetHandle.case");
+    if (!st.ok()) return st;
+    if (!user) return NotFound("your account was not found");
+    if (LowerAscii(user->handle) == lower) {
+      FillAccount(*user, res);
+      return OkStatus();
+    }
+    if (const int64_t wait = HandleChangeWaitMs(*user, now); wait > 0) return HandleChangeTooSoon(wait);
+
+    // 1. The claim, on the handle's shard: of concurrent claims from any shards one wins.
+    if (auto cst = ClaimOrReleaseHandle(true, lower, me, 0); !cst.ok()) return cst;
+    // 2. The user's row, locked, the interval checked again (a concurrent change of this user).
+    std::string released;  // the handle the user had until now
+    st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          auto u = store::LockUser(t, me);
+          if (!u) return NotFound("your account was not found");
+          if (const int64_t wait = HandleChangeWaitMs(*u, now); wait > 0) return HandleChangeTooSoon(wait);
+          released = LowerAscii(u->handle);
+          store::SetHandle(t, me, handle, now);
+          user = store::UserById(t, me);
+          return OkStatus();
+        },
+        "SetHandle");
+    if (!st.ok()) {
+      // Best effort: an unreleased claim only keeps the handle this user's until they set it again.
+      (void)ClaimOrReleaseHandle(false, lower, me, now);
+      return st;
+    }
+    // 3. The old handle stopped resolving with the commit; others may claim it after the hold.
+    // Best effort: if this fails the old handle stays held for this user, which harms no one else.
+    if (released.rfind("u_", 0) != 0 && released != lower) {
+      if (auto rst = ClaimOrReleaseHandle(false, released, me, now + int64_t{limits_.account.handle_hold_s} * 1000);
+          !rst.ok())
+        spdlog::warn("SetHandle: releasing user {}'s old handle failed: {}", me, rst.message());
+    }
+    FillAccount(*user, res);
+    return OkStatus();
+  });
+}
+
 grpc::Status AccountServiceImpl::LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest* req,
                                               v1::UserProfile* res) {
   return Guarded("LookupHandle", [&]() -> Status {

@@ -60,7 +60,7 @@ constexpr const char* kInsertUserSql =
     "INSERT INTO users (id, phone, handle, handle_lower, display_name, created_at) "
     "VALUES ($1, $2, $3, $4, $5, " TS("$6") ") ON CONFLICT DO NOTHING RETURNING id";
 
-#define USER_COLUMNS "id, phone, handle, display_name, " MS("created_at")
+#define USER_COLUMNS "id, phone, handle, display_name, " MS("created_at") ", COALESCE(" MS("handle_changed_at") ", 0)"
 
 constexpr const char* kUserById = "acct_user_by_id";
 constexpr const char* kUserByIdSql = "SELECT " USER_COLUMNS " FROM users WHERE id = $1";
@@ -79,6 +79,26 @@ constexpr const char* kUsersByIdsSql = "SELECT " USER_COLUMNS " FROM users WHERE
 
 constexpr const char* kSetDisplayName = "acct_set_display_name";
 constexpr const char* kSetDisplayNameSql = "UPDATE users SET display_name = $2 WHERE id = $1 RETURNING 1";
+
+constexpr const char* kSetHandle = "acct_set_handle";
+constexpr const char* kSetHandleSql =
+    "UPDATE users SET handle = $2, handle_lower = $3, handle_changed_at = " TS("$4") " WHERE id = $1 RETURNING 1";
+// Case only: the same handle, so neither its claim nor the change interval moves.
+constexpr const char* kSetHandleCase = "acct_set_handle_case";
+constexpr const char* kSetHandleCaseSql =
+    "UPDATE users SET handle = $2 WHERE id = $1 AND handle_lower = $3 RETURNING 1";
+
+// $1 handle_lower, $2 user, $3 now. Taken when free, already this user's, or released and past its hold.
+constexpr const char* kClaimHandle = "acct_claim_handle";
+constexpr const char* kClaimHandleSql =
+    "INSERT INTO handle_claims (handle_lower, user_id, claimed_at, hold_until) VALUES ($1, $2, " TS("$3") ", NULL) "
+    "ON CONFLICT (handle_lower) DO UPDATE SET user_id = EXCLUDED.user_id, claimed_at = EXCLUDED.claimed_at, "
+    "hold_until = NULL WHERE handle_claims.user_id = EXCLUDED.user_id OR handle_claims.hold_until <= " TS("$3") " "
+    "RETURNING 1";
+// $1 handle_lower, $2 user, $3 hold until. Only the holder's live claim.
+constexpr const char* kReleaseHandle = "acct_release_handle";
+constexpr const char* kReleaseHandleSql = "UPDATE handle_claims SET hold_until = " TS(
+    "$3") " WHERE handle_lower = $1 AND user_id = $2 AND hold_until IS NULL";
 
 constexpr const char* kUpsertRequest = "acct_upsert_request";
 constexpr const char* kUpsertRequestSql =
@@ -147,6 +167,7 @@ UserRow ToUser(const pqxx::row& r) {
   u.handle = r[2].as<std::string>();
   u.display_name = r[3].as<std::string>();
   u.created_ms = r[4].as<int64_t>();
+  u.handle_changed_ms = r[5].as<int64_t>();
   return u;
 }
 
@@ -194,6 +215,10 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kUserByHandle, kUserByHandleSql},
       {kUsersByIds, kUsersByIdsSql},
       {kSetDisplayName, kSetDisplayNameSql},
+      {kSetHandle, kSetHandleSql},
+      {kSetHandleCase, kSetHandleCaseSql},
+      {kClaimHandle, kClaimHandleSql},
+      {kReleaseHandle, kReleaseHandleSql},
       {kUpsertRequest, kUpsertRequestSql},
       {kLockLiveRequest, kLockLiveRequestSql},
       {kDeleteRequest, kDeleteRequestSql},
@@ -257,6 +282,22 @@ std::optional<UserRow> UserByPhone(pqxx::work& t, const std::string& phone) {
 
 std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handle_lower) {
   return OneUser(t.exec_prepared(kUserByHandle, handle_lower));
+}
+
+bool SetHandle(pqxx::work& t, uint64_t id, const std::string& handle, int64_t now_ms) {
+  return !t.exec_prepared(kSetHandle, Id(id), handle, LowerAscii(handle), now_ms).empty();
+}
+
+bool SetHandleCase(pqxx::work& t, uint64_t id, const std::string& handle) {
+  return !t.exec_prepared(kSetHandleCase, Id(id), handle, LowerAscii(handle)).empty();
+}
+
+bool ClaimHandle(pqxx::work& t, const std::string& handle_lower, uint64_t user, int64_t now_ms) {
+  return !t.exec_prepared(kClaimHandle, handle_lower, Id(user), now_ms).empty();
+}
+
+void ReleaseHandle(pqxx::work& t, const std::string& handle_lower, uint64_t user, int64_t hold_until_ms) {
+  t.exec_prepared(kReleaseHandle, handle_lower, Id(user), hold_until_ms);
 }
 
 std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids) {

@@ -28,6 +28,17 @@ bool ValidHandle(std::string_view h) {
   return true;
 }
 
+bool ReservedHandle(std::string_view h) {
+  static constexpr std::string_view kPrefixes[] = {"u_",     "admin",  "official", "support",   "system",
+                                                   "wechat", "weixin", "security", "moderator", "deleted"};
+  static constexpr std::string_view kWords[] = {"everyone", "anonymous", "undefined", "nobody"};
+  for (auto p : kPrefixes)
+    if (h.substr(0, p.size()) == p) return true;
+  for (auto w : kWords)
+    if (h == w) return true;
+  return false;
+}
+
 std::string LowerAscii(std::string_view s) {
   std::string out(s);
   for (char& c : out)

@@ -61,6 +61,7 @@ Account:
   signup --phone P --name N         create an account and save its token in the profile
   login --phone P                   log in and save the token in the profile
   whoami                            your account
+  set-handle HANDLE                 choose your handle (6-20 characters; once a year)
   lookup HANDLE                     find a user by handle
 
 Contacts:
@@ -470,6 +471,7 @@ class Cli {
         {"signup", &Cli::CmdSignUp},
         {"login", &Cli::CmdLogIn},
         {"whoami", &Cli::CmdWhoAmI},
+        {"set-handle", &Cli::CmdSetHandle},
         {"lookup", &Cli::CmdLookup},
         {"add-friend", &Cli::CmdAddFriend},
         {"requests", &Cli::CmdRequests},
@@ -558,6 +560,13 @@ class Cli {
     auto r = Check(client::GetMe(Conn(), timeout_));
     const auto& a = r.account();
     std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << Safe(a.phone()) << std::endl;
+    return 0;
+  }
+
+  int CmdSetHandle() {
+    NeedWords(1, "set-handle HANDLE");
+    auto r = Check(client::SetHandle(Conn(), words_[0], timeout_));
+    std::cout << "your handle is now @" << Safe(r.account().profile().handle()) << std::endl;
     return 0;
   }
 

@@ -138,6 +138,10 @@ v1::Reply SetDisplayName(Connection& conn, const std::string& display_name, mill
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_set_display_name()->set_display_name(display_name); });
 }
 
+v1::Reply SetHandle(Connection& conn, const std::string& handle, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_set_handle()->set_handle(handle); });
+}
+
 v1::Reply LookupUser(Connection& conn, const std::string& handle, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_lookup_user()->set_handle(handle); });
 }

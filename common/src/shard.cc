@@ -41,6 +41,10 @@ uint32_t ShardOfPhone(std::string_view phone, uint32_t shards) {
   return JumpConsistentHash(Fnv1a64(phone) ^ 0x70686f6e65ULL, shards);
 }
 
+uint32_t ShardOfHandle(std::string_view handle_lower, uint32_t shards) {
+  return JumpConsistentHash(Fnv1a64(handle_lower) ^ 0x68616e646c65ULL, shards);
+}
+
 std::string DirectConversationId(uint64_t a, uint64_t b) {
   if (a > b) std::swap(a, b);
   return "d." + std::to_string(a) + "." + std::to_string(b);

@@ -318,6 +318,12 @@ const std::unordered_map<int, Route>& Routes() {
        r.set_display_name(f.set_display_name().display_name());
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetDisplayName), std::move(r), &v1::Reply::mutable_account,
             f.request_id(), std::move(done)); }}},
+    {F::kSetHandle, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::SetHandleRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       r.set_handle(f.set_handle().handle());
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetHandle), std::move(r), &v1::Reply::mutable_account,
+            f.request_id(), std::move(done)); }}},
     {F::kLookupUser, {true, LookupUser}},
     {F::kGetProfiles, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(GetProfiles), f.get_profiles(), &v1::Reply::mutable_profiles,
@@ -437,7 +443,9 @@ void SetError(v1::Reply* reply, const grpc::Status& st) {
       msg = st.error_message();
   }
   SetError(reply, code, std::move(msg));
-  if (code == v1::RESOURCE_EXHAUSTED) reply->set_retry_after_ms(static_cast<uint64_t>(RetryAfterMs(st)));
+  // A quota's wait (RESOURCE_EXHAUSTED) or a rule's (set_handle's FAILED_PRECONDITION).
+  if (code == v1::RESOURCE_EXHAUSTED || code == v1::FAILED_PRECONDITION)
+    reply->set_retry_after_ms(static_cast<uint64_t>(RetryAfterMs(st)));
 }
 
 RequestRouter::RequestRouter(const ClusterConfig& config, std::string gateway_id)

@@ -2,6 +2,8 @@
 // and friend edges that cross shards.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "account_test_util.h"
@@ -157,6 +159,57 @@ TEST_F(AccountMultiShardTest, ProfilesAndFriendshipsCrossShards) {
   ASSERT_TRUE(On(0).CheckFriends(&ctx, &creq, &cres).ok());
   ASSERT_EQ(cres.friend_ids_size(), 1);
   EXPECT_EQ(cres.friend_ids(0), b.user_id());
+}
+
+// Issue 10: "200 concurrent claims of one handle across shards: exactly one wins". Users of both
+// shards set the same handle (in several letter cases) at once; the handle's claim shard decides.
+TEST_F(AccountMultiShardTest, ConcurrentClaimsOfOneHandleFromBothShardsHaveExactlyOneWinner) {
+  constexpr int kClaimants = 200;
+  std::vector<uint64_t> users;
+  for (int i = 0; i < kClaimants; ++i) users.push_back(NewUser(i % 2, 100 + i, "claimant").user_id());
+  const char* spellings[] = {"MoonRiver", "moonriver", "MOONRIVER", "moonRiver"};
+  std::atomic<int> ok{0}, taken{0}, other{0};
+  std::atomic<uint64_t> winner{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClaimants; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      grpc::ServerContext ctx;
+      internal::SetHandleRequest req;
+      req.set_user_id(users[i]);
+      req.set_handle(spellings[i % 4]);
+      v1::Account res;
+      auto st = On(ShardOfUser(users[i], 2)).SetHandle(&ctx, &req, &res);
+      if (st.ok()) {
+        ++ok;
+        winner = users[i];
+      } else if (st.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+        ++taken;
+      } else {
+        ++other;
+        ADD_FAILURE() << st.error_message();
+      }
+    });
+  }
+  go = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(taken.load(), kClaimants - 1);
+  EXPECT_EQ(other.load(), 0);
+  // Exactly one user of either shard has it, and the lookup of every shard agrees.
+  int found = 0;
+  for (uint32_t s = 0; s < 2; ++s) {
+    grpc::ServerContext ctx;
+    v1::LookupUserRequest req;
+    req.set_handle("moonriver");
+    v1::UserProfile p;
+    if (On(s).LookupHandle(&ctx, &req, &p).ok()) {
+      ++found;
+      EXPECT_EQ(p.user_id(), winner.load());
+    }
+  }
+  EXPECT_EQ(found, 1);
 }
 
 TEST_F(AccountMultiShardTest, PhoneOfAnotherShardIsRefused) {

@@ -457,6 +457,99 @@ TEST_F(AccountServiceTest, HandleLookupIsCaseInsensitiveAndValidated) {
   EXPECT_EQ(svc().LookupHandle(&ctx, &req, &p).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+class HandleTest : public AccountServiceTest {
+ protected:
+  static constexpr int64_t kDayMs = 24ll * 3600 * 1000;
+  grpc::Status SetHandle(uint64_t user, const std::string& handle, v1::Account* out = nullptr) {
+    grpc::ServerContext ctx;
+    internal::SetHandleRequest req;
+    req.set_user_id(user);
+    req.set_handle(handle);
+    v1::Account local;
+    return svc().SetHandle(&ctx, &req, out ? out : &local);
+  }
+  // The user id a lookup of `handle` finds, 0 for NOT_FOUND.
+  uint64_t Lookup(const std::string& handle) {
+    grpc::ServerContext ctx;
+    v1::LookupUserRequest req;
+    req.set_handle(handle);
+    v1::UserProfile p;
+    auto st = svc().LookupHandle(&ctx, &req, &p);
+    EXPECT_TRUE(st.ok() || st.error_code() == grpc::StatusCode::NOT_FOUND) << st.error_message();
+    return st.ok() ? p.user_id() : 0;
+  }
+  static uint64_t Id(const v1::SessionResult& s) { return s.account().profile().user_id(); }
+};
+
+TEST_F(HandleTest, ASetHandleResolvesCaseInsensitivelyAndTheOldOneStopsAtOnce) {
+  const auto a = NewUser(kPhoneA, "Alice");
+  const std::string random = a.account().profile().handle();
+  ASSERT_EQ(Lookup(random), Id(a));
+  v1::Account acc;
+  auto st = SetHandle(Id(a), "Alice_Wonder", &acc);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(acc.profile().handle(), "Alice_Wonder");
+  EXPECT_EQ(Lookup("alice_wonder"), Id(a));
+  EXPECT_EQ(Lookup("ALICE_WONDER"), Id(a));
+  EXPECT_EQ(Lookup(random), 0u) << "the old handle stops resolving at once";
+  // Exact lookups only: never a prefix.
+  EXPECT_EQ(Lookup("alice_wonde"), 0u);
+  // Another letter case of one's own handle is no change (no interval, no claim).
+  ASSERT_TRUE(SetHandle(Id(a), "alice_WONDER", &acc).ok());
+  EXPECT_EQ(acc.profile().handle(), "alice_WONDER");
+}
+
+TEST_F(HandleTest, UniqueCaseInsensitivelyAndReservedOrMalformedAreRefused) {
+  const auto a = NewUser(kPhoneA, "Alice");
+  const auto b = NewUser(kPhoneB, "Bob");
+  ASSERT_TRUE(SetHandle(Id(a), "sunflower").ok());
+  auto st = SetHandle(Id(b), "SunFlower");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(st.error_message(), "this handle is taken");
+  for (const char* reserved : {"u_abcdefghij", "U_myname", "admin_bob", "Official1", "support-desk", "everyone",
+                               "WeChatTeam", "deleted_user"}) {
+    st = SetHandle(Id(b), reserved);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << reserved;
+    EXPECT_EQ(st.error_message(), "this handle is reserved") << reserved;
+  }
+  for (const char* bad : {"short", "1startsdigit", "has space1", "toolong_abcdefghijklm", "", "_under1", "naïve12"}) {
+    st = SetHandle(Id(b), bad);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+  }
+  EXPECT_TRUE(SetHandle(Id(b), "bob-1984").ok());
+  EXPECT_EQ(SetHandle(uint64_t{1} << 63, "anything1").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(HandleTest, OncePerIntervalAndTheOldHandleIsHeldForItsOwner) {
+  const int64_t start = now_ms_;
+  const auto a = NewUser(kPhoneA, "Alice");
+  const auto b = NewUser(kPhoneB, "Bob");
+  ASSERT_TRUE(SetHandle(Id(a), "first_name").ok());
+  auto st = SetHandle(Id(a), "second_name");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(),
+            "a handle can be changed once every 365 days (limits.account.handle_change_interval_s)");
+  EXPECT_EQ(RetryAfterMs(st), 365 * kDayMs);
+  EXPECT_EQ(Lookup("second_name"), 0u);
+  EXPECT_EQ(SetHandle(Id(b), "second_name").error_code(), grpc::StatusCode::OK) << "a refused change claims nothing";
+
+  now_ms_ = start + 365 * kDayMs;
+  ASSERT_TRUE(SetHandle(Id(a), "third_name").ok());
+  EXPECT_EQ(Lookup("first_name"), 0u);
+  // The released handle is nobody else's for handle_hold_s ...
+  now_ms_ = start + 365 * kDayMs + 90 * kDayMs - 1;
+  EXPECT_EQ(SetHandle(Id(b), "first_name").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  // ... and then anyone's.
+  now_ms_ = start + 365 * kDayMs + 90 * kDayMs;
+  ASSERT_TRUE(SetHandle(Id(b), "first_name").ok());
+  EXPECT_EQ(Lookup("first_name"), Id(b));
+  // b's previous handle is held for b now (the interval, from config, off to show it).
+  config_.limits.account.handle_change_interval_s = 0;
+  Start();
+  EXPECT_EQ(SetHandle(Id(a), "second_name").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_TRUE(SetHandle(Id(b), "second_name").ok()) << "its holder may take it back";
+}
+
 TEST_F(AccountServiceTest, GetProfilesOmitsUnknownIdsAndIsCapped) {
   auto a = NewUser(kPhoneA, "Alice");
   auto b = NewUser(kPhoneB, "Bob");

@@ -84,6 +84,9 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status CheckAccount(grpc::ServerContext*, const internal::UserIdRequest*,
                             internal::AccountCheckResult*) override;
   grpc::Status SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest*, v1::Account*) override;
+  grpc::Status SetHandle(grpc::ServerContext*, const internal::SetHandleRequest*, v1::Account*) override;
+  grpc::Status ClaimHandle(grpc::ServerContext*, const internal::HandleClaim*, v1::Empty*) override;
+  grpc::Status ReleaseHandle(grpc::ServerContext*, const internal::HandleClaim*, v1::Empty*) override;
   grpc::Status LookupHandle(grpc::ServerContext*, const v1::LookupUserRequest*, v1::UserProfile*) override;
   grpc::Status GetProfiles(grpc::ServerContext*, const v1::GetProfilesRequest*, v1::ProfilesResult*) override;
   grpc::Status SendFriendRequest(grpc::ServerContext*, const internal::SendFriendRequestRequest*,
@@ -123,6 +126,13 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   // code increments the code's try counter, which the caller must commit even though the verdict is
   // an error. FAILED_PRECONDITION once the code had code_max_tries wrong guesses.
   Status CheckCode(pqxx::work& t, const std::string& phone, const std::string& code, int64_t now_ms);
+  // Milliseconds until `user` may set a handle again (0: now).
+  int64_t HandleChangeWaitMs(const UserRow& user, int64_t now_ms) const;
+  Status HandleChangeTooSoon(int64_t wait_ms) const;
+  // Claims (or releases, others may claim it from hold_until_ms) a handle on its claim shard,
+  // ShardOfHandle: here or over gRPC. ALREADY_EXISTS when another user holds it.
+  Status ClaimOrReleaseHandle(bool claim, const std::string& handle_lower, uint64_t user, int64_t hold_until_ms);
+  Status HandleClaimLocal(bool claim, const internal::HandleClaim& c);
   void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms, v1::SessionResult* out) const;
   // Profiles of `ids` from whichever shard owns each (this one from its database, others over
   // gRPC). Unknown ids are omitted. UNAVAILABLE if a needed shard cannot be asked.

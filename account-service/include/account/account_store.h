@@ -21,6 +21,7 @@ struct UserRow {
   std::string handle;
   std::string display_name;
   int64_t created_ms = 0;
+  int64_t handle_changed_ms = 0;  // when the user last set a handle; 0 = never
 };
 
 struct CodeRow {
@@ -85,6 +86,18 @@ std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handl
 // Users among `ids` (unknown ids omitted, order unspecified).
 std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids);
 bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name);
+// The user's handle becomes `handle` (its lower case too; the unique index refuses one another user
+// of this shard has, which a claim has ruled out), changed at now_ms. False: no such user.
+bool SetHandle(pqxx::work& t, uint64_t id, const std::string& handle, int64_t now_ms);
+// Only the letter case of the user's current handle; false unless LowerAscii(handle) is it.
+bool SetHandleCase(pqxx::work& t, uint64_t id, const std::string& handle);
+
+// --- handle claims (stored on the shard ShardOfHandle(handle_lower), for users of any shard)
+// Claims the handle for `user` unless another user holds it (in use, or released less than its hold
+// ago). Idempotent for the holder. One statement: of concurrent claims exactly one wins.
+bool ClaimHandle(pqxx::work& t, const std::string& handle_lower, uint64_t user, int64_t now_ms);
+// The holder lets the handle go: others may claim it from hold_until_ms. No-op for anyone else.
+void ReleaseHandle(pqxx::work& t, const std::string& handle_lower, uint64_t user, int64_t hold_until_ms);
 
 // --- friend requests (stored on the receiver's shard)
 // Stores or refreshes the request. True when the receiver should be told (a friendRequest event):

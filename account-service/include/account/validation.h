@@ -27,6 +27,11 @@ inline constexpr size_t kMinHandleChars = 6;
 inline constexpr size_t kMaxHandleChars = 20;
 bool ValidHandle(std::string_view handle);
 
+// Handles a user may not set (lower case): the random handles' prefix "u_", and names that could pass
+// for the operator's ("admin...", "official...", "support...", "system...", "wechat...", "weixin...",
+// "security...", "moderator...", "deleted...") or mislead ("everyone", "anonymous", "undefined",
+// "nobody"). A fixed list: changing it changes who may keep a handle, so it is not configuration.
+bool ReservedHandle(std::string_view handle_lower);
 // ASCII lower-case copy (handles are ASCII, compared case-insensitively).
 std::string LowerAscii(std::string_view s);
 

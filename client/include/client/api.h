@@ -67,6 +67,7 @@ v1::Reply RefreshToken(Connection& conn, std::chrono::milliseconds timeout = kDe
 v1::Reply GetMe(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply SetDisplayName(Connection& conn, const std::string& display_name,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply SetHandle(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply LookupUser(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply GetProfiles(Connection& conn, const std::vector<uint64_t>& user_ids,
                       std::chrono::milliseconds timeout = kDefaultTimeout);

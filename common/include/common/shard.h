@@ -20,6 +20,9 @@ uint32_t ShardOfConversation(std::string_view conversation_id, uint32_t shards);
 // Phone-keyed account requests (code, sign-up, log-in) go to this shard; it mints user ids that
 // ShardOfUser maps back to the same shard.
 uint32_t ShardOfPhone(std::string_view phone, uint32_t shards);
+// The account shard that holds the claim of a settable handle (lower case), whoever sets it: the
+// one place that decides between users of different shards who want the same handle.
+uint32_t ShardOfHandle(std::string_view handle_lower, uint32_t shards);
 
 // Conversation ids: "d.<lo>.<hi>" for the direct chat of two users, "g.<group id>" for a group.
 std::string DirectConversationId(uint64_t a, uint64_t b);
