@@ -550,6 +550,33 @@ TEST_F(HandleTest, OncePerIntervalAndTheOldHandleIsHeldForItsOwner) {
   EXPECT_TRUE(SetHandle(Id(b), "second_name").ok()) << "its holder may take it back";
 }
 
+TEST_F(HandleTest, BadClaimsFromPeersAreRefusedAndChangeNothing) {
+  const auto a = NewUser(kPhoneA, "Alice");
+  auto claim = [&](const std::string& handle_lower, uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::HandleClaim c;
+    c.set_handle_lower(handle_lower);
+    c.set_user_id(user);
+    v1::Empty e;
+    return svc().ClaimHandle(&ctx, &c, &e);
+  };
+  EXPECT_EQ(claim("NotLower1", Id(a)).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(claim("bad handle", Id(a)).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(claim("fine_name", 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(claim("fine_name", uint64_t{1} << 63).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A release by someone who does not hold it changes nothing.
+  ASSERT_TRUE(SetHandle(Id(a), "fine_name").ok());
+  grpc::ServerContext ctx;
+  internal::HandleClaim c;
+  c.set_handle_lower("fine_name");
+  c.set_user_id(Id(a) + 1);
+  c.set_hold_until_ms(0);
+  v1::Empty e;
+  EXPECT_TRUE(svc().ReleaseHandle(&ctx, &c, &e).ok());
+  EXPECT_EQ(claim("fine_name", Id(a) + 1).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Lookup("fine_name"), Id(a));
+}
+
 TEST_F(AccountServiceTest, GetProfilesOmitsUnknownIdsAndIsCapped) {
   auto a = NewUser(kPhoneA, "Alice");
   auto b = NewUser(kPhoneB, "Bob");
