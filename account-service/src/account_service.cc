@@ -24,6 +24,8 @@ constexpr int64_t kCodeWindowMs = 24ll * 3600 * 1000;
 // Attempts to find a free (id, handle) pair before giving up; collisions are astronomically rare.
 constexpr int kInsertUserAttempts = 8;
 
+}  // namespace
+
 bool ValidUserId(uint64_t id) { return id > 0 && id <= static_cast<uint64_t>(INT64_MAX); }
 
 bool ValidCodeSyntax(const std::string& code) {
@@ -34,6 +36,11 @@ bool ValidCodeSyntax(const std::string& code) {
 v1::UserProfile ToProfile(const UserRow& u) {
   v1::UserProfile p;
   p.set_user_id(u.id);
+  if (u.deleted_ms != 0) {
+    p.set_display_name(kDeletedUserName);
+    p.set_deleted(true);
+    return p;
+  }
   p.set_handle(u.handle);
   p.set_display_name(u.display_name);
   return p;
@@ -43,6 +50,8 @@ void FillAccount(const UserRow& u, v1::Account* out) {
   *out->mutable_profile() = ToProfile(u);
   out->set_phone(u.phone);
 }
+
+namespace {
 
 Status FriendLimitReached(uint32_t max_friends) {
   return FailedPrecondition("friend limit of " + std::to_string(max_friends) + " reached");
@@ -171,14 +180,6 @@ Status AccountServiceImpl::CheckCode(pqxx::work& t, const std::string& phone, co
   return OkStatus();
 }
 
-void AccountServiceImpl::FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms,
-                                     v1::SessionResult* out) const {
-  FillAccount(user, out->mutable_account());
-  const int64_t expires_s = now_ms / 1000 + static_cast<int64_t>(limits_.account.token_ttl_s);
-  out->set_token(signer_.Issue(TokenClaims{user.id, device_id, expires_s}));
-  out->set_token_expires_ms(expires_s * 1000);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Phone verification and sessions
 
@@ -203,13 +204,14 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext* ctx, const v1:
           pool_,
           [&](pqxx::work& t) {
             purged = store::PurgeExpiredCodes(t, now - kCodeWindowMs, kPurgeBatchRows);
+            purged += store::PurgeFreePhones(t, now, kPurgeBatchRows);
             return OkStatus();
           },
           "RequestCode.purge");
       if (!pst.ok())
         spdlog::warn("purging expired phone codes failed: {}", pst.message());
       else if (purged > 0)
-        spdlog::debug("purged {} expired phone codes", purged);
+        spdlog::debug("purged {} expired phone codes and free numbers", purged);
     }
     const std::string code = RandomDigits(kCodeDigits);
     const std::string code_hash = HashCode(*config_.token_keys.Find(config_.token_keys.signing_key_id), phone, code);
@@ -277,97 +279,126 @@ grpc::Status AccountServiceImpl::RequestCode(grpc::ServerContext* ctx, const v1:
 grpc::Status AccountServiceImpl::SignUp(grpc::ServerContext* ctx, const v1::SignUpRequest* req,
                                         v1::SessionResult* res) {
   return Guarded("SignUp", [&]() -> Status {
-    if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    const std::string& phone = req->phone();
+    if (!ValidPhone(phone)) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
-    if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
-    if (auto st = ChargeCodeCheck(ctx, req->phone()); !st.ok()) return st;
+    if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
+    if (auto st = ChargeCodeCheck(ctx, phone); !st.ok()) return st;
     std::string display_name = req->display_name();
     if (auto st = NormalizeDisplayName(&display_name, limits_.account.max_display_name_chars); !st.ok()) return st;
-    if (!ValidDeviceId(req->device_id()))
-      return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
+    DeviceInfo device{req->device_id(), req->device_name(), req->platform()};
+    if (auto st = NormalizeDevice(&device); !st.ok()) return st;
     const int64_t now = now_ms_();
     Status verdict;
     UserRow user;
+    SessionRow session;
+    std::vector<FanoutItem> items;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) -> Status {
-          verdict = CheckCode(t, req->phone(), req->code(), now);
+          items.clear();
+          verdict = CheckCode(t, phone, req->code(), now);
           if (!verdict.ok()) return OkStatus();  // commit the try counter
           // From here on an error rolls back, so the code stays usable (e.g. to log in instead).
-          if (store::UserByPhone(t, req->phone()))
-            return AlreadyExists("an account with this phone number already exists; log in instead");
-          for (int attempt = 0; attempt < kInsertUserAttempts; ++attempt) {
+          const Status taken = AlreadyExists("an account with this phone number already exists; log in instead");
+          if (auto owner = store::LockPhone(t, phone)) {
+            if (owner->free_from_ms == 0) return taken;
+            if (owner->free_from_ms > now) return DeletedNumberWait(owner->free_from_ms - now);
+          }
+          bool inserted = false;
+          for (int attempt = 0; attempt < kInsertUserAttempts && !inserted; ++attempt) {
             user.id = RandomUserIdOnShard(shard_, shard_count());
-            user.phone = req->phone();
+            user.phone = phone;
             user.handle = RandomHandle();
             user.display_name = display_name;
             user.created_ms = now;
-            if (store::InsertUser(t, user)) return OkStatus();
+            inserted = store::InsertUser(t, user);
             // A concurrent sign-up of the same phone committed first, or the id/handle is taken.
-            if (store::UserByPhone(t, req->phone()))
-              return AlreadyExists("an account with this phone number already exists; log in instead");
+            if (!inserted && store::UserByPhone(t, phone)) return taken;
           }
-          spdlog::error("SignUp: no free user id/handle after {} attempts", kInsertUserAttempts);
-          return Unavailable("could not create the account; try again");
+          if (!inserted) {
+            spdlog::error("SignUp: no free user id/handle after {} attempts", kInsertUserAttempts);
+            return Unavailable("could not create the account; try again");
+          }
+          if (!store::ClaimPhone(t, phone, user.id, now)) return taken;
+          if (auto s = OpenSessionIn(t, user.id, device, now, &session, &items); !s.ok()) return s;
+          RecordEvents(t, &items);
+          return OkStatus();
         },
         "SignUp");
     if (!st.ok()) return st;
     if (!verdict.ok()) return verdict;
-    FillSession(user, req->device_id(), now, res);
+    FillSession(user, session, res);
+    events_.Publish(std::move(items));
     spdlog::info("signed up user {} on shard {}", user.id, shard_);
     return OkStatus();
   });
 }
 
+Status AccountServiceImpl::DeletedNumberWait(int64_t wait_ms) const {
+  return FailedPrecondition("the account of this phone number was deleted; the number can sign up again after " +
+                            std::to_string(limits_.account.deleted_phone_reuse_after_s / 86400) +
+                            " days (limits.account.deleted_phone_reuse_after_s)")
+      .WithRetryAfter(wait_ms);
+}
+
 grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext* ctx, const v1::LogInRequest* req, v1::SessionResult* res) {
   return Guarded("LogIn", [&]() -> Status {
-    if (!ValidPhone(req->phone())) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
+    const std::string& phone = req->phone();
+    if (!ValidPhone(phone)) return InvalidArgument("phone must be in international format, e.g. +8613800138000");
     if (!ValidCodeSyntax(req->code())) return InvalidArgument("code must be 6 digits");
-    if (auto st = CheckPhoneShard(req->phone()); !st.ok()) return st;
-    if (auto st = ChargeCodeCheck(ctx, req->phone()); !st.ok()) return st;
-    if (!ValidDeviceId(req->device_id()))
-      return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
+    if (auto st = CheckPhoneShard(phone); !st.ok()) return st;
+    if (auto st = ChargeCodeCheck(ctx, phone); !st.ok()) return st;
+    DeviceInfo device{req->device_id(), req->device_name(), req->platform()};
+    if (auto st = NormalizeDevice(&device); !st.ok()) return st;
     const int64_t now = now_ms_();
     Status verdict;
-    UserRow user;
+    std::optional<UserRow> user;
+    SessionRow session;
+    std::vector<FanoutItem> items;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) -> Status {
-          verdict = CheckCode(t, req->phone(), req->code(), now);
+          items.clear();
+          user.reset();
+          verdict = CheckCode(t, phone, req->code(), now);
           if (!verdict.ok()) return OkStatus();  // commit the try counter
-          auto u = store::UserByPhone(t, req->phone());
           // Only now, with the code verified, may the caller learn that the phone is unregistered.
-          // Roll back so the same code can still be used to sign up.
-          if (!u) return NotFound("no account for this phone number; sign up first");
-          user = *u;
+          // An error rolls back, so the same code can still be used to sign up.
+          const Status none = NotFound("no account for this phone number; sign up first");
+          auto owner = store::LockPhone(t, phone);
+          if (!owner || (owner->free_from_ms != 0 && owner->free_from_ms <= now)) return none;
+          if (owner->free_from_ms != 0) return DeletedNumberWait(owner->free_from_ms - now);
+          if (!IsLocal(owner->user_id)) {
+            // The number moved here from an account of another shard (change_phone): that shard opens
+            // the session. Inside this transaction, so a failure leaves the code unused.
+            internal::OpenSessionRequest open;
+            open.set_user_id(owner->user_id);
+            open.set_phone(phone);
+            open.mutable_device()->set_device_id(device.device_id);
+            open.mutable_device()->set_device_name(device.device_name);
+            open.mutable_device()->set_platform(device.platform);
+            auto rpc = MakeContext(limits_.common.rpc_deadline_ms);
+            auto pst = peers_.at(ShardOfUser(owner->user_id, shard_count())).OpenSession(rpc.get(), open, res);
+            if (pst.ok()) return OkStatus();
+            if (pst.error_code() == grpc::StatusCode::NOT_FOUND) return none;
+            return PeerFailure("OpenSession", pst);
+          }
+          user = store::LockUser(t, owner->user_id);
+          if (!user || user->deleted_ms != 0) return none;
+          if (user->phone != phone && store::SetPhone(t, user->id, phone))
+            user->phone = phone;  // heals a change cut short
+          if (auto s = OpenSessionIn(t, user->id, device, now, &session, &items); !s.ok()) return s;
+          RecordEvents(t, &items);
           return OkStatus();
         },
         "LogIn");
     if (!st.ok()) return st;
     if (!verdict.ok()) return verdict;
-    FillSession(user, req->device_id(), now, res);
-    return OkStatus();
-  });
-}
-
-grpc::Status AccountServiceImpl::RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest* req,
-                                              v1::SessionResult* res) {
-  return Guarded("RefreshToken", [&]() -> Status {
-    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    if (!ValidDeviceId(req->device_id()))
-      return InvalidArgument("device_id must be 1-64 characters of letters, digits, '.', '_' or '-'");
-    const int64_t now = now_ms_();
-    std::optional<UserRow> user;
-    auto st = WithTransaction(
-        pool_,
-        [&](pqxx::work& t) {
-          user = store::UserById(t, req->user_id());
-          return OkStatus();
-        },
-        "RefreshToken");
-    if (!st.ok()) return st;
-    if (!user) return NotFound("no such user");
-    FillSession(*user, req->device_id(), now, res);
+    if (user) {
+      FillSession(*user, session, res);
+      events_.Publish(std::move(items));
+    }
     return OkStatus();
   });
 }
@@ -388,30 +419,8 @@ grpc::Status AccountServiceImpl::GetAccount(grpc::ServerContext*, const internal
         },
         "GetAccount");
     if (!st.ok()) return st;
-    if (!user) return NotFound("no such user");
+    if (!user || user->deleted_ms != 0) return NotFound("no such user");
     FillAccount(*user, res);
-    return OkStatus();
-  });
-}
-
-grpc::Status AccountServiceImpl::CheckAccount(grpc::ServerContext*, const internal::UserIdRequest* req,
-                                              internal::AccountCheckResult* res) {
-  return Guarded("CheckAccount", [&]() -> Status {
-    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    // A misrouted check must not tell a gateway that a real account does not exist.
-    if (!IsLocal(req->user_id())) return Internal("request reached the wrong account shard");
-    bool exists = false;
-    auto st = WithTransaction(
-        pool_,
-        [&](pqxx::work& t) {
-          exists = store::UserById(t, req->user_id()).has_value();
-          return OkStatus();
-        },
-        "CheckAccount");
-    if (!st.ok()) return st;
-    // Deactivation (identity issue) will answer false for a deactivated account here, and must
-    // also tell the gateways (Authenticator::InvalidateAccount) so their caches forget it.
-    res->set_active(exists);
     return OkStatus();
   });
 }
@@ -518,7 +527,7 @@ grpc::Status AccountServiceImpl::SetHandle(grpc::ServerContext*, const internal:
         },
         "SetHandle.case");
     if (!st.ok()) return st;
-    if (!user) return NotFound("your account was not found");
+    if (!user || user->deleted_ms != 0) return NotFound("your account was not found");
     if (LowerAscii(user->handle) == lower) {
       FillAccount(*user, res);
       return OkStatus();
@@ -672,7 +681,7 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     ProfileMap senders;
     auto st = FetchProfiles({from}, &senders);
     if (!st.ok()) return st;
-    if (!senders.count(from)) return NotFound("your account was not found");
+    if (!senders.count(from) || senders[from].deleted()) return NotFound("your account was not found");
 
     const int64_t now = now_ms_();
     std::vector<FanoutItem> items(1);
@@ -690,7 +699,7 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
         pool_,
         [&](pqxx::work& t) -> Status {
           already = false;
-          if (!store::UserById(t, to)) return NotFound("no such user");
+          if (auto target = store::UserById(t, to); !target || target->deleted_ms != 0) return NotFound("no such user");
           if (store::HasEdge(t, to, from)) {
             already = true;
             return OkStatus();
@@ -769,7 +778,7 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
     ProfileMap profiles;
     auto st = FetchProfiles({me, from}, &profiles);
     if (!st.ok()) return st;
-    if (!profiles.count(from)) return NotFound("no pending friend request from this user");
+    if (!profiles.count(from) || profiles[from].deleted()) return NotFound("no pending friend request from this user");
     if (!profiles.count(me)) return NotFound("your account was not found");
 
     // 1. My edge, here, while the request is live (the request row is locked, so concurrent
@@ -869,7 +878,7 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
     if (!st.ok()) return st;
     for (const auto& r : rows) {
       auto it = profiles.find(r.from_user);
-      if (it == profiles.end()) continue;  // the sender's account is gone
+      if (it == profiles.end() || it->second.deleted()) continue;  // the sender's account is gone
       auto* out = res->add_requests();
       *out->mutable_from() = it->second;
       out->set_to_user_id(r.to_user);
@@ -903,7 +912,7 @@ grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const intern
     if (!st.ok()) return st;
     for (const auto& e : edges) {
       auto it = profiles.find(e.friend_id);
-      if (it == profiles.end()) continue;  // the friend's account is gone
+      if (it == profiles.end() || it->second.deleted()) continue;  // the friend's account is gone
       auto* c = res->add_contacts();
       *c->mutable_profile() = it->second;
       c->set_conversation_id(DirectConversationId(me, e.friend_id));

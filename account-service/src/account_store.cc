@@ -60,7 +60,9 @@ constexpr const char* kInsertUserSql =
     "INSERT INTO users (id, phone, handle, handle_lower, display_name, created_at) "
     "VALUES ($1, $2, $3, $4, $5, " TS("$6") ") ON CONFLICT DO NOTHING RETURNING id";
 
-#define USER_COLUMNS "id, phone, handle, display_name, " MS("created_at") ", COALESCE(" MS("handle_changed_at") ", 0)"
+#define USER_COLUMNS                                                                   \
+  "id, COALESCE(phone, ''), handle, display_name, " MS("created_at") ", COALESCE(" MS( \
+      "handle_changed_at") ", 0), COALESCE(" MS("deleted_at") ", 0)"
 
 constexpr const char* kUserById = "acct_user_by_id";
 constexpr const char* kUserByIdSql = "SELECT " USER_COLUMNS " FROM users WHERE id = $1";
@@ -78,7 +80,8 @@ constexpr const char* kUsersByIds = "acct_users_by_ids";
 constexpr const char* kUsersByIdsSql = "SELECT " USER_COLUMNS " FROM users WHERE id = ANY($1::bigint[])";
 
 constexpr const char* kSetDisplayName = "acct_set_display_name";
-constexpr const char* kSetDisplayNameSql = "UPDATE users SET display_name = $2 WHERE id = $1 RETURNING 1";
+constexpr const char* kSetDisplayNameSql =
+    "UPDATE users SET display_name = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
 
 constexpr const char* kSetHandle = "acct_set_handle";
 constexpr const char* kSetHandleSql =
@@ -151,8 +154,85 @@ constexpr const char* kFriendsAmong = "acct_friends_among";
 constexpr const char* kFriendsAmongSql =
     "SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[])";
 
+// The device's previous session goes first (a statement of its own: the unique (user, device) check
+// of the insert must not meet it).
+constexpr const char* kDeleteDeviceSession = "acct_delete_device_session";
+constexpr const char* kDeleteDeviceSessionSql =
+    "DELETE FROM sessions WHERE user_id = $1 AND device_id = $2 RETURNING session_id";
+// $1..$8: user, session, device id, name, platform, created, last active, expires. Nothing on any
+// conflict: a taken session id, or a concurrent log-in on the same device that committed first.
+constexpr const char* kPutSession = "acct_put_session";
+constexpr const char* kPutSessionSql =
+    "INSERT INTO sessions (user_id, session_id, token_gen, device_id, device_name, platform, created_at, "
+    "last_active_at, expires_at) VALUES ($1, $2, 1, $3, $4, $5, " TS("$6") ", " TS("$7") ", " TS("$8") ") "
+    "ON CONFLICT DO NOTHING RETURNING 1";
+
+#define SESSION_COLUMNS                                                                          \
+  "user_id, session_id, token_gen, device_id, device_name, platform, " MS("created_at") ", " MS( \
+      "last_active_at") ", " MS("expires_at")
+
+constexpr const char* kSessionOf = "acct_session_of";
+constexpr const char* kSessionOfSql = "SELECT " SESSION_COLUMNS " FROM sessions WHERE user_id = $1 AND session_id = $2";
+
+constexpr const char* kLiveSessions = "acct_live_sessions";
+constexpr const char* kLiveSessionsSql =
+    "SELECT " SESSION_COLUMNS
+    " FROM sessions WHERE user_id = $1 AND expires_at > " TS("$2") " ORDER BY last_active_at DESC, session_id";
+
+constexpr const char* kRefreshSession = "acct_refresh_session";
+constexpr const char* kRefreshSessionSql =
+    "UPDATE sessions SET token_gen = token_gen + 1, expires_at = " TS("$4") ", last_active_at = " TS("$5") " "
+    "WHERE user_id = $1 AND session_id = $2 AND token_gen = $3 AND expires_at > " TS("$5") " RETURNING token_gen";
+
+constexpr const char* kTouchSession = "acct_touch_session";
+constexpr const char* kTouchSessionSql = "UPDATE sessions SET last_active_at = " TS(
+    "$3") " WHERE user_id = $1 AND session_id = $2 AND last_active_at < " TS("$4");
+
+constexpr const char* kDeleteSession = "acct_delete_session";
+constexpr const char* kDeleteSessionSql =
+    "DELETE FROM sessions WHERE user_id = $1 AND ($2::bigint = 0 OR session_id = $2::bigint) RETURNING session_id";
+
+constexpr const char* kDeleteExpiredSessions = "acct_delete_expired_sessions";
+constexpr const char* kDeleteExpiredSessionsSql = "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= " TS("$2");
+
+constexpr const char* kTrimSessions = "acct_trim_sessions";
+constexpr const char* kTrimSessionsSql =
+    "DELETE FROM sessions WHERE user_id = $1 AND session_id IN (SELECT session_id FROM sessions WHERE user_id = $1 "
+    "ORDER BY last_active_at DESC, session_id OFFSET $2) RETURNING session_id";
+
+constexpr const char* kDeleteUser = "acct_delete_user";
+constexpr const char* kDeleteUserSql =
+    "UPDATE users SET phone = NULL, handle = '', handle_lower = '~' || id::text, display_name = '', "
+    "deleted_at = " TS("$2") " WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
+constexpr const char* kDeleteEdgesOf = "acct_delete_edges_of";
+constexpr const char* kDeleteEdgesOfSql = "DELETE FROM friendships WHERE user_id = $1";
+constexpr const char* kDeleteRequestsTo = "acct_delete_requests_to";
+constexpr const char* kDeleteRequestsToSql = "DELETE FROM friend_requests WHERE to_user = $1";
+
+constexpr const char* kSetPhone = "acct_set_phone";
+constexpr const char* kSetPhoneSql = "UPDATE users SET phone = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
+
+constexpr const char* kLockPhone = "acct_lock_phone";
+constexpr const char* kLockPhoneSql =
+    "SELECT user_id, COALESCE(" MS("free_from") ", 0) FROM phones WHERE phone = $1 FOR UPDATE";
+// $1 phone, $2 user, $3 now. Taken when new, already this user's in use, or released and free by now.
+constexpr const char* kClaimPhone = "acct_claim_phone";
+constexpr const char* kClaimPhoneSql =
+    "INSERT INTO phones (phone, user_id, claimed_at, free_from) VALUES ($1, $2, " TS("$3") ", NULL) "
+    "ON CONFLICT (phone) DO UPDATE SET user_id = EXCLUDED.user_id, claimed_at = EXCLUDED.claimed_at, free_from = NULL "
+    "WHERE (phones.user_id = EXCLUDED.user_id AND phones.free_from IS NULL) OR phones.free_from <= " TS("$3") " "
+    "RETURNING 1";
+constexpr const char* kReleasePhone = "acct_release_phone";
+constexpr const char* kReleasePhoneSql =
+    "UPDATE phones SET free_from = " TS("$3") " WHERE phone = $1 AND user_id = $2 AND free_from IS NULL";
+constexpr const char* kPurgePhones = "acct_purge_phones";
+constexpr const char* kPurgePhonesSql =
+    "DELETE FROM phones WHERE phone IN (SELECT phone FROM phones WHERE free_from < " TS(
+        "$1") " LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
 #undef MS
 #undef TS
+#undef SESSION_COLUMNS
 #undef CODE_COLUMNS
 #undef USER_COLUMNS
 #undef REQUEST_COLUMNS
@@ -168,6 +248,7 @@ UserRow ToUser(const pqxx::row& r) {
   u.display_name = r[3].as<std::string>();
   u.created_ms = r[4].as<int64_t>();
   u.handle_changed_ms = r[5].as<int64_t>();
+  u.deleted_ms = r[6].as<int64_t>();
   return u;
 }
 
@@ -185,6 +266,27 @@ CodeRow ToCode(const pqxx::row& r) {
   c.day_start_ms = r[4].as<int64_t>();
   c.day_count = r[5].as<int>();
   return c;
+}
+
+SessionRow ToSession(const pqxx::row& r) {
+  SessionRow s;
+  s.user_id = static_cast<uint64_t>(r[0].as<int64_t>());
+  s.session_id = static_cast<uint64_t>(r[1].as<int64_t>());
+  s.token_gen = static_cast<uint32_t>(r[2].as<int64_t>());
+  s.device_id = r[3].as<std::string>();
+  s.device_name = r[4].as<std::string>();
+  s.platform = r[5].as<std::string>();
+  s.created_ms = r[6].as<int64_t>();
+  s.last_active_ms = r[7].as<int64_t>();
+  s.expires_ms = r[8].as<int64_t>();
+  return s;
+}
+
+std::vector<uint64_t> Ids(const pqxx::result& r) {
+  std::vector<uint64_t> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(static_cast<uint64_t>(row[0].as<int64_t>()));
+  return out;
 }
 
 RequestRow ToRequest(const pqxx::row& r) {
@@ -230,6 +332,23 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kDeleteEdge, kDeleteEdgeSql},
       {kEdgesOf, kEdgesOfSql},
       {kFriendsAmong, kFriendsAmongSql},
+      {kDeleteUser, kDeleteUserSql},
+      {kDeleteEdgesOf, kDeleteEdgesOfSql},
+      {kDeleteRequestsTo, kDeleteRequestsToSql},
+      {kSetPhone, kSetPhoneSql},
+      {kLockPhone, kLockPhoneSql},
+      {kClaimPhone, kClaimPhoneSql},
+      {kReleasePhone, kReleasePhoneSql},
+      {kPurgePhones, kPurgePhonesSql},
+      {kDeleteDeviceSession, kDeleteDeviceSessionSql},
+      {kPutSession, kPutSessionSql},
+      {kSessionOf, kSessionOfSql},
+      {kLiveSessions, kLiveSessionsSql},
+      {kRefreshSession, kRefreshSessionSql},
+      {kTouchSession, kTouchSessionSql},
+      {kDeleteSession, kDeleteSessionSql},
+      {kDeleteExpiredSessions, kDeleteExpiredSessionsSql},
+      {kTrimSessions, kTrimSessionsSql},
   };
   for (const auto& [name, sql] : statements) c.prepare(name, sql);
 }
@@ -311,6 +430,76 @@ std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids)
 
 bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name) {
   return !t.exec_prepared(kSetDisplayName, Id(id), name).empty();
+}
+
+std::vector<uint64_t> DeleteUser(pqxx::work& t, uint64_t id, int64_t now_ms) {
+  if (t.exec_prepared(kDeleteUser, Id(id), now_ms).empty()) return {};
+  t.exec_prepared(kDeleteEdgesOf, Id(id));
+  t.exec_prepared(kDeleteRequestsTo, Id(id));
+  return DeleteSessions(t, id, 0);
+}
+
+bool SetPhone(pqxx::work& t, uint64_t id, const std::string& phone) {
+  return !t.exec_prepared(kSetPhone, Id(id), phone).empty();
+}
+
+std::optional<PhoneRow> LockPhone(pqxx::work& t, const std::string& phone) {
+  auto r = t.exec_prepared(kLockPhone, phone);
+  if (r.empty()) return std::nullopt;
+  return PhoneRow{static_cast<uint64_t>(r[0][0].as<int64_t>()), r[0][1].as<int64_t>()};
+}
+
+bool ClaimPhone(pqxx::work& t, const std::string& phone, uint64_t user, int64_t now_ms) {
+  return !t.exec_prepared(kClaimPhone, phone, Id(user), now_ms).empty();
+}
+
+void ReleasePhone(pqxx::work& t, const std::string& phone, uint64_t user, int64_t free_from_ms) {
+  t.exec_prepared(kReleasePhone, phone, Id(user), free_from_ms);
+}
+
+int PurgeFreePhones(pqxx::work& t, int64_t cutoff_ms, int max_rows) {
+  return static_cast<int>(t.exec_prepared(kPurgePhones, cutoff_ms, max_rows).affected_rows());
+}
+
+uint64_t PutSession(pqxx::work& t, const SessionRow& s, bool* inserted) {
+  const auto old = Ids(t.exec_prepared(kDeleteDeviceSession, Id(s.user_id), s.device_id));
+  *inserted = !t.exec_prepared(kPutSession, Id(s.user_id), Id(s.session_id), s.device_id, s.device_name, s.platform,
+                               s.created_ms, s.last_active_ms, s.expires_ms)
+                   .empty();
+  return old.empty() ? 0 : old[0];
+}
+
+std::optional<SessionRow> SessionOf(pqxx::work& t, uint64_t user, uint64_t session_id) {
+  auto r = t.exec_prepared(kSessionOf, Id(user), Id(session_id));
+  if (r.empty()) return std::nullopt;
+  return ToSession(r[0]);
+}
+
+std::vector<SessionRow> LiveSessionsOf(pqxx::work& t, uint64_t user, int64_t now_ms) {
+  auto r = t.exec_prepared(kLiveSessions, Id(user), now_ms);
+  std::vector<SessionRow> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(ToSession(row));
+  return out;
+}
+
+uint32_t RefreshSession(pqxx::work& t, uint64_t user, uint64_t session_id, uint32_t gen, int64_t expires_ms,
+                        int64_t now_ms) {
+  auto r = t.exec_prepared(kRefreshSession, Id(user), Id(session_id), static_cast<int64_t>(gen), expires_ms, now_ms);
+  return r.empty() ? 0 : static_cast<uint32_t>(r[0][0].as<int64_t>());
+}
+
+void TouchSession(pqxx::work& t, uint64_t user, uint64_t session_id, int64_t now_ms, int64_t stale_before_ms) {
+  t.exec_prepared(kTouchSession, Id(user), Id(session_id), now_ms, stale_before_ms);
+}
+
+std::vector<uint64_t> DeleteSessions(pqxx::work& t, uint64_t user, uint64_t session_id) {
+  return Ids(t.exec_prepared(kDeleteSession, Id(user), Id(session_id)));
+}
+
+std::vector<uint64_t> TrimSessions(pqxx::work& t, uint64_t user, int64_t now_ms, uint32_t keep) {
+  t.exec_prepared(kDeleteExpiredSessions, Id(user), now_ms);
+  return Ids(t.exec_prepared(kTrimSessions, Id(user), static_cast<int64_t>(keep)));
 }
 
 bool UpsertRequest(pqxx::work& t, const RequestRow& r, int64_t renotify_before_ms) {

@@ -22,6 +22,7 @@ internal::Delivery ToDelivery(const FanoutItem& item) {
   d.set_event(item.event.SerializeAsString());
   d.set_skip_session_id(item.skip_session_id);
   d.set_conversation_id(item.conversation_id);
+  if (item.revocation) *d.mutable_revocation() = *item.revocation;
   return d;
 }
 
@@ -30,6 +31,7 @@ bool FromDelivery(const internal::Delivery& d, FanoutItem* item) {
   item->user_ids.assign(d.user_ids().begin(), d.user_ids().end());
   item->skip_session_id = d.skip_session_id();
   item->conversation_id = d.conversation_id();
+  if (d.has_revocation()) item->revocation = d.revocation();
   return true;
 }
 

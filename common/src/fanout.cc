@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/events.h"
 #include "common/shard.h"
 
 namespace chat {
@@ -85,15 +86,19 @@ bool RedisDeliveryPublisher::Publish(const std::vector<std::pair<std::string, st
 size_t Fanout::Deliver(const std::vector<FanoutItem>& items, bool* ok) {
   if (ok) *ok = true;
   std::vector<uint64_t> all;
+  bool any_revocation = false;
   {
     std::unordered_set<uint64_t> seen;
-    for (const auto& it : items)
+    for (const auto& it : items) {
+      any_revocation |= it.revocation.has_value();
+      if (it.revocation) continue;  // broadcast: presence is not asked
       for (uint64_t u : it.user_ids)
         if (seen.insert(u).second) all.push_back(u);
+    }
   }
-  if (all.empty()) return 0;
+  if (all.empty() && !any_revocation) return 0;
   std::vector<internal::SessionRef> sessions;
-  if (!presence_.Lookup(all, &sessions) && sessions.empty()) {
+  if (!all.empty() && !presence_.Lookup(all, &sessions) && sessions.empty()) {
     if (ok) *ok = false;
     return 0;
   }
@@ -107,6 +112,10 @@ size_t Fanout::Deliver(const std::vector<FanoutItem>& items, bool* ok) {
   }
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& it : items) {
+    if (it.revocation) {
+      if (!it.user_ids.empty()) out.emplace_back(kRevocationChannel, ToDelivery(it).SerializeAsString());
+      continue;
+    }
     std::map<std::string, internal::Delivery> per_gateway;
     std::unordered_set<uint64_t> item_users;
     for (uint64_t u : it.user_ids) {

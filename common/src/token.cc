@@ -126,6 +126,7 @@ TokenSigner::TokenSigner(TokenKeys keys) : keys_(std::move(keys)) {
 
 std::string TokenSigner::Issue(const TokenClaims& c) const {
   std::string payload = std::to_string(c.user_id) + ":" + c.device_id + ":" + std::to_string(c.expires_s);
+  if (c.session_id != 0) payload += ":" + std::to_string(c.session_id) + ":" + std::to_string(c.token_gen);
   std::string body = "v2." + signing().id + "." + Base64UrlEncode(payload);
   return body + "." + Base64UrlEncode(HmacSha256(signing().secret, body));
 }
@@ -165,15 +166,26 @@ std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t n
     return fail(TokenError::kBadSignature);
   auto payload = Base64UrlDecode(payload_b64);
   if (!payload) return fail(TokenError::kMalformed);
-  std::string_view p = *payload;
-  auto c1 = p.find(':');
-  auto c2 = p.rfind(':');
-  if (c1 == std::string_view::npos || c2 == c1) return fail(TokenError::kMalformed);
+  // user:device:expires[:session:generation]; a device id holds no ':'.
+  std::string_view fields[5];
+  size_t n = 0;
+  for (std::string_view p = *payload;;) {
+    if (n == 5) return fail(TokenError::kMalformed);
+    const auto colon = p.find(':');
+    fields[n++] = p.substr(0, colon);
+    if (colon == std::string_view::npos) break;
+    p.remove_prefix(colon + 1);
+  }
+  if (n != 3 && n != 5) return fail(TokenError::kMalformed);
   TokenClaims claims;
-  claims.device_id = std::string(p.substr(c1 + 1, c2 - c1 - 1));
-  if (!ParseNum(p.substr(0, c1), claims.user_id) || !ParseNum(p.substr(c2 + 1), claims.expires_s) ||
+  claims.device_id = std::string(fields[1]);
+  if (!ParseNum(fields[0], claims.user_id) || !ParseNum(fields[2], claims.expires_s) ||
       !ValidDeviceId(claims.device_id) || claims.user_id == 0 ||
       claims.user_id > static_cast<uint64_t>(INT64_MAX))  // ids are positive 63-bit; no account has a larger one
+    return fail(TokenError::kMalformed);
+  if (n == 5 &&
+      (!ParseNum(fields[3], claims.session_id) || !ParseNum(fields[4], claims.token_gen) || claims.session_id == 0 ||
+       claims.session_id > static_cast<uint64_t>(INT64_MAX) || claims.token_gen == 0))
     return fail(TokenError::kMalformed);
   if (claims.expires_s <= now_s) return fail(TokenError::kExpired);
   return claims;

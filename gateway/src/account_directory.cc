@@ -18,15 +18,18 @@ class GrpcAccountDirectory : public AccountDirectory {
   explicit GrpcAccountDirectory(const ClusterConfig& c)
       : deadline_ms_(c.limits.common.rpc_deadline_ms), accounts_(c.account, c.internal_tls) {}
 
-  void Check(uint64_t user_id, std::function<void(Answer)> done) override {
+  void Check(const TokenRef& token, std::function<void(Answer)> done) override {
+    const uint64_t user_id = token.user_id;
     struct Call {
       std::unique_ptr<grpc::ClientContext> ctx;
-      internal::UserIdRequest req;
+      internal::SessionKey req;
       internal::AccountCheckResult res;
     };
     auto call = std::make_shared<Call>();
     call->ctx = MakeContext(deadline_ms_);
     call->req.set_user_id(user_id);
+    call->req.set_session_id(token.session_id);
+    call->req.set_token_gen(token.token_gen);
     ++inflight_;
     auto& stub = accounts_.at(ShardOfUser(user_id, accounts_.size()));
     stub.async()->CheckAccount(call->ctx.get(), &call->req, &call->res,

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "common/log.h"
@@ -12,28 +13,40 @@ namespace chat::gateway {
 
 // ---- AccountCache ---------------------------------------------------------------------------------
 
-AccountCache::Entry AccountCache::Look(uint64_t user_id, int64_t now_ms) const {
+AccountCache::Entry AccountCache::Look(const TokenRef& token, int64_t now_ms) const {
   std::lock_guard lock(mu_);
-  auto it = items_.find(user_id);
+  auto it = items_.find(token.user_id);
   if (it == items_.end()) return Entry::kNone;
-  return now_ms - it->second.confirmed_ms < static_cast<int64_t>(ttl_ms_) ? Entry::kFresh : Entry::kStale;
+  for (const Token& t : it->second.tokens)
+    if (t.session_id == token.session_id && t.token_gen == token.token_gen)
+      return now_ms - t.confirmed_ms < static_cast<int64_t>(ttl_ms_) ? Entry::kFresh : Entry::kStale;
+  return Entry::kNone;
 }
 
-void AccountCache::Confirm(uint64_t user_id, int64_t now_ms) {
+void AccountCache::Confirm(const TokenRef& token, int64_t now_ms) {
   if (max_entries_ == 0) return;
   std::lock_guard lock(mu_);
-  auto it = items_.find(user_id);
-  if (it != items_.end()) {
-    it->second.confirmed_ms = now_ms;
+  auto it = items_.find(token.user_id);
+  if (it == items_.end()) {
+    while (items_.size() >= max_entries_) {
+      items_.erase(lru_.back());
+      lru_.pop_back();
+    }
+    lru_.push_front(token.user_id);
+    it = items_.emplace(token.user_id, Item{{}, lru_.begin()}).first;
+  } else {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return;
   }
-  while (items_.size() >= max_entries_) {
-    items_.erase(lru_.back());
-    lru_.pop_back();
-  }
-  lru_.push_front(user_id);
-  items_.emplace(user_id, Item{now_ms, lru_.begin()});
+  auto& tokens = it->second.tokens;
+  for (Token& t : tokens)
+    if (t.session_id == token.session_id && t.token_gen == token.token_gen) {
+      t.confirmed_ms = now_ms;
+      return;
+    }
+  if (tokens.size() >= kTokensPerUser)
+    tokens.erase(std::min_element(tokens.begin(), tokens.end(),
+                                  [](const Token& a, const Token& b) { return a.confirmed_ms < b.confirmed_ms; }));
+  tokens.push_back(Token{token.session_id, token.token_gen, now_ms});
 }
 
 void AccountCache::Invalidate(uint64_t user_id) {
@@ -61,40 +74,41 @@ Authenticator::Authenticator(TokenKeys keys, const GatewayLimits& limits, std::u
 std::optional<Identity> Authenticator::Verify(std::string_view token, TokenError* error) const {
   auto claims = signer_.Verify(token, NowMs() / 1000, error);
   if (!claims) return std::nullopt;
-  return Identity{claims->user_id, claims->device_id};
+  return Identity{claims->user_id, claims->device_id, claims->session_id, claims->token_gen};
 }
 
-void Authenticator::CheckAccount(uint64_t user_id, std::function<void(AccountVerdict)> done) {
+void Authenticator::CheckAccount(const Identity& id, std::function<void(AccountVerdict)> done) {
   if (!directory_) return done(AccountVerdict::kAdmit);
-  if (cache_.Look(user_id, steady_ms_()) == AccountCache::Entry::kFresh) return done(AccountVerdict::kAdmit);
+  const TokenRef token = TokenRef::Of(id);
+  if (cache_.Look(token, steady_ms_()) == AccountCache::Entry::kFresh) return done(AccountVerdict::kAdmit);
   {
     std::lock_guard lock(mu_);
-    auto [it, first] = waiting_.try_emplace(user_id);
+    auto [it, first] = waiting_.try_emplace(token);
     it->second.push_back(std::move(done));
     if (!first) return;  // the RPC in flight answers this one too
   }
-  directory_->Check(user_id, [this, user_id](AccountDirectory::Answer a) { Answered(user_id, a); });
+  directory_->Check(token, [this, token](AccountDirectory::Answer a) { Answered(token, a); });
 }
 
-void Authenticator::Answered(uint64_t user_id, AccountDirectory::Answer answer) {
+void Authenticator::Answered(const TokenRef& token, AccountDirectory::Answer answer) {
   AccountVerdict verdict = AccountVerdict::kAdmit;
   switch (answer) {
     case AccountDirectory::Answer::kActive:
-      cache_.Confirm(user_id, steady_ms_());
+      cache_.Confirm(token, steady_ms_());
       break;
     case AccountDirectory::Answer::kNotActive:
-      cache_.Invalidate(user_id);
+      cache_.Invalidate(token.user_id);
       verdict = AccountVerdict::kNoAccount;
       break;
     case AccountDirectory::Answer::kUnreachable:
-      // Last known good: an account this gateway confirmed before gets in; an unknown one waits.
-      if (cache_.Look(user_id, steady_ms_()) == AccountCache::Entry::kNone) verdict = AccountVerdict::kUnavailable;
+      // Last known good: a token this gateway confirmed before gets in; an unknown one waits.
+      if (cache_.Look(token, steady_ms_()) == AccountCache::Entry::kNone) verdict = AccountVerdict::kUnavailable;
       break;
   }
   std::vector<std::function<void(AccountVerdict)>> waiters;
   {
     std::lock_guard lock(mu_);
-    auto it = waiting_.find(user_id);
+    auto it = waiting_.find(token);
     if (it != waiting_.end()) {
       waiters = std::move(it->second);
       waiting_.erase(it);
@@ -108,7 +122,7 @@ const char* Authenticator::Refusal(TokenError error) {
 }
 
 const char* Authenticator::Refusal(AccountVerdict verdict) {
-  return verdict == AccountVerdict::kNoAccount ? "account not found; log in again"
+  return verdict == AccountVerdict::kNoAccount ? "session ended or account not found; log in again"
                                                : "account check unavailable; retry shortly";
 }
 

@@ -96,9 +96,15 @@ void Gateway::Start() {
 
   if (!m.registrar.Start(m.config.limits.common.rpc_deadline_ms * 2))
     spdlog::warn("presence did not answer; sessions will be registered once it does");
+  m.hub.set_on_revoke([auth = &m.ctx.auth](uint64_t user) { auth->InvalidateAccount(user); });
   m.subscriber = std::make_unique<RedisSubscriber>(
-      m.config.redis, std::vector<std::string>{GatewayChannel(m.instance_id)},
-      [hub = &m.hub](std::string_view, std::string_view payload) { hub->Deliver(payload); },
+      m.config.redis, std::vector<std::string>{GatewayChannel(m.instance_id), kRevocationChannel},
+      [hub = &m.hub](std::string_view channel, std::string_view payload) {
+        if (channel == kRevocationChannel)
+          hub->Revoke(payload);
+        else
+          hub->Deliver(payload);
+      },
       [] { spdlog::warn("redis: resubscribed; pushes missed meanwhile are repaired by client sync"); },
       [hub = &m.hub] { hub->Flush(); });
   m.subscriber->Start();

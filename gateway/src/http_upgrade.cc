@@ -54,7 +54,7 @@ class HttpUpgrade : public std::enable_shared_from_this<HttpUpgrade> {
     upgrade_ = std::move(upgrade);
     if (!upgrade_.identity) return Accept();
     // The account the token names must exist and be active (Authenticator: cached, one RPC at most).
-    ctx_.auth.CheckAccount(upgrade_.identity->user_id, [self = shared_from_this()](Authenticator::AccountVerdict v) {
+    ctx_.auth.CheckAccount(*upgrade_.identity, [self = shared_from_this()](Authenticator::AccountVerdict v) {
       net::post(self->stream_.get_executor(), [self, v] { self->OnAccountChecked(v); });
     });
   }

@@ -104,6 +104,31 @@ int SessionHub::Kick(internal::Delivery& d) {
   return 1;
 }
 
+int SessionHub::Revoke(std::string_view payload) {
+  internal::Delivery d;
+  v1::Event event;
+  if (!d.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || !d.has_revocation() ||
+      d.user_ids_size() != 1 || !event.ParseFromString(d.event()) || !event.has_kicked()) {
+    spdlog::warn("hub: dropping malformed revocation ({} bytes)", payload.size());
+    return -1;
+  }
+  const uint64_t user = d.user_ids(0);
+  if (on_revoke_) on_revoke_(user);
+  std::vector<std::shared_ptr<SessionHandle>> targets;
+  {
+    std::lock_guard lk(mu_);
+    auto it = by_user_.find(user);
+    if (it != by_user_.end()) targets = it->second;
+  }
+  if (targets.empty()) return 0;
+  auto revocation = std::make_shared<const internal::Revocation>(std::move(*d.mutable_revocation()));
+  const auto code = static_cast<uint16_t>(event.kicked().close_code());
+  const std::string reason = event.kicked().reason();
+  auto kicked = std::make_shared<const SharedEvent>(std::move(*d.mutable_event()));
+  for (auto& s : targets) s->Revoke(revocation, kicked, code, reason);
+  return static_cast<int>(targets.size());
+}
+
 void SessionHub::Flush() {
   for (auto& h : held_) h.session->PushEvents(std::move(h.events));
   held_.clear();

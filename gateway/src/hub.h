@@ -26,6 +26,11 @@ class SessionHub {
   // to (-1 if the payload is malformed). A kick (kick_session_id set, from presence's session cap)
   // goes to that one session at once, which then closes with the KickedEvent's close code.
   int Deliver(std::string_view payload);
+  // Decodes one Delivery from kRevocationChannel: calls on_revoke(user) (the account-check cache
+  // forgets the user), then hands the revocation to every local session of the user, each of which
+  // closes if it matches. Returns the sessions asked, -1 if malformed. Subscriber thread.
+  int Revoke(std::string_view payload);
+  void set_on_revoke(std::function<void(uint64_t)> f) { on_revoke_ = std::move(f); }
   // Hands every session the events routed to it since the last Flush.
   void Flush();
   std::vector<std::shared_ptr<SessionHandle>> All() const;
@@ -38,6 +43,7 @@ class SessionHub {
     std::shared_ptr<SessionHandle> session;
     std::vector<std::shared_ptr<const SharedEvent>> events;
   };
+  std::function<void(uint64_t)> on_revoke_;  // set before the subscriber starts
   // Subscriber thread only.
   std::vector<Held> held_;
   std::unordered_map<const SessionHandle*, size_t> held_index_;

@@ -146,6 +146,15 @@ internal::UserIdRequest UserRequest(const RequestContext& ctx) {
   return r;
 }
 
+// The connection's token, for requests that act on its session.
+internal::SessionKey SessionOf(const RequestContext& ctx) {
+  internal::SessionKey k;
+  k.set_user_id(ctx.identity.user_id);
+  k.set_session_id(ctx.identity.session_id);
+  k.set_token_gen(ctx.identity.token_gen);
+  return k;
+}
+
 // A request naming a conversation: refused here when the id cannot be routed.
 bool BadConversation(const std::string& id, uint64_t rid, ReplyFn& done) {
   if (ParseConversationId(id)) return false;
@@ -180,7 +189,7 @@ template <typename Req, typename Rpc>
 void OpenSession(Backends& b, const Req& req, Rpc rpc, uint64_t rid, ReplyFn done) {
   auto& stub = b.AccountOfPhone(req.phone());
   auto fill = [device = req.device_id()](v1::SessionResult& s, v1::Reply& r) -> std::optional<Identity> {
-    Identity id{s.account().profile().user_id(), device};
+    Identity id{s.account().profile().user_id(), device, s.session_id(), 1};  // a new session's first token
     *r.mutable_session() = std::move(s);
     return id;
   };
@@ -189,8 +198,8 @@ void OpenSession(Backends& b, const Req& req, Rpc rpc, uint64_t rid, ReplyFn don
       fill, std::move(done));
 }
 
-// The token was verified by the session's authentication step (ctx.claimed); the account must
-// still exist.
+// The token was verified, and its session found live, by the session's authentication step
+// (ctx.claimed); this fetches the account for the reply.
 void Authenticate(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
   internal::UserIdRequest r;
   r.set_user_id(ctx.claimed.user_id);
@@ -307,8 +316,34 @@ const std::unordered_map<int, Route>& Routes() {
        internal::RefreshTokenRequest r;
        r.set_user_id(ctx.identity.user_id);
        r.set_device_id(ctx.identity.device_id);
+       r.set_session_id(ctx.identity.session_id);
+       r.set_token_gen(ctx.identity.token_gen);
+       *r.mutable_origin() = b.OriginOf(ctx);
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(RefreshToken), std::move(r), &v1::Reply::mutable_session,
             f.request_id(), std::move(done)); }}},
+    {F::kListDevices, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListDevices), SessionOf(ctx), &v1::Reply::mutable_devices,
+            f.request_id(), std::move(done)); }}},
+    {F::kLogOut, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::LogOutRequest r;
+       *r.mutable_session() = SessionOf(ctx);
+       *r.mutable_request() = f.log_out();
+       *r.mutable_origin() = b.OriginOf(ctx);
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(LogOut), std::move(r), &v1::Reply::mutable_empty,
+            f.request_id(), std::move(done)); }}},
+    {F::kDeleteAccount, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::DeleteAccountRequest r;
+       *r.mutable_session() = SessionOf(ctx);
+       r.set_code(f.delete_account().code());
+       *r.mutable_origin() = b.OriginOf(ctx);
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC_FROM(DeleteAccount, ctx.client_address), std::move(r),
+            &v1::Reply::mutable_empty, f.request_id(), std::move(done)); }}},
+    {F::kChangePhone, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::ChangePhoneRequest r;
+       *r.mutable_session() = SessionOf(ctx);
+       *r.mutable_request() = f.change_phone();
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC_FROM(ChangePhone, ctx.client_address), std::move(r),
+            &v1::Reply::mutable_account, f.request_id(), std::move(done)); }}},
     {F::kGetMe, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(GetAccount), UserRequest(ctx), &v1::Reply::mutable_account,
             f.request_id(), std::move(done)); }}},

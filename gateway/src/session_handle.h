@@ -34,6 +34,10 @@ class SessionHandle {
   virtual void PushEvents(std::vector<std::shared_ptr<const SharedEvent>> events) = 0;
   // Closes the session with `close_code` (graceful close handshake, bounded by a deadline).
   virtual void Kick(uint16_t close_code, std::string reason) = 0;
+  // A revocation of this session's user (Delivery.revocation): when it covers this connection's token,
+  // `kicked` (a KickedEvent) goes out and then the session closes with `close_code`.
+  virtual void Revoke(std::shared_ptr<const internal::Revocation> revocation, std::shared_ptr<const SharedEvent> kicked,
+                      uint16_t close_code, std::string reason) = 0;
   virtual uint64_t session_id() const = 0;
   // SteadyMs() (rate_limiter.h) of the last request this session decoded; 0 before the first.
   virtual int64_t last_request_ms() const = 0;

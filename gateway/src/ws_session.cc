@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <span>
 
+#include "common/status_code.h"
 #include "frame_queue.h"
 #include "rate_limiter.h"
 #include "router.h"
@@ -29,6 +30,21 @@ constexpr uint16_t kCloseSlowConsumer = 4008;
 
 bool IsAuthRequest(v1::ClientFrame::RequestCase c) {
   return c == v1::ClientFrame::kSignUp || c == v1::ClientFrame::kLogIn || c == v1::ClientFrame::kAuthenticate;
+}
+
+// Requests whose one-time code is checked (code_checks_per_connection, per-address quotas).
+bool IsCodeCheck(v1::ClientFrame::RequestCase c) {
+  return c == v1::ClientFrame::kSignUp || c == v1::ClientFrame::kLogIn || c == v1::ClientFrame::kChangePhone ||
+         c == v1::ClientFrame::kDeleteAccount;
+}
+
+// The close reason when a successful `frame` ends the asking connection's own session (log_out of
+// this device or of all, delete_account), else nullptr.
+const char* EndsOwnSession(const v1::ClientFrame& frame, uint64_t own_session) {
+  if (frame.request_case() == v1::ClientFrame::kDeleteAccount) return "account deleted";
+  if (frame.request_case() != v1::ClientFrame::kLogOut) return nullptr;
+  const auto& r = frame.log_out();
+  return r.all_devices() || r.session_id() == 0 || r.session_id() == own_session ? "signed out" : nullptr;
 }
 
 // One WebSocket connection, framed by ws_protocol. Everything runs on the socket's strand.
@@ -99,6 +115,16 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   void Kick(uint16_t code, std::string reason) override {
     net::post(socket_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
       self->CloseWith(code, std::move(reason));
+    });
+  }
+  void Revoke(std::shared_ptr<const internal::Revocation> r, std::shared_ptr<const SharedEvent> kicked, uint16_t code,
+              std::string reason) override {
+    net::post(socket_.get_executor(), [self = shared_from_this(), r = std::move(r), kicked = std::move(kicked), code,
+                                       reason = std::move(reason)]() mutable {
+      if (self->state_ != State::kAuthenticated || !self->RevocationMatches(*r)) return;
+      // The kicked event, then the close once it is written.
+      self->Enqueue(kicked->Frame(self->enc_));
+      self->CloseAfterQueued(code, std::move(reason));
     });
   }
   uint64_t session_id() const override { return id_; }
@@ -306,7 +332,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
       return SendReply(ErrorReply(rid, v1::UNAVAILABLE, "authentication in progress; retry after its reply"));
     const auto kind = frame.request_case();
     const bool code_request = kind == v1::ClientFrame::kRequestCode;
-    const bool code_check = kind == v1::ClientFrame::kSignUp || kind == v1::ClientFrame::kLogIn;
+    const bool code_check = IsCodeCheck(kind);
     if (code_request || code_check) {
       // Per connection, before the per-address and per-phone quotas of account-service: counted
       // whatever the answer, for the connection's life.
@@ -318,7 +344,8 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
         return SendReply(ErrorReply(rid, v1::RESOURCE_EXHAUSTED,
                                     code_request ? "too many code requests on this connection "
                                                    "(limits.gateway.code_requests_per_connection)"
-                                                 : "too many sign_up/log_in attempts on this connection "
+                                                 : "too many code checks (sign_up, log_in, change_phone, "
+                                                   "delete_account) on this connection "
                                                    "(limits.gateway.code_checks_per_connection)"));
       }
       ++used;
@@ -328,35 +355,77 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
                       id_,
                       ctx_.instance_id,
                       (code_request || code_check) && ip_slot_ ? ip_slot_->client() : std::string()};
-    if (frame.request_case() == v1::ClientFrame::kAuthenticate) {
-      // The authentication step: the token is checked here; the router only fetches the account.
-      TokenError err{};
-      auto claimed = ctx_.auth.Verify(frame.authenticate().token(), &err);
-      if (!claimed) return SendReply(ErrorReply(rid, v1::UNAUTHENTICATED, Authenticator::Refusal(err)));
-      rc.claimed = std::move(*claimed);
-    }
     if (IsAuthRequest(frame.request_case())) {
       state_ = State::kAuthenticating;
       auth_request_id_ = rid;
     }
     ++inflight_;
-    ctx_.router.Handle(rc, frame, [self = shared_from_this()](v1::Reply reply, std::optional<Identity> id) {
-      net::post(self->socket_.get_executor(), [self, reply = std::move(reply), id = std::move(id)]() mutable {
-        self->OnReply(std::move(reply), std::move(id));
+    if (frame.request_case() == v1::ClientFrame::kAuthenticate) {
+      // The authentication step: the token and its session are checked here, as for a token in the
+      // upgrade; the router only fetches the account.
+      TokenError err{};
+      auto claimed = ctx_.auth.Verify(frame.authenticate().token(), &err);
+      if (!claimed) return OnReply(ErrorReply(rid, v1::UNAUTHENTICATED, Authenticator::Refusal(err)), std::nullopt);
+      rc.claimed = *claimed;
+      ctx_.auth.CheckAccount(*claimed, [self = shared_from_this(), rc = std::move(rc),
+                                        frame = std::move(frame)](Authenticator::AccountVerdict v) mutable {
+        net::post(self->socket_.get_executor(), [self, v, rc = std::move(rc), frame = std::move(frame)] {
+          using V = Authenticator::AccountVerdict;
+          if (v == V::kAdmit) return self->Route(rc, frame);
+          self->OnReply(ErrorReply(frame.request_id(), v == V::kNoAccount ? v1::UNAUTHENTICATED : v1::UNAVAILABLE,
+                                   Authenticator::Refusal(v)),
+                        std::nullopt);
+        });
       });
-    });
+      return;
+    }
+    Route(rc, frame);
   }
 
-  void OnReply(v1::Reply reply, std::optional<Identity> id) {
+  void Route(const RequestContext& rc, const v1::ClientFrame& frame) {
+    const char* ends_session = EndsOwnSession(frame, identity_.session_id);
+    ctx_.router.Handle(rc, frame,
+                       [self = shared_from_this(), ends_session](v1::Reply reply, std::optional<Identity> id) {
+                         net::post(self->socket_.get_executor(),
+                                   [self, ends_session, reply = std::move(reply), id = std::move(id)]() mutable {
+                                     self->OnReply(std::move(reply), std::move(id), ends_session);
+                                   });
+                       });
+  }
+
+  void OnReply(v1::Reply reply, std::optional<Identity> id, const char* ends_session = nullptr) {
     --inflight_;
     if (closing()) return;  // the client is gone: never register a dead session
     if (state_ == State::kAuthenticating && reply.request_id() == auth_request_id_) state_ = State::kUnauthenticated;
+    const bool ok = reply.status() == v1::OK;
+    if (ok && reply.has_session()) {
+      // The exact claims of the token just issued (sign_up, log_in, refresh_token): a refreshed
+      // connection carries the new generation, so revocations of the older ones spare it.
+      if (auto claims = ctx_.auth.Verify(reply.session().token(), nullptr)) {
+        if (id)
+          *id = *claims;
+        else if (state_ == State::kAuthenticated && claims->user_id == identity_.user_id &&
+                 claims->session_id == identity_.session_id)
+          identity_.token_gen = claims->token_gen;
+      }
+    }
     if (id && id->user_id != 0 && state_ == State::kUnauthenticated) {
       BecomeAuthenticated(*id,
                           [self = shared_from_this(), reply = std::move(reply)]() mutable { self->SendReply(reply); });
       return;
     }
     SendReply(reply);
+    if (ok && ends_session) CloseAfterQueued(kCloseSessionEnded, ends_session);
+  }
+
+  // Whether a revocation of this session's user covers this connection's token.
+  bool RevocationMatches(const internal::Revocation& r) const {
+    if (r.skip_session_id() == id_ && r.skip_gateway_id() == ctx_.instance_id) return false;
+    if (r.below_gen() != 0 && identity_.token_gen >= r.below_gen()) return false;
+    if (r.all_sessions()) return true;
+    for (uint64_t s : r.session_ids())
+      if (s == identity_.session_id) return true;
+    return false;
   }
 
   void SendReply(const v1::Reply& reply) {
@@ -372,7 +441,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
 
   // Queues a data frame without starting a write. False once the session is closing.
   bool Enqueue(std::shared_ptr<const std::string> frame) {
-    if (closing()) return false;
+    if (closing() || pending_close_) return false;
     if (queue_.size() >= ctx_.limits.gateway.send_queue_max_frames ||
         queued_bytes_ + frame->size() > ctx_.limits.gateway.send_queue_max_bytes) {
       ++ctx_.counters.slow_consumer_kicks;
@@ -436,8 +505,20 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
         state_ = State::kCloseSent;
       return;
     }
+    if (pending_close_ && queue_.empty()) {
+      auto close = std::move(pending_close_);
+      return CloseWith(close->code, std::move(close->reason));
+    }
     if (control_.empty() && queue_.empty()) return wb_.reset();  // idle sessions keep no scratch
     DoWrite();
+  }
+
+  // CloseWith once every frame queued so far is written (a reply or kicked event must not be lost to
+  // the close). Frames queued meanwhile go out too.
+  void CloseAfterQueued(uint16_t code, std::string reason) {
+    if (closing()) return;
+    if (queue_.empty() && control_.empty() && !writing_) return CloseWith(code, std::move(reason));
+    pending_close_ = std::make_unique<PendingClose>(PendingClose{code, std::move(reason)});
   }
 
   // Starts a graceful close with `code` once the write in flight (if any) is done. Frames still
@@ -496,8 +577,13 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
   int64_t last_rx_ms_ = 0;
   FrameQueue queue_;  // empty = no heap memory (idle connections)
   size_t queued_bytes_ = 0;
-  std::string control_;             // control frames waiting for the next write
-  std::unique_ptr<WriteBatch> wb_;  // only while writing
+  std::string control_;  // control frames waiting for the next write
+  struct PendingClose {
+    uint16_t code;
+    std::string reason;
+  };
+  std::unique_ptr<PendingClose> pending_close_;  // CloseAfterQueued: once the queue is written
+  std::unique_ptr<WriteBatch> wb_;               // only while writing
   uint32_t inflight_ = 0;
   uint64_t auth_request_id_ = 0;  // the request that put the session in kAuthenticating
   State state_ = State::kUpgrading;

@@ -147,7 +147,7 @@ void PresenceServiceImpl::EvictOverCap(const std::vector<std::pair<uint64_t, std
     return;
   }
   v1::Event kicked;
-  kicked.mutable_kicked()->set_close_code(4010);
+  kicked.mutable_kicked()->set_close_code(kCloseKicked);
   kicked.mutable_kicked()->set_reason("too many sessions for this user; the one idle longest was closed");
   const std::string event = kicked.SerializeAsString();
   for (const auto& [user, order] : over) {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "account/validation.h"
+#include "account_fixture.h"
 #include "account_test_util.h"
 #include "common/shard.h"
 #include "common/status.h"
@@ -14,128 +15,15 @@
 namespace chat::account {
 namespace {
 
-using testing::BaseConfig;
+using testing::AccountServiceTest;
 using testing::CodeLines;
+using testing::kPhoneA;
+using testing::kPhoneB;
+using testing::kPhoneC;
 using testing::NewestCode;
 using testing::OtherCode;
 using testing::Shard;
 using testing::TempDir;
-
-constexpr char kPhoneA[] = "+8613800131234";
-constexpr char kPhoneB[] = "+4915112345678";
-constexpr char kPhoneC[] = "+12025550123";
-
-class AccountServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    now_ms_ = NowMs();
-    config_ = BaseConfig(run_dir_.path() + "/run");  // not yet existing: the sender creates it
-    config_.account = {ShardConfig{{"127.0.0.1:1"}, testing::NewAccountDatabase()}};
-    Start();
-  }
-  void TearDown() override {
-    shard_.reset();
-    testing::DropDatabase(config_.account[0].database);
-  }
-  // (Re)creates the service, e.g. after a config change.
-  void Start() {
-    shard_.reset();
-    shard_ = std::make_unique<Shard>(config_, 0, now_ms_, config_.run_dir);
-  }
-  AccountServiceImpl& svc() { return shard_->service; }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-
-  grpc::Status RequestCode(const std::string& phone, v1::RequestCodeResult* res = nullptr) {
-    grpc::ServerContext ctx;
-    v1::RequestCodeRequest req;
-    req.set_phone(phone);
-    v1::RequestCodeResult local;
-    return svc().RequestCode(&ctx, &req, res ? res : &local);
-  }
-  grpc::Status SignUp(const std::string& phone, const std::string& code, const std::string& name,
-                      v1::SessionResult* res, const std::string& device = "phone-1") {
-    grpc::ServerContext ctx;
-    v1::SignUpRequest req;
-    req.set_phone(phone);
-    req.set_code(code);
-    req.set_display_name(name);
-    req.set_device_id(device);
-    return svc().SignUp(&ctx, &req, res);
-  }
-  grpc::Status LogIn(const std::string& phone, const std::string& code, v1::SessionResult* res,
-                     const std::string& device = "phone-1") {
-    grpc::ServerContext ctx;
-    v1::LogInRequest req;
-    req.set_phone(phone);
-    req.set_code(code);
-    req.set_device_id(device);
-    return svc().LogIn(&ctx, &req, res);
-  }
-  std::string Code(const std::string& phone) { return NewestCode(config_.run_dir, phone); }
-
-  // Requests a code, reads it from the file and signs up; returns the session.
-  v1::SessionResult NewUser(const std::string& phone, const std::string& name) {
-    EXPECT_TRUE(RequestCode(phone).ok());
-    v1::SessionResult res;
-    auto st = SignUp(phone, Code(phone), name, &res);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return res;
-  }
-
-  grpc::Status SendRequest(uint64_t from, uint64_t to, const std::string& greeting,
-                           v1::SendFriendRequestResult* res = nullptr) {
-    grpc::ServerContext ctx;
-    internal::SendFriendRequestRequest req;
-    req.mutable_origin()->set_user_id(from);
-    req.mutable_origin()->set_session_id(11);
-    req.mutable_request()->set_user_id(to);
-    req.mutable_request()->set_greeting(greeting);
-    req.mutable_request()->set_source(v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH);
-    v1::SendFriendRequestResult local;
-    return svc().SendFriendRequest(&ctx, &req, res ? res : &local);
-  }
-  grpc::Status Accept(uint64_t me, uint64_t from, v1::Contact* res, uint64_t session_id = 22) {
-    grpc::ServerContext ctx;
-    internal::AcceptFriendRequestRequest req;
-    req.mutable_origin()->set_user_id(me);
-    req.mutable_origin()->set_session_id(session_id);
-    req.set_from_user_id(from);
-    return svc().AcceptFriendRequest(&ctx, &req, res);
-  }
-  v1::ContactsResult Contacts(uint64_t user) {
-    grpc::ServerContext ctx;
-    internal::UserIdRequest req;
-    req.set_user_id(user);
-    v1::ContactsResult res;
-    auto st = svc().ListContacts(&ctx, &req, &res);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return res;
-  }
-  v1::FriendRequestsResult Requests(uint64_t user) {
-    grpc::ServerContext ctx;
-    internal::UserIdRequest req;
-    req.set_user_id(user);
-    v1::FriendRequestsResult res;
-    auto st = svc().ListFriendRequests(&ctx, &req, &res);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return res;
-  }
-  std::vector<uint64_t> CheckFriends(uint64_t user, std::vector<uint64_t> others) {
-    grpc::ServerContext ctx;
-    internal::CheckFriendsRequest req;
-    req.set_user_id(user);
-    for (uint64_t o : others) req.add_other_ids(o);
-    internal::CheckFriendsResult res;
-    auto st = svc().CheckFriends(&ctx, &req, &res);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return {res.friend_ids().begin(), res.friend_ids().end()};
-  }
-
-  TempDir run_dir_;
-  std::atomic<int64_t> now_ms_{0};
-  ClusterConfig config_;
-  std::unique_ptr<Shard> shard_;
-};
 
 TEST_F(AccountServiceTest, RequestCodeSignUpAndLogInWithTheCodeFromTheFile) {
   v1::RequestCodeResult rc;
@@ -215,25 +103,40 @@ TEST_F(AccountServiceTest, ACodeSentBeforeTheSignerChangedStillWorksAndNewTokens
   EXPECT_EQ(err, TokenError::kUnknownKey);
 }
 
-TEST_F(AccountServiceTest, CheckAccountSaysWhetherTheAccountExistsAndNothingElse) {
+TEST_F(AccountServiceTest, CheckAccountSaysWhetherTheTokensSessionIsLiveAndNothingElse) {
   ASSERT_TRUE(RequestCode(kPhoneA).ok());
   v1::SessionResult s;
   ASSERT_TRUE(SignUp(kPhoneA, Code(kPhoneA), "Alice", &s).ok());
-  auto check = [&](uint64_t user, internal::AccountCheckResult* res) {
-    grpc::ServerContext ctx;
-    internal::UserIdRequest req;
-    req.set_user_id(user);
-    return svc().CheckAccount(&ctx, &req, res);
-  };
+  internal::SessionKey k = Key(s);
+  EXPECT_NE(k.session_id(), 0u);
+  EXPECT_EQ(k.session_id(), s.session_id());
+  EXPECT_EQ(k.token_gen(), 1u);
+  grpc::ServerContext ctx;
   internal::AccountCheckResult res;
-  ASSERT_TRUE(check(s.account().profile().user_id(), &res).ok());
+  ASSERT_TRUE(svc().CheckAccount(&ctx, &k, &res).ok());
   EXPECT_TRUE(res.active());
   // The reply carries the flag alone: no phone number reaches a gateway this way.
   EXPECT_EQ(res.ByteSizeLong(), 2u);
-  res.Clear();
-  ASSERT_TRUE(check((uint64_t{1} << 62) + 4242, &res).ok());
-  EXPECT_FALSE(res.active());
-  EXPECT_EQ(check(0, &res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // No such account; a real account with another session id, a later generation, or none at all
+  // (a token from before sessions).
+  internal::SessionKey other = k;
+  other.set_user_id((uint64_t{1} << 62) + 4242);
+  EXPECT_FALSE(Admitted(other));
+  other = k;
+  other.set_session_id(k.session_id() ^ 1);
+  EXPECT_FALSE(Admitted(other));
+  other = k;
+  other.set_token_gen(2);
+  EXPECT_FALSE(Admitted(other));
+  other = k;
+  other.set_session_id(0);
+  other.set_token_gen(0);
+  EXPECT_FALSE(Admitted(other));
+  // Expired with the token.
+  Advance(int64_t{config_.limits.account.token_ttl_s} * 1000 + 1);
+  EXPECT_FALSE(Admitted(k));
+  k.set_user_id(0);
+  EXPECT_EQ(svc().CheckAccount(&ctx, &k, &res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(AccountServiceTest, CodeFileLinesHaveTimePhoneAndCode) {
@@ -409,19 +312,17 @@ TEST_F(AccountServiceTest, RefreshTokenAndDisplayName) {
   auto a = NewUser(kPhoneA, "Alice");
   const uint64_t id = a.account().profile().user_id();
   Advance(1000 * 1000);
-  grpc::ServerContext ctx;
-  internal::RefreshTokenRequest rreq;
-  rreq.set_user_id(id);
-  rreq.set_device_id("phone-1");
   v1::SessionResult r;
-  ASSERT_TRUE(svc().RefreshToken(&ctx, &rreq, &r).ok());
+  ASSERT_TRUE(Refresh(Key(a), &r).ok());
   EXPECT_GT(r.token_expires_ms(), a.token_expires_ms());
   auto claims = TokenSigner(config_.token_keys).Verify(r.token(), now_ms_ / 1000);
   ASSERT_TRUE(claims.has_value());
   EXPECT_EQ(claims->user_id, id);
-  rreq.set_user_id(12345);
-  EXPECT_EQ(svc().RefreshToken(&ctx, &rreq, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  internal::SessionKey nobody = Key(a);
+  nobody.set_user_id(12345);
+  EXPECT_EQ(Refresh(nobody, &r).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 
+  grpc::ServerContext ctx;
   internal::SetDisplayNameRequest sreq;
   sreq.set_user_id(id);
   sreq.set_display_name("\xE5\xBC\xA0\xE4\xB8\x89");

@@ -49,6 +49,11 @@ class FakeSession : public SessionHandle {
     for (auto& e : es) events.push_back(std::move(e));
   }
   void Kick(uint16_t code, std::string) override { kicked = code; }
+  void Revoke(std::shared_ptr<const internal::Revocation> r, std::shared_ptr<const SharedEvent>, uint16_t code,
+              std::string) override {
+    revocations.push_back(std::move(r));
+    revoke_code = code;
+  }
   uint64_t session_id() const override { return id_; }
   int64_t last_request_ms() const override { return 0; }
   const internal::SessionRef& presence_ref() const override { return ref_; }
@@ -57,6 +62,8 @@ class FakeSession : public SessionHandle {
   std::vector<std::shared_ptr<const SharedEvent>> events;
   int pushes = 0;  // PushEvents calls
   uint16_t kicked = 0;
+  std::vector<std::shared_ptr<const internal::Revocation>> revocations;  // the session matches them itself
+  uint16_t revoke_code = 0;
 
  private:
   uint64_t id_;
@@ -225,6 +232,46 @@ TEST(RequestRouter, EveryRequestKindOfTheSchemaHasARoute) {
   EXPECT_FALSE(RequestRouter::Routed(v1::ClientFrame::REQUEST_NOT_SET));
 }
 
+TEST(SessionHub, ARevocationReachesEverySessionOfItsUserAndForgetsTheUsersChecks) {
+  SessionHub hub;
+  std::vector<uint64_t> forgotten;
+  hub.set_on_revoke([&](uint64_t user) { forgotten.push_back(user); });
+  auto a1 = std::make_shared<FakeSession>(1), a2 = std::make_shared<FakeSession>(2);
+  auto b = std::make_shared<FakeSession>(3);
+  hub.Add(100, a1);
+  hub.Add(100, a2);
+  hub.Add(200, b);
+  v1::Event kicked;
+  kicked.mutable_kicked()->set_close_code(4011);
+  kicked.mutable_kicked()->set_reason("signed out");
+  internal::Delivery d;
+  d.add_user_ids(100);
+  d.set_event(kicked.SerializeAsString());
+  d.mutable_revocation()->add_session_ids(555);
+  EXPECT_EQ(hub.Revoke(d.SerializeAsString()), 2);
+  EXPECT_EQ(forgotten, std::vector<uint64_t>{100});
+  ASSERT_EQ(a1->revocations.size(), 1u);
+  EXPECT_EQ(a1->revocations[0]->session_ids(0), 555u);
+  EXPECT_EQ(a2->revocations.size(), 1u);
+  EXPECT_EQ(a1->revoke_code, 4011);
+  EXPECT_TRUE(b->revocations.empty());
+  // A user with no session here: the cache still forgets it.
+  d.set_user_ids(0, 300);
+  EXPECT_EQ(hub.Revoke(d.SerializeAsString()), 0);
+  EXPECT_EQ(forgotten, (std::vector<uint64_t>{100, 300}));
+  // Malformed: no revocation, no kicked event, or not one user.
+  d.clear_revocation();
+  EXPECT_EQ(hub.Revoke(d.SerializeAsString()), -1);
+  d.mutable_revocation()->set_all_sessions(true);
+  d.set_event("junk");
+  EXPECT_EQ(hub.Revoke(d.SerializeAsString()), -1);
+  d.set_event(kicked.SerializeAsString());
+  d.add_user_ids(100);
+  EXPECT_EQ(hub.Revoke(d.SerializeAsString()), -1);
+  EXPECT_EQ(hub.Revoke("\xff\xff"), -1);
+  EXPECT_EQ(forgotten.size(), 2u);
+}
+
 TEST(Authenticator, AcceptsItsOwnTokensOnlyAndSaysWhyNot) {
   const TokenKeys keys = TokenKeys::Single("gw", "gateway-unit-test-secret-0123456789");
   const Authenticator auth(keys, Limits{}.gateway, nullptr);
@@ -250,39 +297,50 @@ TEST(Authenticator, AcceptsItsOwnTokensOnlyAndSaysWhyNot) {
 }
 
 TEST(AccountCache, FreshThenStaleThenEvictedOrInvalidated) {
+  auto T = [](uint64_t user) { return TokenRef{user, 1, 1}; };
   AccountCache cache(/*ttl_ms=*/1000, /*max_entries=*/3);
-  EXPECT_EQ(cache.Look(1, 0), AccountCache::Entry::kNone);
-  cache.Confirm(1, 0);
-  EXPECT_EQ(cache.Look(1, 999), AccountCache::Entry::kFresh);
-  EXPECT_EQ(cache.Look(1, 1000), AccountCache::Entry::kStale);  // the TTL is exclusive
-  cache.Confirm(1, 1000);                                       // re-confirmed: fresh again
-  EXPECT_EQ(cache.Look(1, 1500), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look(T(1), 0), AccountCache::Entry::kNone);
+  cache.Confirm(T(1), 0);
+  EXPECT_EQ(cache.Look(T(1), 999), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look(T(1), 1000), AccountCache::Entry::kStale);  // the TTL is exclusive
+  cache.Confirm(T(1), 1000);                                       // re-confirmed: fresh again
+  EXPECT_EQ(cache.Look(T(1), 1500), AccountCache::Entry::kFresh);
   // Bounded: a fourth user evicts the least recently confirmed (2), not the re-confirmed 1.
-  cache.Confirm(2, 1100);
-  cache.Confirm(3, 1200);
-  cache.Confirm(1, 1300);
-  cache.Confirm(4, 1400);
+  cache.Confirm(T(2), 1100);
+  cache.Confirm(T(3), 1200);
+  cache.Confirm(T(1), 1300);
+  cache.Confirm(T(4), 1400);
   EXPECT_EQ(cache.size(), 3u);
-  EXPECT_EQ(cache.Look(2, 1400), AccountCache::Entry::kNone);
-  EXPECT_EQ(cache.Look(1, 1400), AccountCache::Entry::kFresh);
-  EXPECT_EQ(cache.Look(3, 1400), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look(T(2), 1400), AccountCache::Entry::kNone);
+  EXPECT_EQ(cache.Look(T(1), 1400), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look(T(3), 1400), AccountCache::Entry::kFresh);
   // The deactivation hook forgets a user at once.
   cache.Invalidate(3);
-  EXPECT_EQ(cache.Look(3, 1400), AccountCache::Entry::kNone);
+  EXPECT_EQ(cache.Look(T(3), 1400), AccountCache::Entry::kNone);
   EXPECT_EQ(cache.size(), 2u);
   cache.Invalidate(3);  // twice is harmless
+  // Tokens are told apart by session and generation; a revocation forgets them all.
+  cache.Confirm({1, 1, 2}, 1400);
+  EXPECT_EQ(cache.Look({1, 1, 2}, 1400), AccountCache::Entry::kFresh);
+  EXPECT_EQ(cache.Look({1, 2, 1}, 1400), AccountCache::Entry::kNone);
+  EXPECT_EQ(cache.Look({1, 1, 3}, 1400), AccountCache::Entry::kNone);
+  EXPECT_EQ(cache.Look(T(1), 1400), AccountCache::Entry::kFresh);
+  for (uint32_t gen = 10; gen < 10 + AccountCache::kTokensPerUser; ++gen) cache.Confirm({1, 1, gen}, 1500 + gen);
+  EXPECT_EQ(cache.Look(T(1), 1600), AccountCache::Entry::kNone) << "beyond kTokensPerUser the oldest goes";
+  cache.Invalidate(1);
+  EXPECT_EQ(cache.Look({1, 1, 10}, 1600), AccountCache::Entry::kNone);
   // max_entries 0: nothing is kept.
   AccountCache off(1000, 0);
-  off.Confirm(1, 0);
-  EXPECT_EQ(off.Look(1, 0), AccountCache::Entry::kNone);
+  off.Confirm(T(1), 0);
+  EXPECT_EQ(off.Look(T(1), 0), AccountCache::Entry::kNone);
 }
 
 // An account-service whose answers the test gives by hand, counting the questions.
 class FakeDirectory : public AccountDirectory {
  public:
-  void Check(uint64_t user_id, std::function<void(AccountDirectory::Answer)> done) override {
+  void Check(const TokenRef& token, std::function<void(AccountDirectory::Answer)> done) override {
     std::lock_guard lock(mu_);
-    asked_.push_back(user_id);
+    asked_.push_back(token.user_id);
     pending_.push_back(std::move(done));
   }
   size_t asked() {
@@ -319,9 +377,10 @@ TEST(Authenticator, AccountCheckIsCachedSharedAndSurvivesAnOutageForKnownUsers) 
   using V = Authenticator::AccountVerdict;
   std::vector<V> got;
   auto record = [&](V v) { got.push_back(v); };
+  auto Id = [](uint64_t user) { return Identity{user, "phone-1", 3, 1}; };
 
   // Three connections of one uncached user at once: one question, three answers.
-  for (int i = 0; i < 3; ++i) auth.CheckAccount(7, record);
+  for (int i = 0; i < 3; ++i) auth.CheckAccount(Id(7), record);
   EXPECT_EQ(fake.asked(), 1u);
   EXPECT_TRUE(got.empty());
   fake.Reply(AccountDirectory::Answer::kActive);
@@ -330,39 +389,39 @@ TEST(Authenticator, AccountCheckIsCachedSharedAndSurvivesAnOutageForKnownUsers) 
   // Within the TTL: answered inline, nothing asked.
   got.clear();
   now = 999;
-  auth.CheckAccount(7, record);
+  auth.CheckAccount(Id(7), record);
   EXPECT_EQ(got, (std::vector<V>{V::kAdmit}));
   EXPECT_EQ(fake.asked(), 1u);
 
   // After the TTL it asks again; account-service is down, and the user was known: admitted.
   got.clear();
   now = 5000;
-  auth.CheckAccount(7, record);
+  auth.CheckAccount(Id(7), record);
   EXPECT_EQ(fake.asked(), 2u);
   fake.Reply(AccountDirectory::Answer::kUnreachable);
   EXPECT_EQ(got, (std::vector<V>{V::kAdmit}));
   // An unknown user during the outage: a retryable refusal.
   got.clear();
-  auth.CheckAccount(8, record);
+  auth.CheckAccount(Id(8), record);
   fake.Reply(AccountDirectory::Answer::kUnreachable);
   EXPECT_EQ(got, (std::vector<V>{V::kUnavailable}));
   EXPECT_STREQ(Authenticator::Refusal(V::kUnavailable), "account check unavailable; retry shortly");
 
   // No such account: refused, and a cached user who is gone is forgotten.
   got.clear();
-  auth.CheckAccount(7, record);
+  auth.CheckAccount(Id(7), record);
   fake.Reply(AccountDirectory::Answer::kNotActive);
   EXPECT_EQ(got, (std::vector<V>{V::kNoAccount}));
-  EXPECT_EQ(auth.cache().Look(7, now), AccountCache::Entry::kNone);
-  EXPECT_STREQ(Authenticator::Refusal(V::kNoAccount), "account not found; log in again");
+  EXPECT_EQ(auth.cache().Look(TokenRef::Of(Id(7)), now), AccountCache::Entry::kNone);
+  EXPECT_STREQ(Authenticator::Refusal(V::kNoAccount), "session ended or account not found; log in again");
 
   // The deactivation hook: a fresh entry is dropped and the next connection asks again.
   got.clear();
-  auth.CheckAccount(9, record);
+  auth.CheckAccount(Id(9), record);
   fake.Reply(AccountDirectory::Answer::kActive);
   const size_t before = fake.asked();
   auth.InvalidateAccount(9);
-  auth.CheckAccount(9, record);
+  auth.CheckAccount(Id(9), record);
   EXPECT_EQ(fake.asked(), before + 1);
   fake.Reply(AccountDirectory::Answer::kNotActive);
   EXPECT_EQ(got, (std::vector<V>{V::kAdmit, V::kNoAccount}));

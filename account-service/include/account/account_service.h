@@ -39,6 +39,8 @@ inline constexpr char kLocalOnlyMetadata[] = "x-chat-local-only";
 inline constexpr size_t kMaxClientAddressChars = 64;  // longer: treated as absent
 // At most this many ids per GetProfiles / CheckFriends request.
 inline constexpr int kMaxIdsPerRequest = 1000;
+// Shown for a deleted account wherever a profile is (its id stays in history); UserProfile.deleted is set.
+inline constexpr char kDeletedUserName[] = "Deleted user";
 // At most this many pending friend requests are listed.
 inline constexpr int kMaxListedFriendRequests = 1000;
 // Every kPurgeEveryRequestCodes-th request_code of a replica (refused ones included) first deletes up
@@ -46,6 +48,12 @@ inline constexpr int kMaxListedFriendRequests = 1000;
 // the at most one row each request can add, so the table stays bounded by the phones of the last day.
 inline constexpr uint64_t kPurgeEveryRequestCodes = 64;
 inline constexpr int kPurgeBatchRows = 1000;
+
+// What others see of a user (a deleted account: kDeletedUserName, no handle), and what its owner sees.
+v1::UserProfile ToProfile(const UserRow& u);
+void FillAccount(const UserRow& u, v1::Account* out);
+bool ValidUserId(uint64_t id);
+bool ValidCodeSyntax(const std::string& code);
 
 // The seams the service uses; all borrowed, and they must outlive the service.
 struct AccountServiceDeps {
@@ -81,8 +89,13 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status LogIn(grpc::ServerContext*, const v1::LogInRequest*, v1::SessionResult*) override;
   grpc::Status RefreshToken(grpc::ServerContext*, const internal::RefreshTokenRequest*, v1::SessionResult*) override;
   grpc::Status GetAccount(grpc::ServerContext*, const internal::UserIdRequest*, v1::Account*) override;
-  grpc::Status CheckAccount(grpc::ServerContext*, const internal::UserIdRequest*,
-                            internal::AccountCheckResult*) override;
+  grpc::Status CheckAccount(grpc::ServerContext*, const internal::SessionKey*, internal::AccountCheckResult*) override;
+  grpc::Status ListDevices(grpc::ServerContext*, const internal::SessionKey*, v1::DevicesResult*) override;
+  grpc::Status LogOut(grpc::ServerContext*, const internal::LogOutRequest*, v1::Empty*) override;
+  grpc::Status DeleteAccount(grpc::ServerContext*, const internal::DeleteAccountRequest*, v1::Empty*) override;
+  grpc::Status ChangePhone(grpc::ServerContext*, const internal::ChangePhoneRequest*, v1::Account*) override;
+  grpc::Status PhoneOp(grpc::ServerContext*, const internal::PhoneOpRequest*, v1::Empty*) override;
+  grpc::Status OpenSession(grpc::ServerContext*, const internal::OpenSessionRequest*, v1::SessionResult*) override;
   grpc::Status SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest*, v1::Account*) override;
   grpc::Status SetHandle(grpc::ServerContext*, const internal::SetHandleRequest*, v1::Account*) override;
   grpc::Status ClaimHandle(grpc::ServerContext*, const internal::HandleClaim*, v1::Empty*) override;
@@ -133,7 +146,35 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   // ShardOfHandle: here or over gRPC. ALREADY_EXISTS when another user holds it.
   Status ClaimOrReleaseHandle(bool claim, const std::string& handle_lower, uint64_t user, int64_t hold_until_ms);
   Status HandleClaimLocal(bool claim, const internal::HandleClaim& c);
-  void FillSession(const UserRow& user, const std::string& device_id, int64_t now_ms, v1::SessionResult* out) const;
+  // ---- sessions (sessions.cc)
+  struct DeviceInfo {
+    std::string device_id, device_name, platform;
+  };
+  // Checks the device id and normalizes name and platform (text policy, max_device_name_chars).
+  Status NormalizeDevice(DeviceInfo* d) const;
+  // Inside t: a new session of `user` on `device` (replacing that device's session, ending the idlest
+  // beyond max_devices_per_user). Appends its events (revocations, a new-device notice) to *events;
+  // the caller records and publishes them with its commit.
+  Status OpenSessionIn(pqxx::work& t, uint64_t user, const DeviceInfo& device, int64_t now_ms, SessionRow* out,
+                       std::vector<FanoutItem>* events);
+  // A session's token and the account, for the session's owner.
+  void FillSession(const UserRow& user, const SessionRow& s, v1::SessionResult* out) const;
+  // The revocation of `session_ids` (or all) of `user`, below_gen 0 = every generation, sparing the
+  // connection `keep` (may be null). Published on kRevocationChannel.
+  FanoutItem RevocationItem(uint64_t user, const std::vector<uint64_t>& session_ids, bool all, uint32_t below_gen,
+                            const internal::Origin* keep, uint32_t close_code, const std::string& reason) const;
+  // INVALID_ARGUMENT / UNAUTHENTICATED unless the key names a session of a local user.
+  Status CheckSessionKey(const internal::SessionKey& k) const;
+  // The local user's live session `k` (right generation, account not deleted), inside t.
+  Status RequireLiveSession(pqxx::work& t, const internal::SessionKey& k, int64_t now_ms, UserRow* user);
+
+  // ---- phone numbers (phones.cc): each number on its shard ShardOfPhone
+  // One step on the number's shard: here, or over gRPC.
+  Status PhoneStep(internal::PhoneOpRequest::Op op, const std::string& phone, const std::string& code, uint64_t user,
+                   int64_t free_from_ms);
+  Status PhoneStepLocal(const internal::PhoneOpRequest& req);
+  // FAILED_PRECONDITION: the number belonged to an account deleted less than deleted_phone_reuse_after_s ago.
+  Status DeletedNumberWait(int64_t wait_ms) const;
   // Profiles of `ids` from whichever shard owns each (this one from its database, others over
   // gRPC). Unknown ids are omitted. UNAVAILABLE if a needed shard cannot be asked.
   Status FetchProfiles(const std::vector<uint64_t>& ids, ProfileMap* out);

@@ -22,6 +22,12 @@ struct UserRow {
   std::string display_name;
   int64_t created_ms = 0;
   int64_t handle_changed_ms = 0;  // when the user last set a handle; 0 = never
+  int64_t deleted_ms = 0;         // when the account was deleted; 0 = it is not
+};
+
+struct PhoneRow {
+  uint64_t user_id = 0;
+  int64_t free_from_ms = 0;  // 0: in use; else released, may sign up again from then
 };
 
 struct CodeRow {
@@ -31,6 +37,18 @@ struct CodeRow {
   int tries = 0;             // wrong guesses of this code
   int64_t day_start_ms = 0;  // start of the phone's current 24 h window
   int day_count = 0;         // codes sent in that window
+};
+
+struct SessionRow {
+  uint64_t user_id = 0;
+  uint64_t session_id = 0;
+  uint32_t token_gen = 1;
+  std::string device_id;
+  std::string device_name;
+  std::string platform;
+  int64_t created_ms = 0;
+  int64_t last_active_ms = 0;
+  int64_t expires_ms = 0;
 };
 
 struct RequestRow {
@@ -81,7 +99,24 @@ bool InsertUser(pqxx::work& t, const UserRow& u);
 std::optional<UserRow> UserById(pqxx::work& t, uint64_t id);
 // Like UserById, but locks the user's row: serializes changes to that user's friend edges.
 std::optional<UserRow> LockUser(pqxx::work& t, uint64_t id);
+// The account row carrying this phone (users.phone, a copy: phones is the authority).
 std::optional<UserRow> UserByPhone(pqxx::work& t, const std::string& phone);
+// Records that the account was deleted at now_ms: phone, handle and name go (handle_lower becomes
+// "~<id>", which no lookup can match); its sessions, friendships and pending requests to it are
+// deleted. Returns the ids of the sessions deleted.
+std::vector<uint64_t> DeleteUser(pqxx::work& t, uint64_t id, int64_t now_ms);
+bool SetPhone(pqxx::work& t, uint64_t id, const std::string& phone);
+
+// --- phone numbers (on the shard ShardOfPhone(phone), for accounts of any shard)
+// The number's row, locked until the transaction ends.
+std::optional<PhoneRow> LockPhone(pqxx::work& t, const std::string& phone);
+// The number becomes user's unless another account has it in use or it is released and not yet
+// free. Idempotent for the holder. One statement: of concurrent claims exactly one wins.
+bool ClaimPhone(pqxx::work& t, const std::string& phone, uint64_t user, int64_t now_ms);
+// The holder's number is free for a new sign-up from free_from_ms (only while in use).
+void ReleasePhone(pqxx::work& t, const std::string& phone, uint64_t user, int64_t free_from_ms);
+// Deletes up to max_rows numbers free since before cutoff_ms; returns how many.
+int PurgeFreePhones(pqxx::work& t, int64_t cutoff_ms, int max_rows);
 std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handle_lower);
 // Users among `ids` (unknown ids omitted, order unspecified).
 std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids);
@@ -98,6 +133,25 @@ bool SetHandleCase(pqxx::work& t, uint64_t id, const std::string& handle);
 bool ClaimHandle(pqxx::work& t, const std::string& handle_lower, uint64_t user, int64_t now_ms);
 // The holder lets the handle go: others may claim it from hold_until_ms. No-op for anyone else.
 void ReleaseHandle(pqxx::work& t, const std::string& handle_lower, uint64_t user, int64_t hold_until_ms);
+
+// --- sessions (on the user's shard; one per device id)
+// Stores s, replacing the user's session on the same device id. Returns the replaced session's id
+// (0: none). False in *inserted when s.session_id is taken (the caller draws another).
+uint64_t PutSession(pqxx::work& t, const SessionRow& s, bool* inserted);
+std::optional<SessionRow> SessionOf(pqxx::work& t, uint64_t user, uint64_t session_id);
+// The user's sessions that expire after now_ms, most recently active first.
+std::vector<SessionRow> LiveSessionsOf(pqxx::work& t, uint64_t user, int64_t now_ms);
+// Moves a live session (token_gen == gen, not expired at now_ms) to gen + 1 with a new expiry.
+// Returns the new generation, 0 when the session is gone, expired or gen is not its current one.
+uint32_t RefreshSession(pqxx::work& t, uint64_t user, uint64_t session_id, uint32_t gen, int64_t expires_ms,
+                        int64_t now_ms);
+// Records activity at now_ms if the last was before stale_before_ms (a read, not a write, otherwise).
+void TouchSession(pqxx::work& t, uint64_t user, uint64_t session_id, int64_t now_ms, int64_t stale_before_ms);
+// Deletes one session (session_id != 0) or all of the user's; returns the ids deleted.
+std::vector<uint64_t> DeleteSessions(pqxx::work& t, uint64_t user, uint64_t session_id);
+// Deletes the user's sessions expired at now_ms and then, beyond the `keep` most recently active,
+// the idlest; returns the ids deleted beyond `keep` (expired ones need no revocation).
+std::vector<uint64_t> TrimSessions(pqxx::work& t, uint64_t user, int64_t now_ms, uint32_t keep);
 
 // --- friend requests (stored on the receiver's shard)
 // Stores or refreshes the request. True when the receiver should be told (a friendRequest event):

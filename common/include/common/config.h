@@ -148,6 +148,9 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(account, uint32_t, address_code_checks_per_hour, 30, 0, kNoMax)    /* sign_up/log_in per address; 0 = off */ \
   X(account, uint32_t, address_phone_code_checks_per_day, 10, 0, kNoMax) /* per address and phone; 0 = off */ \
   X(account, uint64_t, token_ttl_s, 30ull * 24 * 3600, 0, kNoMax) \
+  X(account, uint32_t, max_devices_per_user, 20, 1, 1000)              /* sessions; then the idlest ends */ \
+  X(account, uint32_t, max_device_name_chars, 64, 0, 1000)             /* device_name and platform */ \
+  X(account, uint32_t, deleted_phone_reuse_after_s, 30u * 24 * 3600, 0, kNoMax) /* deleted account's phone */ \
   X(account, uint32_t, handle_change_interval_s, 365u * 24 * 3600, 0, kNoMax) /* a user sets a handle once per */ \
   X(account, uint32_t, handle_hold_s, 90u * 24 * 3600, 0, kNoMax)       /* a released handle is nobody else's */ \
   X(account, uint32_t, max_display_name_chars, 32, 0, kNoMax) \

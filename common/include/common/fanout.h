@@ -5,6 +5,7 @@
 // here are logged and counted, never returned to the sender.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,9 @@ struct FanoutItem {
   uint64_t skip_session_id = 0;
   std::string conversation_id;
   uint64_t outbox_id = 0;  // the outbox row this item came from (common/outbox.h), 0 = none
+  // Set: a revocation of user_ids[0]'s tokens (event: the KickedEvent), published once on
+  // kRevocationChannel to every gateway instead of to the gateways presence names.
+  std::optional<internal::Revocation> revocation;
 };
 
 // Seam: where delivered outbox items are acknowledged (common/outbox.h implements it). Thread-safe.

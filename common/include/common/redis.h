@@ -25,6 +25,9 @@ namespace chat {
 
 // The pub/sub channel a gateway subscribes to: every Delivery (services.proto) for its sessions.
 std::string GatewayChannel(const std::string& gateway_id);
+// The channel every gateway also subscribes to: revocations (Delivery.revocation) of any user, which
+// must reach gateways that hold no session of that user too (their account-check caches).
+inline constexpr char kRevocationChannel[] = "gw-all.revoked";
 
 struct RedisReply {
   enum class Type { kNil, kString, kInteger, kArray, kStatus, kError } type = Type::kNil;

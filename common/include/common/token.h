@@ -1,7 +1,8 @@
 #pragma once
 // Session tokens, issued by account-service and verified locally by every gateway with the cluster's
 // token keys. Two formats:
-//   v2.<key id>.<base64url(user_id:device_id:expires_s)>.<base64url(HMAC-SHA256)>   (issued today)
+//   v2.<key id>.<base64url(user_id:device_id:expires_s:session_id:token_gen)>.<base64url(HMAC-SHA256)>
+//      (issued today; tokens from before sessions lack the last two fields and name no session)
 //   v1.<base64url(user_id:device_id:expires_s)>.<base64url(HMAC-SHA256)>            (before key ids)
 // The MAC covers everything before its dot. A v2 token is verified with the key it names, a v1
 // token with the one key marked `legacy_v1`; a token naming no configured key is refused.
@@ -19,6 +20,11 @@ struct TokenClaims {
   uint64_t user_id = 0;
   std::string device_id;
   int64_t expires_s = 0;  // unix seconds
+  // The account-service session the token belongs to (its row on the user's account shard), and
+  // which of that session's tokens it is: a refresh issues generation + 1 and the older ones die.
+  // 0 = a token from before sessions, which CheckAccount refuses.
+  uint64_t session_id = 0;  // 1..2^63-1
+  uint32_t token_gen = 0;   // >= 1 with a session
 };
 
 enum class TokenError { kMalformed, kBadSignature, kExpired, kUnknownKey };
