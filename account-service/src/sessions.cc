@@ -128,7 +128,8 @@ Status AccountServiceImpl::RequireLiveSession(pqxx::work& t, const internal::Ses
   auto u = store::UserById(t, k.user_id());
   if (!u || u->deleted_ms != 0) return Unauthenticated("session ended; log in again");
   auto s = store::SessionOf(t, k.user_id(), k.session_id());
-  if (!s || s->token_gen != k.token_gen() || s->expires_ms <= now_ms) return Unauthenticated("session ended; log in again");
+  if (!s || s->token_gen != k.token_gen() || s->expires_ms <= now_ms)
+    return Unauthenticated("session ended; log in again");
   *user = std::move(*u);
   return OkStatus();
 }
@@ -242,8 +243,8 @@ grpc::Status AccountServiceImpl::LogOut(grpc::ServerContext*, const internal::Lo
           const std::vector<uint64_t> ended = store::DeleteSessions(t, me.user_id(), target);
           if (ended.empty()) return NotFound("no such session");
           // The asking connection closes itself after its reply (a reply must never be lost to the close).
-          items.push_back(RevocationItem(me.user_id(), ended, all, 0, &req->origin(), kCloseSessionEnded,
-                                         "signed out"));
+          items.push_back(
+              RevocationItem(me.user_id(), ended, all, 0, &req->origin(), kCloseSessionEnded, "signed out"));
           RecordEvents(t, &items);
           return OkStatus();
         },

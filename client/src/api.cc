@@ -142,6 +142,31 @@ v1::Reply SetHandle(Connection& conn, const std::string& handle, milliseconds ti
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_set_handle()->set_handle(handle); });
 }
 
+v1::Reply ListDevices(Connection& conn, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_devices(); });
+}
+
+v1::Reply LogOut(Connection& conn, uint64_t session_id, bool all_devices, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    f.mutable_log_out()->set_session_id(session_id);
+    f.mutable_log_out()->set_all_devices(all_devices);
+  });
+}
+
+v1::Reply DeleteAccount(Connection& conn, const std::string& code, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_delete_account()->set_code(code); });
+}
+
+v1::Reply ChangePhone(Connection& conn, const std::string& new_phone, const std::string& code,
+                      const std::string& new_code, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    auto* r = f.mutable_change_phone();
+    r->set_new_phone(new_phone);
+    r->set_code(code);
+    r->set_new_code(new_code);
+  });
+}
+
 v1::Reply LookupUser(Connection& conn, const std::string& handle, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_lookup_user()->set_handle(handle); });
 }

@@ -519,6 +519,7 @@ class WsSession : public SessionHandle, public std::enable_shared_from_this<WsSe
     if (closing()) return;
     if (queue_.empty() && control_.empty() && !writing_) return CloseWith(code, std::move(reason));
     pending_close_ = std::make_unique<PendingClose>(PendingClose{code, std::move(reason)});
+    if (!writing_) DoWrite();
   }
 
   // Starts a graceful close with `code` once the write in flight (if any) is done. Frames still

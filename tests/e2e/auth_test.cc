@@ -56,19 +56,26 @@ TEST_F(AccountCheck, ValidlySignedTokenOfNoAccountIsRefused) {
     EXPECT_EQ(http, 401) << error;
     EXPECT_NE(error.find("account not found"), std::string::npos) << error;
   }
-  // The authenticate request: NOT_FOUND, and the connection stays unauthenticated.
+  // The authenticate request: UNAUTHENTICATED (as for a bad token), and the connection stays
+  // unauthenticated.
   std::string error;
   auto c = Connection::Connect(cluster().Options(0, kJson), &error);
   ASSERT_TRUE(c) << error;
   v1::Reply r = client::Authenticate(*c, token);
-  EXPECT_EQ(r.status(), v1::NOT_FOUND) << client::DescribeError(r);
+  EXPECT_EQ(r.status(), v1::UNAUTHENTICATED) << client::DescribeError(r);
   r = client::GetMe(*c);
   EXPECT_EQ(r.status(), v1::UNAUTHENTICATED) << "a token of no account authenticated the connection";
-  // A real user's token, signed the same way, gets in.
+  // A real user's token without a session (the format from before sessions) is refused too; signed
+  // the same way with her live session, it gets in.
   User alice = cluster().SignUp(0, kProto, "Alice");
   int http = 0;
-  auto ok =
-      Upgrade(cluster(), 0, cluster().signer().Issue({alice.id, alice.device_id, InAnHour()}), false, &http, &error);
+  EXPECT_FALSE(
+      Upgrade(cluster(), 0, cluster().signer().Issue({alice.id, alice.device_id, InAnHour()}), false, &http, &error));
+  EXPECT_EQ(http, 401) << error;
+  auto claims = cluster().signer().Verify(alice.token, InAnHour() - 3600);
+  ASSERT_TRUE(claims);
+  claims->expires_s = InAnHour();
+  auto ok = Upgrade(cluster(), 0, cluster().signer().Issue(*claims), false, &http, &error);
   ASSERT_TRUE(ok) << error;
   r = client::GetMe(*ok);
   ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);

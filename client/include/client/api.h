@@ -69,6 +69,13 @@ v1::Reply SetDisplayName(Connection& conn, const std::string& display_name,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply SetHandle(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply LookupUser(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ListDevices(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
+// session_id 0 = this device; all_devices = every one.
+v1::Reply LogOut(Connection& conn, uint64_t session_id = 0, bool all_devices = false,
+                 std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply DeleteAccount(Connection& conn, const std::string& code, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ChangePhone(Connection& conn, const std::string& new_phone, const std::string& code,
+                      const std::string& new_code, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply GetProfiles(Connection& conn, const std::vector<uint64_t>& user_ids,
                       std::chrono::milliseconds timeout = kDefaultTimeout);
 

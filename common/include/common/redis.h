@@ -26,8 +26,9 @@ namespace chat {
 // The pub/sub channel a gateway subscribes to: every Delivery (services.proto) for its sessions.
 std::string GatewayChannel(const std::string& gateway_id);
 // The channel every gateway also subscribes to: revocations (Delivery.revocation) of any user, which
-// must reach gateways that hold no session of that user too (their account-check caches).
-inline constexpr char kRevocationChannel[] = "gw-all.revoked";
+// must reach gateways that hold no session of that user too (their account-check caches). Inside the
+// gateways' ACL pattern "gw.*", and never an instance's channel ("gw.<id>.<boot id>" has two dots).
+inline constexpr char kRevocationChannel[] = "gw.revoked";
 
 struct RedisReply {
   enum class Type { kNil, kString, kInteger, kArray, kStatus, kError } type = Type::kNil;
