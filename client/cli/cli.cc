@@ -62,6 +62,12 @@ Account:
   login --phone P                   log in and save the token in the profile
   whoami                            your account
   set-handle HANDLE                 choose your handle (6-20 characters; once a year)
+  devices                           your signed-in devices (sessions)
+  logout [SESSION_ID|all]           log out this device, another one (its session id from
+                                    `devices`), or every device
+  change-phone --phone NEW          move your account to another number (codes to both:
+                                    --code for the current number, --new-code for NEW)
+  delete-account                    delete your account (a code to your number; --code)
   lookup HANDLE                     find a user by handle
 
 Contacts:
@@ -94,8 +100,8 @@ Environment: CHAT_CODES_FILE overrides the env file's; CHAT_CLI_CONFIG_DIR moves
 
 // Options that take a value; everything else starting with "--" must be a flag.
 const std::set<std::string>& ValueOptions() {
-  static const std::set<std::string> k = {"url",  "env",      "profile", "code",   "phone",
-                                          "name", "greeting", "limit",   "timeout"};
+  static const std::set<std::string> k = {"url",  "env",      "profile", "code",    "phone",
+                                          "name", "greeting", "limit",   "timeout", "new-code"};
   return k;
 }
 const std::set<std::string>& FlagOptions() {
@@ -472,6 +478,10 @@ class Cli {
         {"login", &Cli::CmdLogIn},
         {"whoami", &Cli::CmdWhoAmI},
         {"set-handle", &Cli::CmdSetHandle},
+        {"devices", &Cli::CmdDevices},
+        {"logout", &Cli::CmdLogOut},
+        {"change-phone", &Cli::CmdChangePhone},
+        {"delete-account", &Cli::CmdDeleteAccount},
         {"lookup", &Cli::CmdLookup},
         {"add-friend", &Cli::CmdAddFriend},
         {"requests", &Cli::CmdRequests},
@@ -509,9 +519,10 @@ class Cli {
     return 0;
   }
 
-  // The code: --code, else request one and take it from the codes file, else ask on stdin.
-  std::string ObtainCode(Connection& conn, const std::string& phone) {
-    if (!Opt("code").empty()) return Opt("code");
+  // The code: --code (or the option `option`), else request one and take it from the codes file,
+  // else ask on stdin.
+  std::string ObtainCode(Connection& conn, const std::string& phone, const char* option = "code") {
+    if (!Opt(option).empty()) return Opt(option);
     int64_t before = client::UnixMillis();
     Check(client::RequestCode(conn, phone, timeout_));
     if (!codes_file_.empty()) {
@@ -567,6 +578,55 @@ class Cli {
     NeedWords(1, "set-handle HANDLE");
     auto r = Check(client::SetHandle(Conn(), words_[0], timeout_));
     std::cout << "your handle is now @" << Safe(r.account().profile().handle()) << std::endl;
+    return 0;
+  }
+
+  int CmdDevices() {
+    auto r = Check(client::ListDevices(Conn(), timeout_));
+    for (const auto& d : r.devices().devices()) {
+      std::cout << (d.current() ? "* " : "  ") << d.session_id() << "  " << Safe(d.device_id());
+      if (!d.device_name().empty()) std::cout << " \"" << Safe(d.device_name()) << "\"";
+      if (!d.platform().empty()) std::cout << " (" << Safe(d.platform()) << ")";
+      std::cout << ", signed in " << FormatTime(d.created_ms()) << ", last active " << FormatTime(d.last_active_ms())
+                << std::endl;
+    }
+    return 0;
+  }
+
+  int CmdLogOut() {
+    if (words_.size() > 1) throw UsageError{"usage: logout [SESSION_ID|all]"};
+    const std::string what = words_.empty() ? "" : words_[0];
+    uint64_t session = 0;
+    if (!what.empty() && what != "all") {
+      try {
+        session = std::stoull(what);
+      } catch (const std::exception&) {
+        throw UsageError{"logout takes a session id from `devices`, or `all`"};
+      }
+    }
+    Check(client::LogOut(Conn(), session, what == "all", timeout_));
+    std::cout << (what == "all" ? "logged out every device"
+                  : session     ? "logged out that device"
+                                : "logged out")
+              << std::endl;
+    return 0;
+  }
+
+  int CmdChangePhone() {
+    const std::string new_phone = Required("phone");
+    auto me = Check(client::GetMe(Conn(), timeout_));
+    const std::string code = ObtainCode(Conn(), me.account().phone());
+    const std::string new_code = ObtainCode(Conn(), new_phone, "new-code");
+    auto r = Check(client::ChangePhone(Conn(), new_phone, code, new_code, timeout_));
+    std::cout << "your number is now " << Safe(r.account().phone()) << std::endl;
+    return 0;
+  }
+
+  int CmdDeleteAccount() {
+    auto me = Check(client::GetMe(Conn(), timeout_));
+    const std::string code = ObtainCode(Conn(), me.account().phone());
+    Check(client::DeleteAccount(Conn(), code, timeout_));
+    std::cout << "account deleted" << std::endl;
     return 0;
   }
 

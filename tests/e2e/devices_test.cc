@@ -159,8 +159,7 @@ TEST_F(Devices, ADeletedAccountEndsEverywhereAndLeavesADeletedUserInOthersViews)
   const std::string handle = alice.handle;
 
   v1::Reply r = client::DeleteAccount(alice.c(), "000000");
-  EXPECT_TRUE(r.status() == v1::PERMISSION_DENIED || r.status() == v1::FAILED_PRECONDITION)
-      << client::DescribeError(r);
+  EXPECT_TRUE(r.status() == v1::PERMISSION_DENIED || r.status() == v1::FAILED_PRECONDITION) << client::DescribeError(r);
   EXPECT_EQ(client::GetMe(alice.c()).status(), v1::OK) << "a wrong code deleted something";
   const std::string code = CodeFor(alice.c(), alice.phone);
   r = client::DeleteAccount(alice.c(), code);
