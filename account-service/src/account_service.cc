@@ -384,13 +384,7 @@ grpc::Status AccountServiceImpl::LogIn(grpc::ServerContext* ctx, const v1::LogIn
             if (pst.error_code() == grpc::StatusCode::NOT_FOUND) return none;
             return PeerFailure("OpenSession", pst);
           }
-          user = store::LockUser(t, owner->user_id);
-          if (!user || user->deleted_ms != 0) return none;
-          if (user->phone != phone && store::SetPhone(t, user->id, phone))
-            user->phone = phone;  // heals a change cut short
-          if (auto s = OpenSessionIn(t, user->id, device, now, &session, &items); !s.ok()) return s;
-          RecordEvents(t, &items);
-          return OkStatus();
+          return LogInLocal(t, owner->user_id, phone, device, now, &user, &session, &items);
         },
         "LogIn");
     if (!st.ok()) return st;

@@ -90,6 +90,21 @@ grpc::Status AccountServiceImpl::PhoneOp(grpc::ServerContext*, const internal::P
   return Guarded("PhoneOp", [&]() -> Status { return PhoneStepLocal(*req); });
 }
 
+Status AccountServiceImpl::LogInLocal(pqxx::work& t, uint64_t user_id, const std::string& phone,
+                                      const DeviceInfo& device, int64_t now_ms, std::optional<UserRow>* user,
+                                      SessionRow* session, std::vector<FanoutItem>* events) {
+  *user = store::LockUser(t, user_id);
+  if (!*user || (*user)->deleted_ms != 0) {
+    user->reset();
+    return NotFound("no account for this phone number; sign up first");
+  }
+  if ((*user)->phone != phone && store::SetPhone(t, user_id, phone))
+    (*user)->phone = phone;  // heals a cut-short change
+  if (auto s = OpenSessionIn(t, user_id, device, now_ms, session, events); !s.ok()) return s;
+  RecordEvents(t, events);
+  return OkStatus();
+}
+
 grpc::Status AccountServiceImpl::OpenSession(grpc::ServerContext*, const internal::OpenSessionRequest* req,
                                              v1::SessionResult* res) {
   return Guarded("OpenSession", [&]() -> Status {
@@ -106,12 +121,7 @@ grpc::Status AccountServiceImpl::OpenSession(grpc::ServerContext*, const interna
         pool_,
         [&](pqxx::work& t) -> Status {
           items.clear();
-          user = store::LockUser(t, req->user_id());
-          if (!user || user->deleted_ms != 0) return NotFound("no account for this phone number; sign up first");
-          if (user->phone != req->phone() && store::SetPhone(t, user->id, req->phone())) user->phone = req->phone();
-          if (auto s = OpenSessionIn(t, user->id, device, now, &session, &items); !s.ok()) return s;
-          RecordEvents(t, &items);
-          return OkStatus();
+          return LogInLocal(t, req->user_id(), req->phone(), device, now, &user, &session, &items);
         },
         "OpenSession");
     if (!st.ok()) return st;

@@ -173,6 +173,10 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   Status PhoneStep(internal::PhoneOpRequest::Op op, const std::string& phone, const std::string& code, uint64_t user,
                    int64_t free_from_ms);
   Status PhoneStepLocal(const internal::PhoneOpRequest& req);
+  // Inside t: the session of a log-in with `phone` (already verified) to the local account user_id,
+  // its events recorded. NOT_FOUND when the account is gone or deleted (*user reset).
+  Status LogInLocal(pqxx::work& t, uint64_t user_id, const std::string& phone, const DeviceInfo& device, int64_t now_ms,
+                    std::optional<UserRow>* user, SessionRow* session, std::vector<FanoutItem>* events);
   // FAILED_PRECONDITION: the number belonged to an account deleted less than deleted_phone_reuse_after_s ago.
   Status DeletedNumberWait(int64_t wait_ms) const;
   // Profiles of `ids` from whichever shard owns each (this one from its database, others over
