@@ -133,7 +133,7 @@ TEST_F(AccountServiceTest, CheckAccountSaysWhetherTheTokensSessionIsLiveAndNothi
   other.set_token_gen(0);
   EXPECT_FALSE(Admitted(other));
   // Expired with the token.
-  Advance(int64_t{config_.limits.account.token_ttl_s} * 1000 + 1);
+  Advance(static_cast<int64_t>(config_.limits.account.token_ttl_s) * 1000 + 1);
   EXPECT_FALSE(Admitted(k));
   k.set_user_id(0);
   EXPECT_EQ(svc().CheckAccount(&ctx, &k, &res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
