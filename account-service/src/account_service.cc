@@ -10,6 +10,7 @@
 
 #include "account/secure_random.h"
 #include "account/validation.h"
+#include "common/friends.h"
 #include "common/log.h"
 #include "common/shard.h"
 #include "common/status.h"
@@ -687,15 +688,18 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
     fr->set_source(r.source());
     fr->set_created_ms(now);
     bool already = false;
+    bool reconnect = false;  // `to` still lists `from`, who had deleted them: no approval needed
     bool notify = false;
     const int64_t renotify_before = now - int64_t{limits_.account.friend_request_renotify_s} * 1000;
     st = WithTransaction(
         pool_,
         [&](pqxx::work& t) -> Status {
-          already = false;
+          already = reconnect = false;
           if (auto target = store::UserById(t, to); !target || target->deleted_ms != 0) return NotFound("no such user");
-          if (store::HasEdge(t, to, from)) {
-            already = true;
+          if (!store::BlockedAmong(t, to, {from}).empty()) return PermissionDenied(kRejectedByReceiver);
+          if (const auto edge = store::EdgesAmong(t, to, {from}); !edge.empty()) {
+            already = !edge[0].peer_removed;
+            reconnect = edge[0].peer_removed;
             return OkStatus();
           }
           notify = store::UpsertRequest(t, RequestRow{to, from, greeting, r.source(), now}, renotify_before);
@@ -704,11 +708,44 @@ grpc::Status AccountServiceImpl::SendFriendRequest(grpc::ServerContext*, const i
         },
         "SendFriendRequest");
     if (!st.ok()) return st;
+    if (reconnect) return Reconnect(req->origin(), to, res);
     res->set_already_friends(already);
     if (already || !notify) return OkStatus();
     events_.Publish(std::move(items));
     return OkStatus();
   });
+}
+
+Status AccountServiceImpl::Reconnect(const internal::Origin& origin, uint64_t to, v1::SendFriendRequestResult* res) {
+  const uint64_t from = origin.user_id();
+  ProfileMap profiles;
+  if (auto st = FetchProfiles({to}, &profiles); !st.ok()) return st;
+  if (!profiles.count(to) || profiles[to].deleted()) return NotFound("no such user");
+  const int64_t now = now_ms_();
+  // 1. The re-adder's edge on their shard (cap-checked), then 2. ours loses peer_removed: until 2,
+  //    messages stay refused both ways, and a repeated request completes it.
+  if (auto st = PutEdgeOnOwner(from, to, now); !st.ok()) {
+    if (st.code() == v1::FAILED_PRECONDITION) return FriendLimitReached(limits_.account.max_friends);
+    return Unavailable("could not complete the friendship right now; retry");
+  }
+  std::vector<FanoutItem> items(1);
+  items[0].user_ids = {from};
+  auto* c = items[0].event.mutable_friend_added()->mutable_contact();
+  *c->mutable_profile() = profiles[to];
+  c->set_conversation_id(DirectConversationId(from, to));
+  c->set_since_ms(now);
+  auto st = WithTransaction(
+      pool_,
+      [&](pqxx::work& t) {
+        store::PutEdge(t, to, from, now);
+        RecordEvents(t, &items);
+        return OkStatus();
+      },
+      "SendFriendRequest.reconnect");
+  if (!st.ok()) return st;
+  events_.Publish(std::move(items));
+  res->set_already_friends(true);
+  return OkStatus();
 }
 
 Status AccountServiceImpl::PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms) {
@@ -891,26 +928,30 @@ grpc::Status AccountServiceImpl::ListContacts(grpc::ServerContext*, const intern
     const uint64_t me = req->user_id();
     if (!ValidUserId(me)) return InvalidArgument("user_id is required");
     std::vector<EdgeRow> edges;
+    std::vector<uint64_t> blocked;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) {
           edges = store::EdgesOf(t, me, static_cast<int>(limits_.account.max_friends));
+          blocked = store::BlockedBy(t, me, static_cast<int>(kMaxListedBlocks));
           return OkStatus();
         },
         "ListContacts");
     if (!st.ok()) return st;
-    std::vector<uint64_t> ids;
+    std::vector<uint64_t> ids = blocked;
     for (const auto& e : edges) ids.push_back(e.friend_id);
     ProfileMap profiles;
     st = FetchProfiles(ids, &profiles);
     if (!st.ok()) return st;
+    const std::unordered_set<uint64_t> blocked_set(blocked.begin(), blocked.end());
     for (const auto& e : edges) {
       auto it = profiles.find(e.friend_id);
       if (it == profiles.end() || it->second.deleted()) continue;  // the friend's account is gone
-      auto* c = res->add_contacts();
-      *c->mutable_profile() = it->second;
-      c->set_conversation_id(DirectConversationId(me, e.friend_id));
-      c->set_since_ms(e.since_ms);
+      *res->add_contacts() = ContactOf(me, e, it->second, blocked_set.count(e.friend_id) > 0);
+    }
+    for (uint64_t id : blocked) {
+      auto it = profiles.find(id);
+      if (it != profiles.end()) *res->add_blocked() = it->second;
     }
     return OkStatus();
   });
@@ -925,19 +966,26 @@ grpc::Status AccountServiceImpl::CheckFriends(grpc::ServerContext*, const intern
     std::vector<uint64_t> ids;
     for (uint64_t id : Dedup(req->other_ids()))
       if (ValidUserId(id)) ids.push_back(id);
-    std::vector<uint64_t> friends;
+    std::vector<uint64_t> friends, blocked;
     auto st = WithTransaction(
         pool_,
         [&](pqxx::work& t) {
           friends = store::FriendsAmong(t, req->user_id(), ids);
+          blocked.clear();
+          if (req->inbound()) blocked = store::BlockedAmong(t, req->user_id(), ids);
           return OkStatus();
         },
         "CheckFriends");
     if (!st.ok()) return st;
-    // Answer in request order.
+    // Answer in request order; a blocked user is rejected, friend or not.
     std::unordered_set<uint64_t> set(friends.begin(), friends.end());
-    for (uint64_t id : ids)
-      if (set.count(id)) res->add_friend_ids(id);
+    std::unordered_set<uint64_t> rejected(blocked.begin(), blocked.end());
+    for (uint64_t id : ids) {
+      if (rejected.count(id))
+        res->add_rejected_ids(id);
+      else if (set.count(id))
+        res->add_friend_ids(id);
+    }
     return OkStatus();
   });
 }

@@ -137,22 +137,47 @@ constexpr const char* kEdgeCountSql = "SELECT count(*) FROM friendships WHERE us
 
 constexpr const char* kInsertEdge = "acct_insert_edge";
 constexpr const char* kInsertEdgeSql =
-    "INSERT INTO friendships (user_id, friend_id, since) VALUES ($1, $2, " TS("$3") ") "
-    "ON CONFLICT (user_id, friend_id) DO NOTHING";
-
-constexpr const char* kEdgeSince = "acct_edge_since";
-constexpr const char* kEdgeSinceSql = "SELECT " MS("since") " FROM friendships WHERE user_id = $1 AND friend_id = $2";
+    "INSERT INTO friendships AS f (user_id, friend_id, since) VALUES ($1, $2, " TS("$3") ") "
+    "ON CONFLICT (user_id, friend_id) DO UPDATE SET peer_removed = false RETURNING " MS("f.since");
 
 constexpr const char* kDeleteEdge = "acct_delete_edge";
-constexpr const char* kDeleteEdgeSql = "DELETE FROM friendships WHERE user_id = $1 AND friend_id = $2";
+constexpr const char* kDeleteEdgeSql = "DELETE FROM friendships WHERE user_id = $1 AND friend_id = $2 RETURNING 1";
+
+constexpr const char* kMarkPeerRemoved = "acct_mark_peer_removed";
+constexpr const char* kMarkPeerRemovedSql =
+    "UPDATE friendships SET peer_removed = true WHERE user_id = $1 AND friend_id = $2";
+
+constexpr const char* kSetRemark = "acct_set_remark";
+constexpr const char* kSetRemarkSql =
+    "UPDATE friendships SET remark = NULLIF($3, '') WHERE user_id = $1 AND friend_id = $2 RETURNING 1";
+
+#define EDGE_COLUMNS "friend_id, " MS("since") ", coalesce(remark, ''), peer_removed"
 
 constexpr const char* kEdgesOf = "acct_edges_of";
 constexpr const char* kEdgesOfSql =
-    "SELECT friend_id, " MS("since") " FROM friendships WHERE user_id = $1 ORDER BY since, friend_id LIMIT $2";
+    "SELECT " EDGE_COLUMNS " FROM friendships WHERE user_id = $1 ORDER BY since, friend_id LIMIT $2";
+
+constexpr const char* kEdgesAmong = "acct_edges_among";
+constexpr const char* kEdgesAmongSql =
+    "SELECT " EDGE_COLUMNS " FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[])";
 
 constexpr const char* kFriendsAmong = "acct_friends_among";
 constexpr const char* kFriendsAmongSql =
-    "SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[])";
+    "SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) AND NOT peer_removed";
+
+constexpr const char* kBlock = "acct_block";
+constexpr const char* kBlockSql =
+    "INSERT INTO blocks (user_id, blocked_id, since) VALUES ($1, $2, " TS("$3") ") ON CONFLICT DO NOTHING";
+constexpr const char* kUnblock = "acct_unblock";
+constexpr const char* kUnblockSql = "DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2 RETURNING 1";
+constexpr const char* kBlockedAmong = "acct_blocked_among";
+constexpr const char* kBlockedAmongSql =
+    "SELECT blocked_id FROM blocks WHERE user_id = $1 AND blocked_id = ANY($2::bigint[])";
+constexpr const char* kBlockedBy = "acct_blocked_by";
+constexpr const char* kBlockedBySql =
+    "SELECT blocked_id FROM blocks WHERE user_id = $1 ORDER BY since, blocked_id LIMIT $2";
+constexpr const char* kDeleteBlocksOf = "acct_delete_blocks_of";
+constexpr const char* kDeleteBlocksOfSql = "DELETE FROM blocks WHERE user_id = $1";
 
 // The device's previous session goes first (a statement of its own: the unique (user, device) check
 // of the insert must not meet it).
@@ -328,10 +353,17 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kHasEdge, kHasEdgeSql},
       {kEdgeCount, kEdgeCountSql},
       {kInsertEdge, kInsertEdgeSql},
-      {kEdgeSince, kEdgeSinceSql},
       {kDeleteEdge, kDeleteEdgeSql},
+      {kMarkPeerRemoved, kMarkPeerRemovedSql},
+      {kSetRemark, kSetRemarkSql},
       {kEdgesOf, kEdgesOfSql},
+      {kEdgesAmong, kEdgesAmongSql},
       {kFriendsAmong, kFriendsAmongSql},
+      {kBlock, kBlockSql},
+      {kUnblock, kUnblockSql},
+      {kBlockedAmong, kBlockedAmongSql},
+      {kBlockedBy, kBlockedBySql},
+      {kDeleteBlocksOf, kDeleteBlocksOfSql},
       {kDeleteUser, kDeleteUserSql},
       {kDeleteEdgesOf, kDeleteEdgesOfSql},
       {kDeleteRequestsTo, kDeleteRequestsToSql},
@@ -435,6 +467,7 @@ bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name) {
 std::vector<uint64_t> DeleteUser(pqxx::work& t, uint64_t id, int64_t now_ms) {
   if (t.exec_prepared(kDeleteUser, Id(id), now_ms).empty()) return {};
   t.exec_prepared(kDeleteEdgesOf, Id(id));
+  t.exec_prepared(kDeleteBlocksOf, Id(id));
   t.exec_prepared(kDeleteRequestsTo, Id(id));
   return DeleteSessions(t, id, 0);
 }
@@ -531,28 +564,68 @@ bool HasEdge(pqxx::work& t, uint64_t user, uint64_t friend_id) {
 int64_t EdgeCount(pqxx::work& t, uint64_t user) { return t.exec_prepared(kEdgeCount, Id(user))[0][0].as<int64_t>(); }
 
 int64_t PutEdge(pqxx::work& t, uint64_t user, uint64_t friend_id, int64_t since_ms) {
-  t.exec_prepared(kInsertEdge, Id(user), Id(friend_id), since_ms);
-  return t.exec_prepared(kEdgeSince, Id(user), Id(friend_id))[0][0].as<int64_t>();
+  return t.exec_prepared(kInsertEdge, Id(user), Id(friend_id), since_ms)[0][0].as<int64_t>();
 }
 
-void DeleteEdge(pqxx::work& t, uint64_t user, uint64_t friend_id) {
-  t.exec_prepared(kDeleteEdge, Id(user), Id(friend_id));
+bool DeleteEdge(pqxx::work& t, uint64_t user, uint64_t friend_id) {
+  return !t.exec_prepared(kDeleteEdge, Id(user), Id(friend_id)).empty();
 }
 
-std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit) {
-  auto r = t.exec_prepared(kEdgesOf, Id(user), limit);
+void MarkPeerRemoved(pqxx::work& t, uint64_t user, uint64_t friend_id) {
+  t.exec_prepared(kMarkPeerRemoved, Id(user), Id(friend_id));
+}
+
+bool SetRemark(pqxx::work& t, uint64_t user, uint64_t friend_id, const std::string& remark) {
+  return !t.exec_prepared(kSetRemark, Id(user), Id(friend_id), remark).empty();
+}
+
+namespace {
+std::vector<EdgeRow> ToEdges(const pqxx::result& r) {
   std::vector<EdgeRow> out;
   out.reserve(r.size());
-  for (const auto& row : r) out.push_back({static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<int64_t>()});
+  for (const auto& row : r)
+    out.push_back({static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<int64_t>(), row[2].as<std::string>(),
+                   row[3].as<bool>()});
   return out;
+}
+std::vector<uint64_t> ToIds(const pqxx::result& r) {
+  std::vector<uint64_t> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(static_cast<uint64_t>(row[0].as<int64_t>()));
+  return out;
+}
+}  // namespace
+
+std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit) {
+  return ToEdges(t.exec_prepared(kEdgesOf, Id(user), limit));
+}
+
+std::vector<EdgeRow> EdgesAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return {};
+  return ToEdges(t.exec_prepared(kEdgesAmong, Id(user), BigintArray(ids)));
+}
+
+void Block(pqxx::work& t, uint64_t user, uint64_t blocked_id, int64_t now_ms) {
+  t.exec_prepared(kBlock, Id(user), Id(blocked_id), now_ms);
+}
+
+bool Unblock(pqxx::work& t, uint64_t user, uint64_t blocked_id) {
+  return !t.exec_prepared(kUnblock, Id(user), Id(blocked_id)).empty();
+}
+
+std::vector<uint64_t> BlockedAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return {};
+  return ToIds(t.exec_prepared(kBlockedAmong, Id(user), BigintArray(ids)));
+}
+
+std::vector<uint64_t> BlockedBy(pqxx::work& t, uint64_t user, int limit) {
+  return ToIds(t.exec_prepared(kBlockedBy, Id(user), limit));
 }
 
 std::vector<uint64_t> FriendsAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids) {
   std::vector<uint64_t> out;
   if (ids.empty()) return out;
-  auto r = t.exec_prepared(kFriendsAmong, Id(user), BigintArray(ids));
-  for (const auto& row : r) out.push_back(static_cast<uint64_t>(row[0].as<int64_t>()));
-  return out;
+  return ToIds(t.exec_prepared(kFriendsAmong, Id(user), BigintArray(ids)));
 }
 
 }  // namespace store

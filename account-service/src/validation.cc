@@ -19,6 +19,10 @@ Status NormalizeGreeting(std::string* greeting, size_t max_chars) {
   return NormalizeText("greeting", {TextKind::kName, 0, max_chars}, greeting);
 }
 
+Status NormalizeRemark(std::string* remark, size_t max_chars) {
+  return NormalizeText("remark", {TextKind::kName, 0, max_chars}, remark);
+}
+
 bool ValidHandle(std::string_view h) {
   if (h.size() < kMinHandleChars || h.size() > kMaxHandleChars) return false;
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };

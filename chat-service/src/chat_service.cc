@@ -99,14 +99,14 @@ void ChatServiceImpl::SendAsync(const internal::SendRequest& req, std::chrono::s
     });
   };
   if (ask_friend == 0) return submit(std::move(send));
-  const uint64_t sender = send.sender_id;
-  friends_.FriendsAmongAsync(sender, {ask_friend},
-                             [submit, done, ask_friend, send = std::move(send)](Result<FriendSet> found) mutable {
-                               if (!found.ok()) return done(found.status(), {});
-                               if (!found->count(ask_friend))
-                                 return done(PermissionDenied("you can only message friends"), {});
-                               submit(std::move(send));
-                             });
+  friends_.InboundAsync(ask_friend, send.sender_id,
+                        [submit, done, send = std::move(send)](Result<Inbound> verdict) mutable {
+                          if (!verdict.ok()) return done(verdict.status(), {});
+                          if (*verdict == Inbound::kRejected) return done(PermissionDenied(kRejectedByReceiver), {});
+                          if (*verdict == Inbound::kNotFriend)
+                            return done(PermissionDenied("you can only message friends"), {});
+                          submit(std::move(send));
+                        });
 }
 
 Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, PendingSend* send, uint64_t* ask_friend) {
@@ -126,8 +126,8 @@ Status ChatServiceImpl::PrepareSend(const internal::SendRequest& req, PendingSen
   if (conv.kind == ParsedConversation::kDirect) {
     if (sender != conv.a && sender != conv.b) return PermissionDenied("you are not part of this conversation");
     const uint64_t peer = sender == conv.a ? conv.b : conv.a;
-    // A cached friendship is decided here; otherwise SendAsync asks before submitting.
-    if (!friends_.KnownFriends(sender, peer)) *ask_friend = peer;
+    // A cached answer is decided here; otherwise SendAsync asks the peer's shard before submitting.
+    if (!friends_.KnownAccepted(peer, sender)) *ask_friend = peer;
     send->direct = true;
     send->user_a = conv.a;
     send->user_b = conv.b;

@@ -200,6 +200,24 @@ v1::Reply ListContacts(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_contacts(); });
 }
 
+v1::Reply SetRemark(Connection& conn, uint64_t user_id, const std::string& remark, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    f.mutable_set_remark()->set_user_id(user_id);
+    f.mutable_set_remark()->set_remark(remark);
+  });
+}
+
+v1::Reply BlockUser(Connection& conn, uint64_t user_id, bool blocked, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    f.mutable_block_user()->set_user_id(user_id);
+    f.mutable_block_user()->set_blocked(blocked);
+  });
+}
+
+v1::Reply DeleteContact(Connection& conn, uint64_t user_id, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_delete_contact()->set_user_id(user_id); });
+}
+
 v1::Reply SendText(Connection& conn, const std::string& conversation_id, const std::string& client_msg_id,
                    const std::string& text, milliseconds timeout) {
   v1::MessageContent content;

@@ -1,7 +1,6 @@
 #include "common/friends.h"
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 
 #include "common/shard.h"
@@ -37,101 +36,74 @@ Result<FriendSet> GrpcFriendChecker::FriendsAmong(uint64_t user_id, const std::v
   return friends;
 }
 
-void GrpcFriendChecker::FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) {
+void GrpcFriendChecker::InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) {
   if (stubs_.size() == 0) return done(Unavailable("no account shards configured"));
-  if (others.empty()) return done(FriendSet{});
-  // One call per request; the last completion answers. gRPC keeps nothing alive for us: the state
-  // holds every context, request and result until then.
+  // gRPC keeps nothing alive for us: the state holds the context, request and result until then.
   struct Call {
     std::unique_ptr<grpc::ClientContext> ctx;
     internal::CheckFriendsRequest req;
     internal::CheckFriendsResult res;
+    InboundDone done;
   };
-  struct State {
-    std::vector<Call> calls;
-    std::atomic<size_t> pending{0};
-    std::mutex mu;
-    FriendSet friends;  // mu
-    Status failure;     // mu: the first failure
-    FriendsDone done;
-  };
-  auto state = std::make_shared<State>();
-  state->done = std::move(done);
-  for (auto& req : Requests(user_id, others))
-    state->calls.push_back(Call{MakeContext(deadline_ms_), std::move(req), {}});
-  state->pending = state->calls.size();
-  auto& stub = stubs_.at(ShardOfUser(user_id, stubs_.size()));
-  for (Call& call : state->calls) {
-    stub.async()->CheckFriends(call.ctx.get(), &call.req, &call.res, [state, &call](grpc::Status st) {
-      {
-        std::lock_guard lk(state->mu);
-        if (!st.ok() && state->failure.ok()) state->failure = PeerFailure("account CheckFriends", st);
-        if (st.ok()) state->friends.insert(call.res.friend_ids().begin(), call.res.friend_ids().end());
-      }
-      if (state->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-      if (!state->failure.ok()) return state->done(state->failure);
-      state->done(std::move(state->friends));
-    });
-  }
+  auto call = std::make_shared<Call>();
+  call->ctx = MakeContext(deadline_ms_);
+  call->req.set_user_id(recipient);
+  call->req.add_other_ids(sender);
+  call->req.set_inbound(true);
+  call->done = std::move(done);
+  auto& stub = stubs_.at(ShardOfUser(recipient, stubs_.size()));
+  stub.async()->CheckFriends(call->ctx.get(), &call->req, &call->res, [call, sender](grpc::Status st) {
+    if (!st.ok()) return call->done(PeerFailure("account CheckFriends", st));
+    const auto& rejected = call->res.rejected_ids();
+    const auto& accepted = call->res.friend_ids();
+    if (std::find(rejected.begin(), rejected.end(), sender) != rejected.end()) return call->done(Inbound::kRejected);
+    call->done(std::find(accepted.begin(), accepted.end(), sender) != accepted.end() ? Inbound::kAccepted
+                                                                                     : Inbound::kNotFriend);
+  });
 }
 
-bool CachingFriendChecker::KnownFriends(uint64_t user_id, uint64_t other_id) {
+bool CachingFriendChecker::KnownAccepted(uint64_t recipient, uint64_t sender) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lk(mu_);
-  auto it = positive_.find(std::minmax(user_id, other_id));
-  if (it == positive_.end()) return false;
+  auto it = accepted_.find({recipient, sender});
+  if (it == accepted_.end()) return false;
   if (it->second > now) return true;
-  positive_.erase(it);
+  accepted_.erase(it);
   return false;
 }
 
-void CachingFriendChecker::Remember(uint64_t a, uint64_t b, std::chrono::steady_clock::time_point now) {
+void CachingFriendChecker::InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) {
+  if (KnownAccepted(recipient, sender)) return done(Inbound::kAccepted);
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t generation = 0;
+  {
+    std::lock_guard lk(mu_);
+    generation = generation_;
+  }
+  inner_.InboundAsync(recipient, sender,
+                      [this, recipient, sender, now, generation, done = std::move(done)](Result<Inbound> r) {
+                        if (r.ok() && *r == Inbound::kAccepted && ttl_.count() > 0 && (!live_ || live_())) {
+                          std::lock_guard lk(mu_);
+                          if (generation == generation_) {  // no change arrived while it was asked
+                            if (accepted_.size() >= max_entries_) accepted_.clear();
+                            accepted_[{recipient, sender}] = now + ttl_;
+                          }
+                        }
+                        done(std::move(r));
+                      });
+}
+
+void CachingFriendChecker::Forget(uint64_t a, uint64_t b) {
   std::lock_guard lk(mu_);
-  if (positive_.size() >= max_entries_) positive_.clear();
-  positive_[std::minmax(a, b)] = now + ttl_;
+  ++generation_;
+  accepted_.erase({a, b});
+  accepted_.erase({b, a});
 }
 
-std::vector<uint64_t> CachingFriendChecker::SplitKnown(uint64_t user_id, const std::vector<uint64_t>& others,
-                                                       FriendSet* known) {
-  std::vector<uint64_t> ask;
-  for (uint64_t o : others) {
-    if (KnownFriends(user_id, o))
-      known->insert(o);
-    else
-      ask.push_back(o);
-  }
-  return ask;
-}
-
-Result<FriendSet> CachingFriendChecker::FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) {
-  const auto now = std::chrono::steady_clock::now();
-  FriendSet friends;
-  std::vector<uint64_t> ask = SplitKnown(user_id, others, &friends);
-  if (ask.empty()) return friends;
-  Result<FriendSet> found = inner_.FriendsAmong(user_id, ask);
-  if (!found.ok()) return found.status();
-  for (uint64_t o : *found) {
-    Remember(user_id, o, now);
-    friends.insert(o);
-  }
-  return friends;
-}
-
-void CachingFriendChecker::FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) {
-  const auto now = std::chrono::steady_clock::now();
-  FriendSet known;
-  std::vector<uint64_t> ask = SplitKnown(user_id, others, &known);
-  if (ask.empty()) return done(std::move(known));
-  inner_.FriendsAmongAsync(
-      user_id, std::move(ask),
-      [this, user_id, now, known = std::move(known), done = std::move(done)](Result<FriendSet> found) mutable {
-        if (!found.ok()) return done(found.status());
-        for (uint64_t o : *found) {
-          Remember(user_id, o, now);
-          known.insert(o);
-        }
-        done(std::move(known));
-      });
+void CachingFriendChecker::Clear() {
+  std::lock_guard lk(mu_);
+  ++generation_;
+  accepted_.clear();
 }
 
 }  // namespace chat

@@ -240,19 +240,51 @@ std::string ToNfc(std::string_view s) {
   return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
 }
 
+namespace {
+
+// s without leading and trailing white space (IsWhiteSpace); s is valid UTF-8.
+std::string_view TrimWhiteSpace(std::string_view s) {
+  size_t begin = s.size(), end = 0;
+  for (size_t i = 0; i < s.size();) {
+    const size_t at = i;
+    uint32_t cp = 0;
+    if (!DecodeUtf8(s, &i, &cp)) return s;
+    if (IsWhiteSpace(cp)) continue;
+    if (begin == s.size()) begin = at;
+    end = i;
+  }
+  return begin >= end ? std::string_view() : s.substr(begin, end - begin);
+}
+
+}  // namespace
+
 TextFault NormalizeTextFault(const TextRule& rule, std::string* text) {
   const Scan scan = ScanText(rule.kind, *text);
   if (scan.fault != TextFault::kNone) return scan.fault;
+  if (rule.kind == TextKind::kName && scan.chars > 0 && scan.blank) return TextFault::kBlank;
   size_t chars = scan.chars;
   std::string nfc;
   bool changed = false;
+  // Names allow no ASCII white space but ' ' (the rest are controls): only a space or a non-ASCII
+  // byte at either end may need trimming.
+  auto may_pad = [](char c) { return c == ' ' || static_cast<unsigned char>(c) >= 0x80; };
+  if (rule.kind == TextKind::kName && !text->empty() && (may_pad(text->front()) || may_pad(text->back()))) {
+    const std::string_view trimmed = TrimWhiteSpace(*text);
+    if (trimmed.size() != text->size()) {
+      nfc.assign(trimmed);
+      changed = true;
+      chars = Utf8Length(nfc);
+    }
+  }
   if (!scan.quick_nfc) {
-    nfc = ToNfc(*text);
-    changed = nfc != *text;
+    std::string composed = ToNfc(changed ? nfc : *text);
+    if (composed != (changed ? nfc : *text)) {
+      nfc = std::move(composed);
+      changed = true;
+    }
     if (changed) chars = Utf8Length(nfc);
   }
   if (chars == 0 && rule.min_chars > 0) return TextFault::kTooShort;
-  if (rule.kind == TextKind::kName && chars > 0 && scan.blank) return TextFault::kBlank;
   if (chars < rule.min_chars) return TextFault::kTooShort;
   if (chars > rule.max_chars) return TextFault::kTooLong;
   if (changed) *text = std::move(nfc);

@@ -182,6 +182,17 @@ bool ReplyFirstError(const std::vector<grpc::Status>& statuses, uint64_t request
   return false;
 }
 
+// The caller's setting for another user (set_remark, block_user, delete_contact).
+internal::ContactRequest ContactRequestOf(Backends& b, const RequestContext& ctx, uint64_t other,
+                                          const std::string& remark, bool blocked) {
+  internal::ContactRequest r;
+  *r.mutable_origin() = b.OriginOf(ctx);
+  r.set_user_id(other);
+  r.set_remark(remark);
+  r.set_blocked(blocked);
+  return r;
+}
+
 // ---- handlers that are more than one call
 
 // sign_up and log_in: the connection becomes the account the answer names, on the device it gave.
@@ -361,7 +372,10 @@ const std::unordered_map<int, Route>& Routes() {
             f.request_id(), std::move(done)); }}},
     {F::kLookupUser, {true, LookupUser}},
     {F::kGetProfiles, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
-       Call(b, b.AccountOf(ctx.identity.user_id), RPC(GetProfiles), f.get_profiles(), &v1::Reply::mutable_profiles,
+       internal::ProfilesForRequest r;
+       r.set_viewer_id(ctx.identity.user_id);
+       *r.mutable_request() = f.get_profiles();
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(GetProfilesFor), std::move(r), &v1::Reply::mutable_profiles,
             f.request_id(), std::move(done)); }}},
     {F::kSendFriendRequest, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        const uint64_t target = f.send_friend_request().user_id();
@@ -382,6 +396,18 @@ const std::unordered_map<int, Route>& Routes() {
             &v1::Reply::mutable_friend_requests, f.request_id(), std::move(done)); }}},
     {F::kListContacts, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListContacts), UserRequest(ctx), &v1::Reply::mutable_contacts,
+            f.request_id(), std::move(done)); }}},
+    {F::kSetRemark, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetRemark),
+            ContactRequestOf(b, ctx, f.set_remark().user_id(), f.set_remark().remark(), false),
+            &v1::Reply::mutable_contact, f.request_id(), std::move(done)); }}},
+    {F::kBlockUser, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetBlocked),
+            ContactRequestOf(b, ctx, f.block_user().user_id(), "", f.block_user().blocked()),
+            &v1::Reply::mutable_empty, f.request_id(), std::move(done)); }}},
+    {F::kDeleteContact, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(DeleteContact),
+            ContactRequestOf(b, ctx, f.delete_contact().user_id(), "", false), &v1::Reply::mutable_empty,
             f.request_id(), std::move(done)); }}},
 
     // ---- conversations and messages

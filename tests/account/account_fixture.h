@@ -182,6 +182,65 @@ class AccountServiceTest : public ::testing::Test {
     return {res.friend_ids().begin(), res.friend_ids().end()};
   }
 
+  // A befriends B (request and accept); the events they made are dropped.
+  void Befriend(uint64_t a, uint64_t b) {
+    auto st = SendRequest(a, b, "");
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    v1::Contact c;
+    st = Accept(b, a, &c);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    shard_->events.Take();
+  }
+  internal::ContactRequest ContactReq(uint64_t me, uint64_t other, uint64_t session_id = 33) {
+    internal::ContactRequest req;
+    req.mutable_origin()->set_user_id(me);
+    req.mutable_origin()->set_session_id(session_id);
+    req.set_user_id(other);
+    return req;
+  }
+  grpc::Status SetRemark(uint64_t me, uint64_t other, const std::string& remark, v1::Contact* res = nullptr) {
+    grpc::ServerContext ctx;
+    auto req = ContactReq(me, other);
+    req.set_remark(remark);
+    v1::Contact local;
+    return svc().SetRemark(&ctx, &req, res ? res : &local);
+  }
+  grpc::Status Block(uint64_t me, uint64_t other, bool blocked = true) {
+    grpc::ServerContext ctx;
+    auto req = ContactReq(me, other);
+    req.set_blocked(blocked);
+    v1::Empty empty;
+    return svc().SetBlocked(&ctx, &req, &empty);
+  }
+  grpc::Status DeleteContact(uint64_t me, uint64_t other) {
+    grpc::ServerContext ctx;
+    auto req = ContactReq(me, other);
+    v1::Empty empty;
+    return svc().DeleteContact(&ctx, &req, &empty);
+  }
+  // CheckFriends inbound: (those `user` takes messages from, those it rejects).
+  std::pair<std::vector<uint64_t>, std::vector<uint64_t>> InboundCheck(uint64_t user, std::vector<uint64_t> others) {
+    grpc::ServerContext ctx;
+    internal::CheckFriendsRequest req;
+    req.set_user_id(user);
+    req.set_inbound(true);
+    for (uint64_t o : others) req.add_other_ids(o);
+    internal::CheckFriendsResult res;
+    auto st = svc().CheckFriends(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {{res.friend_ids().begin(), res.friend_ids().end()}, {res.rejected_ids().begin(), res.rejected_ids().end()}};
+  }
+  v1::ProfilesResult ProfilesFor(uint64_t viewer, std::vector<uint64_t> ids) {
+    grpc::ServerContext ctx;
+    internal::ProfilesForRequest req;
+    req.set_viewer_id(viewer);
+    for (uint64_t id : ids) req.mutable_request()->add_user_ids(id);
+    v1::ProfilesResult res;
+    auto st = svc().GetProfilesFor(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+
   TempDir run_dir_;
   std::atomic<int64_t> now_ms_{0};
   ClusterConfig config_;

@@ -1,10 +1,10 @@
-// CachingFriendChecker (common/friends.h): what chat-service remembers about friendships, against a
-// counting fake.
+// CachingFriendChecker (common/friends.h): what chat-service remembers about who takes whose direct
+// messages, against a counting fake.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
-#include <set>
 
 #include "common/friends.h"
 #include "common/status.h"
@@ -14,116 +14,150 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class CountingFriends : public FriendChecker {
+// Answers InboundAsync from `verdicts` (recipient, sender) -> verdict, kNotFriend when absent; with
+// `hold`, keeps the callback until Release().
+class CountingInbound : public FriendChecker {
  public:
-  Result<FriendSet> FriendsAmong(uint64_t u, const std::vector<uint64_t>& others) override {
-    ++calls;
-    asked.insert(asked.end(), others.begin(), others.end());
-    if (down) return Unavailable("account service unavailable, retry");
-    FriendSet friends;
-    for (uint64_t o : others)
-      if (pairs.count(std::minmax(u, o))) friends.insert(o);
-    return friends;
+  Result<FriendSet> FriendsAmong(uint64_t, const std::vector<uint64_t>&) override {
+    ++friends_calls;
+    return FriendSet{};
   }
-  std::set<std::pair<uint64_t, uint64_t>> pairs;
+  void InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) override {
+    ++calls;
+    if (down) return done(Unavailable("account service unavailable, retry"));
+    auto it = verdicts.find({recipient, sender});
+    const Inbound v = it == verdicts.end() ? Inbound::kNotFriend : it->second;
+    if (hold) {
+      held = [done = std::move(done), v] { done(v); };
+      return;
+    }
+    done(v);
+  }
+  void Release() { std::exchange(held, nullptr)(); }
+
+  std::map<std::pair<uint64_t, uint64_t>, Inbound> verdicts;
   int calls = 0;
-  std::vector<uint64_t> asked;
+  int friends_calls = 0;
   bool down = false;
+  bool hold = false;
+  std::function<void()> held;
 };
 
-TEST(FriendCache, RemembersFriendsAndAsksOnlyForTheRestInOneCall) {
-  CountingFriends inner;
-  inner.pairs = {{1, 2}, {1, 3}};
+// The verdict of one InboundAsync (the fakes answer inline unless holding).
+Result<Inbound> Ask(FriendChecker& c, uint64_t recipient, uint64_t sender) {
+  std::optional<Result<Inbound>> got;
+  c.InboundAsync(recipient, sender, [&](Result<Inbound> r) { got.emplace(std::move(r)); });
+  EXPECT_TRUE(got.has_value());
+  return got.value_or(Result<Inbound>(Internal("no answer")));
+}
+
+TEST(FriendCache, RemembersAcceptanceOneDirectionAtATime) {
+  CountingInbound inner;
+  inner.verdicts = {{{1, 2}, Inbound::kAccepted}, {{2, 1}, Inbound::kRejected}};  // 1 blocked by 2
   CachingFriendChecker cache(inner, 1h);
-  EXPECT_FALSE(cache.KnownFriends(1, 2));
+  EXPECT_FALSE(cache.KnownAccepted(1, 2));
+  ASSERT_TRUE(Ask(cache, 1, 2).ok());
+  EXPECT_EQ(*Ask(cache, 1, 2), Inbound::kAccepted);
+  EXPECT_EQ(inner.calls, 1) << "the second answer came from the cache";
+  EXPECT_TRUE(cache.KnownAccepted(1, 2));
+  // The other direction is its own question: 2 blocked 1.
+  EXPECT_FALSE(cache.KnownAccepted(2, 1));
+  EXPECT_EQ(*Ask(cache, 2, 1), Inbound::kRejected);
+  EXPECT_EQ(*Ask(cache, 2, 1), Inbound::kRejected);
+  EXPECT_EQ(inner.calls, 3) << "refusals are never cached";
+  EXPECT_EQ(*Ask(cache, 3, 1), Inbound::kNotFriend);
+  EXPECT_EQ(*Ask(cache, 3, 1), Inbound::kNotFriend);
+  EXPECT_EQ(inner.calls, 5);
+}
 
-  Result<FriendSet> f = cache.FriendsAmong(1, {2, 4});
-  ASSERT_TRUE(f.ok());
-  EXPECT_EQ(*f, (FriendSet{2}));
-  EXPECT_EQ(inner.calls, 1);
-  // Symmetric, and known without asking.
-  EXPECT_TRUE(cache.KnownFriends(2, 1));
-  EXPECT_TRUE(cache.KnownFriends(1, 2));
+TEST(FriendCache, AContactChangeEndsBothDirectionsAtOnce) {
+  CountingInbound inner;
+  inner.verdicts = {{{1, 2}, Inbound::kAccepted}, {{2, 1}, Inbound::kAccepted}, {{1, 3}, Inbound::kAccepted}};
+  CachingFriendChecker cache(inner, 1h);
+  EXPECT_TRUE(Ask(cache, 1, 2).ok());
+  EXPECT_TRUE(Ask(cache, 2, 1).ok());
+  EXPECT_TRUE(Ask(cache, 1, 3).ok());
+  ASSERT_TRUE(cache.KnownAccepted(1, 2) && cache.KnownAccepted(2, 1) && cache.KnownAccepted(1, 3));
+  inner.verdicts[{2, 1}] = Inbound::kRejected;  // 2 blocks 1; the broadcast arrives
+  cache.Forget(2, 1);
+  EXPECT_FALSE(cache.KnownAccepted(1, 2));
+  EXPECT_FALSE(cache.KnownAccepted(2, 1));
+  EXPECT_TRUE(cache.KnownAccepted(1, 3)) << "other pairs keep their answers";
+  EXPECT_EQ(*Ask(cache, 2, 1), Inbound::kRejected);
+  cache.Clear();
+  EXPECT_FALSE(cache.KnownAccepted(1, 3));
+}
 
-  inner.asked.clear();
-  f = cache.FriendsAmong(1, {2, 3, 4});
-  ASSERT_TRUE(f.ok());
-  EXPECT_EQ(*f, (FriendSet{2, 3}));
-  EXPECT_EQ(inner.calls, 2);
-  // 2 came from the cache; the stranger 4 is asked again (negative answers are never cached).
-  EXPECT_EQ(inner.asked, (std::vector<uint64_t>{3, 4}));
+// An answer that was in flight when a change arrived may predate it: it is passed on, not kept.
+TEST(FriendCache, AnAnswerAskedBeforeAChangeIsNotRemembered) {
+  CountingInbound inner;
+  inner.verdicts = {{{1, 2}, Inbound::kAccepted}};
+  inner.hold = true;
+  CachingFriendChecker cache(inner, 1h);
+  std::optional<Result<Inbound>> got;
+  cache.InboundAsync(1, 2, [&](Result<Inbound> r) { got.emplace(std::move(r)); });
+  ASSERT_FALSE(got.has_value());
+  cache.Forget(1, 2);
+  inner.Release();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(**got, Inbound::kAccepted);
+  EXPECT_FALSE(cache.KnownAccepted(1, 2));
+}
+
+TEST(FriendCache, RemembersNothingWhileChangesCannotReachIt) {
+  CountingInbound inner;
+  inner.verdicts = {{{1, 2}, Inbound::kAccepted}};
+  CachingFriendChecker cache(inner, 1h);
+  bool subscribed = false;
+  cache.RememberOnlyWhile([&] { return subscribed; });
+  EXPECT_EQ(*Ask(cache, 1, 2), Inbound::kAccepted);
+  EXPECT_FALSE(cache.KnownAccepted(1, 2));
+  subscribed = true;
+  EXPECT_TRUE(Ask(cache, 1, 2).ok());
+  EXPECT_TRUE(cache.KnownAccepted(1, 2));
 }
 
 TEST(FriendCache, ZeroTtlAlwaysAsks) {
-  CountingFriends inner;
-  inner.pairs = {{1, 2}};
+  CountingInbound inner;
+  inner.verdicts = {{{1, 2}, Inbound::kAccepted}};
   CachingFriendChecker cache(inner, 0ms);
-  Result<FriendSet> friends = cache.FriendsAmong(1, {2});
-  ASSERT_TRUE(friends.ok());
-  EXPECT_TRUE(friends->count(2));
-  EXPECT_FALSE(cache.KnownFriends(1, 2));
-  friends = cache.FriendsAmong(2, {1});
-  ASSERT_TRUE(friends.ok());
-  EXPECT_TRUE(friends->count(1));
+  EXPECT_EQ(*Ask(cache, 1, 2), Inbound::kAccepted);
+  EXPECT_FALSE(cache.KnownAccepted(1, 2));
+  EXPECT_EQ(*Ask(cache, 1, 2), Inbound::kAccepted);
   EXPECT_EQ(inner.calls, 2);
 }
 
 TEST(FriendCache, AnUnknownAnswerIsAnErrorNotARefusal) {
-  CountingFriends inner;
-  inner.pairs = {{1, 2}};
+  CountingInbound inner;
+  inner.verdicts = {{{1, 2}, Inbound::kAccepted}};
   inner.down = true;
   CachingFriendChecker cache(inner, 1h);
-  Result<FriendSet> f = cache.FriendsAmong(1, {2});
-  ASSERT_FALSE(f.ok());
-  EXPECT_EQ(f.status().code(), v1::UNAVAILABLE);
-  EXPECT_FALSE(cache.KnownFriends(1, 2));
+  Result<Inbound> r = Ask(cache, 1, 2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), v1::UNAVAILABLE);
+  EXPECT_FALSE(cache.KnownAccepted(1, 2));
   inner.down = false;
-  ASSERT_TRUE(cache.FriendsAmong(1, {2}).ok());
-  EXPECT_TRUE(cache.KnownFriends(1, 2));
+  EXPECT_EQ(*Ask(cache, 1, 2), Inbound::kAccepted);
+  EXPECT_TRUE(cache.KnownAccepted(1, 2));
 }
 
 TEST(FriendCache, IsBoundedInEntries) {
-  CountingFriends inner;
-  for (uint64_t i = 2; i < 10; ++i) inner.pairs.insert({1, i});
+  CountingInbound inner;
+  for (uint64_t i = 2; i < 10; ++i) inner.verdicts[{1, i}] = Inbound::kAccepted;
   CachingFriendChecker cache(inner, 1h, /*max_entries=*/4);
-  Result<FriendSet> f = cache.FriendsAmong(1, {2, 3, 4, 5, 6, 7, 8, 9});
-  ASSERT_TRUE(f.ok());
-  EXPECT_EQ(f->size(), 8u);
+  for (uint64_t i = 2; i < 10; ++i) EXPECT_TRUE(Ask(cache, 1, i).ok());
   int known = 0;
-  for (uint64_t i = 2; i < 10; ++i) known += cache.KnownFriends(1, i);
+  for (uint64_t i = 2; i < 10; ++i) known += cache.KnownAccepted(1, i);
   EXPECT_LE(known, 4);
   EXPECT_GE(known, 1);
 }
 
-// The asynchronous form answers cache hits without asking, asks only for the rest, remembers what
-// it learned and reports an unknown answer as an error.
-TEST(FriendCache, AsyncAsksOnlyForWhatItDoesNotKnow) {
-  CountingFriends inner;
-  inner.pairs = {{1, 2}, {1, 3}};
+TEST(FriendCache, FriendsAmongIsAskedEveryTime) {
+  CountingInbound inner;
   CachingFriendChecker cache(inner, 1h);
-  auto ask = [&](std::vector<uint64_t> others) {
-    std::optional<Result<FriendSet>> got;
-    cache.FriendsAmongAsync(1, std::move(others), [&](Result<FriendSet> r) { got.emplace(std::move(r)); });
-    EXPECT_TRUE(got.has_value()) << "the fake answers inline, so the callback ran before the call returned";
-    return got.value_or(Result<FriendSet>(Internal("no answer")));
-  };
-  Result<FriendSet> r = ask({2});
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r, (FriendSet{2}));
-  EXPECT_EQ(inner.calls, 1);
-  r = ask({2});
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r, (FriendSet{2}));
-  EXPECT_EQ(inner.calls, 1) << "a cache hit asks nobody";
-  inner.asked.clear();
-  r = ask({2, 3, 4});
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r, (FriendSet{2, 3}));
-  EXPECT_EQ(inner.asked, (std::vector<uint64_t>{3, 4}));
-  inner.down = true;
-  r = ask({5});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), v1::UNAVAILABLE);
+  ASSERT_TRUE(cache.FriendsAmong(1, {2}).ok());
+  ASSERT_TRUE(cache.FriendsAmong(1, {2}).ok());
+  EXPECT_EQ(inner.friends_calls, 2);
 }
 
 }  // namespace

@@ -91,6 +91,24 @@ TEST(TextPolicy, NamesRefuseEveryControlAndLineBreak) {
   EXPECT_EQ(Fault(kName, "Al" + U(0xA0) + "ice"), TextFault::kNone) << "no-break space is a fine space";
 }
 
+TEST(TextPolicy, NamesAreTrimmedAndCountedWithoutTheirPadding) {
+  auto normalized = [](const TextRule& rule, std::string s) {
+    EXPECT_EQ(NormalizeTextFault(rule, &s), TextFault::kNone) << s;
+    return s;
+  };
+  EXPECT_EQ(normalized(kName, "  Alice "), "Alice");
+  EXPECT_EQ(normalized(kName, U(0x3000) + "Li Lei" + U(0xA0)), "Li Lei") << "ideographic and no-break spaces";
+  EXPECT_EQ(normalized(kName, "Al  ice"), "Al  ice") << "inner spaces stay";
+  EXPECT_EQ(normalized(kName, " e" + U(0x301) + " "), U(0xE9)) << "trimmed, then NFC";
+  EXPECT_EQ(normalized(kName, " " + std::string(32, 'x') + " "), std::string(32, 'x'));
+  EXPECT_EQ(Fault(kName, std::string(33, 'x') + " "), TextFault::kTooLong);
+  EXPECT_EQ(Fault(kName, "   "), TextFault::kBlank);
+  // Message text keeps its spaces.
+  std::string m = "  hi  ";
+  EXPECT_EQ(NormalizeTextFault(kMessage, &m), TextFault::kNone);
+  EXPECT_EQ(m, "  hi  ");
+}
+
 TEST(TextPolicy, NamesRefuseBidiFormattingCharacters) {
   std::vector<uint32_t> bidi{0x061C, 0x200E, 0x200F};
   for (uint32_t cp = 0x202A; cp <= 0x202E; ++cp) bidi.push_back(cp);

@@ -43,6 +43,8 @@ inline constexpr int kMaxIdsPerRequest = 1000;
 inline constexpr char kDeletedUserName[] = "Deleted user";
 // At most this many pending friend requests are listed.
 inline constexpr int kMaxListedFriendRequests = 1000;
+// At most this many blocked users in a list_contacts reply (the oldest blocks).
+inline constexpr int kMaxListedBlocks = 1000;
 // Every kPurgeEveryRequestCodes-th request_code of a replica (refused ones included) first deletes up
 // to kPurgeBatchRows dead phone_codes rows (store::PurgeExpiredCodes with now - 24 h): more than
 // the at most one row each request can add, so the table stays bounded by the phones of the last day.
@@ -112,6 +114,12 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status CheckFriends(grpc::ServerContext*, const internal::CheckFriendsRequest*,
                             internal::CheckFriendsResult*) override;
   grpc::Status PutFriendEdge(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
+  // ---- contacts (contacts.cc): remarks, blocks, one-way delete, profiles as a viewer sees them
+  grpc::Status PeerRemoved(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
+  grpc::Status SetRemark(grpc::ServerContext*, const internal::ContactRequest*, v1::Contact*) override;
+  grpc::Status SetBlocked(grpc::ServerContext*, const internal::ContactRequest*, v1::Empty*) override;
+  grpc::Status DeleteContact(grpc::ServerContext*, const internal::ContactRequest*, v1::Empty*) override;
+  grpc::Status GetProfilesFor(grpc::ServerContext*, const internal::ProfilesForRequest*, v1::ProfilesResult*) override;
 
  private:
   using ProfileMap = std::unordered_map<uint64_t, v1::UserProfile>;
@@ -187,6 +195,18 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   Status PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms);
   // PutEdgeLocal on the shard that owns `user` (directly if that is this shard).
   Status PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms);
+  // ---- contacts (contacts.cc)
+  // INVALID_ARGUMENT unless origin is a local user and other another valid id.
+  Status CheckContactPair(uint64_t me, uint64_t other) const;
+  // The Contact of me's edge to `profile`'s user, as me sees it (remark, blocked).
+  v1::Contact ContactOf(uint64_t me, const EdgeRow& edge, v1::UserProfile profile, bool blocked) const;
+  // `origin` re-adds `to`, who still lists them (origin had deleted `to`): both edges restored, no
+  // approval needed (WeChat); origin's devices get friend_added, the reply says already_friends.
+  Status Reconnect(const internal::Origin& origin, uint64_t to, v1::SendFriendRequestResult* res);
+  // The contact_change broadcast for the pair (chat-service replicas forget cached answers).
+  static FanoutItem ContactChangeItem(uint64_t me, uint64_t other);
+  // A contact_updated event to me's other devices (all but the origin session).
+  static FanoutItem ContactUpdatedItem(const internal::Origin& origin, v1::Contact contact, bool removed);
   // Inside the change's transaction: each item into the outbox (topic kOutboxEventTopic), its
   // outbox_id set, so the event is announced even if this process dies before publishing it.
   void RecordEvents(pqxx::work& t, std::vector<FanoutItem>* items) const;

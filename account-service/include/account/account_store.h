@@ -62,6 +62,8 @@ struct RequestRow {
 struct EdgeRow {
   uint64_t friend_id = 0;
   int64_t since_ms = 0;
+  std::string remark;         // the owner's private name for the friend ("" = none)
+  bool peer_removed = false;  // the friend deleted the owner (one-way delete); the edge stays listed
 };
 
 namespace store {
@@ -167,12 +169,29 @@ std::vector<RequestRow> LiveRequestsTo(pqxx::work& t, uint64_t to, int64_t min_c
 // --- friendships (one edge per direction, on the shard of user_id)
 bool HasEdge(pqxx::work& t, uint64_t user, uint64_t friend_id);
 int64_t EdgeCount(pqxx::work& t, uint64_t user);
-// Inserts the edge unless present. Returns the stored since (existing edges keep theirs).
+// Inserts the edge unless present, and clears peer_removed (a reconnection). Returns the stored
+// since (existing edges keep theirs).
 int64_t PutEdge(pqxx::work& t, uint64_t user, uint64_t friend_id, int64_t since_ms);
-void DeleteEdge(pqxx::work& t, uint64_t user, uint64_t friend_id);
+// True when there was an edge.
+bool DeleteEdge(pqxx::work& t, uint64_t user, uint64_t friend_id);
+// The friend deleted `user`: user's edge (if any) keeps listing them with peer_removed set.
+void MarkPeerRemoved(pqxx::work& t, uint64_t user, uint64_t friend_id);
+// False when there is no such edge. "" clears the remark.
+bool SetRemark(pqxx::work& t, uint64_t user, uint64_t friend_id, const std::string& remark);
 std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit);
-// Which of `ids` are friends of `user`.
+// user's edges to those of `ids` that it has (any order).
+std::vector<EdgeRow> EdgesAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids);
+// Which of `ids` are friends of `user` both ways (user's edge, without peer_removed).
 std::vector<uint64_t> FriendsAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids);
+
+// --- blocks (on the blocker's shard)
+void Block(pqxx::work& t, uint64_t user, uint64_t blocked_id, int64_t now_ms);
+// True when there was a block.
+bool Unblock(pqxx::work& t, uint64_t user, uint64_t blocked_id);
+// Which of `ids` user has blocked.
+std::vector<uint64_t> BlockedAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids);
+// Everyone user has blocked, oldest block first, at most `limit`.
+std::vector<uint64_t> BlockedBy(pqxx::work& t, uint64_t user, int limit);
 
 }  // namespace store
 }  // namespace chat::account

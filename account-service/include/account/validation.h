@@ -21,6 +21,9 @@ Status NormalizeDisplayName(std::string* name, size_t max_chars);
 // Greeting of a friend request: a name of 0..max_chars code points after NFC; as above.
 Status NormalizeGreeting(std::string* greeting, size_t max_chars);
 
+// Remark name for a contact: a name of 0..max_chars code points after NFC ("" clears); as above.
+Status NormalizeRemark(std::string* remark, size_t max_chars);
+
 // Handle syntax (WeChat): 6..20 ASCII chars, starts with a letter, then letters, digits, '_' or '-'.
 // Random handles ("u_" + 10 of [a-z0-9]) satisfy it.
 inline constexpr size_t kMinHandleChars = 6;

@@ -48,8 +48,8 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
   // What Send does, without gRPC: `done` runs exactly once, possibly before SendAsync returns,
   // otherwise on the batcher's committer thread or (a refusal by account-service) a gRPC completion
   // thread. A direct send whose friendship is not cached waits for account-service without a thread
-  // (FriendsAmongAsync) before it reaches the batcher, so no committer ever waits on another service.
-  // `deadline` is the caller's.
+  // (InboundAsync, on the recipient's shard) before it reaches the batcher, so no committer ever waits on another
+  // service. `deadline` is the caller's.
   void SendAsync(const internal::SendRequest& req, std::chrono::system_clock::time_point deadline, SendDoneFn done);
   grpc::Status GetHistory(grpc::ServerContext* ctx, const internal::HistoryRequest* req,
                           v1::HistoryResult* res) override;
@@ -62,7 +62,7 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
 
  private:
   // Validates and authorizes what can be decided at once; fills *send, and *ask_friend with the peer
-  // of a direct send whose friendship must still be asked (0 = none).
+  // of a direct send whose "may message" answer must still be asked (0 = none).
   Status PrepareSend(const internal::SendRequest& req, PendingSend* send, uint64_t* ask_friend);
   Status DoUpdateMembers(const internal::UpdateMembersRequest& req, internal::UpdateMembersResult* res);
   Status DoMarkRead(const internal::MarkReadRequest& req, v1::MarkReadResult* res);

@@ -85,6 +85,14 @@ v1::Reply SendFriendRequest(Connection& conn, uint64_t user_id, const std::strin
 v1::Reply AcceptFriendRequest(Connection& conn, uint64_t user_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListFriendRequests(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListContacts(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
+// A private remark name for a contact ("" clears it): reply contact.
+v1::Reply SetRemark(Connection& conn, uint64_t user_id, const std::string& remark,
+                    std::chrono::milliseconds timeout = kDefaultTimeout);
+// Blocks (or unblocks) a user: reply empty.
+v1::Reply BlockUser(Connection& conn, uint64_t user_id, bool blocked,
+                    std::chrono::milliseconds timeout = kDefaultTimeout);
+// Deletes a contact, one way: reply empty.
+v1::Reply DeleteContact(Connection& conn, uint64_t user_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 
 v1::Reply SendText(Connection& conn, const std::string& conversation_id, const std::string& client_msg_id,
                    const std::string& text, std::chrono::milliseconds timeout = kDefaultTimeout);

@@ -155,6 +155,7 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(account, uint32_t, handle_hold_s, 90u * 24 * 3600, 0, kNoMax)       /* a released handle is nobody else's */ \
   X(account, uint32_t, max_display_name_chars, 32, 0, kNoMax) \
   X(account, uint32_t, max_greeting_chars, 50, 0, kNoMax) \
+  X(account, uint32_t, max_remark_chars, 32, 0, kNoMax) \
   X(account, uint32_t, max_friends, 5000, 0, kNoMax) \
   X(account, uint32_t, friend_request_ttl_s, 30 * 24 * 3600, 0, kNoMax) \
   X(account, uint32_t, user_friend_requests_per_day, 100, 0, kNoMax)   /* per user, cluster-wide; 0 = off */ \

@@ -1,7 +1,8 @@
 #pragma once
-// The one friend checker: "which of these users are friends of that one?", answered by the account
-// shard that owns the user (account-service CheckFriends). chat-service asks it to authorize direct
-// messages, group-service before adding members.
+// The one friend checker: "which of these users are friends of that one?" and "does this user take
+// direct messages from that one?", answered by the account shard that owns the user (account-service
+// CheckFriends). chat-service asks it to authorize direct messages, group-service before adding
+// members.
 //
 // Threads: every implementation is thread-safe.
 #include <chrono>
@@ -21,56 +22,76 @@
 namespace chat {
 
 using FriendSet = std::unordered_set<uint64_t>;
-using FriendsDone = std::function<void(Result<FriendSet>)>;
+
+// What a recipient's account says of a direct message from a sender.
+enum class Inbound {
+  kAccepted,   // friends both ways, and the recipient has not blocked the sender
+  kNotFriend,  // either side does not list the other (never friends, or one deleted the other)
+  kRejected,   // the recipient blocked the sender
+};
+using InboundDone = std::function<void(Result<Inbound>)>;
+// The message of the PERMISSION_DENIED a blocked user's messages and friend requests get
+// (protocol.md 8.30): the same words whatever else is true, so it reveals nothing but the block.
+inline constexpr char kRejectedByReceiver[] = "rejected by the receiver";
 
 // Seam (tests fake it).
 class FriendChecker {
  public:
   virtual ~FriendChecker() = default;
-  // Those of `others` who are friends of user_id. A failure means the answer is unknown (UNAVAILABLE
-  // or DEADLINE_EXCEEDED: retry). Blocks the calling thread for at most the RPC deadline.
+  // Those of `others` who are friends of user_id both ways. A failure means the answer is unknown
+  // (UNAVAILABLE or DEADLINE_EXCEEDED: retry). Blocks the calling thread for at most the RPC deadline.
   virtual Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) = 0;
-  // The same without blocking: `done` runs exactly once, on the calling thread when no one had to be
-  // asked, otherwise on a gRPC completion thread (it must not block). The default asks FriendsAmong
-  // inline (fakes).
-  virtual void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) {
-    done(FriendsAmong(user_id, others));
+  // Whether `recipient` takes direct messages from `sender`, without blocking: `done` runs exactly
+  // once, on the calling thread when no one had to be asked, otherwise on a gRPC completion thread
+  // (it must not block). The default asks FriendsAmong inline and knows no blocks (fakes).
+  virtual void InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) {
+    Result<FriendSet> f = FriendsAmong(recipient, {sender});
+    if (!f.ok()) return done(f.status());
+    done(f->count(sender) ? Inbound::kAccepted : Inbound::kNotFriend);
   }
-  // Never blocks: true when the pair is known to be friends without asking anyone (a cache hit).
-  virtual bool KnownFriends(uint64_t /*user_id*/, uint64_t /*other_id*/) { return false; }
+  // Never blocks: true when `recipient` is known to accept `sender`'s messages without asking anyone
+  // (a cache hit).
+  virtual bool KnownAccepted(uint64_t /*recipient*/, uint64_t /*sender*/) { return false; }
 };
 
-// CheckFriends on the account shard ShardOfUser(user_id), split into requests of at most
-// kMaxIdsPerRequest ids (account-service's own cap), each with a deadline.
+// CheckFriends on the account shard ShardOfUser(user_id) (the recipient's, for InboundAsync), split
+// into requests of at most kMaxIdsPerRequest ids (account-service's own cap), each with a deadline.
 class GrpcFriendChecker : public FriendChecker {
  public:
   static constexpr size_t kMaxIdsPerRequest = 1000;
   GrpcFriendChecker(const std::vector<ShardConfig>& account_shards, const InternalTlsConfig& tls, uint32_t deadline_ms)
       : stubs_(account_shards, tls), deadline_ms_(deadline_ms) {}
   Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override;
-  // One callback call per request of kMaxIdsPerRequest ids, all in flight at once.
-  void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) override;
+  void InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) override;
 
  private:
   ShardedStubs<internal::AccountService> stubs_;
   uint32_t deadline_ms_;
 };
 
-// Remembers positive answers for `ttl` (friendship is symmetric, so (a,b) and (b,a) share an entry).
-// Negative answers are never cached, so a new friend can write at once; an unfriended user may still
-// pass for up to `ttl`. Bounded: the cache is cleared when it holds max_entries.
+// Remembers kAccepted answers of InboundAsync for `ttl`, per direction (recipient, sender): a block
+// or a one-way delete makes the two directions differ. Other answers are never cached, so a new
+// friend can write at once. A contact change ends its pair's entries at once when its broadcast
+// arrives (Forget, from the kContactsChannel subscriber); a lost broadcast (Redis down) is covered by
+// Clear on every resubscription, and by the ttl. FriendsAmong is not cached. Bounded: the cache is
+// cleared when it holds max_entries. Thread-safe.
 class CachingFriendChecker : public FriendChecker {
  public:
   CachingFriendChecker(FriendChecker& inner, std::chrono::milliseconds ttl, size_t max_entries = 100000)
       : inner_(inner), ttl_(ttl), max_entries_(max_entries) {}
-  Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override;
-  void FriendsAmongAsync(uint64_t user_id, std::vector<uint64_t> others, FriendsDone done) override;
-  bool KnownFriends(uint64_t user_id, uint64_t other_id) override;
+  Result<FriendSet> FriendsAmong(uint64_t user_id, const std::vector<uint64_t>& others) override {
+    return inner_.FriendsAmong(user_id, others);
+  }
+  void InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) override;
+  bool KnownAccepted(uint64_t recipient, uint64_t sender) override;
+  // Both directions of the pair.
+  void Forget(uint64_t a, uint64_t b);
+  void Clear();
+  // Answers are remembered only while `live` says the change broadcasts reach this cache (set once,
+  // before the first InboundAsync; unset: always).
+  void RememberOnlyWhile(std::function<bool()> live) { live_ = std::move(live); }
 
  private:
-  void Remember(uint64_t a, uint64_t b, std::chrono::steady_clock::time_point now);
-  // Moves the cache hits of `others` into *known and returns the rest.
-  std::vector<uint64_t> SplitKnown(uint64_t user_id, const std::vector<uint64_t>& others, FriendSet* known);
   struct PairHash {
     size_t operator()(const std::pair<uint64_t, uint64_t>& p) const noexcept {
       return std::hash<uint64_t>()(p.first * 0x9e3779b97f4a7c15ULL ^ p.second);
@@ -80,7 +101,11 @@ class CachingFriendChecker : public FriendChecker {
   std::chrono::milliseconds ttl_;
   size_t max_entries_;
   std::mutex mu_;
-  std::unordered_map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point, PairHash> positive_;
+  // (recipient, sender) -> accepted until; generation_ counts Forget/Clear calls so that an answer
+  // asked before one of them is not remembered after it.
+  std::unordered_map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point, PairHash> accepted_;
+  uint64_t generation_ = 0;
+  std::function<bool()> live_;
 };
 
 }  // namespace chat

@@ -23,7 +23,8 @@ enum class TextKind {
   // no control character at all (newline and tab included), no line or paragraph separator
   // (U+2028, U+2029), no bidi formatting character (U+061C, U+200E, U+200F, U+202A..U+202E,
   // U+2066..U+2069), no zero-width character (U+200B..U+200D, U+2060, U+FEFF) and no tag character
-  // (U+E0000..U+E007F); when not empty, not blank (see IsBlankCodePoint).
+  // (U+E0000..U+E007F); when not empty, not blank (see IsBlankCodePoint). Leading and trailing
+  // white space is trimmed (the stored form), and lengths count what is left.
   kName,
 };
 

@@ -1,0 +1,239 @@
+// Contacts of account-service beyond request and accept: remark names, blocks, one-way delete, and
+// profiles as one viewer sees them (protocol.md 8.29-8.31). Each edge and block lives on its owner's
+// shard (migrations 0001, 0010). A change that ends a cached "may message" answer in chat-service
+// (block, unblock, delete) is broadcast through the outbox with its commit (ContactChangeItem), and the
+// owner's other devices hear of every change (ContactUpdatedItem).
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+#include "account/account_service.h"
+#include "account/validation.h"
+#include "common/friends.h"
+#include "common/shard.h"
+#include "common/status.h"
+
+namespace chat::account {
+
+Status AccountServiceImpl::CheckContactPair(uint64_t me, uint64_t other) const {
+  if (!ValidUserId(me)) return InvalidArgument("origin user_id is required");
+  if (!ValidUserId(other)) return InvalidArgument("user_id is required");
+  if (me == other) return InvalidArgument("user_id is your own");
+  if (!IsLocal(me)) return InvalidArgument("user_id belongs to another account shard");
+  return OkStatus();
+}
+
+v1::Contact AccountServiceImpl::ContactOf(uint64_t me, const EdgeRow& edge, v1::UserProfile profile,
+                                          bool blocked) const {
+  v1::Contact c;
+  profile.set_remark(edge.remark);
+  *c.mutable_profile() = std::move(profile);
+  c.set_conversation_id(DirectConversationId(me, edge.friend_id));
+  c.set_since_ms(edge.since_ms);
+  c.set_blocked(blocked);
+  return c;
+}
+
+FanoutItem AccountServiceImpl::ContactChangeItem(uint64_t me, uint64_t other) {
+  FanoutItem it;
+  internal::ContactChange change;
+  change.set_user_id(me);
+  change.set_other_id(other);
+  it.contact_change = change;
+  return it;
+}
+
+FanoutItem AccountServiceImpl::ContactUpdatedItem(const internal::Origin& origin, v1::Contact contact, bool removed) {
+  FanoutItem it;
+  it.user_ids = {origin.user_id()};
+  it.skip_session_id = origin.session_id();  // that session has the reply
+  auto* e = it.event.mutable_contact_updated();
+  *e->mutable_contact() = std::move(contact);
+  e->set_removed(removed);
+  return it;
+}
+
+grpc::Status AccountServiceImpl::SetRemark(grpc::ServerContext*, const internal::ContactRequest* req,
+                                           v1::Contact* res) {
+  return Guarded("SetRemark", [&]() -> Status {
+    const uint64_t me = req->origin().user_id();
+    const uint64_t other = req->user_id();
+    if (auto st = CheckContactPair(me, other); !st.ok()) return st;
+    std::string remark = req->remark();
+    if (auto st = NormalizeRemark(&remark, limits_.account.max_remark_chars); !st.ok()) return st;
+    ProfileMap profiles;
+    if (auto st = FetchProfiles({other}, &profiles); !st.ok()) return st;
+    if (!profiles.count(other) || profiles[other].deleted()) return NotFound("not in your contacts");
+    std::vector<FanoutItem> items;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          items.clear();
+          if (!store::SetRemark(t, me, other, remark)) return NotFound("not in your contacts");
+          const auto edges = store::EdgesAmong(t, me, {other});
+          if (edges.empty()) return NotFound("not in your contacts");
+          *res = ContactOf(me, edges[0], profiles[other], !store::BlockedAmong(t, me, {other}).empty());
+          items.push_back(ContactUpdatedItem(req->origin(), *res, false));
+          RecordEvents(t, &items);
+          return OkStatus();
+        },
+        "SetRemark");
+    if (!st.ok()) return st;
+    events_.Publish(std::move(items));
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::SetBlocked(grpc::ServerContext*, const internal::ContactRequest* req, v1::Empty*) {
+  return Guarded("SetBlocked", [&]() -> Status {
+    const uint64_t me = req->origin().user_id();
+    const uint64_t other = req->user_id();
+    if (auto st = CheckContactPair(me, other); !st.ok()) return st;
+    ProfileMap profiles;
+    if (auto st = FetchProfiles({other}, &profiles); !st.ok()) return st;
+    // A deleted account may still be unblocked (its block row outlives it); never newly blocked.
+    if (!profiles.count(other) || (req->blocked() && profiles[other].deleted())) return NotFound("no such user");
+    const int64_t now = now_ms_();
+    std::vector<FanoutItem> items;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          items.clear();
+          const bool was_blocked = !store::BlockedAmong(t, me, {other}).empty();
+          if (was_blocked == req->blocked()) return OkStatus();  // already so: nothing to announce
+          if (req->blocked())
+            store::Block(t, me, other, now);
+          else
+            store::Unblock(t, me, other);
+          items.push_back(ContactChangeItem(me, other));
+          const auto edges = store::EdgesAmong(t, me, {other});
+          v1::Contact c;
+          if (!edges.empty()) {
+            c = ContactOf(me, edges[0], profiles[other], req->blocked());
+          } else {
+            *c.mutable_profile() = profiles[other];
+            c.set_blocked(req->blocked());
+          }
+          items.push_back(ContactUpdatedItem(req->origin(), std::move(c), false));
+          RecordEvents(t, &items);
+          return OkStatus();
+        },
+        "SetBlocked");
+    if (!st.ok()) return st;
+    if (!items.empty()) events_.Publish(std::move(items));
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::DeleteContact(grpc::ServerContext*, const internal::ContactRequest* req, v1::Empty*) {
+  return Guarded("DeleteContact", [&]() -> Status {
+    const uint64_t me = req->origin().user_id();
+    const uint64_t other = req->user_id();
+    if (auto st = CheckContactPair(me, other); !st.ok()) return st;
+    bool present = false;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          present = !store::EdgesAmong(t, me, {other}).empty();
+          return OkStatus();
+        },
+        "DeleteContact.read");
+    if (!st.ok()) return st;
+    if (!present) return NotFound("not in your contacts");
+
+    // 1. Their edge learns of it first: until this is done nothing changed, and once it is, neither
+    //    may message the other (their messages to me already fail on my edge once it is gone).
+    internal::FriendEdge edge;
+    edge.set_user_id(other);
+    edge.set_friend_id(me);
+    const uint32_t owner = ShardOfUser(other, shard_count());
+    if (owner == shard_) {
+      st = WithTransaction(
+          pool_,
+          [&](pqxx::work& t) {
+            store::MarkPeerRemoved(t, other, me);
+            return OkStatus();
+          },
+          "PeerRemoved");
+    } else {
+      auto ctx = MakeContext(limits_.common.rpc_deadline_ms);
+      v1::Empty empty;
+      auto peer = peers_.at(owner).PeerRemoved(ctx.get(), edge, &empty);
+      if (!peer.ok()) spdlog::warn("PeerRemoved on account shard {} failed: {}", owner, peer.error_message());
+      st = peer.ok() ? OkStatus() : Unavailable("could not delete the contact right now; retry");
+    }
+    if (!st.ok()) return st;
+
+    // 2. My edge goes, with a pending request from them (a new one may reconnect us), announced.
+    std::vector<FanoutItem> items;
+    st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          items.clear();
+          store::DeleteEdge(t, me, other);
+          store::DeleteRequest(t, me, other);
+          items.push_back(ContactChangeItem(me, other));
+          v1::Contact gone;
+          gone.mutable_profile()->set_user_id(other);
+          items.push_back(ContactUpdatedItem(req->origin(), std::move(gone), true));
+          RecordEvents(t, &items);
+          return OkStatus();
+        },
+        "DeleteContact");
+    if (!st.ok()) return st;
+    events_.Publish(std::move(items));
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::PeerRemoved(grpc::ServerContext*, const internal::FriendEdge* req, v1::Empty*) {
+  return Guarded("PeerRemoved", [&]() -> Status {
+    if (!ValidUserId(req->user_id()) || !ValidUserId(req->friend_id()))
+      return InvalidArgument("user_id and friend_id are required");
+    if (!IsLocal(req->user_id())) return InvalidArgument("user_id belongs to another account shard");
+    return WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          store::MarkPeerRemoved(t, req->user_id(), req->friend_id());
+          return OkStatus();
+        },
+        "PeerRemoved");
+  });
+}
+
+grpc::Status AccountServiceImpl::GetProfilesFor(grpc::ServerContext*, const internal::ProfilesForRequest* req,
+                                                v1::ProfilesResult* res) {
+  return Guarded("GetProfilesFor", [&]() -> Status {
+    const uint64_t viewer = req->viewer_id();
+    if (!ValidUserId(viewer)) return InvalidArgument("viewer_id is required");
+    if (!IsLocal(viewer)) return InvalidArgument("viewer_id belongs to another account shard");
+    if (req->request().user_ids_size() > kMaxIdsPerRequest)
+      return InvalidArgument("at most " + std::to_string(kMaxIdsPerRequest) + " user ids per request");
+    std::vector<uint64_t> ids;
+    std::unordered_set<uint64_t> seen;
+    for (uint64_t id : req->request().user_ids())
+      if (ValidUserId(id) && seen.insert(id).second) ids.push_back(id);
+    ProfileMap found;
+    if (auto st = FetchProfiles(ids, &found); !st.ok()) return st;
+    std::vector<EdgeRow> edges;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          edges = store::EdgesAmong(t, viewer, ids);
+          return OkStatus();
+        },
+        "GetProfilesFor");
+    if (!st.ok()) return st;
+    for (const EdgeRow& e : edges) {
+      auto it = found.find(e.friend_id);
+      if (it != found.end() && !it->second.deleted()) it->second.set_remark(e.remark);
+    }
+    for (uint64_t id : ids) {
+      auto it = found.find(id);
+      if (it != found.end()) *res->add_profiles() = std::move(it->second);
+    }
+    return OkStatus();
+  });
+}
+
+}  // namespace chat::account

@@ -1,0 +1,200 @@
+// Contacts of one account shard against a real PostgreSQL: remark names, blocks and one-way
+// deletes, and what each of them means for who may message whom (CheckFriends inbound, the question
+// chat-service asks before a direct send) and for friend requests.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "account_fixture.h"
+#include "common/friends.h"
+#include "common/shard.h"
+#include "common/status.h"
+
+namespace chat::account {
+namespace {
+
+using testing::AccountServiceTest;
+using testing::kPhoneA;
+using testing::kPhoneB;
+using testing::kPhoneC;
+
+using Ids = std::vector<uint64_t>;
+
+class ContactsTest : public AccountServiceTest {
+ protected:
+  void SetUp() override {
+    AccountServiceTest::SetUp();
+    alice = NewUser(kPhoneA, "Alice").account().profile().user_id();
+    bob = NewUser(kPhoneB, "Bob").account().profile().user_id();
+    carol = NewUser(kPhoneC, "Carol").account().profile().user_id();
+    shard_->events.Take();
+  }
+  // Whether `recipient` takes direct messages from `sender`.
+  Inbound Verdict(uint64_t recipient, uint64_t sender) {
+    auto [accepted, rejected] = InboundCheck(recipient, {sender});
+    if (!rejected.empty()) return Inbound::kRejected;
+    return accepted.empty() ? Inbound::kNotFriend : Inbound::kAccepted;
+  }
+  const v1::Contact* Find(const v1::ContactsResult& r, uint64_t id) {
+    for (const auto& c : r.contacts())
+      if (c.profile().user_id() == id) return &c;
+    return nullptr;
+  }
+  uint64_t alice = 0, bob = 0, carol = 0;
+};
+
+TEST_F(ContactsTest, FriendsTakeEachOthersMessagesStrangersDoNot) {
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kNotFriend);
+  Befriend(alice, bob);
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kAccepted);
+  EXPECT_EQ(Verdict(alice, bob), Inbound::kAccepted);
+  EXPECT_EQ(Verdict(alice, carol), Inbound::kNotFriend);
+}
+
+TEST_F(ContactsTest, ARemarkIsShownOnlyToTheUserWhoGaveIt) {
+  Befriend(alice, bob);
+  v1::Contact c;
+  auto st = SetRemark(alice, bob, "  Bobby from work ", &c);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(c.profile().remark(), "Bobby from work") << "trimmed";
+  EXPECT_EQ(c.profile().display_name(), "Bob");
+  EXPECT_EQ(c.conversation_id(), DirectConversationId(alice, bob));
+
+  // Alice's other devices hear of it; the asking session has the reply.
+  auto events = shard_->events.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].user_ids, Ids{alice});
+  EXPECT_EQ(events[0].skip_session_id, 33u);
+  ASSERT_TRUE(events[0].event.has_contact_updated());
+  EXPECT_EQ(events[0].event.contact_updated().contact().profile().remark(), "Bobby from work");
+
+  EXPECT_EQ(Find(Contacts(alice), bob)->profile().remark(), "Bobby from work");
+  EXPECT_EQ(Find(Contacts(bob), alice)->profile().remark(), "") << "Bob gave Alice none";
+  auto seen_by_alice = ProfilesFor(alice, {bob, carol});
+  ASSERT_EQ(seen_by_alice.profiles_size(), 2);
+  EXPECT_EQ(seen_by_alice.profiles(0).remark(), "Bobby from work");
+  EXPECT_EQ(seen_by_alice.profiles(1).remark(), "");
+  auto seen_by_carol = ProfilesFor(carol, {bob});
+  ASSERT_EQ(seen_by_carol.profiles_size(), 1);
+  EXPECT_EQ(seen_by_carol.profiles(0).remark(), "") << "a remark is private";
+
+  // "" clears it.
+  ASSERT_TRUE(SetRemark(alice, bob, "", &c).ok());
+  EXPECT_EQ(Find(Contacts(alice), bob)->profile().remark(), "");
+}
+
+TEST_F(ContactsTest, RemarkRules) {
+  Befriend(alice, bob);
+  const uint32_t max = config_.limits.account.max_remark_chars;
+  EXPECT_TRUE(SetRemark(alice, bob, std::string(max, 'x')).ok());
+  EXPECT_EQ(SetRemark(alice, bob, std::string(max + 1, 'x')).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetRemark(alice, bob, "a\x01z").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetRemark(alice, bob, "a\u202Ez").error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "bidi override";
+  EXPECT_EQ(SetRemark(alice, carol, "Carol").error_code(), grpc::StatusCode::NOT_FOUND) << "not a contact";
+  EXPECT_EQ(SetRemark(alice, alice, "me").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetRemark(alice, 0, "x").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetRemark(alice, 987654321, "x").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ContactsTest, ABlockRejectsMessagesAndRequestsUntilUnblocked) {
+  Befriend(alice, bob);
+  ASSERT_TRUE(Block(bob, alice).ok());
+  auto events = shard_->events.Take();
+  ASSERT_EQ(events.size(), 2u);
+  ASSERT_TRUE(events[0].contact_change.has_value()) << "chat-service replicas forget the pair";
+  EXPECT_EQ(events[0].contact_change->user_id(), bob);
+  EXPECT_EQ(events[0].contact_change->other_id(), alice);
+  EXPECT_TRUE(events[1].event.contact_updated().contact().blocked());
+
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kRejected);
+  EXPECT_EQ(Verdict(alice, bob), Inbound::kAccepted) << "the blocker may still write";
+  // Alice sees nothing of it: Bob is still her contact, unmarked.
+  const v1::Contact* b = Find(Contacts(alice), bob);
+  ASSERT_NE(b, nullptr);
+  EXPECT_FALSE(b->blocked());
+  const auto bobs = Contacts(bob);
+  ASSERT_NE(Find(bobs, alice), nullptr);
+  EXPECT_TRUE(Find(bobs, alice)->blocked());
+  ASSERT_EQ(bobs.blocked_size(), 1);
+  EXPECT_EQ(bobs.blocked(0).user_id(), alice);
+
+  // A block outlives the contact, and may name a stranger.
+  ASSERT_TRUE(Block(bob, carol).ok());
+  auto st = SendRequest(carol, bob, "let me in");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), kRejectedByReceiver);
+  EXPECT_TRUE(Requests(bob).requests().empty());
+  ASSERT_TRUE(Block(bob, carol).ok()) << "blocking twice is harmless";
+  EXPECT_TRUE(shard_->events.Take().size() == 2u) << "only the first block announced anything";
+
+  ASSERT_TRUE(Block(bob, alice, false).ok());
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kAccepted);
+  EXPECT_FALSE(Find(Contacts(bob), alice)->blocked());
+  ASSERT_TRUE(Block(bob, carol, false).ok());
+  EXPECT_TRUE(SendRequest(carol, bob, "let me in").ok());
+}
+
+TEST_F(ContactsTest, DeletingIsOneWayAndARequestReconnects) {
+  Befriend(alice, bob);
+  ASSERT_TRUE(DeleteContact(alice, bob).ok());
+  EXPECT_EQ(Find(Contacts(alice), bob), nullptr);
+  ASSERT_NE(Find(Contacts(bob), alice), nullptr) << "Bob still lists Alice (WeChat)";
+  EXPECT_EQ(Verdict(alice, bob), Inbound::kNotFriend) << "Bob's messages to Alice are refused";
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kNotFriend) << "and Alice's to Bob";
+  EXPECT_TRUE(CheckFriends(bob, {alice}).empty()) << "not friends for group invitations either";
+  auto events = shard_->events.Take();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[0].contact_change.has_value());
+  EXPECT_TRUE(events[1].event.contact_updated().removed());
+  EXPECT_EQ(DeleteContact(alice, bob).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Alice re-adds Bob, who never removed her: at once, no approval (WeChat).
+  v1::SendFriendRequestResult res;
+  ASSERT_TRUE(SendRequest(alice, bob, "sorry", &res).ok());
+  EXPECT_TRUE(res.already_friends());
+  EXPECT_EQ(Verdict(alice, bob), Inbound::kAccepted);
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kAccepted);
+  ASSERT_NE(Find(Contacts(alice), bob), nullptr);
+  EXPECT_TRUE(Requests(bob).requests().empty());
+  events = shard_->events.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].user_ids, Ids{alice});
+  EXPECT_EQ(events[0].event.friend_added().contact().profile().user_id(), bob);
+}
+
+TEST_F(ContactsTest, TheDeletedSideReconnectsByARequestTheOtherAccepts) {
+  Befriend(alice, bob);
+  ASSERT_TRUE(DeleteContact(alice, bob).ok());
+  v1::SendFriendRequestResult res;
+  ASSERT_TRUE(SendRequest(bob, alice, "still friends?", &res).ok());
+  EXPECT_FALSE(res.already_friends()) << "Alice decides";
+  EXPECT_EQ(Verdict(alice, bob), Inbound::kNotFriend);
+  ASSERT_EQ(Requests(alice).requests_size(), 1);
+  v1::Contact c;
+  ASSERT_TRUE(Accept(alice, bob, &c).ok());
+  EXPECT_EQ(Verdict(alice, bob), Inbound::kAccepted);
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kAccepted);
+}
+
+TEST_F(ContactsTest, ABlockSurvivesDeletingTheContact) {
+  Befriend(alice, bob);
+  ASSERT_TRUE(Block(bob, alice).ok());
+  ASSERT_TRUE(DeleteContact(bob, alice).ok());
+  EXPECT_EQ(SendRequest(alice, bob, "hi").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Verdict(bob, alice), Inbound::kRejected);
+  const auto bobs = Contacts(bob);
+  EXPECT_EQ(bobs.contacts_size(), 0);
+  ASSERT_EQ(bobs.blocked_size(), 1);
+}
+
+TEST_F(ContactsTest, BadContactRequestsAreRefused) {
+  EXPECT_EQ(Block(alice, alice).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Block(alice, 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Block(alice, 987654321).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(DeleteContact(alice, carol).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(DeleteContact(0, carol).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(shard_->events.Take().empty());
+}
+
+}  // namespace
+}  // namespace chat::account
