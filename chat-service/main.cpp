@@ -6,7 +6,6 @@
 #include "chat_service/migrations.h"
 #include "common/fanout.h"
 #include "common/outbox.h"
-#include "common/redis.h"
 #include "common/service_main.h"
 
 int main(int argc, char** argv) {
@@ -41,18 +40,6 @@ int main(int argc, char** argv) {
     });
     chat::GrpcFriendChecker account_friends(cfg.account, cfg.internal_tls, limits.common.rpc_deadline_ms);
     chat::CachingFriendChecker friends(account_friends, std::chrono::milliseconds(limits.chat.friend_cache_ttl_ms));
-    // Blocks and one-way deletes end the cached answers of their pair; a (re)subscription forgets
-    // everything, since changes published while it was away are lost.
-    chat::RedisSubscriber contact_changes(
-        cfg.redis, {chat::kContactsChannel},
-        [&friends](std::string_view, std::string_view payload) {
-          chat::internal::Delivery d;
-          if (!d.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || !d.has_contact_change()) return;
-          friends.Forget(d.contact_change().user_id(), d.contact_change().other_id());
-        },
-        [&friends] { friends.Clear(); });
-    friends.RememberOnlyWhile([&contact_changes] { return contact_changes.connected(); });
-    contact_changes.Start();
     chat::UserQuotas quotas(cfg.redis, cs::SendQuotaSpecs(limits), chat::QuotaOptionsFrom(limits));
     cs::SendBatcher batcher(store, fanout_queue, limits.chat.send_batch_max, limits.chat.send_queue_max,
                             limits.chat.send_committers, &quotas);
@@ -69,7 +56,6 @@ int main(int argc, char** argv) {
     // Sends wait on the batcher without a thread (callback method); the sync pool serves the rest.
     // In-flight sends finish during the drain: the batcher keeps committing until it is stopped.
     p.Serve({&service}, 64);
-    contact_changes.Stop();
     batcher.Stop();       // commits what is queued
     fanout_queue.Stop();  // delivers what was committed
     outbox.Stop();        // deletes what was delivered; the rest waits for the next relay

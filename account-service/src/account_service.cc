@@ -54,6 +54,14 @@ void FillAccount(const UserRow& u, v1::Account* out) {
 
 namespace {
 
+// Every replica of every shard as a shard of its own, in shard order (stubs per replica).
+std::vector<ShardConfig> OneShardPerReplica(const std::vector<ShardConfig>& shards) {
+  std::vector<ShardConfig> out;
+  for (const ShardConfig& s : shards)
+    for (const std::string& address : s.addresses) out.push_back(ShardConfig{{address}, s.database});
+  return out;
+}
+
 Status FriendLimitReached(uint32_t max_friends) {
   return FailedPrecondition("friend limit of " + std::to_string(max_friends) + " reached");
 }
@@ -92,7 +100,15 @@ AccountServiceImpl::AccountServiceImpl(AccountServiceDeps deps)
       now_ms_(deps.now_ms ? std::move(deps.now_ms) : std::function<int64_t()>(NowMs)),
       code_budget_(config_.limits.account.max_codes_per_shard_per_minute),
       signer_(config_.token_keys),
-      peers_(config_.account, config_.internal_tls) {}
+      peers_(config_.account, config_.internal_tls),
+      chat_replicas_(OneShardPerReplica(config_.chat), config_.internal_tls) {
+  uint32_t begin = 0;
+  for (const ShardConfig& s : config_.chat) {
+    chat_replica_begin_.push_back(begin);
+    begin += static_cast<uint32_t>(s.addresses.size());
+  }
+  chat_replica_begin_.push_back(begin);
+}
 
 uint32_t AccountServiceImpl::shard_count() const {
   return std::max<uint32_t>(1, static_cast<uint32_t>(config_.account.size()));

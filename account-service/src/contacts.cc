@@ -1,8 +1,8 @@
 // Contacts of account-service beyond request and accept: remark names, blocks, one-way delete, and
 // profiles as one viewer sees them (protocol.md 8.29-8.31). Each edge and block lives on its owner's
 // shard (migrations 0001, 0010). A change that ends a cached "may message" answer in chat-service
-// (block, unblock, delete) is broadcast through the outbox with its commit (ContactChangeItem), and the
-// owner's other devices hear of every change (ContactUpdatedItem).
+// (block, unblock, delete) is told to the chat replicas before it is answered (ForgetOnChatReplicas),
+// and the owner's other devices hear of every change (ContactUpdatedItem, through the outbox).
 #include <spdlog/spdlog.h>
 
 #include <unordered_set>
@@ -34,13 +34,23 @@ v1::Contact AccountServiceImpl::ContactOf(uint64_t me, const EdgeRow& edge, v1::
   return c;
 }
 
-FanoutItem AccountServiceImpl::ContactChangeItem(uint64_t me, uint64_t other) {
-  FanoutItem it;
+void AccountServiceImpl::ForgetOnChatReplicas(uint64_t me, uint64_t other) {
+  if (config_.chat.empty()) return;
+  const uint32_t shard =
+      ShardOfConversation(DirectConversationId(me, other), static_cast<uint32_t>(config_.chat.size()));
   internal::ContactChange change;
   change.set_user_id(me);
   change.set_other_id(other);
-  it.contact_change = change;
-  return it;
+  for (uint32_t r = chat_replica_begin_[shard]; r < chat_replica_begin_[shard + 1]; ++r) {
+    auto ctx = MakeContext(limits_.common.rpc_deadline_ms);
+    v1::Empty empty;
+    auto st = chat_replicas_.at(r).ForgetContacts(ctx.get(), change, &empty);
+    if (!st.ok())
+      spdlog::warn(
+          "ForgetContacts on chat shard {} replica {} failed ({}): its cached answers for the pair last "
+          "until they expire",
+          shard, r - chat_replica_begin_[shard], st.error_message());
+  }
 }
 
 FanoutItem AccountServiceImpl::ContactUpdatedItem(const internal::Origin& origin, v1::Contact contact, bool removed) {
@@ -105,7 +115,6 @@ grpc::Status AccountServiceImpl::SetBlocked(grpc::ServerContext*, const internal
             store::Block(t, me, other, now);
           else
             store::Unblock(t, me, other);
-          items.push_back(ContactChangeItem(me, other));
           const auto edges = store::EdgesAmong(t, me, {other});
           v1::Contact c;
           if (!edges.empty()) {
@@ -120,7 +129,9 @@ grpc::Status AccountServiceImpl::SetBlocked(grpc::ServerContext*, const internal
         },
         "SetBlocked");
     if (!st.ok()) return st;
-    if (!items.empty()) events_.Publish(std::move(items));
+    if (items.empty()) return OkStatus();
+    ForgetOnChatReplicas(me, other);
+    events_.Publish(std::move(items));
     return OkStatus();
   });
 }
@@ -172,7 +183,6 @@ grpc::Status AccountServiceImpl::DeleteContact(grpc::ServerContext*, const inter
           items.clear();
           store::DeleteEdge(t, me, other);
           store::DeleteRequest(t, me, other);
-          items.push_back(ContactChangeItem(me, other));
           v1::Contact gone;
           gone.mutable_profile()->set_user_id(other);
           items.push_back(ContactUpdatedItem(req->origin(), std::move(gone), true));
@@ -181,6 +191,7 @@ grpc::Status AccountServiceImpl::DeleteContact(grpc::ServerContext*, const inter
         },
         "DeleteContact");
     if (!st.ok()) return st;
+    ForgetOnChatReplicas(me, other);
     events_.Publish(std::move(items));
     return OkStatus();
   });

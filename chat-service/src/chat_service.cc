@@ -200,6 +200,15 @@ grpc::Status ChatServiceImpl::UpdateMembers(grpc::ServerContext*, const internal
   return Guarded("UpdateMembers", [&] { return DoUpdateMembers(*req, res); });
 }
 
+grpc::Status ChatServiceImpl::ForgetContacts(grpc::ServerContext*, const internal::ContactChange* req, v1::Empty*) {
+  return Guarded("ForgetContacts", [&]() -> Status {
+    if (req->user_id() == 0 || req->user_id() > kMaxId || req->other_id() == 0 || req->other_id() > kMaxId)
+      return InvalidArgument("user_id and other_id are required");
+    friends_.Forget(req->user_id(), req->other_id());
+    return OkStatus();
+  });
+}
+
 Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersRequest& req, internal::UpdateMembersResult* res) {
   if (req.group_id() == 0 || req.group_id() > kMaxId) return InvalidArgument("group_id is required");
   if (req.conversation_id() != GroupConversationId(req.group_id()))

@@ -23,7 +23,6 @@ internal::Delivery ToDelivery(const FanoutItem& item) {
   d.set_skip_session_id(item.skip_session_id);
   d.set_conversation_id(item.conversation_id);
   if (item.revocation) *d.mutable_revocation() = *item.revocation;
-  if (item.contact_change) *d.mutable_contact_change() = *item.contact_change;
   return d;
 }
 
@@ -33,7 +32,6 @@ bool FromDelivery(const internal::Delivery& d, FanoutItem* item) {
   item->skip_session_id = d.skip_session_id();
   item->conversation_id = d.conversation_id();
   if (d.has_revocation()) item->revocation = d.revocation();
-  if (d.has_contact_change()) item->contact_change = d.contact_change();
   return true;
 }
 

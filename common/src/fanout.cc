@@ -86,17 +86,17 @@ bool RedisDeliveryPublisher::Publish(const std::vector<std::pair<std::string, st
 size_t Fanout::Deliver(const std::vector<FanoutItem>& items, bool* ok) {
   if (ok) *ok = true;
   std::vector<uint64_t> all;
-  bool any_broadcast = false;
+  bool any_revocation = false;
   {
     std::unordered_set<uint64_t> seen;
     for (const auto& it : items) {
-      any_broadcast |= it.revocation.has_value() || it.contact_change.has_value();
-      if (it.revocation || it.contact_change) continue;  // broadcast: presence is not asked
+      any_revocation |= it.revocation.has_value();
+      if (it.revocation) continue;  // broadcast: presence is not asked
       for (uint64_t u : it.user_ids)
         if (seen.insert(u).second) all.push_back(u);
     }
   }
-  if (all.empty() && !any_broadcast) return 0;
+  if (all.empty() && !any_revocation) return 0;
   std::vector<internal::SessionRef> sessions;
   if (!all.empty() && !presence_.Lookup(all, &sessions) && sessions.empty()) {
     if (ok) *ok = false;
@@ -114,10 +114,6 @@ size_t Fanout::Deliver(const std::vector<FanoutItem>& items, bool* ok) {
   for (const auto& it : items) {
     if (it.revocation) {
       if (!it.user_ids.empty()) out.emplace_back(kRevocationChannel, ToDelivery(it).SerializeAsString());
-      continue;
-    }
-    if (it.contact_change) {
-      out.emplace_back(kContactsChannel, ToDelivery(it).SerializeAsString());
       continue;
     }
     std::map<std::string, internal::Delivery> per_gateway;

@@ -82,7 +82,7 @@ void CachingFriendChecker::InboundAsync(uint64_t recipient, uint64_t sender, Inb
   }
   inner_.InboundAsync(recipient, sender,
                       [this, recipient, sender, now, generation, done = std::move(done)](Result<Inbound> r) {
-                        if (r.ok() && *r == Inbound::kAccepted && ttl_.count() > 0 && (!live_ || live_())) {
+                        if (r.ok() && *r == Inbound::kAccepted && ttl_.count() > 0) {
                           std::lock_guard lk(mu_);
                           if (generation == generation_) {  // no change arrived while it was asked
                             if (accepted_.size() >= max_entries_) accepted_.clear();

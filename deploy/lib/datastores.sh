@@ -130,13 +130,7 @@ chat_redis_rules() {
   case $1 in
     gateway) echo "resetkeys resetchannels &gw.* -@all +ping +subscribe +unsubscribe" ;;
     # Publishers of events; per-user quotas (common/src/user_quota.cc: one script, GET and SET on rl:* keys).
-    # Contact changes (chat.contacts): account-service publishes, chat-service subscribes.
-    account-service)
-      echo "resetkeys resetchannels ~rl:* &gw.* &chat.contacts -@all +ping +publish +evalsha +eval +time +get +set" ;;
-    chat-service)
-      echo "resetkeys resetchannels ~rl:* &gw.* &chat.contacts -@all +ping +publish +subscribe +unsubscribe +evalsha" \
-        "+eval +time +get +set" ;;
-    group-service)
+    account-service|chat-service|group-service)
       echo "resetkeys resetchannels ~rl:* &gw.* -@all +ping +publish +evalsha +eval +time +get +set" ;;
     # Sessions (pres:*, presz:*), leases (gwlease:*), its register script, kicks to gateways (gw.*).
     presence-service)

@@ -78,7 +78,7 @@ TEST(FriendCache, AContactChangeEndsBothDirectionsAtOnce) {
   EXPECT_TRUE(Ask(cache, 2, 1).ok());
   EXPECT_TRUE(Ask(cache, 1, 3).ok());
   ASSERT_TRUE(cache.KnownAccepted(1, 2) && cache.KnownAccepted(2, 1) && cache.KnownAccepted(1, 3));
-  inner.verdicts[{2, 1}] = Inbound::kRejected;  // 2 blocks 1; the broadcast arrives
+  inner.verdicts[{2, 1}] = Inbound::kRejected;  // 2 blocks 1; account-service tells this replica
   cache.Forget(2, 1);
   EXPECT_FALSE(cache.KnownAccepted(1, 2));
   EXPECT_FALSE(cache.KnownAccepted(2, 1));
@@ -102,19 +102,6 @@ TEST(FriendCache, AnAnswerAskedBeforeAChangeIsNotRemembered) {
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(**got, Inbound::kAccepted);
   EXPECT_FALSE(cache.KnownAccepted(1, 2));
-}
-
-TEST(FriendCache, RemembersNothingWhileChangesCannotReachIt) {
-  CountingInbound inner;
-  inner.verdicts = {{{1, 2}, Inbound::kAccepted}};
-  CachingFriendChecker cache(inner, 1h);
-  bool subscribed = false;
-  cache.RememberOnlyWhile([&] { return subscribed; });
-  EXPECT_EQ(*Ask(cache, 1, 2), Inbound::kAccepted);
-  EXPECT_FALSE(cache.KnownAccepted(1, 2));
-  subscribed = true;
-  EXPECT_TRUE(Ask(cache, 1, 2).ok());
-  EXPECT_TRUE(cache.KnownAccepted(1, 2));
 }
 
 TEST(FriendCache, ZeroTtlAlwaysAsks) {

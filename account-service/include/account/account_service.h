@@ -203,8 +203,11 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   // `origin` re-adds `to`, who still lists them (origin had deleted `to`): both edges restored, no
   // approval needed (WeChat); origin's devices get friend_added, the reply says already_friends.
   Status Reconnect(const internal::Origin& origin, uint64_t to, v1::SendFriendRequestResult* res);
-  // The contact_change broadcast for the pair (chat-service replicas forget cached answers).
-  static FanoutItem ContactChangeItem(uint64_t me, uint64_t other);
+  // After a committed block, unblock or delete of the pair: every replica of the chat shard of their
+  // direct conversation forgets its cached "may message" answers (chat-service ForgetContacts), so
+  // the change holds for every send after the reply. A replica that cannot be told keeps them for at
+  // most limits.chat.friend_cache_ttl_ms (logged).
+  void ForgetOnChatReplicas(uint64_t me, uint64_t other);
   // A contact_updated event to me's other devices (all but the origin session).
   static FanoutItem ContactUpdatedItem(const internal::Origin& origin, v1::Contact contact, bool removed);
   // Inside the change's transaction: each item into the outbox (topic kOutboxEventTopic), its
@@ -224,6 +227,10 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   std::atomic<uint64_t> request_codes_{0};  // request_code calls so far, for the purge cadence
   TokenSigner signer_;
   ShardedStubs<internal::AccountService> peers_;
+  // One stub per chat-service replica (not per shard: each replica has its own cache), and where
+  // each chat shard's replicas start in it.
+  ShardedStubs<internal::ChatService> chat_replicas_;
+  std::vector<uint32_t> chat_replica_begin_;
 };
 
 }  // namespace chat::account

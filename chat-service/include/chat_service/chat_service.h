@@ -59,6 +59,7 @@ class ChatServiceImpl final : public internal::ChatService::WithCallbackMethod_S
                         v1::MarkReadResult* res) override;
   grpc::Status UpdateMembers(grpc::ServerContext* ctx, const internal::UpdateMembersRequest* req,
                              internal::UpdateMembersResult* res) override;
+  grpc::Status ForgetContacts(grpc::ServerContext* ctx, const internal::ContactChange* req, v1::Empty* res) override;
 
  private:
   // Validates and authorizes what can be decided at once; fills *send, and *ask_friend with the peer

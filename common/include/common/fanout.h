@@ -67,9 +67,6 @@ struct FanoutItem {
   // Set: a revocation of user_ids[0]'s tokens (event: the KickedEvent), published once on
   // kRevocationChannel to every gateway instead of to the gateways presence names.
   std::optional<internal::Revocation> revocation;
-  // Set: a contact change, published once on kContactsChannel to every chat-service replica (no
-  // event, no recipients).
-  std::optional<internal::ContactChange> contact_change;
 };
 
 // Seam: where delivered outbox items are acknowledged (common/outbox.h implements it). Thread-safe.

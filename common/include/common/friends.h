@@ -52,6 +52,9 @@ class FriendChecker {
   // Never blocks: true when `recipient` is known to accept `sender`'s messages without asking anyone
   // (a cache hit).
   virtual bool KnownAccepted(uint64_t /*recipient*/, uint64_t /*sender*/) { return false; }
+  // The pair's contact changed (block, unblock, delete): forget anything remembered about it, both
+  // directions. Returns after which no answer from before the call is used.
+  virtual void Forget(uint64_t /*a*/, uint64_t /*b*/) {}
 };
 
 // CheckFriends on the account shard ShardOfUser(user_id) (the recipient's, for InboundAsync), split
@@ -71,10 +74,10 @@ class GrpcFriendChecker : public FriendChecker {
 
 // Remembers kAccepted answers of InboundAsync for `ttl`, per direction (recipient, sender): a block
 // or a one-way delete makes the two directions differ. Other answers are never cached, so a new
-// friend can write at once. A contact change ends its pair's entries at once when its broadcast
-// arrives (Forget, from the kContactsChannel subscriber); a lost broadcast (Redis down) is covered by
-// Clear on every resubscription, and by the ttl. FriendsAmong is not cached. Bounded: the cache is
-// cleared when it holds max_entries. Thread-safe.
+// friend can write at once. account-service ends a changed pair's entries before it answers the
+// change (chat-service ForgetContacts on every replica); a replica it could not reach keeps them for
+// at most `ttl`. FriendsAmong is not cached. Bounded: the cache is cleared when it holds max_entries.
+// Thread-safe.
 class CachingFriendChecker : public FriendChecker {
  public:
   CachingFriendChecker(FriendChecker& inner, std::chrono::milliseconds ttl, size_t max_entries = 100000)
@@ -84,12 +87,8 @@ class CachingFriendChecker : public FriendChecker {
   }
   void InboundAsync(uint64_t recipient, uint64_t sender, InboundDone done) override;
   bool KnownAccepted(uint64_t recipient, uint64_t sender) override;
-  // Both directions of the pair.
-  void Forget(uint64_t a, uint64_t b);
+  void Forget(uint64_t a, uint64_t b) override;
   void Clear();
-  // Answers are remembered only while `live` says the change broadcasts reach this cache (set once,
-  // before the first InboundAsync; unset: always).
-  void RememberOnlyWhile(std::function<bool()> live) { live_ = std::move(live); }
 
  private:
   struct PairHash {
@@ -105,7 +104,6 @@ class CachingFriendChecker : public FriendChecker {
   // asked before one of them is not remembered after it.
   std::unordered_map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point, PairHash> accepted_;
   uint64_t generation_ = 0;
-  std::function<bool()> live_;
 };
 
 }  // namespace chat

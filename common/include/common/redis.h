@@ -29,9 +29,6 @@ std::string GatewayChannel(const std::string& gateway_id);
 // must reach gateways that hold no session of that user too (their account-check caches). Inside the
 // gateways' ACL pattern "gw.*", and never an instance's channel ("gw.<id>.<boot id>" has two dots).
 inline constexpr char kRevocationChannel[] = "gw.revoked";
-// The channel chat-service replicas subscribe to: contact changes (Delivery.contact_change) that end
-// a cached "may message" answer (common/friends.h).
-inline constexpr char kContactsChannel[] = "chat.contacts";
 
 struct RedisReply {
   enum class Type { kNil, kString, kInteger, kArray, kStatus, kError } type = Type::kNil;
