@@ -74,7 +74,13 @@ Contacts:
   add-friend HANDLE [--greeting G]  send a friend request
   requests                          pending friend requests to you
   accept HANDLE|USER_ID             accept a friend request
-  contacts                          your contacts and their direct conversations
+  contacts                          your contacts and their direct conversations, and the
+                                    users you blocked
+  remark HANDLE|USER_ID [NAME...]   your private name for a contact (no NAME: clear it)
+  block HANDLE|USER_ID              refuse their messages and friend requests
+  unblock HANDLE|USER_ID            take the block back
+  delete-contact HANDLE|USER_ID     delete a contact (one way: they still list you; neither
+                                    can write until a new friend request)
 
 Messages:
   send HANDLE|CONVERSATION_ID TEXT...     send a text (a handle means your direct
@@ -151,7 +157,9 @@ std::string Safe(std::string_view s) { return EscapeForTerminal(s); }
 
 std::string Who(const v1::UserProfile& p) {
   std::string s = "@" + Safe(p.handle());
-  if (!p.display_name().empty()) s += " (" + Safe(p.display_name()) + ")";
+  // Your remark name for them, when you gave one, as a WeChat client shows it.
+  const std::string& name = p.remark().empty() ? p.display_name() : p.remark();
+  if (!name.empty()) s += " (" + Safe(name) + ")";
   return s;
 }
 
@@ -487,6 +495,10 @@ class Cli {
         {"requests", &Cli::CmdRequests},
         {"accept", &Cli::CmdAccept},
         {"contacts", &Cli::CmdContacts},
+        {"remark", &Cli::CmdRemark},
+        {"block", &Cli::CmdBlock},
+        {"unblock", &Cli::CmdUnblock},
+        {"delete-contact", &Cli::CmdDeleteContact},
         {"send", &Cli::CmdSend},
         {"history", &Cli::CmdHistory},
         {"conversations", &Cli::CmdConversations},
@@ -677,9 +689,41 @@ class Cli {
   int CmdContacts() {
     auto r = Check(client::ListContacts(Conn(), timeout_));
     if (r.contacts().contacts().empty()) std::cout << "no contacts yet\n";
-    for (const auto& c : r.contacts().contacts())
+    for (const auto& c : r.contacts().contacts()) {
       std::cout << Who(c.profile()) << ", id " << c.profile().user_id() << ", conversation "
-                << Safe(c.conversation_id()) << ", since " << FormatTime(c.since_ms()) << std::endl;
+                << Safe(c.conversation_id()) << ", since " << FormatTime(c.since_ms());
+      if (!c.profile().remark().empty()) std::cout << ", name " << Safe(c.profile().display_name());
+      if (c.blocked()) std::cout << ", blocked";
+      std::cout << std::endl;
+    }
+    for (const auto& p : r.contacts().blocked())
+      std::cout << "blocked: " << Who(p) << ", id " << p.user_id() << std::endl;
+    return 0;
+  }
+
+  int CmdRemark() {
+    NeedWords(1, "remark HANDLE|USER_ID [NAME...]");
+    const uint64_t id = UserIdOf(words_[0]);
+    std::string name;
+    for (size_t i = 1; i < words_.size(); ++i) name += (i > 1 ? " " : "") + words_[i];
+    auto r = Check(client::SetRemark(Conn(), id, name, timeout_));
+    std::cout << (name.empty() ? "remark cleared: " : "remark set: ") << Who(r.contact().profile()) << std::endl;
+    return 0;
+  }
+
+  int SetBlocked(bool blocked) {
+    NeedWords(1, blocked ? "block HANDLE|USER_ID" : "unblock HANDLE|USER_ID");
+    Check(client::BlockUser(Conn(), UserIdOf(words_[0]), blocked, timeout_));
+    std::cout << (blocked ? "blocked " : "unblocked ") << Safe(words_[0]) << std::endl;
+    return 0;
+  }
+  int CmdBlock() { return SetBlocked(true); }
+  int CmdUnblock() { return SetBlocked(false); }
+
+  int CmdDeleteContact() {
+    NeedWords(1, "delete-contact HANDLE|USER_ID");
+    Check(client::DeleteContact(Conn(), UserIdOf(words_[0]), timeout_));
+    std::cout << "deleted " << Safe(words_[0]) << " from your contacts" << std::endl;
     return 0;
   }
 
@@ -893,6 +937,27 @@ class Cli {
       }
       case v1::Event::kConversationUpdated:
         break;  // summaries only; messages arrive as their own events
+      case v1::Event::kNewDevice: {
+        const auto& d = e.new_device().device();
+        std::cout << "your account signed in on a new device: " << Safe(d.device_id());
+        if (!d.device_name().empty()) std::cout << " \"" << Safe(d.device_name()) << "\"";
+        std::cout << " (session " << d.session_id() << "; `logout " << d.session_id() << "` if it was not you)"
+                  << std::endl;
+        break;
+      }
+      case v1::Event::kContactUpdated: {
+        const auto& u = e.contact_updated();
+        const auto& p = u.contact().profile();
+        if (u.removed()) {
+          std::cout << "contact " << ShortName(p.user_id()) << " deleted on another device" << std::endl;
+          names_.erase(p.user_id());
+          break;
+        }
+        names_[p.user_id()] = Who(p);
+        std::cout << "contact " << Who(p) << (u.contact().blocked() ? " (blocked)" : "") << " updated on another device"
+                  << std::endl;
+        break;
+      }
       case v1::Event::kKicked:
         std::cerr << "server ends the session: " << Safe(e.kicked().reason()) << " (code " << e.kicked().close_code()
                   << ")" << std::endl;

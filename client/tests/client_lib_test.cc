@@ -159,6 +159,10 @@ TEST(CliOutput, OtherUsersTextIsEscapedBeforePrinting) {
   p.set_display_name("Bob\xE2\x81\xA6\r\n");
   EXPECT_TRUE(TerminalSafe(cli::Who(p))) << cli::Who(p);
   EXPECT_EQ(cli::Who(p), "@u_\\x1b[1m (Bob\\u{2066}\\x0d\\n)");
+  // Your remark name for a contact is what you see of them.
+  p.set_handle("bob_wang");
+  p.set_remark("Bobby");
+  EXPECT_EQ(cli::Who(p), "@bob_wang (Bobby)");
 }
 
 }  // namespace
