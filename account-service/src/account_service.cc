@@ -44,12 +44,15 @@ v1::UserProfile ToProfile(const UserRow& u) {
   }
   p.set_handle(u.handle);
   p.set_display_name(u.display_name);
+  p.set_avatar_media_id(u.avatar_media_id);
+  p.set_whats_up(u.whats_up);
   return p;
 }
 
 void FillAccount(const UserRow& u, v1::Account* out) {
   *out->mutable_profile() = ToProfile(u);
   out->set_phone(u.phone);
+  out->set_allow_phone_lookup(u.allow_phone_lookup);
 }
 
 namespace {
@@ -82,6 +85,8 @@ std::vector<QuotaSpec> AccountQuotaSpecs(const Limits& limits) {
   const AccountLimits& a = limits.account;
   // In the order of AccountQuota.
   return {{"friend_req_d", a.user_friend_requests_per_day, kDay},
+          {"phone_lookup_d", a.user_phone_lookups_per_day, kDay},
+          {"profile_d", a.user_profile_changes_per_day, kDay},
           {"addr_code_h", a.address_codes_per_hour, kHour},
           {"addr_phone_code_d", a.address_phone_codes_per_day, kDay},
           {"addr_check_h", a.address_code_checks_per_hour, kHour},
@@ -439,21 +444,7 @@ grpc::Status AccountServiceImpl::GetAccount(grpc::ServerContext*, const internal
 grpc::Status AccountServiceImpl::SetDisplayName(grpc::ServerContext*, const internal::SetDisplayNameRequest* req,
                                                 v1::Account* res) {
   return Guarded("SetDisplayName", [&]() -> Status {
-    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    std::string display_name = req->display_name();
-    if (auto st = NormalizeDisplayName(&display_name, limits_.account.max_display_name_chars); !st.ok()) return st;
-    std::optional<UserRow> user;
-    auto st = WithTransaction(
-        pool_,
-        [&](pqxx::work& t) {
-          if (store::SetDisplayName(t, req->user_id(), display_name)) user = store::UserById(t, req->user_id());
-          return OkStatus();
-        },
-        "SetDisplayName");
-    if (!st.ok()) return st;
-    if (!user) return NotFound("no such user");
-    FillAccount(*user, res);
-    return OkStatus();
+    return ChangeProfile(req->user_id(), 0, req->display_name(), std::nullopt, std::nullopt, res);
   });
 }
 

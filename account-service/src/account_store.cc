@@ -62,7 +62,7 @@ constexpr const char* kInsertUserSql =
 
 #define USER_COLUMNS                                                                   \
   "id, COALESCE(phone, ''), handle, display_name, " MS("created_at") ", COALESCE(" MS( \
-      "handle_changed_at") ", 0), COALESCE(" MS("deleted_at") ", 0)"
+      "handle_changed_at") ", 0), COALESCE(" MS("deleted_at") ", 0), avatar_media_id, whats_up, allow_phone_lookup"
 
 constexpr const char* kUserById = "acct_user_by_id";
 constexpr const char* kUserByIdSql = "SELECT " USER_COLUMNS " FROM users WHERE id = $1";
@@ -82,6 +82,15 @@ constexpr const char* kUsersByIdsSql = "SELECT " USER_COLUMNS " FROM users WHERE
 constexpr const char* kSetDisplayName = "acct_set_display_name";
 constexpr const char* kSetDisplayNameSql =
     "UPDATE users SET display_name = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
+
+constexpr const char* kSetProfile = "acct_set_profile";
+constexpr const char* kSetProfileSql =
+    "UPDATE users SET display_name = $2, avatar_media_id = $3, whats_up = $4 WHERE id = $1 AND deleted_at IS NULL "
+    "RETURNING 1";
+
+constexpr const char* kSetPhoneLookup = "acct_set_phone_lookup";
+constexpr const char* kSetPhoneLookupSql =
+    "UPDATE users SET allow_phone_lookup = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
 
 constexpr const char* kSetHandle = "acct_set_handle";
 constexpr const char* kSetHandleSql =
@@ -228,7 +237,8 @@ constexpr const char* kTrimSessionsSql =
 constexpr const char* kDeleteUser = "acct_delete_user";
 constexpr const char* kDeleteUserSql =
     "UPDATE users SET phone = NULL, handle = '', handle_lower = '~' || id::text, display_name = '', "
-    "deleted_at = " TS("$2") " WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
+    "avatar_media_id = '', whats_up = '', allow_phone_lookup = false, deleted_at = " TS(
+        "$2") " WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
 constexpr const char* kDeleteEdgesOf = "acct_delete_edges_of";
 constexpr const char* kDeleteEdgesOfSql = "DELETE FROM friendships WHERE user_id = $1";
 constexpr const char* kDeleteRequestsTo = "acct_delete_requests_to";
@@ -240,6 +250,8 @@ constexpr const char* kSetPhoneSql = "UPDATE users SET phone = $2 WHERE id = $1 
 constexpr const char* kLockPhone = "acct_lock_phone";
 constexpr const char* kLockPhoneSql =
     "SELECT user_id, COALESCE(" MS("free_from") ", 0) FROM phones WHERE phone = $1 FOR UPDATE";
+constexpr const char* kPhoneOwner = "acct_phone_owner";
+constexpr const char* kPhoneOwnerSql = "SELECT user_id, COALESCE(" MS("free_from") ", 0) FROM phones WHERE phone = $1";
 // $1 phone, $2 user, $3 now. Taken when new, already this user's in use, or released and free by now.
 constexpr const char* kClaimPhone = "acct_claim_phone";
 constexpr const char* kClaimPhoneSql =
@@ -274,6 +286,9 @@ UserRow ToUser(const pqxx::row& r) {
   u.created_ms = r[4].as<int64_t>();
   u.handle_changed_ms = r[5].as<int64_t>();
   u.deleted_ms = r[6].as<int64_t>();
+  u.avatar_media_id = r[7].as<std::string>();
+  u.whats_up = r[8].as<std::string>();
+  u.allow_phone_lookup = r[9].as<bool>();
   return u;
 }
 
@@ -342,6 +357,8 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kUserByHandle, kUserByHandleSql},
       {kUsersByIds, kUsersByIdsSql},
       {kSetDisplayName, kSetDisplayNameSql},
+      {kSetProfile, kSetProfileSql},
+      {kSetPhoneLookup, kSetPhoneLookupSql},
       {kSetHandle, kSetHandleSql},
       {kSetHandleCase, kSetHandleCaseSql},
       {kClaimHandle, kClaimHandleSql},
@@ -369,6 +386,7 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kDeleteRequestsTo, kDeleteRequestsToSql},
       {kSetPhone, kSetPhoneSql},
       {kLockPhone, kLockPhoneSql},
+      {kPhoneOwner, kPhoneOwnerSql},
       {kClaimPhone, kClaimPhoneSql},
       {kReleasePhone, kReleasePhoneSql},
       {kPurgePhones, kPurgePhonesSql},
@@ -460,6 +478,15 @@ std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids)
   return out;
 }
 
+bool SetProfile(pqxx::work& t, uint64_t id, const std::string& name, const std::string& avatar_media_id,
+                const std::string& whats_up) {
+  return !t.exec_prepared(kSetProfile, Id(id), name, avatar_media_id, whats_up).empty();
+}
+
+bool SetPhoneLookup(pqxx::work& t, uint64_t id, bool allowed) {
+  return !t.exec_prepared(kSetPhoneLookup, Id(id), allowed).empty();
+}
+
 bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name) {
   return !t.exec_prepared(kSetDisplayName, Id(id), name).empty();
 }
@@ -476,10 +503,19 @@ bool SetPhone(pqxx::work& t, uint64_t id, const std::string& phone) {
   return !t.exec_prepared(kSetPhone, Id(id), phone).empty();
 }
 
-std::optional<PhoneRow> LockPhone(pqxx::work& t, const std::string& phone) {
-  auto r = t.exec_prepared(kLockPhone, phone);
+namespace {
+std::optional<PhoneRow> OnePhone(const pqxx::result& r) {
   if (r.empty()) return std::nullopt;
   return PhoneRow{static_cast<uint64_t>(r[0][0].as<int64_t>()), r[0][1].as<int64_t>()};
+}
+}  // namespace
+
+std::optional<PhoneRow> LockPhone(pqxx::work& t, const std::string& phone) {
+  return OnePhone(t.exec_prepared(kLockPhone, phone));
+}
+
+std::optional<PhoneRow> PhoneOwner(pqxx::work& t, const std::string& phone) {
+  return OnePhone(t.exec_prepared(kPhoneOwner, phone));
 }
 
 bool ClaimPhone(pqxx::work& t, const std::string& phone, uint64_t user, int64_t now_ms) {

@@ -23,6 +23,14 @@ Status NormalizeRemark(std::string* remark, size_t max_chars) {
   return NormalizeText("remark", {TextKind::kName, 0, max_chars}, remark);
 }
 
+bool ValidMediaId(std::string_view id) {
+  if (id.size() < 16 || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
 bool ValidHandle(std::string_view h) {
   if (h.size() < kMinHandleChars || h.size() > kMaxHandleChars) return false;
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };

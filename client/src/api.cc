@@ -196,6 +196,25 @@ v1::Reply ListFriendRequests(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_friend_requests(); });
 }
 
+v1::Reply LookupPhone(Connection& conn, const std::string& phone, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_lookup_phone()->set_phone(phone); });
+}
+
+v1::Reply SetProfile(Connection& conn, const std::string& display_name, const std::string& avatar_media_id,
+                     const std::string& whats_up, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    auto* p = f.mutable_set_profile();
+    p->set_display_name(display_name);
+    p->set_avatar_media_id(avatar_media_id);
+    p->set_whats_up(whats_up);
+  });
+}
+
+v1::Reply SetPrivacy(Connection& conn, bool allow_phone_lookup, milliseconds timeout) {
+  return Do(conn, timeout,
+            [&](v1::ClientFrame& f) { f.mutable_set_privacy()->set_allow_phone_lookup(allow_phone_lookup); });
+}
+
 v1::Reply ListContacts(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_contacts(); });
 }

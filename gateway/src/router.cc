@@ -370,6 +370,24 @@ const std::unordered_map<int, Route>& Routes() {
        r.set_handle(f.set_handle().handle());
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetHandle), std::move(r), &v1::Reply::mutable_account,
             f.request_id(), std::move(done)); }}},
+    {F::kSetProfile, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::SetProfileRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.set_profile();
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetProfile), std::move(r), &v1::Reply::mutable_account,
+            f.request_id(), std::move(done)); }}},
+    {F::kSetPrivacy, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::SetPrivacyRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       *r.mutable_request() = f.set_privacy();
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetPrivacy), std::move(r), &v1::Reply::mutable_account,
+            f.request_id(), std::move(done)); }}},
+    {F::kLookupPhone, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::LookupPhoneRequest r;
+       r.set_searcher_id(ctx.identity.user_id);
+       r.set_phone(f.lookup_phone().phone());
+       Call(b, b.AccountOfPhone(f.lookup_phone().phone()), RPC(LookupPhone), std::move(r),
+            &v1::Reply::mutable_profile, f.request_id(), std::move(done)); }}},
     {F::kLookupUser, {true, LookupUser}},
     {F::kGetProfiles, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        internal::ProfilesForRequest r;

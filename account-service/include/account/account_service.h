@@ -70,11 +70,14 @@ struct AccountServiceDeps {
   UserQuotas* quotas = nullptr;
 };
 
-// The quotas of this service (indexes into AccountQuotaSpecs). Per user: friend requests per day.
+// The quotas of this service (indexes into AccountQuotaSpecs). Per user: friend requests, phone
+// lookups and profile changes per day.
 // Per client address, and per client address and phone (keyed HMACs, see QuotaSubject): codes
 // requested, codes checked (sign_up and log_in).
 enum AccountQuota : size_t {
   kFriendRequestsQuota = 0,
+  kPhoneLookupsQuota,
+  kProfileChangesQuota,
   kAddressCodesQuota,
   kAddressPhoneCodesQuota,
   kAddressChecksQuota,
@@ -120,6 +123,11 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status SetBlocked(grpc::ServerContext*, const internal::ContactRequest*, v1::Empty*) override;
   grpc::Status DeleteContact(grpc::ServerContext*, const internal::ContactRequest*, v1::Empty*) override;
   grpc::Status GetProfilesFor(grpc::ServerContext*, const internal::ProfilesForRequest*, v1::ProfilesResult*) override;
+  // ---- profile, privacy and finding people by phone (profile.cc)
+  grpc::Status SetProfile(grpc::ServerContext*, const internal::SetProfileRequest*, v1::Account*) override;
+  grpc::Status SetPrivacy(grpc::ServerContext*, const internal::SetPrivacyRequest*, v1::Account*) override;
+  grpc::Status LookupPhone(grpc::ServerContext*, const internal::LookupPhoneRequest*, v1::UserProfile*) override;
+  grpc::Status PhoneLookupProfile(grpc::ServerContext*, const internal::UserIdRequest*, v1::UserProfile*) override;
 
  private:
   using ProfileMap = std::unordered_map<uint64_t, v1::UserProfile>;
@@ -195,6 +203,13 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   Status PutEdgeLocal(uint64_t user, uint64_t friend_id, int64_t since_ms, int64_t* stored_since_ms);
   // PutEdgeLocal on the shard that owns `user` (directly if that is this shard).
   Status PutEdgeOnOwner(uint64_t user, uint64_t friend_id, int64_t since_ms);
+  // ---- profile (profile.cc)
+  // Validates and stores user's whole public profile (charged to user_profile_changes_per_day) and
+  // announces it to the user's contacts and other sessions (all but skip_session).
+  // avatar and whats_up nullopt: kept as they are (set_display_name).
+  Status ChangeProfile(uint64_t user, uint64_t skip_session, std::string display_name,
+                       std::optional<std::string> avatar_media_id, std::optional<std::string> whats_up,
+                       v1::Account* res);
   // ---- contacts (contacts.cc)
   // INVALID_ARGUMENT unless origin is a local user and other another valid id.
   Status CheckContactPair(uint64_t me, uint64_t other) const;

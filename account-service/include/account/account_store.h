@@ -23,6 +23,9 @@ struct UserRow {
   int64_t created_ms = 0;
   int64_t handle_changed_ms = 0;  // when the user last set a handle; 0 = never
   int64_t deleted_ms = 0;         // when the account was deleted; 0 = it is not
+  std::string avatar_media_id;    // "" = none
+  std::string whats_up;
+  bool allow_phone_lookup = false;  // others may find the account by its phone number
 };
 
 struct PhoneRow {
@@ -112,6 +115,8 @@ bool SetPhone(pqxx::work& t, uint64_t id, const std::string& phone);
 // --- phone numbers (on the shard ShardOfPhone(phone), for accounts of any shard)
 // The number's row, locked until the transaction ends.
 std::optional<PhoneRow> LockPhone(pqxx::work& t, const std::string& phone);
+// The same without a lock (a read).
+std::optional<PhoneRow> PhoneOwner(pqxx::work& t, const std::string& phone);
 // The number becomes user's unless another account has it in use or it is released and not yet
 // free. Idempotent for the holder. One statement: of concurrent claims exactly one wins.
 bool ClaimPhone(pqxx::work& t, const std::string& phone, uint64_t user, int64_t now_ms);
@@ -123,6 +128,10 @@ std::optional<UserRow> UserByHandleLower(pqxx::work& t, const std::string& handl
 // Users among `ids` (unknown ids omitted, order unspecified).
 std::vector<UserRow> UsersByIds(pqxx::work& t, const std::vector<uint64_t>& ids);
 bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name);
+// Display name, avatar and what's up at once (a live account only).
+bool SetProfile(pqxx::work& t, uint64_t id, const std::string& name, const std::string& avatar_media_id,
+                const std::string& whats_up);
+bool SetPhoneLookup(pqxx::work& t, uint64_t id, bool allowed);
 // The user's handle becomes `handle` (its lower case too; the unique index refuses one another user
 // of this shard has, which a claim has ruled out), changed at now_ms. False: no such user.
 bool SetHandle(pqxx::work& t, uint64_t id, const std::string& handle, int64_t now_ms);

@@ -24,6 +24,10 @@ Status NormalizeGreeting(std::string* greeting, size_t max_chars);
 // Remark name for a contact: a name of 0..max_chars code points after NFC ("" clears); as above.
 Status NormalizeRemark(std::string* remark, size_t max_chars);
 
+// A media id (an avatar, later message media): 16-64 characters of [A-Za-z0-9_-], the alphabet the
+// media service mints ids in. Says nothing of whether the media exists.
+bool ValidMediaId(std::string_view id);
+
 // Handle syntax (WeChat): 6..20 ASCII chars, starts with a letter, then letters, digits, '_' or '-'.
 // Random handles ("u_" + 10 of [a-z0-9]) satisfy it.
 inline constexpr size_t kMinHandleChars = 6;

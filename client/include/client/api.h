@@ -69,6 +69,13 @@ v1::Reply SetDisplayName(Connection& conn, const std::string& display_name,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply SetHandle(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply LookupUser(Connection& conn, const std::string& handle, std::chrono::milliseconds timeout = kDefaultTimeout);
+// Finds a user by phone number (only one who allows it): reply profile.
+v1::Reply LookupPhone(Connection& conn, const std::string& phone, std::chrono::milliseconds timeout = kDefaultTimeout);
+// Replaces the caller's public profile (display name, avatar media id, what's up): reply account.
+v1::Reply SetProfile(Connection& conn, const std::string& display_name, const std::string& avatar_media_id,
+                     const std::string& whats_up, std::chrono::milliseconds timeout = kDefaultTimeout);
+// Whether others may find the caller by phone number: reply account.
+v1::Reply SetPrivacy(Connection& conn, bool allow_phone_lookup, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListDevices(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 // session_id 0 = this device; all_devices = every one.
 v1::Reply LogOut(Connection& conn, uint64_t session_id = 0, bool all_devices = false,
