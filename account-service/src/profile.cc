@@ -106,8 +106,7 @@ grpc::Status AccountServiceImpl::LookupPhone(grpc::ServerContext*, const interna
     // Charged before anything is looked up, found or not: the quota is what stops walking numbers.
     if (quotas_) {
       if (const int64_t wait = quotas_->TakeOne({{kPhoneLookupsQuota, req->searcher_id(), 1}}); wait > 0)
-        return QuotaExceeded("too many phone number searches today (limits.account.user_phone_lookups_per_day)",
-                             wait);
+        return QuotaExceeded("too many phone number searches today (limits.account.user_phone_lookups_per_day)", wait);
     }
     std::optional<PhoneRow> owner;
     auto st = WithTransaction(

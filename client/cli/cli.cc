@@ -62,6 +62,11 @@ Account:
   login --phone P                   log in and save the token in the profile
   whoami                            your account
   set-handle HANDLE                 choose your handle (6-20 characters; once a year)
+  set-profile --name N [--avatar MEDIA_ID] [--whats-up TEXT]
+                                    your whole public profile (what is left out is cleared);
+                                    your contacts are told
+  privacy phone-lookup on|off       whether others may find you by your phone number (off by
+                                    default)
   devices                           your signed-in devices (sessions)
   logout [SESSION_ID|all]           log out this device, another one (its session id from
                                     `devices`), or every device
@@ -69,6 +74,7 @@ Account:
                                     --code for the current number, --new-code for NEW)
   delete-account                    delete your account (a code to your number; --code)
   lookup HANDLE                     find a user by handle
+  find-phone PHONE                  find a user by phone number (only one who allows it)
 
 Contacts:
   add-friend HANDLE [--greeting G]  send a friend request
@@ -106,8 +112,8 @@ Environment: CHAT_CODES_FILE overrides the env file's; CHAT_CLI_CONFIG_DIR moves
 
 // Options that take a value; everything else starting with "--" must be a flag.
 const std::set<std::string>& ValueOptions() {
-  static const std::set<std::string> k = {"url",  "env",      "profile", "code",    "phone",
-                                          "name", "greeting", "limit",   "timeout", "new-code"};
+  static const std::set<std::string> k = {"url",      "env",   "profile", "code",     "phone",  "name",
+                                          "greeting", "limit", "timeout", "new-code", "avatar", "whats-up"};
   return k;
 }
 const std::set<std::string>& FlagOptions() {
@@ -491,6 +497,9 @@ class Cli {
         {"change-phone", &Cli::CmdChangePhone},
         {"delete-account", &Cli::CmdDeleteAccount},
         {"lookup", &Cli::CmdLookup},
+        {"find-phone", &Cli::CmdFindPhone},
+        {"set-profile", &Cli::CmdSetProfile},
+        {"privacy", &Cli::CmdPrivacy},
         {"add-friend", &Cli::CmdAddFriend},
         {"requests", &Cli::CmdRequests},
         {"accept", &Cli::CmdAccept},
@@ -582,7 +591,37 @@ class Cli {
   int CmdWhoAmI() {
     auto r = Check(client::GetMe(Conn(), timeout_));
     const auto& a = r.account();
-    std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << Safe(a.phone()) << std::endl;
+    std::cout << Who(a.profile()) << ", id " << a.profile().user_id() << ", phone " << Safe(a.phone())
+              << (a.allow_phone_lookup() ? " (others may find you by it)" : " (private)");
+    if (!a.profile().whats_up().empty()) std::cout << ", what's up: " << Safe(a.profile().whats_up());
+    if (!a.profile().avatar_media_id().empty()) std::cout << ", avatar " << Safe(a.profile().avatar_media_id());
+    std::cout << std::endl;
+    return 0;
+  }
+
+  int CmdSetProfile() {
+    auto r = Check(client::SetProfile(Conn(), Required("name"), Opt("avatar"), Opt("whats-up"), timeout_));
+    std::cout << "your profile: " << Who(r.account().profile());
+    if (!r.account().profile().whats_up().empty())
+      std::cout << ", what's up: " << Safe(r.account().profile().whats_up());
+    std::cout << std::endl;
+    return 0;
+  }
+
+  int CmdPrivacy() {
+    if (words_.size() != 2 || words_[0] != "phone-lookup" || (words_[1] != "on" && words_[1] != "off"))
+      throw UsageError{"usage: chat-cli privacy phone-lookup on|off"};
+    auto r = Check(client::SetPrivacy(Conn(), words_[1] == "on", timeout_));
+    std::cout << (r.account().allow_phone_lookup() ? "others may now find you by your phone number"
+                                                   : "nobody can find you by your phone number")
+              << std::endl;
+    return 0;
+  }
+
+  int CmdFindPhone() {
+    NeedWords(1, "find-phone PHONE");
+    auto r = Check(client::LookupPhone(Conn(), words_[0], timeout_));
+    std::cout << Who(r.profile()) << ", id " << r.profile().user_id() << std::endl;
     return 0;
   }
 
@@ -943,6 +982,14 @@ class Cli {
         if (!d.device_name().empty()) std::cout << " \"" << Safe(d.device_name()) << "\"";
         std::cout << " (session " << d.session_id() << "; `logout " << d.session_id() << "` if it was not you)"
                   << std::endl;
+        break;
+      }
+      case v1::Event::kProfileChanged: {
+        const auto& p = e.profile_changed().profile();
+        names_[p.user_id()] = Who(p);
+        std::cout << Who(p) << " changed their profile";
+        if (!p.whats_up().empty()) std::cout << ": " << Safe(p.whats_up());
+        std::cout << std::endl;
         break;
       }
       case v1::Event::kContactUpdated: {

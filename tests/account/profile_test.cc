@@ -26,8 +26,8 @@ class ProfileTest : public AccountServiceTest {
     carol = NewUser(kPhoneC, "Carol").account().profile().user_id();
     shard_->events.Take();
   }
-  grpc::Status SetProfile(uint64_t user, const std::string& name, const std::string& avatar, const std::string& whats_up,
-                          v1::Account* res = nullptr) {
+  grpc::Status SetProfile(uint64_t user, const std::string& name, const std::string& avatar,
+                          const std::string& whats_up, v1::Account* res = nullptr) {
     grpc::ServerContext ctx;
     internal::SetProfileRequest req;
     req.mutable_origin()->set_user_id(user);
