@@ -88,6 +88,14 @@ constexpr const char* kSetProfileSql =
     "UPDATE users SET display_name = $2, avatar_media_id = $3, whats_up = $4 WHERE id = $1 AND deleted_at IS NULL "
     "RETURNING 1";
 
+constexpr const char* kQrSecret = "acct_qr_secret";
+constexpr const char* kQrSecretSql = "SELECT COALESCE(qr_secret, '') FROM users WHERE id = $1 AND deleted_at IS NULL";
+// $3: only when the current secret is $3 ('' = none yet), so concurrent first uses agree on one.
+constexpr const char* kSetQrSecret = "acct_set_qr_secret";
+constexpr const char* kSetQrSecretSql =
+    "UPDATE users SET qr_secret = $2 WHERE id = $1 AND deleted_at IS NULL AND COALESCE(qr_secret, '') = $3 "
+    "RETURNING 1";
+
 constexpr const char* kSetPhoneLookup = "acct_set_phone_lookup";
 constexpr const char* kSetPhoneLookupSql =
     "UPDATE users SET allow_phone_lookup = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
@@ -137,6 +145,12 @@ constexpr const char* kLiveRequestsToSql =
     "SELECT " REQUEST_COLUMNS " FROM friend_requests r WHERE to_user = $1 AND created_at >= " TS("$2")
     " AND NOT EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = r.to_user AND f.friend_id = r.from_user)"
     " ORDER BY created_at DESC, from_user LIMIT $3";
+
+constexpr const char* kLiveRequestsFrom = "acct_live_requests_from";
+constexpr const char* kLiveRequestsFromSql =
+    "SELECT " REQUEST_COLUMNS " FROM friend_requests r WHERE from_user = $1 AND created_at >= " TS("$2")
+    " AND NOT EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = r.to_user AND f.friend_id = r.from_user)"
+    " ORDER BY created_at DESC, to_user LIMIT $3";
 
 constexpr const char* kHasEdge = "acct_has_edge";
 constexpr const char* kHasEdgeSql = "SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2";
@@ -237,7 +251,7 @@ constexpr const char* kTrimSessionsSql =
 constexpr const char* kDeleteUser = "acct_delete_user";
 constexpr const char* kDeleteUserSql =
     "UPDATE users SET phone = NULL, handle = '', handle_lower = '~' || id::text, display_name = '', "
-    "avatar_media_id = '', whats_up = '', allow_phone_lookup = false, deleted_at = " TS(
+    "avatar_media_id = '', whats_up = '', allow_phone_lookup = false, qr_secret = NULL, deleted_at = " TS(
         "$2") " WHERE id = $1 AND deleted_at IS NULL RETURNING 1";
 constexpr const char* kDeleteEdgesOf = "acct_delete_edges_of";
 constexpr const char* kDeleteEdgesOfSql = "DELETE FROM friendships WHERE user_id = $1";
@@ -359,6 +373,8 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kSetDisplayName, kSetDisplayNameSql},
       {kSetProfile, kSetProfileSql},
       {kSetPhoneLookup, kSetPhoneLookupSql},
+      {kQrSecret, kQrSecretSql},
+      {kSetQrSecret, kSetQrSecretSql},
       {kSetHandle, kSetHandleSql},
       {kSetHandleCase, kSetHandleCaseSql},
       {kClaimHandle, kClaimHandleSql},
@@ -367,6 +383,7 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kLockLiveRequest, kLockLiveRequestSql},
       {kDeleteRequest, kDeleteRequestSql},
       {kLiveRequestsTo, kLiveRequestsToSql},
+      {kLiveRequestsFrom, kLiveRequestsFromSql},
       {kHasEdge, kHasEdgeSql},
       {kEdgeCount, kEdgeCountSql},
       {kInsertEdge, kInsertEdgeSql},
@@ -483,6 +500,16 @@ bool SetProfile(pqxx::work& t, uint64_t id, const std::string& name, const std::
   return !t.exec_prepared(kSetProfile, Id(id), name, avatar_media_id, whats_up).empty();
 }
 
+std::optional<std::string> QrSecret(pqxx::work& t, uint64_t id) {
+  auto r = t.exec_prepared(kQrSecret, Id(id));
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+bool SetQrSecret(pqxx::work& t, uint64_t id, const std::string& secret, const std::string& expected) {
+  return !t.exec_prepared(kSetQrSecret, Id(id), secret, expected).empty();
+}
+
 bool SetPhoneLookup(pqxx::work& t, uint64_t id, bool allowed) {
   return !t.exec_prepared(kSetPhoneLookup, Id(id), allowed).empty();
 }
@@ -587,6 +614,14 @@ void DeleteRequest(pqxx::work& t, uint64_t to, uint64_t from) { t.exec_prepared(
 
 std::vector<RequestRow> LiveRequestsTo(pqxx::work& t, uint64_t to, int64_t min_created_ms, int limit) {
   auto r = t.exec_prepared(kLiveRequestsTo, Id(to), min_created_ms, limit);
+  std::vector<RequestRow> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(ToRequest(row));
+  return out;
+}
+
+std::vector<RequestRow> LiveRequestsFrom(pqxx::work& t, uint64_t from, int64_t min_created_ms, int limit) {
+  auto r = t.exec_prepared(kLiveRequestsFrom, Id(from), min_created_ms, limit);
   std::vector<RequestRow> out;
   out.reserve(r.size());
   for (const auto& row : r) out.push_back(ToRequest(row));

@@ -212,6 +212,60 @@ grpc::Status AccountServiceImpl::PeerRemoved(grpc::ServerContext*, const interna
   });
 }
 
+grpc::Status AccountServiceImpl::ListSentFriendRequests(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                                        v1::FriendRequestsResult* res) {
+  return Guarded("ListSentFriendRequests", [&]() -> Status {
+    const uint64_t me = req->user_id();
+    if (!ValidUserId(me)) return InvalidArgument("user_id is required");
+    const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+    std::vector<RequestRow> rows;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          rows = store::LiveRequestsFrom(t, me, min_created, kMaxListedFriendRequests);
+          return OkStatus();
+        },
+        "ListSentFriendRequests");
+    if (!st.ok()) return st;
+    std::vector<uint64_t> targets;
+    for (const auto& r : rows) targets.push_back(r.to_user);
+    ProfileMap profiles;
+    if (st = LocalProfiles(targets, &profiles); !st.ok()) return st;  // requests live on their targets' shard
+    for (const auto& r : rows) {
+      auto it = profiles.find(r.to_user);
+      if (it == profiles.end() || it->second.deleted()) continue;
+      auto* out = res->add_requests();
+      out->mutable_from()->set_user_id(me);
+      *out->mutable_to() = it->second;
+      out->set_to_user_id(r.to_user);
+      out->set_greeting(r.greeting);
+      out->set_source(v1::FriendRequestSource_IsValid(r.source) ? static_cast<v1::FriendRequestSource>(r.source)
+                                                                : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
+      out->set_created_ms(r.created_ms);
+    }
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::IgnoreFriendRequest(grpc::ServerContext*,
+                                                     const internal::AcceptFriendRequestRequest* req, v1::Empty*) {
+  return Guarded("IgnoreFriendRequest", [&]() -> Status {
+    const uint64_t me = req->origin().user_id();
+    const uint64_t from = req->from_user_id();
+    if (auto st = CheckContactPair(me, from); !st.ok()) return st;
+    const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+    return WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          if (!store::LockLiveRequest(t, me, from, min_created))
+            return NotFound("no pending friend request from this user");
+          store::DeleteRequest(t, me, from);
+          return OkStatus();
+        },
+        "IgnoreFriendRequest");
+  });
+}
+
 grpc::Status AccountServiceImpl::GetProfilesFor(grpc::ServerContext*, const internal::ProfilesForRequest* req,
                                                 v1::ProfilesResult* res) {
   return Guarded("GetProfilesFor", [&]() -> Status {

@@ -1,12 +1,15 @@
-// Profiles, privacy settings and finding people by phone number (protocol.md 7.1, 8.7, 8.32-8.34).
+// Profiles, privacy settings and finding people by phone number or personal QR code (protocol.md
+// 7.1, 8.7, 8.32-8.35).
 // A profile change is announced to the user's contacts (the users on their edges) and their other
 // sessions as a profile_changed event, through the outbox with the change. A phone lookup runs on the
 // number's shard (phones) and asks the account's shard whether it allows being found; every way of
 // not finding someone gives the same reply (kNoOneFound), so the reply never tells a number nobody
 // has from one whose owner keeps it private.
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "account/account_service.h"
+#include "account/secure_random.h"
 #include "account/validation.h"
 #include "common/shard.h"
 #include "common/status.h"
@@ -17,6 +20,18 @@ namespace chat::account {
 namespace {
 
 constexpr char kNoOneFound[] = "no user found for this phone number";
+// Every QR token that admits nobody (malformed, rotated away, its account deleted) gets this.
+constexpr char kNoSuchQrCode[] = "this QR code is not valid (any more)";
+
+std::string RandomHex(size_t digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  while (out.size() < digits) {
+    uint64_t r = RandomU64();
+    for (int i = 0; i < 16 && out.size() < digits; ++i, r >>= 4) out += kHex[r & 0xF];
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -149,6 +164,59 @@ grpc::Status AccountServiceImpl::PhoneLookupProfile(grpc::ServerContext*, const 
     if (!st.ok()) return st;
     if (!user || user->deleted_ms != 0 || !user->allow_phone_lookup) return NotFound(kNoOneFound);
     *res = ToProfile(*user);
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::MyQrCode(grpc::ServerContext*, const internal::QrCodeRequest* req,
+                                          v1::QrCodeResult* res) {
+  return Guarded("MyQrCode", [&]() -> Status {
+    const uint64_t me = req->user_id();
+    if (!ValidUserId(me)) return InvalidArgument("user_id is required");
+    if (!IsLocal(me)) return InvalidArgument("user_id belongs to another account shard");
+    std::string secret;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          const auto current = store::QrSecret(t, me);
+          if (!current) return NotFound("no such user");
+          secret = *current;
+          if (!secret.empty() && !req->rotate()) return OkStatus();
+          const std::string fresh = RandomHex(kQrSecretHexChars);
+          // A concurrent first use or rotation may have won: then its secret is the one.
+          if (!store::SetQrSecret(t, me, fresh, secret)) return Unavailable("your QR code changed meanwhile; retry");
+          secret = fresh;
+          return OkStatus();
+        },
+        "MyQrCode");
+    if (!st.ok()) return st;
+    res->set_token(QrToken(me, secret));
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::ResolveQrCode(grpc::ServerContext*, const v1::ResolveQrCodeRequest* req,
+                                               v1::UserProfile* res) {
+  return Guarded("ResolveQrCode", [&]() -> Status {
+    std::string secret;
+    const auto user = ParseQrToken(req->token(), &secret);
+    if (!user || !IsLocal(*user)) return NotFound(kNoSuchQrCode);
+    std::optional<UserRow> row;
+    std::optional<std::string> stored;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          stored = store::QrSecret(t, *user);
+          row = stored ? store::UserById(t, *user) : std::nullopt;
+          return OkStatus();
+        },
+        "ResolveQrCode");
+    if (!st.ok()) return st;
+    // Constant time in the secret: a guess learns nothing from how long the refusal took.
+    if (!stored || !row || stored->size() != secret.size() || stored->empty() ||
+        CRYPTO_memcmp(stored->data(), secret.data(), secret.size()) != 0)
+      return NotFound(kNoSuchQrCode);
+    *res = ToProfile(*row);
     return OkStatus();
   });
 }

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <fcntl.h>
+#include <qrencode.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <unordered_map>
 
@@ -75,11 +77,19 @@ Account:
   delete-account                    delete your account (a code to your number; --code)
   lookup HANDLE                     find a user by handle
   find-phone PHONE                  find a user by phone number (only one who allows it)
+  qr [--rotate]                     show your personal QR code (--rotate: a new one; the old one
+                                    stops working)
+  scan TOKEN [--add [--greeting G]] who a personal QR code's token names (--add: send them a
+                                    friend request)
 
 Contacts:
-  add-friend HANDLE [--greeting G]  send a friend request
-  requests                          pending friend requests to you
+  add-friend HANDLE|USER_ID [--greeting G] [--source S]
+                                    send a friend request (S: how you found them: handle,
+                                    phone, card, qr, group, nearby, shake; default handle)
+  send-card TO CONTACT              share CONTACT (handle or id) with TO as a contact card
+  requests [--sent]                 pending friend requests to you (--sent: the ones you sent)
   accept HANDLE|USER_ID             accept a friend request
+  ignore HANDLE|USER_ID             drop a friend request without telling the sender
   contacts                          your contacts and their direct conversations, and the
                                     users you blocked
   remark HANDLE|USER_ID [NAME...]   your private name for a contact (no NAME: clear it)
@@ -112,12 +122,12 @@ Environment: CHAT_CODES_FILE overrides the env file's; CHAT_CLI_CONFIG_DIR moves
 
 // Options that take a value; everything else starting with "--" must be a flag.
 const std::set<std::string>& ValueOptions() {
-  static const std::set<std::string> k = {"url",      "env",   "profile", "code",     "phone",  "name",
-                                          "greeting", "limit", "timeout", "new-code", "avatar", "whats-up"};
+  static const std::set<std::string> k = {"url",   "env",     "profile",  "code",   "phone",    "name",  "greeting",
+                                          "limit", "timeout", "new-code", "avatar", "whats-up", "source"};
   return k;
 }
 const std::set<std::string>& FlagOptions() {
-  static const std::set<std::string> k = {"json", "help"};
+  static const std::set<std::string> k = {"json", "help", "sent", "rotate", "add"};
   return k;
 }
 
@@ -160,6 +170,30 @@ const v1::Reply& Check(const v1::Reply& reply) {
 std::string Safe(std::string_view s) { return EscapeForTerminal(s); }
 
 }  // namespace
+
+std::string QrTerminalArt(const std::string& text) {
+  std::unique_ptr<QRcode, decltype(&QRcode_free)> qr(QRcode_encodeString8bit(text.c_str(), 0, QR_ECLEVEL_M),
+                                                     &QRcode_free);
+  if (!qr) return "";
+  constexpr int kQuiet = 4;
+  const int w = qr->width, size = w + 2 * kQuiet;
+  // Light (true) outside the symbol and where the module's bit 0 is clear.
+  auto light = [&](int x, int y) {
+    x -= kQuiet;
+    y -= kQuiet;
+    if (x < 0 || y < 0 || x >= w || y >= w) return true;
+    return (qr->data[y * w + x] & 1) == 0;
+  };
+  std::string out;
+  for (int y = 0; y < size; y += 2) {
+    for (int x = 0; x < size; ++x) {
+      const bool top = light(x, y), bottom = y + 1 < size ? light(x, y + 1) : false;
+      out += top && bottom ? "\u2588" : top ? "\u2580" : bottom ? "\u2584" : " ";
+    }
+    out += '\n';
+  }
+  return out;
+}
 
 std::string Who(const v1::UserProfile& p) {
   std::string s = "@" + Safe(p.handle());
@@ -235,6 +269,10 @@ const char* SourceName(v1::FriendRequestSource s) {
       return "nearby";
     case v1::FRIEND_REQUEST_SOURCE_SHAKE:
       return "shake";
+    case v1::FRIEND_REQUEST_SOURCE_PHONE_SEARCH:
+      return "phone search";
+    case v1::FRIEND_REQUEST_SOURCE_QR_CODE:
+      return "QR code";
     default:
       return "unknown";
   }
@@ -498,11 +536,15 @@ class Cli {
         {"delete-account", &Cli::CmdDeleteAccount},
         {"lookup", &Cli::CmdLookup},
         {"find-phone", &Cli::CmdFindPhone},
+        {"qr", &Cli::CmdQr},
+        {"scan", &Cli::CmdScan},
+        {"send-card", &Cli::CmdSendCard},
         {"set-profile", &Cli::CmdSetProfile},
         {"privacy", &Cli::CmdPrivacy},
         {"add-friend", &Cli::CmdAddFriend},
         {"requests", &Cli::CmdRequests},
         {"accept", &Cli::CmdAccept},
+        {"ignore", &Cli::CmdIgnore},
         {"contacts", &Cli::CmdContacts},
         {"remark", &Cli::CmdRemark},
         {"block", &Cli::CmdBlock},
@@ -618,6 +660,39 @@ class Cli {
     return 0;
   }
 
+  int CmdQr() {
+    const bool rotate = args_.flags.count("rotate") > 0;
+    auto r = Check(client::MyQrCode(Conn(), rotate, timeout_));
+    const std::string& token = r.qr_code().token();
+    std::cout << QrTerminalArt(token) << "your QR code" << (rotate ? " (new; the old one no longer works)" : "") << ": "
+              << Safe(token) << std::endl;
+    return 0;
+  }
+
+  int CmdScan() {
+    NeedWords(1, "scan TOKEN [--add [--greeting G]]");
+    auto r = Check(client::ResolveQrCode(Conn(), words_[0], timeout_));
+    std::cout << Who(r.profile()) << ", id " << r.profile().user_id() << std::endl;
+    if (!args_.flags.count("add")) return 0;
+    auto sent = Check(client::SendFriendRequest(Conn(), r.profile().user_id(), Opt("greeting"),
+                                                v1::FRIEND_REQUEST_SOURCE_QR_CODE, timeout_));
+    std::cout << (sent.send_friend_request().already_friends() ? "already friends" : "friend request sent")
+              << std::endl;
+    return 0;
+  }
+
+  // A contact card: CONTACT's id sent to TO (a contact or conversation), who may then add them with
+  // `add-friend USER_ID --source card`.
+  int CmdSendCard() {
+    NeedWords(2, "send-card HANDLE|CONVERSATION_ID CONTACT_HANDLE|USER_ID");
+    const std::string cid = ConversationOf(words_[0]);
+    v1::MessageContent content;
+    content.mutable_contact_card()->set_user_id(UserIdOf(words_[1]));
+    auto r = Check(client::SendContent(Conn(), cid, client::NewClientMsgId(), content, timeout_));
+    std::cout << "card sent [" << Safe(cid) << " #" << r.send_message().seq() << "]" << std::endl;
+    return 0;
+  }
+
   int CmdFindPhone() {
     NeedWords(1, "find-phone PHONE");
     auto r = Check(client::LookupPhone(Conn(), words_[0], timeout_));
@@ -688,11 +763,33 @@ class Cli {
     return 0;
   }
 
+  // --source: how you found them (handle, phone, card, qr, group, nearby, shake).
+  v1::FriendRequestSource SourceOpt(v1::FriendRequestSource def) const {
+    static const std::map<std::string, v1::FriendRequestSource> kSources = {
+        {"handle", v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH},
+        {"phone", v1::FRIEND_REQUEST_SOURCE_PHONE_SEARCH},
+        {"card", v1::FRIEND_REQUEST_SOURCE_CARD},
+        {"qr", v1::FRIEND_REQUEST_SOURCE_QR_CODE},
+        {"group", v1::FRIEND_REQUEST_SOURCE_GROUP},
+        {"nearby", v1::FRIEND_REQUEST_SOURCE_NEARBY},
+        {"shake", v1::FRIEND_REQUEST_SOURCE_SHAKE}};
+    const std::string s = Opt("source");
+    if (s.empty()) return def;
+    auto it = kSources.find(s);
+    if (it == kSources.end()) throw UsageError{"--source is one of handle, phone, card, qr, group, nearby, shake"};
+    return it->second;
+  }
+
   int CmdAddFriend() {
-    NeedWords(1, "add-friend HANDLE [--greeting G]");
-    auto p = Lookup(words_[0]);
+    NeedWords(1, "add-friend HANDLE|USER_ID [--greeting G] [--source S]");
+    v1::UserProfile p;
+    uint64_t id = 0;
+    if (ParseUint(words_[0], &id))
+      p.set_user_id(id);
+    else
+      p = Lookup(words_[0]);
     auto r = Check(client::SendFriendRequest(Conn(), p.user_id(), Opt("greeting"),
-                                             v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH, timeout_));
+                                             SourceOpt(v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH), timeout_));
     if (r.send_friend_request().already_friends())
       std::cout << "already friends with " << Who(p) << std::endl;
     else
@@ -701,14 +798,23 @@ class Cli {
   }
 
   int CmdRequests() {
-    auto r = Check(client::ListFriendRequests(Conn(), timeout_));
+    const bool sent = args_.flags.count("sent") > 0;
+    auto r = Check(client::ListFriendRequests(Conn(), sent, timeout_));
     if (r.friend_requests().requests().empty()) std::cout << "no pending friend requests\n";
     for (const auto& q : r.friend_requests().requests()) {
-      std::cout << Who(q.from()) << ", id " << q.from().user_id() << ", via " << SourceName(q.source()) << ", "
-                << FormatTime(q.created_ms());
+      const v1::UserProfile& other = sent ? q.to() : q.from();
+      std::cout << (sent ? "to " : "") << Who(other) << ", id " << other.user_id() << ", via " << SourceName(q.source())
+                << ", " << FormatTime(q.created_ms());
       if (!q.greeting().empty()) std::cout << ": \"" << Safe(q.greeting()) << "\"";
       std::cout << std::endl;
     }
+    return 0;
+  }
+
+  int CmdIgnore() {
+    NeedWords(1, "ignore HANDLE|USER_ID");
+    Check(client::IgnoreFriendRequest(Conn(), UserIdOf(words_[0]), timeout_));
+    std::cout << "ignored the request from " << Safe(words_[0]) << " (they are not told)" << std::endl;
     return 0;
   }
 

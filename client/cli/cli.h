@@ -50,6 +50,11 @@ bool SaveProfile(const std::string& path, const Profile& profile, std::string* e
 std::string Who(const v1::UserProfile& profile);
 std::string DescribeContent(const v1::MessageContent& content);
 
+// `text` as a QR code (libqrencode, error correction M) drawn with half-block characters for a
+// terminal with light text on a dark background: two module rows per line, a 4-module quiet zone,
+// light modules as glyphs. Empty when the text cannot be encoded.
+std::string QrTerminalArt(const std::string& text);
+
 // The whole program; returns the exit code (0 ok, 1 error, 2 usage). SIGINT/SIGTERM must already
 // be blocked in every thread (main does it first): `watch` collects them with sigtimedwait.
 int Main(const std::vector<std::string>& words);

@@ -192,8 +192,20 @@ v1::Reply AcceptFriendRequest(Connection& conn, uint64_t user_id, milliseconds t
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_accept_friend_request()->set_user_id(user_id); });
 }
 
-v1::Reply ListFriendRequests(Connection& conn, milliseconds timeout) {
-  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_friend_requests(); });
+v1::Reply ListFriendRequests(Connection& conn, bool outgoing, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_friend_requests()->set_outgoing(outgoing); });
+}
+
+v1::Reply MyQrCode(Connection& conn, bool rotate, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_my_qr_code()->set_rotate(rotate); });
+}
+
+v1::Reply ResolveQrCode(Connection& conn, const std::string& token, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_resolve_qr_code()->set_token(token); });
+}
+
+v1::Reply IgnoreFriendRequest(Connection& conn, uint64_t user_id, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_ignore_friend_request()->set_user_id(user_id); });
 }
 
 v1::Reply LookupPhone(Connection& conn, const std::string& phone, milliseconds timeout) {

@@ -171,6 +171,45 @@ TEST(CliOutput, OtherUsersTextIsEscapedBeforePrinting) {
 namespace chat::cli {
 namespace {
 
+// The terminal QR code: a 4-module quiet zone of light glyphs around the symbol, two module rows
+// per line, and the finder pattern's dark ring where a scanner looks for it.
+TEST(CliQr, DrawsTheSymbolWithItsQuietZone) {
+  const std::string art = QrTerminalArt("q1000000001234abcd" + std::string(32, 'e'));
+  ASSERT_FALSE(art.empty());
+  std::vector<std::u32string> lines;
+  std::u32string line;
+  for (size_t i = 0; i < art.size();) {
+    const unsigned char c = static_cast<unsigned char>(art[i]);
+    if (c == '\n') {
+      lines.push_back(line);
+      line.clear();
+      ++i;
+    } else if (c == ' ') {
+      line += U' ';
+      ++i;
+    } else {
+      ASSERT_EQ(c, 0xE2) << "only spaces and block glyphs";
+      const char32_t g = art.substr(i, 3) == "\u2588" ? U'F' : art.substr(i, 3) == "\u2580" ? U'T' : U'B';
+      ASSERT_TRUE(art.substr(i, 3) == "\u2588" || art.substr(i, 3) == "\u2580" || art.substr(i, 3) == "\u2584");
+      line += g;
+      i += 3;
+    }
+  }
+  ASSERT_FALSE(lines.empty());
+  const size_t width = lines[0].size();  // modules + 8
+  ASSERT_GE(width, 21u + 8);
+  EXPECT_EQ(lines.size(), (width + 1) / 2);
+  for (const auto& l : lines) EXPECT_EQ(l.size(), width);
+  EXPECT_EQ(lines[0], std::u32string(width, U'F')) << "the quiet zone is light";
+  EXPECT_EQ(lines[1], std::u32string(width, U'F'));
+  // Line 2 holds module rows 4 and 5: row 4 is the top edge of the finder patterns (dark), row 5
+  // light inside them. At columns 4..10 the top half is dark, the bottom light except the ring's sides.
+  EXPECT_EQ(lines[2][4], U' ') << "the ring's left side: dark in both rows";
+  EXPECT_EQ(lines[2][7], U'B');
+  EXPECT_EQ(lines[2][0], U'F');
+  EXPECT_TRUE(QrTerminalArt(std::string(4000, 'x')).empty()) << "too long for any QR version";
+}
+
 TEST(CliArgs, OptionsFlagsAndPositionals) {
   Args a;
   std::string err;

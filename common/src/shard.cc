@@ -1,6 +1,7 @@
 #include "common/shard.h"
 
 #include <charconv>
+#include <climits>
 
 namespace chat {
 
@@ -77,6 +78,30 @@ std::optional<ParsedConversation> ParseConversationId(std::string_view id) {
     return ParsedConversation{ParsedConversation::kDirect, a, b};
   }
   return std::nullopt;
+}
+
+std::string QrToken(uint64_t user_id, std::string_view secret_hex) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t = "q1";
+  for (int shift = 60; shift >= 0; shift -= 4) t += kHex[(user_id >> shift) & 0xF];
+  t += secret_hex;
+  return t;
+}
+
+std::optional<uint64_t> ParseQrToken(std::string_view token, std::string* secret_hex) {
+  if (token.size() != 2 + 16 + kQrSecretHexChars || token.substr(0, 2) != "q1") return std::nullopt;
+  uint64_t id = 0;
+  for (size_t i = 2; i < token.size(); ++i) {
+    const char c = token[i];
+    int v = -1;
+    if (c >= '0' && c <= '9') v = c - '0';
+    if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+    if (v < 0) return std::nullopt;
+    if (i < 18) id = (id << 4) | static_cast<uint64_t>(v);
+  }
+  if (id == 0 || id > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+  if (secret_hex) secret_hex->assign(token.substr(18));
+  return id;
 }
 
 }  // namespace chat

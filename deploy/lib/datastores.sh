@@ -6,7 +6,7 @@
 CHAT_APT_PACKAGES="cmake g++ ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev \
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-  libpqxx-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libutf8proc-dev \
+  libpqxx-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libutf8proc-dev libqrencode-dev \
   postgresql redis-server redis-tools procps iproute2 ca-certificates clang-format haproxy \
   clang-15 libfuzzer-15-dev llvm-15"
 

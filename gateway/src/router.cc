@@ -277,6 +277,28 @@ void ListMyGroups(Backends& b, const RequestContext& ctx, const ClientFrame& f, 
                             });
 }
 
+// A user's outgoing requests live on their targets' shards: every account shard is asked, newest
+// first, at most kMaxListedRequests (account-service's cap for one shard's list).
+constexpr int kMaxListedRequests = 1000;
+void ListSentFriendRequests(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
+  const uint64_t rid = f.request_id();
+  Scatter<v1::FriendRequestsResult>(
+      b.accounts, b.deadline_ms, UserRequest(ctx), RPC(ListSentFriendRequests),
+      [rid, done](std::vector<v1::FriendRequestsResult>& results, std::vector<grpc::Status>& statuses) {
+        if (ReplyFirstError(statuses, rid, done)) return;
+        v1::Reply reply;
+        reply.set_request_id(rid);
+        auto* out = reply.mutable_friend_requests()->mutable_requests();
+        for (auto& r : results)
+          for (auto& q : *r.mutable_requests()) *out->Add() = std::move(q);
+        std::sort(out->begin(), out->end(), [](const v1::FriendRequest& a, const v1::FriendRequest& b) {
+          return a.created_ms() > b.created_ms();
+        });
+        if (out->size() > kMaxListedRequests) out->DeleteSubrange(kMaxListedRequests, out->size() - kMaxListedRequests);
+        done(std::move(reply), std::nullopt);
+      });
+}
+
 // Handles live on an unknown shard: every account shard is asked.
 void LookupUser(Backends& b, const RequestContext&, const ClientFrame& f, ReplyFn done) {
   const uint64_t rid = f.request_id();
@@ -388,6 +410,17 @@ const std::unordered_map<int, Route>& Routes() {
        r.set_phone(f.lookup_phone().phone());
        Call(b, b.AccountOfPhone(f.lookup_phone().phone()), RPC(LookupPhone), std::move(r),
             &v1::Reply::mutable_profile, f.request_id(), std::move(done)); }}},
+    {F::kMyQrCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::QrCodeRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       r.set_rotate(f.my_qr_code().rotate());
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(MyQrCode), std::move(r), &v1::Reply::mutable_qr_code,
+            f.request_id(), std::move(done)); }}},
+    {F::kResolveQrCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       // A malformed token still gets the one "not valid" reply, from the asker's own shard.
+       const uint64_t owner = ParseQrToken(f.resolve_qr_code().token()).value_or(ctx.identity.user_id);
+       Call(b, b.AccountOf(owner), RPC(ResolveQrCode), f.resolve_qr_code(), &v1::Reply::mutable_profile,
+            f.request_id(), std::move(done)); }}},
     {F::kLookupUser, {true, LookupUser}},
     {F::kGetProfiles, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        internal::ProfilesForRequest r;
@@ -410,8 +443,15 @@ const std::unordered_map<int, Route>& Routes() {
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(AcceptFriendRequest), std::move(r), &v1::Reply::mutable_contact,
             f.request_id(), std::move(done)); }}},
     {F::kListFriendRequests, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       if (f.list_friend_requests().outgoing()) return ListSentFriendRequests(b, ctx, f, std::move(done));
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListFriendRequests), UserRequest(ctx),
             &v1::Reply::mutable_friend_requests, f.request_id(), std::move(done)); }}},
+    {F::kIgnoreFriendRequest, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::AcceptFriendRequestRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       r.set_from_user_id(f.ignore_friend_request().user_id());
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(IgnoreFriendRequest), std::move(r), &v1::Reply::mutable_empty,
+            f.request_id(), std::move(done)); }}},
     {F::kListContacts, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListContacts), UserRequest(ctx), &v1::Reply::mutable_contacts,
             f.request_id(), std::move(done)); }}},

@@ -182,6 +182,23 @@ class AccountServiceTest : public ::testing::Test {
     return {res.friend_ids().begin(), res.friend_ids().end()};
   }
 
+  v1::FriendRequestsResult SentRequests(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::FriendRequestsResult res;
+    auto st = svc().ListSentFriendRequests(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+  grpc::Status Ignore(uint64_t me, uint64_t from) {
+    grpc::ServerContext ctx;
+    internal::AcceptFriendRequestRequest req;
+    req.mutable_origin()->set_user_id(me);
+    req.set_from_user_id(from);
+    v1::Empty empty;
+    return svc().IgnoreFriendRequest(&ctx, &req, &empty);
+  }
   // A befriends B (request and accept); the events they made are dropped.
   void Befriend(uint64_t a, uint64_t b) {
     auto st = SendRequest(a, b, "");

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <thread>
 
 #include "account_fixture.h"
 #include "common/friends.h"
@@ -183,6 +186,84 @@ TEST_F(ContactsTest, ABlockSurvivesDeletingTheContact) {
   const auto bobs = Contacts(bob);
   EXPECT_EQ(bobs.contacts_size(), 0);
   ASSERT_EQ(bobs.blocked_size(), 1);
+}
+
+TEST_F(ContactsTest, OutgoingRequestsAreListedAndAnIgnoredOneIsDroppedSilently) {
+  ASSERT_TRUE(SendRequest(alice, bob, "hi Bob").ok());
+  Advance(1000);
+  ASSERT_TRUE(SendRequest(alice, carol, "hi Carol").ok());
+  shard_->events.Take();
+  auto sent = SentRequests(alice);
+  ASSERT_EQ(sent.requests_size(), 2);
+  EXPECT_EQ(sent.requests(0).to().user_id(), carol) << "newest first";
+  EXPECT_EQ(sent.requests(0).to().display_name(), "Carol");
+  EXPECT_EQ(sent.requests(0).from().user_id(), alice);
+  EXPECT_EQ(sent.requests(1).greeting(), "hi Bob");
+  EXPECT_EQ(SentRequests(bob).requests_size(), 0);
+
+  ASSERT_TRUE(Ignore(bob, alice).ok());
+  EXPECT_TRUE(shard_->events.Take().empty()) << "the sender is not told";
+  EXPECT_TRUE(Requests(bob).requests().empty());
+  sent = SentRequests(alice);
+  ASSERT_EQ(sent.requests_size(), 1);
+  EXPECT_EQ(sent.requests(0).to().user_id(), carol);
+  EXPECT_EQ(Ignore(bob, alice).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::Contact c;
+  EXPECT_EQ(Accept(bob, alice, &c).error_code(), grpc::StatusCode::NOT_FOUND) << "an ignored request is gone";
+  // Asking again is a new request.
+  ASSERT_TRUE(SendRequest(alice, bob, "hi again").ok());
+  ASSERT_EQ(Requests(bob).requests_size(), 1);
+  EXPECT_EQ(Requests(bob).requests(0).greeting(), "hi again");
+  // An accepted request leaves the outgoing list.
+  ASSERT_TRUE(Accept(carol, alice, &c).ok());
+  sent = SentRequests(alice);
+  ASSERT_EQ(sent.requests_size(), 1);
+  EXPECT_EQ(sent.requests(0).to().user_id(), bob);
+}
+
+// The friend cap holds on both sides when many accepts race: a hub that many accept at once
+// (requester side) and a hub that accepts many at once (acceptor side).
+TEST_F(ContactsTest, TheFriendCapIsNeverExceededUnderConcurrentAccepts) {
+  constexpr uint32_t kCap = 5;
+  constexpr int kOthers = 12;
+  config_.limits.account.max_friends = kCap;
+  Start();
+  std::vector<uint64_t> others;
+  for (int i = 0; i < kOthers; ++i)
+    others.push_back(
+        NewUser("+86139000200" + std::to_string(10 + i), "U" + std::to_string(i)).account().profile().user_id());
+  auto race = [&](auto accept_one) {
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0}, full{0}, other{0};
+    for (int i = 0; i < kOthers; ++i)
+      threads.emplace_back([&, i] {
+        const auto st = accept_one(others[i]);
+        (st.ok() ? ok : st.error_code() == grpc::StatusCode::FAILED_PRECONDITION ? full : other)++;
+      });
+    for (auto& t : threads) t.join();
+    return std::array<int, 3>{ok.load(), full.load(), other.load()};
+  };
+  // Requester side: alice asked everyone, everyone accepts at once.
+  for (uint64_t o : others) ASSERT_TRUE(SendRequest(alice, o, "").ok());
+  auto r = race([&](uint64_t o) {
+    v1::Contact c;
+    return Accept(o, alice, &c);
+  });
+  EXPECT_EQ(r[0], static_cast<int>(kCap));
+  EXPECT_EQ(r[1], kOthers - static_cast<int>(kCap));
+  EXPECT_EQ(r[2], 0);
+  EXPECT_EQ(Contacts(alice).contacts_size(), static_cast<int>(kCap));
+  int halves = 0;
+  for (uint64_t o : others) halves += Contacts(o).contacts_size();
+  EXPECT_EQ(halves, static_cast<int>(kCap)) << "a refused accept left no half friendship";
+  // Acceptor side: everyone asked bob, bob accepts them all at once.
+  for (uint64_t o : others) ASSERT_TRUE(SendRequest(o, bob, "").ok());
+  r = race([&](uint64_t o) {
+    v1::Contact c;
+    return Accept(bob, o, &c);
+  });
+  EXPECT_EQ(r[0], static_cast<int>(kCap));
+  EXPECT_EQ(Contacts(bob).contacts_size(), static_cast<int>(kCap));
 }
 
 TEST_F(ContactsTest, BadContactRequestsAreRefused) {

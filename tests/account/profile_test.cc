@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "account_fixture.h"
+#include "common/shard.h"
 #include "common/status.h"
 
 namespace chat::account {
@@ -162,6 +163,53 @@ TEST_F(ProfileTest, ADeletedAccountIsNotFoundByPhone) {
   auto nobody = LookupPhone(carol, "+8613911112222", &found);
   EXPECT_EQ(gone.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(gone.error_message(), nobody.error_message());
+}
+
+TEST_F(ProfileTest, AQrCodeIsStableUntilRotatedAndThenOnlyTheNewOneWorks) {
+  auto qr = [&](uint64_t user, bool rotate) {
+    grpc::ServerContext ctx;
+    internal::QrCodeRequest req;
+    req.set_user_id(user);
+    req.set_rotate(rotate);
+    v1::QrCodeResult res;
+    auto st = svc().MyQrCode(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res.token();
+  };
+  auto resolve = [&](const std::string& token, v1::UserProfile* p) {
+    grpc::ServerContext ctx;
+    v1::ResolveQrCodeRequest req;
+    req.set_token(token);
+    return svc().ResolveQrCode(&ctx, &req, p);
+  };
+  const std::string first = qr(alice, false);
+  EXPECT_EQ(ParseQrToken(first), alice);
+  EXPECT_EQ(qr(alice, false), first) << "the same code until rotated";
+  EXPECT_NE(qr(bob, false), first);
+  v1::UserProfile p;
+  ASSERT_TRUE(resolve(first, &p).ok());
+  EXPECT_EQ(p.user_id(), alice);
+  EXPECT_EQ(p.display_name(), "Alice");
+
+  const std::string second = qr(alice, true);
+  EXPECT_NE(second, first);
+  auto old = resolve(first, &p);
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::NOT_FOUND) << "rotating kills the old code";
+  ASSERT_TRUE(resolve(second, &p).ok());
+  // Every code that admits nobody gets the same reply: rotated, forged secret, malformed, unknown user.
+  std::string forged = second;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  for (const std::string& bad :
+       {forged, std::string("q1nothex"), QrToken(987654321, std::string(32, 'a')), std::string(""), second + "0"}) {
+    auto st = resolve(bad, &p);
+    EXPECT_EQ(st.error_code(), old.error_code()) << bad;
+    EXPECT_EQ(st.error_message(), old.error_message()) << bad;
+  }
+  // A deleted account's code admits nobody.
+  Advance(int64_t{config_.limits.account.code_resend_interval_s} * 1000 + 1);
+  ASSERT_TRUE(RequestCode(kPhoneA).ok());
+  ASSERT_TRUE(DeleteAccount(Key(alice_session), Code(kPhoneA)).ok());
+  EXPECT_EQ(resolve(second, &p).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

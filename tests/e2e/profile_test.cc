@@ -63,8 +63,8 @@ TEST_F(Profile, AChangeReachesContactsOnOtherGatewaysAndStrangersSeeItOnlyWhenTh
   r = client::GetProfiles(carol.c(), {alice.id});
   ASSERT_EQ(r.profiles().profiles_size(), 1);
   EXPECT_EQ(r.profiles().profiles(0).whats_up(), "out climbing");
-  EXPECT_FALSE(carol.c().WaitEvent([](const v1::Event& ev) { return ev.has_profile_changed(); },
-                                   std::chrono::milliseconds(0)))
+  EXPECT_FALSE(
+      carol.c().WaitEvent([](const v1::Event& ev) { return ev.has_profile_changed(); }, std::chrono::milliseconds(0)))
       << "a stranger was told";
 
   EXPECT_EQ(client::SetProfile(alice.c(), "Alice", "not a media id!", "").status(), v1::INVALID_ARGUMENT);

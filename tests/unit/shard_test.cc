@@ -221,5 +221,19 @@ TEST(ConversationId, RejectsNonCanonicalIds) {
   EXPECT_FALSE(ParseConversationId(std::string_view("g.1\0", 4)).has_value());
 }
 
+TEST(QrToken, RoundTripsAndRefusesEverythingElse) {
+  const std::string secret(kQrSecretHexChars, 'c');
+  const std::string t = QrToken(0x1234abcdULL, secret);
+  EXPECT_EQ(t, "q1" + std::string("000000001234abcd") + secret);
+  std::string got;
+  EXPECT_EQ(ParseQrToken(t, &got), 0x1234abcdULL);
+  EXPECT_EQ(got, secret);
+  EXPECT_EQ(ParseQrToken(QrToken(static_cast<uint64_t>(INT64_MAX), secret)), static_cast<uint64_t>(INT64_MAX));
+  for (const std::string& bad :
+       {std::string(""), t.substr(1), t + "a", "q2" + t.substr(2), "Q1" + t.substr(2), t.substr(0, 49) + "G",
+        QrToken(0, secret), QrToken(uint64_t{1} << 63, secret), t.substr(0, 18) + std::string(kQrSecretHexChars, 'C')})
+    EXPECT_FALSE(ParseQrToken(bad)) << bad;
+}
+
 }  // namespace
 }  // namespace chat

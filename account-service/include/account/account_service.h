@@ -119,6 +119,10 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status PutFriendEdge(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
   // ---- contacts (contacts.cc): remarks, blocks, one-way delete, profiles as a viewer sees them
   grpc::Status PeerRemoved(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
+  grpc::Status ListSentFriendRequests(grpc::ServerContext*, const internal::UserIdRequest*,
+                                      v1::FriendRequestsResult*) override;
+  grpc::Status IgnoreFriendRequest(grpc::ServerContext*, const internal::AcceptFriendRequestRequest*,
+                                   v1::Empty*) override;
   grpc::Status SetRemark(grpc::ServerContext*, const internal::ContactRequest*, v1::Contact*) override;
   grpc::Status SetBlocked(grpc::ServerContext*, const internal::ContactRequest*, v1::Empty*) override;
   grpc::Status DeleteContact(grpc::ServerContext*, const internal::ContactRequest*, v1::Empty*) override;
@@ -128,6 +132,8 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status SetPrivacy(grpc::ServerContext*, const internal::SetPrivacyRequest*, v1::Account*) override;
   grpc::Status LookupPhone(grpc::ServerContext*, const internal::LookupPhoneRequest*, v1::UserProfile*) override;
   grpc::Status PhoneLookupProfile(grpc::ServerContext*, const internal::UserIdRequest*, v1::UserProfile*) override;
+  grpc::Status MyQrCode(grpc::ServerContext*, const internal::QrCodeRequest*, v1::QrCodeResult*) override;
+  grpc::Status ResolveQrCode(grpc::ServerContext*, const v1::ResolveQrCodeRequest*, v1::UserProfile*) override;
 
  private:
   using ProfileMap = std::unordered_map<uint64_t, v1::UserProfile>;

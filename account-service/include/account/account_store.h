@@ -132,6 +132,10 @@ bool SetDisplayName(pqxx::work& t, uint64_t id, const std::string& name);
 bool SetProfile(pqxx::work& t, uint64_t id, const std::string& name, const std::string& avatar_media_id,
                 const std::string& whats_up);
 bool SetPhoneLookup(pqxx::work& t, uint64_t id, bool allowed);
+// The live account's QR secret ("" = none yet); nullopt when there is no live account.
+std::optional<std::string> QrSecret(pqxx::work& t, uint64_t id);
+// Replaces the QR secret when it is still `expected`; false otherwise (or no live account).
+bool SetQrSecret(pqxx::work& t, uint64_t id, const std::string& secret, const std::string& expected);
 // The user's handle becomes `handle` (its lower case too; the unique index refuses one another user
 // of this shard has, which a claim has ruled out), changed at now_ms. False: no such user.
 bool SetHandle(pqxx::work& t, uint64_t id, const std::string& handle, int64_t now_ms);
@@ -174,6 +178,8 @@ std::optional<RequestRow> LockLiveRequest(pqxx::work& t, uint64_t to, uint64_t f
 void DeleteRequest(pqxx::work& t, uint64_t to, uint64_t from);
 // Live requests to `to` from users who are not yet its friends, newest first, at most `limit`.
 std::vector<RequestRow> LiveRequestsTo(pqxx::work& t, uint64_t to, int64_t min_created_ms, int limit);
+// Live requests stored here that `from` sent (to this shard's users), newest first, at most `limit`.
+std::vector<RequestRow> LiveRequestsFrom(pqxx::work& t, uint64_t from, int64_t min_created_ms, int limit);
 
 // --- friendships (one edge per direction, on the shard of user_id)
 bool HasEdge(pqxx::work& t, uint64_t user, uint64_t friend_id);

@@ -90,7 +90,16 @@ v1::Reply SendFriendRequest(Connection& conn, uint64_t user_id, const std::strin
                             v1::FriendRequestSource source = v1::FRIEND_REQUEST_SOURCE_HANDLE_SEARCH,
                             std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply AcceptFriendRequest(Connection& conn, uint64_t user_id, std::chrono::milliseconds timeout = kDefaultTimeout);
-v1::Reply ListFriendRequests(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
+// Pending requests to you, or (outgoing) the ones you sent.
+v1::Reply ListFriendRequests(Connection& conn, bool outgoing = false,
+                             std::chrono::milliseconds timeout = kDefaultTimeout);
+// Your personal QR code's token (rotate: a new one; the old ones stop working): reply qr_code.
+v1::Reply MyQrCode(Connection& conn, bool rotate = false, std::chrono::milliseconds timeout = kDefaultTimeout);
+// The user a personal QR code's token names: reply profile.
+v1::Reply ResolveQrCode(Connection& conn, const std::string& token,
+                        std::chrono::milliseconds timeout = kDefaultTimeout);
+// Drops a pending request from user_id without telling them: reply empty.
+v1::Reply IgnoreFriendRequest(Connection& conn, uint64_t user_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListContacts(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 // A private remark name for a contact ("" clears it): reply contact.
 v1::Reply SetRemark(Connection& conn, uint64_t user_id, const std::string& remark,

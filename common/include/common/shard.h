@@ -36,4 +36,11 @@ struct ParsedConversation {
 // Returns nullopt for anything that is not a canonical id (also rejects "d.5.5", "d.7.3").
 std::optional<ParsedConversation> ParseConversationId(std::string_view id);
 
+// A personal QR code's token: "q1", the user id as 16 lowercase hex digits, then the user's QR secret
+// (kQrSecretHexChars lowercase hex digits). Opaque to clients; servers route it by its user.
+inline constexpr size_t kQrSecretHexChars = 32;
+std::string QrToken(uint64_t user_id, std::string_view secret_hex);
+// The user a well-formed token names (nullopt for anything else); *secret_hex gets its secret.
+std::optional<uint64_t> ParseQrToken(std::string_view token, std::string* secret_hex = nullptr);
+
 }  // namespace chat
