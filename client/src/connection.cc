@@ -399,6 +399,7 @@ class Connection::Impl {
     const bool text = ws_.got_text();
     std::string data = beast::buffers_to_string(read_buf_.data());
     read_buf_.consume(read_buf_.size());
+    if (options_.on_received) options_.on_received(data);
     if (text != (encoding_ == WireEncoding::kJson)) ++mismatches_;
     v1::ServerFrame frame;
     std::string error;

@@ -493,7 +493,15 @@ client::ConnectOptions TestCluster::Options(int gateway, WireEncoding encoding) 
   o.port = gateway_port(gateway);
   o.encoding = encoding;
   o.timeout = 10s;
+  if (record_) o.on_received = [record = record_, encoding](const std::string& bytes) { record(encoding, bytes); };
   return o;
+}
+
+std::vector<std::string> TestCluster::LogPaths() const {
+  std::vector<std::string> out;
+  for (const auto* list : {&services_, &gateways_})
+    for (const auto& p : *list) out.push_back(p.log_path);
+  return out;
 }
 
 void TestCluster::KillGateway(int i) { Terminate(gateways_.at(i), SIGKILL, 10s); }

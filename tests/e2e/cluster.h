@@ -97,8 +97,14 @@ class TestCluster {
   // Resident memory of gateway i's process in KiB (VmRSS), 0 when it is not running.
   uint64_t GatewayRssKiB(int i) const;
 
-  // Connection options for gateway i with the given encoding (no token).
+  // Connection options for gateway i with the given encoding (no token), with the recorder of
+  // RecordFrames if one is set.
   client::ConnectOptions Options(int gateway, WireEncoding encoding) const;
+  // From now on every connection this cluster's helpers open (and any opened with Options) hands each
+  // WebSocket message it receives to `record`, with the connection's encoding, on its I/O thread.
+  void RecordFrames(std::function<void(WireEncoding, const std::string&)> record) { record_ = std::move(record); }
+  // Every process's whole log, for scans (the privacy test).
+  std::vector<std::string> LogPaths() const;
 
   // SIGKILL, then reap. The gateway's clients see their connections drop.
   void KillGateway(int i);
@@ -172,6 +178,7 @@ class TestCluster {
   std::vector<Process> services_;  // account..., presence..., group..., then chat shards in order
   size_t first_chat_ = 0;          // index of chat shard 0 in services_
   std::vector<Process> gateways_;
+  std::function<void(WireEncoding, const std::string&)> record_;
 };
 
 // ---- certificates -----------------------------------------------------------------------------------

@@ -44,6 +44,9 @@ struct ConnectOptions {
   std::string source_address;
   // Limit for connect + upgrade, for Close(), and the default for Call().
   std::chrono::milliseconds timeout = kDefaultTimeout;
+  // Set: called with every WebSocket message received, as received (JSON text or protobuf bytes),
+  // before it is decoded, on the connection's I/O thread (it must not block). Tests record frames.
+  std::function<void(const std::string&)> on_received;
 
   // Parses "ws://host:port/path[?query]" (port defaults to 80; path to "/"). Only ws:// is
   // supported. Leaves *out untouched and returns false on anything else. Keeps the other fields.
