@@ -49,6 +49,17 @@ v1::UserProfile ToProfile(const UserRow& u) {
   return p;
 }
 
+v1::FriendRequest ToFriendRequest(const RequestRow& r) {
+  v1::FriendRequest out;
+  out.mutable_from()->set_user_id(r.from_user);
+  out.set_to_user_id(r.to_user);
+  out.set_greeting(r.greeting);
+  out.set_source(v1::FriendRequestSource_IsValid(r.source) ? static_cast<v1::FriendRequestSource>(r.source)
+                                                           : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
+  out.set_created_ms(r.created_ms);
+  return out;
+}
+
 void FillAccount(const UserRow& u, v1::Account* out) {
   *out->mutable_profile() = ToProfile(u);
   out->set_phone(u.phone);
@@ -822,7 +833,7 @@ grpc::Status AccountServiceImpl::AcceptFriendRequest(grpc::ServerContext*,
     // 1. My edge, here, while the request is live (the request row is locked, so concurrent
     //    accepts of the same request serialize).
     const int64_t now = now_ms_();
-    const int64_t min_created = now - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+    const int64_t min_created = LiveRequestsSince(now);
     int64_t since = now;
     bool created_edge = false;
     st = WithTransaction(
@@ -899,7 +910,7 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
                                                     v1::FriendRequestsResult* res) {
   return Guarded("ListFriendRequests", [&]() -> Status {
     if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
-    const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+    const int64_t min_created = LiveRequestsSince(now_ms_());
     std::vector<RequestRow> rows;
     auto st = WithTransaction(
         pool_,
@@ -918,12 +929,8 @@ grpc::Status AccountServiceImpl::ListFriendRequests(grpc::ServerContext*, const 
       auto it = profiles.find(r.from_user);
       if (it == profiles.end() || it->second.deleted()) continue;  // the sender's account is gone
       auto* out = res->add_requests();
+      *out = ToFriendRequest(r);
       *out->mutable_from() = it->second;
-      out->set_to_user_id(r.to_user);
-      out->set_greeting(r.greeting);
-      out->set_source(v1::FriendRequestSource_IsValid(r.source) ? static_cast<v1::FriendRequestSource>(r.source)
-                                                                : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
-      out->set_created_ms(r.created_ms);
     }
     return OkStatus();
   });

@@ -217,7 +217,7 @@ grpc::Status AccountServiceImpl::ListSentFriendRequests(grpc::ServerContext*, co
   return Guarded("ListSentFriendRequests", [&]() -> Status {
     const uint64_t me = req->user_id();
     if (!ValidUserId(me)) return InvalidArgument("user_id is required");
-    const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+    const int64_t min_created = LiveRequestsSince(now_ms_());
     std::vector<RequestRow> rows;
     auto st = WithTransaction(
         pool_,
@@ -235,13 +235,8 @@ grpc::Status AccountServiceImpl::ListSentFriendRequests(grpc::ServerContext*, co
       auto it = profiles.find(r.to_user);
       if (it == profiles.end() || it->second.deleted()) continue;
       auto* out = res->add_requests();
-      out->mutable_from()->set_user_id(me);
+      *out = ToFriendRequest(r);
       *out->mutable_to() = it->second;
-      out->set_to_user_id(r.to_user);
-      out->set_greeting(r.greeting);
-      out->set_source(v1::FriendRequestSource_IsValid(r.source) ? static_cast<v1::FriendRequestSource>(r.source)
-                                                                : v1::FRIEND_REQUEST_SOURCE_UNSPECIFIED);
-      out->set_created_ms(r.created_ms);
     }
     return OkStatus();
   });
@@ -253,7 +248,7 @@ grpc::Status AccountServiceImpl::IgnoreFriendRequest(grpc::ServerContext*,
     const uint64_t me = req->origin().user_id();
     const uint64_t from = req->from_user_id();
     if (auto st = CheckContactPair(me, from); !st.ok()) return st;
-    const int64_t min_created = now_ms_() - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+    const int64_t min_created = LiveRequestsSince(now_ms_());
     return WithTransaction(
         pool_,
         [&](pqxx::work& t) -> Status {

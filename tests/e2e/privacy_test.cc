@@ -10,8 +10,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <set>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -53,10 +53,10 @@ std::string FindPhone(const std::string& text, const std::string& phone) {
 void StripOwnPhones(v1::ServerFrame* f, const std::map<uint64_t, std::set<std::string>>& phones_of) {
   if (!f->has_reply()) return;
   v1::Reply* r = f->mutable_reply();
-  v1::Account* a = r->has_account()                                      ? r->mutable_account()
-                   : r->has_session()                                    ? r->mutable_session()->mutable_account()
-                   : r->has_authenticate()                               ? r->mutable_authenticate()->mutable_account()
-                                                                         : nullptr;
+  v1::Account* a = r->has_account()        ? r->mutable_account()
+                   : r->has_session()      ? r->mutable_session()->mutable_account()
+                   : r->has_authenticate() ? r->mutable_authenticate()->mutable_account()
+                                           : nullptr;
   if (!a || a->phone().empty()) return;
   auto it = phones_of.find(a->profile().user_id());
   EXPECT_TRUE(it != phones_of.end() && it->second.count(a->phone()))
@@ -82,7 +82,9 @@ class Privacy : public ::testing::Test {
     return client::WaitForCode(cluster_->codes_file(), phone, since);
   }
   void Token(const std::string& t) { tokens_.push_back(t); }
-  static void Ok(const v1::Reply& r, const char* what) { EXPECT_EQ(r.status(), v1::OK) << what << ": " << client::DescribeError(r); }
+  static void Ok(const v1::Reply& r, const char* what) {
+    EXPECT_EQ(r.status(), v1::OK) << what << ": " << client::DescribeError(r);
+  }
 
   static TestCluster* cluster_;
   std::vector<std::string> tokens_;
@@ -213,8 +215,8 @@ TEST_F(Privacy, NoPhoneNumberCodeOrTokenLeaksFromAnyRequestEventOrLog) {
     const std::string rest = EncodeServerFrame(frame, f.encoding);
     for (const std::string& phone : all_phones) {
       const std::string hit = FindPhone(rest, phone);
-      EXPECT_EQ(hit, "") << "a received frame shows a phone number as \"" << hit << "\": "
-                         << (f.encoding == kJson ? rest : frame.ShortDebugString());
+      EXPECT_EQ(hit, "") << "a received frame shows a phone number as \"" << hit
+                         << "\": " << (f.encoding == kJson ? rest : frame.ShortDebugString());
     }
   }
   for (int kind : {v1::Event::kMessage, v1::Event::kFriendRequest, v1::Event::kFriendAdded, v1::Event::kGroupChanged,
@@ -242,7 +244,8 @@ TEST_F(Privacy, NoPhoneNumberCodeOrTokenLeaksFromAnyRequestEventOrLog) {
         const std::string hit = FindPhone(line, phone);
         EXPECT_EQ(hit, "") << path << " logs a phone number as \"" << hit << "\": " << line;
       }
-      for (const std::string& t : tokens_) EXPECT_EQ(line.find(t), std::string::npos) << path << " logs a token: " << line;
+      for (const std::string& t : tokens_)
+        EXPECT_EQ(line.find(t), std::string::npos) << path << " logs a token: " << line;
       std::string lower = line;
       std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
       if (lower.find("code") == std::string::npos) continue;

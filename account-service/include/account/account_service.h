@@ -54,6 +54,8 @@ inline constexpr int kPurgeBatchRows = 1000;
 // What others see of a user (a deleted account: kDeletedUserName, no handle), and what its owner sees.
 v1::UserProfile ToProfile(const UserRow& u);
 void FillAccount(const UserRow& u, v1::Account* out);
+// A stored request as clients see it; `from` carries only the sender's id.
+v1::FriendRequest ToFriendRequest(const RequestRow& r);
 bool ValidUserId(uint64_t id);
 bool ValidCodeSyntax(const std::string& code);
 
@@ -139,6 +141,10 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   using ProfileMap = std::unordered_map<uint64_t, v1::UserProfile>;
 
   uint32_t shard_count() const;
+  // Requests created at or after this are live (friend_request_ttl_s before now_ms).
+  int64_t LiveRequestsSince(int64_t now_ms) const {
+    return now_ms - int64_t{limits_.account.friend_request_ttl_s} * 1000;
+  }
   bool IsLocal(uint64_t user_id) const;
   // INTERNAL unless ShardOfPhone(phone) is this shard.
   Status CheckPhoneShard(const std::string& phone) const;
