@@ -110,7 +110,8 @@ TEST_F(ContactsTest, ABlockRejectsMessagesAndRequestsUntilUnblocked) {
   EXPECT_EQ(Verdict(bob, alice), Inbound::kRejected);
   EXPECT_EQ(Verdict(alice, bob), Inbound::kAccepted) << "the blocker may still write";
   // Alice sees nothing of it: Bob is still her contact, unmarked.
-  const v1::Contact* b = Find(Contacts(alice), bob);
+  const auto alices = Contacts(alice);
+  const v1::Contact* b = Find(alices, bob);
   ASSERT_NE(b, nullptr);
   EXPECT_FALSE(b->blocked());
   const auto bobs = Contacts(bob);
