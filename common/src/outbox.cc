@@ -49,6 +49,7 @@ void Outbox::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  leader_ = false;  // the relay's connection, and with it the lock, ended with its thread
 }
 
 size_t Outbox::RelayOnce() {
