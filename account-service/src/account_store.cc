@@ -188,6 +188,34 @@ constexpr const char* kFriendsAmong = "acct_friends_among";
 constexpr const char* kFriendsAmongSql =
     "SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) AND NOT peer_removed";
 
+constexpr const char* kLabelsOf = "acct_labels_of";
+constexpr const char* kLabelsOfSql =
+    "SELECT l.label_id, l.name, COALESCE(array_agg(m.friend_id ORDER BY m.friend_id) FILTER (WHERE m.friend_id IS NOT "
+    "NULL), '{}')::text FROM contact_labels l LEFT JOIN contact_label_members m ON m.user_id = l.user_id AND "
+    "m.label_id = l.label_id WHERE l.user_id = $1 GROUP BY l.label_id, l.name, l.created_at "
+    "ORDER BY l.created_at, l.label_id";
+constexpr const char* kLabelCount = "acct_label_count";
+constexpr const char* kLabelCountSql = "SELECT count(*) FROM contact_labels WHERE user_id = $1";
+constexpr const char* kLabelNamed = "acct_label_named";
+constexpr const char* kLabelNamedSql = "SELECT label_id FROM contact_labels WHERE user_id = $1 AND name = $2";
+constexpr const char* kInsertLabel = "acct_insert_label";
+constexpr const char* kInsertLabelSql = "INSERT INTO contact_labels (user_id, label_id, name, created_at) VALUES ($1, $2, "
+                                        "$3, " TS("$4") ") ON CONFLICT DO NOTHING RETURNING 1";
+constexpr const char* kRenameLabel = "acct_rename_label";
+constexpr const char* kRenameLabelSql =
+    "UPDATE contact_labels SET name = $3 WHERE user_id = $1 AND label_id = $2 RETURNING 1";
+constexpr const char* kClearLabel = "acct_clear_label";
+constexpr const char* kClearLabelSql = "DELETE FROM contact_label_members WHERE user_id = $1 AND label_id = $2";
+constexpr const char* kFillLabel = "acct_fill_label";
+constexpr const char* kFillLabelSql =
+    "INSERT INTO contact_label_members (user_id, label_id, friend_id) SELECT $1, $2, unnest($3::bigint[])";
+constexpr const char* kDeleteLabel = "acct_delete_label";
+constexpr const char* kDeleteLabelSql = "DELETE FROM contact_labels WHERE user_id = $1 AND label_id = $2 RETURNING 1";
+constexpr const char* kRemoveFromLabels = "acct_remove_from_labels";
+constexpr const char* kRemoveFromLabelsSql = "DELETE FROM contact_label_members WHERE user_id = $1 AND friend_id = $2";
+constexpr const char* kDeleteLabelsOf = "acct_delete_labels_of";
+constexpr const char* kDeleteLabelsOfSql = "DELETE FROM contact_labels WHERE user_id = $1";
+
 constexpr const char* kBlock = "acct_block";
 constexpr const char* kBlockSql =
     "INSERT INTO blocks (user_id, blocked_id, since) VALUES ($1, $2, " TS("$3") ") ON CONFLICT DO NOTHING";
@@ -393,6 +421,16 @@ void PrepareAccountStatements(pqxx::connection& c) {
       {kEdgesOf, kEdgesOfSql},
       {kEdgesAmong, kEdgesAmongSql},
       {kFriendsAmong, kFriendsAmongSql},
+      {kLabelsOf, kLabelsOfSql},
+      {kLabelCount, kLabelCountSql},
+      {kLabelNamed, kLabelNamedSql},
+      {kInsertLabel, kInsertLabelSql},
+      {kRenameLabel, kRenameLabelSql},
+      {kClearLabel, kClearLabelSql},
+      {kFillLabel, kFillLabelSql},
+      {kDeleteLabel, kDeleteLabelSql},
+      {kRemoveFromLabels, kRemoveFromLabelsSql},
+      {kDeleteLabelsOf, kDeleteLabelsOfSql},
       {kBlock, kBlockSql},
       {kUnblock, kUnblockSql},
       {kBlockedAmong, kBlockedAmongSql},
@@ -522,6 +560,7 @@ std::vector<uint64_t> DeleteUser(pqxx::work& t, uint64_t id, int64_t now_ms) {
   if (t.exec_prepared(kDeleteUser, Id(id), now_ms).empty()) return {};
   t.exec_prepared(kDeleteEdgesOf, Id(id));
   t.exec_prepared(kDeleteBlocksOf, Id(id));
+  t.exec_prepared(kDeleteLabelsOf, Id(id));
   t.exec_prepared(kDeleteRequestsTo, Id(id));
   return DeleteSessions(t, id, 0);
 }
@@ -674,6 +713,63 @@ std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit) {
 std::vector<EdgeRow> EdgesAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids) {
   if (ids.empty()) return {};
   return ToEdges(t.exec_prepared(kEdgesAmong, Id(user), BigintArray(ids)));
+}
+
+namespace {
+// "{1,2,3}" (PostgreSQL's text form of a bigint[]) -> ids.
+std::vector<uint64_t> ParseBigintArray(const std::string& s) {
+  std::vector<uint64_t> out;
+  uint64_t v = 0;
+  bool any = false;
+  for (char c : s) {
+    if (c >= '0' && c <= '9') {
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+      any = true;
+    } else if (any) {
+      out.push_back(v);
+      v = 0;
+      any = false;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<LabelRow> LabelsOf(pqxx::work& t, uint64_t user) {
+  std::vector<LabelRow> out;
+  for (const auto& row : t.exec_prepared(kLabelsOf, Id(user)))
+    out.push_back({static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<std::string>(),
+                   ParseBigintArray(row[2].as<std::string>())});
+  return out;
+}
+
+int64_t LabelCount(pqxx::work& t, uint64_t user) { return t.exec_prepared(kLabelCount, Id(user))[0][0].as<int64_t>(); }
+
+std::optional<uint64_t> LabelNamed(pqxx::work& t, uint64_t user, const std::string& name) {
+  auto r = t.exec_prepared(kLabelNamed, Id(user), name);
+  if (r.empty()) return std::nullopt;
+  return static_cast<uint64_t>(r[0][0].as<int64_t>());
+}
+
+bool InsertLabel(pqxx::work& t, uint64_t user, uint64_t label_id, const std::string& name, int64_t now_ms) {
+  return !t.exec_prepared(kInsertLabel, Id(user), Id(label_id), name, now_ms).empty();
+}
+
+bool RenameLabel(pqxx::work& t, uint64_t user, uint64_t label_id, const std::string& name) {
+  return !t.exec_prepared(kRenameLabel, Id(user), Id(label_id), name).empty();
+}
+
+void SetLabelMembers(pqxx::work& t, uint64_t user, uint64_t label_id, const std::vector<uint64_t>& ids) {
+  t.exec_prepared(kClearLabel, Id(user), Id(label_id));
+  if (!ids.empty()) t.exec_prepared(kFillLabel, Id(user), Id(label_id), BigintArray(ids));
+}
+
+bool DeleteLabel(pqxx::work& t, uint64_t user, uint64_t label_id) {
+  return !t.exec_prepared(kDeleteLabel, Id(user), Id(label_id)).empty();
+}
+
+void RemoveFromLabels(pqxx::work& t, uint64_t user, uint64_t friend_id) {
+  t.exec_prepared(kRemoveFromLabels, Id(user), Id(friend_id));
 }
 
 void Block(pqxx::work& t, uint64_t user, uint64_t blocked_id, int64_t now_ms) {

@@ -1,17 +1,20 @@
-// Contacts of account-service beyond request and accept: remark names, blocks, one-way delete, and
+// Contacts of account-service beyond request and accept: remark names, labels, blocks, one-way delete, and
 // profiles as one viewer sees them (protocol.md 8.29-8.31). Each edge and block lives on its owner's
 // shard (migrations 0001, 0010). A change that ends a cached "may message" answer in chat-service
 // (block, unblock, delete) is told to the chat replicas before it is answered (ForgetOnChatReplicas),
 // and the owner's other devices hear of every change (ContactUpdatedItem, through the outbox).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "account/account_service.h"
+#include "account/secure_random.h"
 #include "account/validation.h"
 #include "common/friends.h"
 #include "common/shard.h"
 #include "common/status.h"
+#include "common/text_policy.h"
 
 namespace chat::account {
 
@@ -183,6 +186,7 @@ grpc::Status AccountServiceImpl::DeleteContact(grpc::ServerContext*, const inter
           items.clear();
           store::DeleteEdge(t, me, other);
           store::DeleteRequest(t, me, other);
+          store::RemoveFromLabels(t, me, other);
           v1::Contact gone;
           gone.mutable_profile()->set_user_id(other);
           items.push_back(ContactUpdatedItem(req->origin(), std::move(gone), true));
@@ -209,6 +213,107 @@ grpc::Status AccountServiceImpl::PeerRemoved(grpc::ServerContext*, const interna
           return OkStatus();
         },
         "PeerRemoved");
+  });
+}
+
+namespace {
+
+constexpr int kInsertLabelAttempts = 4;
+
+v1::Label ToLabel(const LabelRow& l) {
+  v1::Label out;
+  out.set_label_id(l.label_id);
+  out.set_name(l.name);
+  for (uint64_t id : l.member_ids) out.add_member_ids(id);
+  return out;
+}
+
+}  // namespace
+
+grpc::Status AccountServiceImpl::SetLabel(grpc::ServerContext*, const internal::SetLabelRequest* req, v1::Label* res) {
+  return Guarded("SetLabel", [&]() -> Status {
+    const uint64_t me = req->origin().user_id();
+    const auto& r = req->request();
+    if (!ValidUserId(me)) return InvalidArgument("origin user_id is required");
+    if (!IsLocal(me)) return InvalidArgument("user_id belongs to another account shard");
+    std::string name = r.name();
+    if (auto st = NormalizeText("label name", {TextKind::kName, 1, limits_.account.max_label_name_chars}, &name);
+        !st.ok())
+      return st;
+    if (r.member_ids_size() > static_cast<int>(limits_.account.max_friends))
+      return InvalidArgument("a label holds at most " + std::to_string(limits_.account.max_friends) + " contacts");
+    std::vector<uint64_t> members;
+    for (uint64_t id : r.member_ids()) {
+      if (!ValidUserId(id)) return InvalidArgument("member_ids must be user ids");
+      members.push_back(id);
+    }
+    std::sort(members.begin(), members.end());
+    members.erase(std::unique(members.begin(), members.end()), members.end());
+    const int64_t now = now_ms_();
+    LabelRow stored;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          // The owner's row serializes their label changes (the count and name checks below).
+          if (!store::LockUser(t, me)) return NotFound("your account was not found");
+          if (store::EdgesAmong(t, me, members).size() != members.size())
+            return InvalidArgument("member_ids may name only your contacts");
+          const auto named = store::LabelNamed(t, me, name);
+          uint64_t id = r.label_id();
+          if (named && *named != id) return AlreadyExists("you already have a label with this name");
+          if (id == 0) {
+            if (store::LabelCount(t, me) >= int64_t{limits_.account.max_labels_per_user})
+              return FailedPrecondition("label limit of " + std::to_string(limits_.account.max_labels_per_user) +
+                                        " reached");
+            for (int i = 0; i < kInsertLabelAttempts && id == 0; ++i) {
+              const uint64_t fresh = RandomU64() >> 1;
+              if (fresh != 0 && store::InsertLabel(t, me, fresh, name, now)) id = fresh;
+            }
+            if (id == 0) return Unavailable("could not create the label right now; retry");
+          } else if (!store::RenameLabel(t, me, id, name)) {
+            return NotFound("no such label");
+          }
+          store::SetLabelMembers(t, me, id, members);
+          stored = LabelRow{id, name, members};
+          return OkStatus();
+        },
+        "SetLabel");
+    if (!st.ok()) return st;
+    *res = ToLabel(stored);
+    return OkStatus();
+  });
+}
+
+grpc::Status AccountServiceImpl::DeleteLabel(grpc::ServerContext*, const internal::DeleteLabelRequest* req,
+                                             v1::Empty*) {
+  return Guarded("DeleteLabel", [&]() -> Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    if (!IsLocal(req->user_id())) return InvalidArgument("user_id belongs to another account shard");
+    if (req->label_id() == 0) return InvalidArgument("label_id is required");
+    return WithTransaction(
+        pool_,
+        [&](pqxx::work& t) -> Status {
+          return store::DeleteLabel(t, req->user_id(), req->label_id()) ? OkStatus() : NotFound("no such label");
+        },
+        "DeleteLabel");
+  });
+}
+
+grpc::Status AccountServiceImpl::ListLabels(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                            v1::LabelsResult* res) {
+  return Guarded("ListLabels", [&]() -> Status {
+    if (!ValidUserId(req->user_id())) return InvalidArgument("user_id is required");
+    std::vector<LabelRow> labels;
+    auto st = WithTransaction(
+        pool_,
+        [&](pqxx::work& t) {
+          labels = store::LabelsOf(t, req->user_id());
+          return OkStatus();
+        },
+        "ListLabels");
+    if (!st.ok()) return st;
+    for (const LabelRow& l : labels) *res->add_labels() = ToLabel(l);
+    return OkStatus();
   });
 }
 

@@ -97,6 +97,9 @@ Contacts:
   unblock HANDLE|USER_ID            take the block back
   delete-contact HANDLE|USER_ID     delete a contact (one way: they still list you; neither
                                     can write until a new friend request)
+  labels                            your labels (private named sets of contacts)
+  label NAME [CONTACT...] [--id ID] a new label of these contacts (--id: replace that one)
+  delete-label ID                   delete a label (its contacts stay contacts)
 
 Messages:
   send HANDLE|CONVERSATION_ID TEXT...     send a text (a handle means your direct
@@ -123,7 +126,7 @@ Environment: CHAT_CODES_FILE overrides the env file's; CHAT_CLI_CONFIG_DIR moves
 // Options that take a value; everything else starting with "--" must be a flag.
 const std::set<std::string>& ValueOptions() {
   static const std::set<std::string> k = {"url",   "env",     "profile",  "code",   "phone",    "name",  "greeting",
-                                          "limit", "timeout", "new-code", "avatar", "whats-up", "source"};
+                                          "limit", "timeout", "new-code", "avatar", "whats-up", "source", "id"};
   return k;
 }
 const std::set<std::string>& FlagOptions() {
@@ -550,6 +553,9 @@ class Cli {
         {"block", &Cli::CmdBlock},
         {"unblock", &Cli::CmdUnblock},
         {"delete-contact", &Cli::CmdDeleteContact},
+        {"labels", &Cli::CmdLabels},
+        {"label", &Cli::CmdLabel},
+        {"delete-label", &Cli::CmdDeleteLabel},
         {"send", &Cli::CmdSend},
         {"history", &Cli::CmdHistory},
         {"conversations", &Cli::CmdConversations},
@@ -864,6 +870,42 @@ class Cli {
   }
   int CmdBlock() { return SetBlocked(true); }
   int CmdUnblock() { return SetBlocked(false); }
+
+  int CmdLabels() {
+    auto r = Check(client::ListLabels(Conn(), timeout_));
+    if (r.labels().labels().empty()) std::cout << "no labels yet\n";
+    std::vector<uint64_t> ids;
+    for (const auto& l : r.labels().labels()) ids.insert(ids.end(), l.member_ids().begin(), l.member_ids().end());
+    LearnNames(ids);
+    for (const auto& l : r.labels().labels()) {
+      std::cout << l.label_id() << "  \"" << Safe(l.name()) << "\":";
+      for (uint64_t id : l.member_ids()) std::cout << " " << ShortName(id);
+      std::cout << std::endl;
+    }
+    return 0;
+  }
+
+  // label NAME CONTACT...: a new label; with --id ID it replaces that label's name and members.
+  int CmdLabel() {
+    NeedWords(1, "label NAME [CONTACT...] [--id LABEL_ID]");
+    uint64_t id = 0;
+    if (!Opt("id").empty() && !ParseUint(Opt("id"), &id)) throw UsageError{"--id takes a label id from `labels`"};
+    std::vector<uint64_t> members;
+    for (size_t i = 1; i < words_.size(); ++i) members.push_back(UserIdOf(words_[i]));
+    auto r = Check(client::SetLabel(Conn(), id, words_[0], members, timeout_));
+    std::cout << "label " << r.label().label_id() << " \"" << Safe(r.label().name()) << "\" holds "
+              << r.label().member_ids_size() << " contact(s)" << std::endl;
+    return 0;
+  }
+
+  int CmdDeleteLabel() {
+    NeedWords(1, "delete-label LABEL_ID");
+    uint64_t id = 0;
+    if (!ParseUint(words_[0], &id)) throw UsageError{"delete-label takes a label id from `labels`"};
+    Check(client::DeleteLabel(Conn(), id, timeout_));
+    std::cout << "label " << id << " deleted" << std::endl;
+    return 0;
+  }
 
   int CmdDeleteContact() {
     NeedWords(1, "delete-contact HANDLE|USER_ID");

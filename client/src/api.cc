@@ -204,6 +204,24 @@ v1::Reply ResolveQrCode(Connection& conn, const std::string& token, milliseconds
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_resolve_qr_code()->set_token(token); });
 }
 
+v1::Reply SetLabel(Connection& conn, uint64_t label_id, const std::string& name, const std::vector<uint64_t>& member_ids,
+                   milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    auto* l = f.mutable_set_label();
+    l->set_label_id(label_id);
+    l->set_name(name);
+    for (uint64_t id : member_ids) l->add_member_ids(id);
+  });
+}
+
+v1::Reply DeleteLabel(Connection& conn, uint64_t label_id, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_delete_label()->set_label_id(label_id); });
+}
+
+v1::Reply ListLabels(Connection& conn, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_labels(); });
+}
+
 v1::Reply IgnoreFriendRequest(Connection& conn, uint64_t user_id, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_ignore_friend_request()->set_user_id(user_id); });
 }

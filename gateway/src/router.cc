@@ -410,6 +410,21 @@ const std::unordered_map<int, Route>& Routes() {
        r.set_phone(f.lookup_phone().phone());
        Call(b, b.AccountOfPhone(f.lookup_phone().phone()), RPC(LookupPhone), std::move(r),
             &v1::Reply::mutable_profile, f.request_id(), std::move(done)); }}},
+    {F::kSetLabel, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::SetLabelRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.set_label();
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(SetLabel), std::move(r), &v1::Reply::mutable_label,
+            f.request_id(), std::move(done)); }}},
+    {F::kDeleteLabel, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       internal::DeleteLabelRequest r;
+       r.set_user_id(ctx.identity.user_id);
+       r.set_label_id(f.delete_label().label_id());
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(DeleteLabel), std::move(r), &v1::Reply::mutable_empty,
+            f.request_id(), std::move(done)); }}},
+    {F::kListLabels, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.AccountOf(ctx.identity.user_id), RPC(ListLabels), UserRequest(ctx), &v1::Reply::mutable_labels,
+            f.request_id(), std::move(done)); }}},
     {F::kMyQrCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        internal::QrCodeRequest r;
        r.set_user_id(ctx.identity.user_id);

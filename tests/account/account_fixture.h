@@ -191,6 +191,34 @@ class AccountServiceTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.error_message();
     return res;
   }
+  grpc::Status SetLabel(uint64_t me, uint64_t label_id, const std::string& name, std::vector<uint64_t> members,
+                        v1::Label* res = nullptr) {
+    grpc::ServerContext ctx;
+    internal::SetLabelRequest req;
+    req.mutable_origin()->set_user_id(me);
+    req.mutable_request()->set_label_id(label_id);
+    req.mutable_request()->set_name(name);
+    for (uint64_t m : members) req.mutable_request()->add_member_ids(m);
+    v1::Label local;
+    return svc().SetLabel(&ctx, &req, res ? res : &local);
+  }
+  v1::LabelsResult Labels(uint64_t user) {
+    grpc::ServerContext ctx;
+    internal::UserIdRequest req;
+    req.set_user_id(user);
+    v1::LabelsResult res;
+    auto st = svc().ListLabels(&ctx, &req, &res);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return res;
+  }
+  grpc::Status DeleteLabel(uint64_t user, uint64_t label_id) {
+    grpc::ServerContext ctx;
+    internal::DeleteLabelRequest req;
+    req.set_user_id(user);
+    req.set_label_id(label_id);
+    v1::Empty empty;
+    return svc().DeleteLabel(&ctx, &req, &empty);
+  }
   grpc::Status Ignore(uint64_t me, uint64_t from) {
     grpc::ServerContext ctx;
     internal::AcceptFriendRequestRequest req;

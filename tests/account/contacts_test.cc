@@ -267,6 +267,66 @@ TEST_F(ContactsTest, TheFriendCapIsNeverExceededUnderConcurrentAccepts) {
   EXPECT_EQ(Contacts(bob).contacts_size(), static_cast<int>(kCap));
 }
 
+TEST_F(ContactsTest, LabelsArePrivateSetsOfContactsWithTheirRules) {
+  Befriend(alice, bob);
+  Befriend(alice, carol);
+  v1::Label climbing;
+  auto st = SetLabel(alice, 0, " Climbing ", {carol, bob, bob}, &climbing);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_NE(climbing.label_id(), 0u);
+  EXPECT_EQ(climbing.name(), "Climbing") << "trimmed";
+  Ids want = {bob, carol};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(Ids(climbing.member_ids().begin(), climbing.member_ids().end()), want) << "deduplicated, ascending";
+  ASSERT_TRUE(SetLabel(alice, 0, "Work", {bob}).ok());
+  auto labels = Labels(alice);
+  ASSERT_EQ(labels.labels_size(), 2);
+  EXPECT_EQ(labels.labels(0).name(), "Climbing") << "oldest first";
+  EXPECT_EQ(Labels(bob).labels_size(), 0) << "labels are their owner's alone";
+
+  // Replacing: a new name and member list; another label's name is taken; members are contacts.
+  v1::Label renamed;
+  ASSERT_TRUE(SetLabel(alice, climbing.label_id(), "Crag", {carol}, &renamed).ok());
+  EXPECT_EQ(renamed.label_id(), climbing.label_id());
+  EXPECT_EQ(Ids(renamed.member_ids().begin(), renamed.member_ids().end()), Ids{carol});
+  EXPECT_EQ(SetLabel(alice, 0, "Work", {}).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(SetLabel(alice, climbing.label_id(), "Work", {}).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_TRUE(SetLabel(alice, climbing.label_id(), "Crag", {}).ok()) << "keeping its own name is fine";
+  EXPECT_EQ(SetLabel(bob, 0, "Friends", {carol}).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << "Carol is not Bob's contact";
+  EXPECT_EQ(SetLabel(alice, 0, "", {}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetLabel(alice, 0, std::string(config_.limits.account.max_label_name_chars + 1, 'x'), {}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetLabel(alice, 0, "a\x01b", {}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SetLabel(alice, 987654321, "Gone", {}).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(SetLabel(alice, 0, "Bad ids", {0}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Deleting a contact takes them out of every label; deleting a label leaves the contacts.
+  ASSERT_TRUE(SetLabel(alice, climbing.label_id(), "Crag", {bob, carol}).ok());
+  ASSERT_TRUE(DeleteContact(alice, carol).ok());
+  labels = Labels(alice);
+  for (const auto& l : labels.labels())
+    for (uint64_t m : l.member_ids()) EXPECT_NE(m, carol) << l.name();
+  ASSERT_TRUE(DeleteLabel(alice, climbing.label_id()).ok());
+  EXPECT_EQ(DeleteLabel(alice, climbing.label_id()).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Labels(alice).labels_size(), 1);
+  EXPECT_NE(Find(Contacts(alice), bob), nullptr);
+}
+
+TEST_F(ContactsTest, LabelsAreCappedPerUser) {
+  config_.limits.account.max_labels_per_user = 2;
+  Start();
+  ASSERT_TRUE(SetLabel(alice, 0, "one", {}).ok());
+  v1::Label two;
+  ASSERT_TRUE(SetLabel(alice, 0, "two", {}, &two).ok());
+  auto st = SetLabel(alice, 0, "three", {});
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(st.error_message(), "label limit of 2 reached");
+  EXPECT_TRUE(SetLabel(alice, two.label_id(), "deux", {}).ok()) << "replacing is not adding";
+  ASSERT_TRUE(DeleteLabel(alice, two.label_id()).ok());
+  EXPECT_TRUE(SetLabel(alice, 0, "three", {}).ok());
+}
+
 TEST_F(ContactsTest, BadContactRequestsAreRefused) {
   EXPECT_EQ(Block(alice, alice).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Block(alice, 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);

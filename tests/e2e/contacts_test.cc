@@ -184,5 +184,28 @@ TEST_F(Contacts, ARemarkIsShownOnlyToItsOwnerAndBadOnesAreRefused) {
   EXPECT_EQ(r.profiles().profiles(0).remark(), "Bobby (work)") << "a refused change changed nothing";
 }
 
+TEST_F(Contacts, LabelsHoldOnlyContactsAndFollowADelete) {
+  User alice = cluster_->SignUp(0, kJson, "Alice");
+  User bob = OnOtherShard(alice, 1, kProto, "Bob");
+  User carol = cluster_->SignUp(1, kJson, "Carol");
+  cluster_->MakeFriends(alice, bob);
+  v1::Reply r = client::SetLabel(alice.c(), 0, "Climbing", {bob.id});
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  const uint64_t label = r.label().label_id();
+  r = client::SetLabel(alice.c(), label, "Climbing", {bob.id, carol.id});
+  EXPECT_EQ(r.status(), v1::INVALID_ARGUMENT) << "Carol is not Alice's contact";
+  r = client::ListLabels(alice.c());
+  ASSERT_EQ(r.labels().labels_size(), 1);
+  ASSERT_EQ(r.labels().labels(0).member_ids_size(), 1) << "a refused change changed nothing";
+  EXPECT_EQ(r.labels().labels(0).member_ids(0), bob.id);
+  EXPECT_EQ(client::ListLabels(bob.c()).labels().labels_size(), 0) << "labels are private";
+  ASSERT_EQ(client::DeleteContact(alice.c(), bob.id).status(), v1::OK);
+  r = client::ListLabels(alice.c());
+  ASSERT_EQ(r.labels().labels_size(), 1);
+  EXPECT_EQ(r.labels().labels(0).member_ids_size(), 0) << "a deleted contact leaves every label";
+  EXPECT_EQ(client::DeleteLabel(alice.c(), label).status(), v1::OK);
+  EXPECT_EQ(client::DeleteLabel(alice.c(), label).status(), v1::NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace chat::e2e

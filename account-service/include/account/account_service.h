@@ -121,6 +121,9 @@ class AccountServiceImpl final : public internal::AccountService::Service {
   grpc::Status PutFriendEdge(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
   // ---- contacts (contacts.cc): remarks, blocks, one-way delete, profiles as a viewer sees them
   grpc::Status PeerRemoved(grpc::ServerContext*, const internal::FriendEdge*, v1::Empty*) override;
+  grpc::Status SetLabel(grpc::ServerContext*, const internal::SetLabelRequest*, v1::Label*) override;
+  grpc::Status DeleteLabel(grpc::ServerContext*, const internal::DeleteLabelRequest*, v1::Empty*) override;
+  grpc::Status ListLabels(grpc::ServerContext*, const internal::UserIdRequest*, v1::LabelsResult*) override;
   grpc::Status ListSentFriendRequests(grpc::ServerContext*, const internal::UserIdRequest*,
                                       v1::FriendRequestsResult*) override;
   grpc::Status IgnoreFriendRequest(grpc::ServerContext*, const internal::AcceptFriendRequestRequest*,

@@ -62,6 +62,12 @@ struct RequestRow {
   int64_t created_ms = 0;
 };
 
+struct LabelRow {
+  uint64_t label_id = 0;
+  std::string name;
+  std::vector<uint64_t> member_ids;  // ascending
+};
+
 struct EdgeRow {
   uint64_t friend_id = 0;
   int64_t since_ms = 0;
@@ -198,6 +204,23 @@ std::vector<EdgeRow> EdgesOf(pqxx::work& t, uint64_t user, int limit);
 std::vector<EdgeRow> EdgesAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids);
 // Which of `ids` are friends of `user` both ways (user's edge, without peer_removed).
 std::vector<uint64_t> FriendsAmong(pqxx::work& t, uint64_t user, const std::vector<uint64_t>& ids);
+
+// --- labels (on the owner's shard)
+// The user's labels with their members, oldest first.
+std::vector<LabelRow> LabelsOf(pqxx::work& t, uint64_t user);
+int64_t LabelCount(pqxx::work& t, uint64_t user);
+// The user's label with this exact name, if any.
+std::optional<uint64_t> LabelNamed(pqxx::work& t, uint64_t user, const std::string& name);
+// False when the id is taken (the caller draws another).
+bool InsertLabel(pqxx::work& t, uint64_t user, uint64_t label_id, const std::string& name, int64_t now_ms);
+// False when there is no such label.
+bool RenameLabel(pqxx::work& t, uint64_t user, uint64_t label_id, const std::string& name);
+// The label's members become exactly `ids`.
+void SetLabelMembers(pqxx::work& t, uint64_t user, uint64_t label_id, const std::vector<uint64_t>& ids);
+// False when there is no such label (its members go with it).
+bool DeleteLabel(pqxx::work& t, uint64_t user, uint64_t label_id);
+// friend_id leaves every label of user's.
+void RemoveFromLabels(pqxx::work& t, uint64_t user, uint64_t friend_id);
 
 // --- blocks (on the blocker's shard)
 void Block(pqxx::work& t, uint64_t user, uint64_t blocked_id, int64_t now_ms);

@@ -156,6 +156,8 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(account, uint32_t, max_display_name_chars, 32, 0, kNoMax) \
   X(account, uint32_t, max_greeting_chars, 50, 0, kNoMax) \
   X(account, uint32_t, max_remark_chars, 32, 0, kNoMax) \
+  X(account, uint32_t, max_labels_per_user, 100, 0, kNoMax) \
+  X(account, uint32_t, max_label_name_chars, 20, 1, kNoMax) \
   X(account, uint32_t, max_whats_up_chars, 30, 0, kNoMax) \
   X(account, uint32_t, user_phone_lookups_per_day, 20, 0, kNoMax)     /* per searching user; 0 = off */ \
   X(account, uint32_t, user_profile_changes_per_day, 50, 0, kNoMax)   /* set_profile, set_display_name; 0 = off */ \
