@@ -199,8 +199,9 @@ constexpr const char* kLabelCountSql = "SELECT count(*) FROM contact_labels WHER
 constexpr const char* kLabelNamed = "acct_label_named";
 constexpr const char* kLabelNamedSql = "SELECT label_id FROM contact_labels WHERE user_id = $1 AND name = $2";
 constexpr const char* kInsertLabel = "acct_insert_label";
-constexpr const char* kInsertLabelSql = "INSERT INTO contact_labels (user_id, label_id, name, created_at) VALUES ($1, $2, "
-                                        "$3, " TS("$4") ") ON CONFLICT DO NOTHING RETURNING 1";
+constexpr const char* kInsertLabelSql =
+    "INSERT INTO contact_labels (user_id, label_id, name, created_at) VALUES ($1, $2, "
+    "$3, " TS("$4") ") ON CONFLICT DO NOTHING RETURNING 1";
 constexpr const char* kRenameLabel = "acct_rename_label";
 constexpr const char* kRenameLabelSql =
     "UPDATE contact_labels SET name = $3 WHERE user_id = $1 AND label_id = $2 RETURNING 1";

@@ -125,7 +125,7 @@ Environment: CHAT_CODES_FILE overrides the env file's; CHAT_CLI_CONFIG_DIR moves
 
 // Options that take a value; everything else starting with "--" must be a flag.
 const std::set<std::string>& ValueOptions() {
-  static const std::set<std::string> k = {"url",   "env",     "profile",  "code",   "phone",    "name",  "greeting",
+  static const std::set<std::string> k = {"url",   "env",     "profile",  "code",   "phone",    "name",   "greeting",
                                           "limit", "timeout", "new-code", "avatar", "whats-up", "source", "id"};
   return k;
 }

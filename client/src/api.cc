@@ -204,8 +204,8 @@ v1::Reply ResolveQrCode(Connection& conn, const std::string& token, milliseconds
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_resolve_qr_code()->set_token(token); });
 }
 
-v1::Reply SetLabel(Connection& conn, uint64_t label_id, const std::string& name, const std::vector<uint64_t>& member_ids,
-                   milliseconds timeout) {
+v1::Reply SetLabel(Connection& conn, uint64_t label_id, const std::string& name,
+                   const std::vector<uint64_t>& member_ids, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) {
     auto* l = f.mutable_set_label();
     l->set_label_id(label_id);

@@ -99,8 +99,8 @@ v1::Reply MyQrCode(Connection& conn, bool rotate = false, std::chrono::milliseco
 v1::Reply ResolveQrCode(Connection& conn, const std::string& token,
                         std::chrono::milliseconds timeout = kDefaultTimeout);
 // Creates (label_id 0) or replaces a label: reply label.
-v1::Reply SetLabel(Connection& conn, uint64_t label_id, const std::string& name, const std::vector<uint64_t>& member_ids,
-                   std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply SetLabel(Connection& conn, uint64_t label_id, const std::string& name,
+                   const std::vector<uint64_t>& member_ids, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply DeleteLabel(Connection& conn, uint64_t label_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListLabels(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
 // Drops a pending request from user_id without telling them: reply empty.
