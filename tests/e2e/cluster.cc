@@ -578,6 +578,13 @@ std::unique_ptr<client::Connection> TestCluster::Connect(const User& user, int g
   return std::move(session->conn);
 }
 
+std::string TestCluster::CodeFor(client::Connection& conn, const std::string& phone) const {
+  const int64_t since = client::UnixMillis();
+  v1::Reply r = client::RequestCode(conn, phone);
+  if (r.status() != v1::OK) throw std::runtime_error("request_code: " + client::DescribeError(r));
+  return client::WaitForCode(codes_file(), phone, since);
+}
+
 void TestCluster::MakeFriends(const User& a, const User& b) const {
   v1::Reply r = client::SendFriendRequest(a.c(), b.id, "hi from the e2e test");
   if (r.status() != v1::OK) throw std::runtime_error("send_friend_request: " + client::DescribeError(r));

@@ -133,6 +133,8 @@ class TestCluster {
   // A new connection for `user` with its token in the Authorization header. It returns after one
   // get_me round trip, so the session is registered for events when it returns. Throws on failure.
   std::unique_ptr<client::Connection> Connect(const User& user, int gateway, WireEncoding encoding) const;
+  // Requests a code for `phone` on `conn` and reads it from the codes file. Throws on failure.
+  std::string CodeFor(client::Connection& conn, const std::string& phone) const;
   // a sends a friend request to b on a's connection, b accepts on b's connection. Throws on failure.
   void MakeFriends(const User& a, const User& b) const;
 

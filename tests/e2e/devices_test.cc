@@ -32,12 +32,8 @@ class Devices : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(cluster_) << "the suite's cluster did not start (see above)"; }
 
   // Requests a code for `phone` on `conn` and reads it from the code file.
-  std::string CodeFor(Connection& conn, const std::string& phone) {
-    const int64_t since = client::UnixMillis();
-    v1::Reply r = client::RequestCode(conn, phone);
-    EXPECT_EQ(r.status(), v1::OK) << client::DescribeError(r);
-    return client::WaitForCode(cluster_->codes_file(), phone, since);
-  }
+  std::string CodeFor(Connection& conn, const std::string& phone) { return cluster_->CodeFor(conn, phone); }
+
   std::unique_ptr<Connection> Unauthenticated(int gateway, WireEncoding enc) {
     std::string error;
     auto c = Connection::Connect(cluster_->Options(gateway, enc), &error);
