@@ -124,7 +124,20 @@ TokenSigner::TokenSigner(TokenKeys keys) : keys_(std::move(keys)) {
     if (keys_.keys[i].legacy_v1) legacy_ = static_cast<int>(i);
 }
 
+namespace {
+
+// The claims a token may carry: Verify refuses any other as kMalformed, and Issue never signs one (a
+// device id with a ':' would otherwise sign different claims than the caller meant).
+bool WellFormed(const TokenClaims& c, bool has_session) {
+  if (!ValidDeviceId(c.device_id) || c.user_id == 0 || c.user_id > static_cast<uint64_t>(INT64_MAX)) return false;
+  if (!has_session) return true;
+  return c.session_id != 0 && c.session_id <= static_cast<uint64_t>(INT64_MAX) && c.token_gen != 0;
+}
+
+}  // namespace
+
 std::string TokenSigner::Issue(const TokenClaims& c) const {
+  if (!WellFormed(c, c.session_id != 0)) return {};
   std::string payload = std::to_string(c.user_id) + ":" + c.device_id + ":" + std::to_string(c.expires_s);
   if (c.session_id != 0) payload += ":" + std::to_string(c.session_id) + ":" + std::to_string(c.token_gen);
   std::string body = "v2." + signing().id + "." + Base64UrlEncode(payload);
@@ -179,13 +192,10 @@ std::optional<TokenClaims> TokenSigner::Verify(std::string_view token, int64_t n
   if (n != 3 && n != 5) return fail(TokenError::kMalformed);
   TokenClaims claims;
   claims.device_id = std::string(fields[1]);
+  // ids are positive 63-bit; no account has a larger one
   if (!ParseNum(fields[0], claims.user_id) || !ParseNum(fields[2], claims.expires_s) ||
-      !ValidDeviceId(claims.device_id) || claims.user_id == 0 ||
-      claims.user_id > static_cast<uint64_t>(INT64_MAX))  // ids are positive 63-bit; no account has a larger one
-    return fail(TokenError::kMalformed);
-  if (n == 5 &&
-      (!ParseNum(fields[3], claims.session_id) || !ParseNum(fields[4], claims.token_gen) || claims.session_id == 0 ||
-       claims.session_id > static_cast<uint64_t>(INT64_MAX) || claims.token_gen == 0))
+      (n == 5 && (!ParseNum(fields[3], claims.session_id) || !ParseNum(fields[4], claims.token_gen))) ||
+      !WellFormed(claims, n == 5))
     return fail(TokenError::kMalformed);
   if (claims.expires_s <= now_s) return fail(TokenError::kExpired);
   return claims;

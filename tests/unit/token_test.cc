@@ -65,6 +65,27 @@ TEST(Token, IssueVerifyRoundTrip) {
   EXPECT_TRUE(other.Verify(signer.Issue(Claims()), kNow).has_value());
 }
 
+// A device id with a ':' would shift the payload's fields: "a:99999999999:7" as a device id and an
+// expired expiry would read back as device "a", a far expiry, session 7. The signer signs nothing
+// it would not verify to the same claims (a fuzzer found this).
+TEST(Token, ClaimsNoTokenMayCarryAreNeverSigned) {
+  TokenSigner signer(Keys());
+  std::vector<TokenClaims> bad = {Claims(42, "a:99999999999:7", 9033), Claims(42, ""), Claims(42, std::string(65, 'x')),
+                                  Claims(0), Claims(1ULL << 63)};
+  TokenClaims no_generation = Claims();
+  no_generation.session_id = 5;
+  bad.push_back(no_generation);
+  TokenClaims big_session = Claims();
+  big_session.session_id = 1ULL << 63;
+  big_session.token_gen = 1;
+  bad.push_back(big_session);
+  for (const auto& c : bad) {
+    const std::string token = signer.Issue(c);
+    EXPECT_EQ(token, "") << c.device_id;
+    EXPECT_FALSE(signer.Verify(token, 0).has_value());
+  }
+}
+
 TEST(Token, ExpiresAtExp) {
   TokenSigner signer(Keys());
   std::string token = signer.Issue(Claims(42, "d", kNow));

@@ -51,7 +51,8 @@ class TokenSigner {
   // `keys` must hold signing_key_id (ParseConfig checks it); a signer without it is a broken
   // invariant and crashes here.
   explicit TokenSigner(TokenKeys keys);
-  // Issues a v2 token under the signing key.
+  // Issues a v2 token under the signing key; "" (which never verifies) for claims no token may carry:
+  // an invalid device id, a user or session id outside 1..2^63-1, a session with generation 0.
   std::string Issue(const TokenClaims& claims) const;
   // On failure returns nullopt and sets *error (if given).
   std::optional<TokenClaims> Verify(std::string_view token, int64_t now_s, TokenError* error = nullptr) const;
