@@ -96,7 +96,7 @@ Status GroupServiceImpl::CheckFriends(uint64_t user_id, const std::vector<uint64
 
 Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::vector<std::string>* names) {
   std::vector<v1::UserProfile> profiles;
-  if (auto st = deps_.profiles->GetProfiles(users, &profiles); !st.ok()) return st;
+  if (auto st = deps_.profiles->GetProfiles(/*viewer=*/0, users, &profiles); !st.ok()) return st;
   std::unordered_map<uint64_t, const v1::UserProfile*> by_id;
   for (const auto& p : profiles) by_id[p.user_id()] = &p;
   names->clear();
@@ -548,7 +548,7 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
     ids.reserve(rows.size());
     for (const auto& m : rows) ids.push_back(m.user_id);
     std::vector<v1::UserProfile> profiles;
-    if (auto s = deps_.profiles->GetProfiles(ids, &profiles); !s.ok()) return s;
+    if (auto s = deps_.profiles->GetProfiles(/*viewer=*/user, ids, &profiles); !s.ok()) return s;
     std::unordered_map<uint64_t, v1::UserProfile*> by_id;
     for (auto& p : profiles) by_id[p.user_id()] = &p;
 
@@ -558,9 +558,10 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
       auto it = by_id.find(m.user_id);
       auto* profile = out->mutable_profile();
       if (it != by_id.end()) {
-        // Copy only the public fields, whatever else the profile source may carry.
+        // Copy only the public fields and the asker's own remark, whatever else the profile source may carry.
         profile->set_handle(it->second->handle());
         profile->set_display_name(it->second->display_name());
+        profile->set_remark(it->second->remark());
       }
       profile->set_user_id(m.user_id);
       out->set_role(m.role);

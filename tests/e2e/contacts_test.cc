@@ -171,6 +171,19 @@ TEST_F(Contacts, ARemarkIsShownOnlyToItsOwnerAndBadOnesAreRefused) {
   r = client::GetProfiles(carol.c(), {bob.id});
   ASSERT_EQ(r.profiles().profiles_size(), 1);
   EXPECT_EQ(r.profiles().profiles(0).remark(), "") << "a remark is private";
+  // A group's member list (group-service, on the group's shard) shows the asker's remarks too.
+  r = client::CreateGroup(bob.c(), "Climbing", {alice.id, carol.id});
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  const uint64_t group = r.group().group().group_id();
+  auto remark_in_members = [&](const User& viewer) {
+    v1::Reply members = client::ListGroupMembers(viewer.c(), group);
+    EXPECT_EQ(members.status(), v1::OK) << client::DescribeError(members);
+    for (const auto& m : members.group_members().members())
+      if (m.profile().user_id() == bob.id) return m.profile().remark() + "|" + m.profile().display_name();
+    return std::string("Bob is not listed");
+  };
+  EXPECT_EQ(remark_in_members(alice), "Bobby (work)|Bob");
+  EXPECT_EQ(remark_in_members(carol), "|Bob") << "a remark is private";
 
   EXPECT_EQ(client::SetRemark(alice.c(), bob.id, std::string(33, 'x')).status(), v1::INVALID_ARGUMENT);
   EXPECT_EQ(client::SetRemark(alice.c(), bob.id, "tab\there").status(), v1::INVALID_ARGUMENT);

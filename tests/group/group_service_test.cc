@@ -46,7 +46,8 @@ class FakeFriends : public FriendChecker {
   std::map<uint64_t, std::set<uint64_t>> friends_;
 };
 
-// Knows each user's phone like account-service does, and answers with public profiles only.
+// Knows each user's phone like account-service does, and answers with public profiles only, plus the
+// viewer's own remarks when asked for a viewer.
 class FakeProfiles : public ProfileSource {
  public:
   struct Person {
@@ -56,7 +57,11 @@ class FakeProfiles : public ProfileSource {
     std::lock_guard lk(mu_);
     people_[id] = std::move(p);
   }
-  Status GetProfiles(const std::vector<uint64_t>& ids, std::vector<v1::UserProfile>* out) override {
+  void SetRemark(uint64_t viewer, uint64_t id, std::string remark) {
+    std::lock_guard lk(mu_);
+    remarks_[{viewer, id}] = std::move(remark);
+  }
+  Status GetProfiles(uint64_t viewer, const std::vector<uint64_t>& ids, std::vector<v1::UserProfile>* out) override {
     std::lock_guard lk(mu_);
     for (uint64_t id : ids) {
       auto it = people_.find(id);
@@ -65,6 +70,7 @@ class FakeProfiles : public ProfileSource {
       p.set_user_id(id);
       p.set_handle(it->second.handle);
       p.set_display_name(it->second.display_name);
+      if (auto r = remarks_.find({viewer, id}); viewer != 0 && r != remarks_.end()) p.set_remark(r->second);
       out->push_back(p);
     }
     return OkStatus();
@@ -79,6 +85,7 @@ class FakeProfiles : public ProfileSource {
  private:
   std::mutex mu_;
   std::map<uint64_t, Person> people_;
+  std::map<std::pair<uint64_t, uint64_t>, std::string> remarks_;  // (viewer, user) -> remark
 };
 
 class FakeChat : public ConversationMembership {
@@ -471,6 +478,21 @@ TEST_F(GroupServiceTest, MemberListCarriesProfilesAndNeverAPhone) {
     EXPECT_EQ(wire.find(phone), std::string::npos) << "phone leaked: " << phone;
     EXPECT_EQ(wire.find(phone.substr(1)), std::string::npos);
   }
+}
+
+// Carol calls Bob "Bobby" in her contacts: her member list shows it, Alice's does not.
+TEST_F(GroupServiceTest, TheMemberListShowsTheAskersOwnRemarkNamesOnly) {
+  profiles_.SetRemark(kCarol, kBob, "Bobby");
+  auto g = MustCreate(kAlice, {kBob, kCarol});
+  auto remark_of_bob = [&](uint64_t viewer) {
+    v1::GroupMembersResult res;
+    EXPECT_TRUE(List(viewer, g.group_id(), &res).ok());
+    for (const auto& m : res.members())
+      if (m.profile().user_id() == kBob) return m.profile().remark() + "|" + m.profile().display_name();
+    return std::string("missing");
+  };
+  EXPECT_EQ(remark_of_bob(kCarol), "Bobby|Bob");
+  EXPECT_EQ(remark_of_bob(kAlice), "|Bob");
 }
 
 TEST_F(GroupServiceTest, AddIsIdempotentAndTellsChatAndEveryMember) {

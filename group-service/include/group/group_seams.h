@@ -18,12 +18,15 @@
 
 namespace chat::group {
 
-// Public profiles (user id, handle, display name; never a phone number) from account-service.
+// Profiles (user id, handle, display name; never a phone number) from account-service.
 class ProfileSource {
  public:
   virtual ~ProfileSource() = default;
-  // On OK, appends the profiles found (unknown users are simply missing) to *out.
-  virtual Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) = 0;
+  // On OK, appends the profiles found (unknown users are simply missing) to *out. viewer 0: the
+  // public profiles (what every member sees, e.g. in system notices). A viewer: the same, plus the
+  // remark names that viewer gave (UserProfile.remark), for that viewer's eyes only.
+  virtual Status GetProfiles(uint64_t viewer, const std::vector<uint64_t>& user_ids,
+                             std::vector<v1::UserProfile>* out) = 0;
 };
 
 // The group conversation's membership as chat-service sees it (chat UpdateMembers, idempotent).
@@ -35,12 +38,15 @@ class ConversationMembership {
   virtual Status UpdateMembers(const internal::UpdateMembersRequest& request, uint32_t deadline_ms) = 0;
 };
 
-// GetProfiles split by ShardOfUser: each account shard is asked for the users it owns.
+// Public profiles: GetProfiles split by ShardOfUser, each account shard asked for the users it owns.
+// A viewer's: GetProfilesFor on the viewer's account shard (where their remarks live; it gathers the
+// profiles from the other shards).
 class GrpcProfileSource : public ProfileSource {
  public:
   GrpcProfileSource(const std::vector<ShardConfig>& account_shards, const InternalTlsConfig& tls, uint32_t deadline_ms)
       : stubs_(account_shards, tls), deadline_ms_(deadline_ms) {}
-  Status GetProfiles(const std::vector<uint64_t>& user_ids, std::vector<v1::UserProfile>* out) override;
+  Status GetProfiles(uint64_t viewer, const std::vector<uint64_t>& user_ids,
+                     std::vector<v1::UserProfile>* out) override;
 
  private:
   ShardedStubs<internal::AccountService> stubs_;
