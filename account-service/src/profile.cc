@@ -23,16 +23,6 @@ constexpr char kNoOneFound[] = "no user found for this phone number";
 // Every QR token that admits nobody (malformed, rotated away, its account deleted) gets this.
 constexpr char kNoSuchQrCode[] = "this QR code is not valid (any more)";
 
-std::string RandomHex(size_t digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  while (out.size() < digits) {
-    uint64_t r = RandomU64();
-    for (int i = 0; i < 16 && out.size() < digits; ++i, r >>= 4) out += kHex[r & 0xF];
-  }
-  return out;
-}
-
 }  // namespace
 
 Status AccountServiceImpl::ChangeProfile(uint64_t user, uint64_t skip_session, std::string display_name,

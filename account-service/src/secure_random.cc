@@ -1,18 +1,8 @@
 #include "account/secure_random.h"
 
-#include <openssl/rand.h>
-
-#include <stdexcept>
-
 #include "common/shard.h"
 
 namespace chat::account {
-
-uint64_t RandomU64() {
-  uint64_t v = 0;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) throw std::runtime_error("CSPRNG failure");
-  return v;
-}
 
 uint64_t RandomBelow(uint64_t bound) {
   const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;  // values >= limit would bias

@@ -227,6 +227,14 @@ Status ChatServiceImpl::DoUpdateMembers(const internal::UpdateMembersRequest& re
     if (u == 0 || u > kMaxId) return InvalidArgument("member ids must be valid user ids");
     if (adds.count(u)) return InvalidArgument("a user cannot be added and removed in one change");
   }
+  if (req.has_rules()) {
+    const auto& r = req.rules();
+    if (static_cast<size_t>(r.silenced_user_ids_size() + r.privileged_user_ids_size()) > max_ids)
+      return InvalidArgument("too many members in the send rules");
+    for (const auto* ids : {&r.silenced_user_ids(), &r.privileged_user_ids()})
+      for (uint64_t u : *ids)
+        if (u == 0 || u > kMaxId) return InvalidArgument("send rules must name valid user ids");
+  }
   if (const auto cps = Utf8CodePoints(req.notice()); !cps || *cps > limits_.chat.max_text_chars)
     return InvalidArgument("notice must be valid UTF-8 of at most " + std::to_string(limits_.chat.max_text_chars) +
                            " characters");

@@ -54,7 +54,7 @@ bump AS (
   WHERE id = $1::text AND NOT EXISTS (SELECT 1 FROM dup)
     AND (NOT $6::boolean OR EXISTS (
       SELECT 1 FROM conversation_members
-      WHERE conversation_id = $1::text AND user_id = $2::bigint AND left_seq IS NULL))
+      WHERE conversation_id = $1::text AND user_id = $2::bigint AND left_seq IS NULL AND NOT silenced))
   RETURNING last_seq, members_version),
 ins AS (
   INSERT INTO messages (conversation_id, seq, message_id, sender_id, client_msg_id, server_time_ms, content)
@@ -93,6 +93,7 @@ dup AS (
 member AS (
   SELECT i.ord FROM input i
   JOIN conversation_members cm ON cm.conversation_id = i.conv AND cm.user_id = i.sender AND cm.left_seq IS NULL
+   AND NOT cm.silenced
   WHERE i.req_member),
 cand AS (
   SELECT i.* FROM input i JOIN firsts f ON f.ord = i.ord
@@ -141,9 +142,19 @@ ON CONFLICT DO NOTHING)";
 constexpr const char* kConversationExists = "chat_conversation_exists";
 constexpr const char* kConversationExistsSql = "SELECT 1 FROM conversations WHERE id = $1";
 
-// Whether the user ever belonged to the conversation (a current or a former member).
+// Whether the user ever belonged to the conversation (a current or a former member): a row, true
+// when they are a current member silenced by the group's send rules.
 constexpr const char* kEverMember = "chat_ever_member";
-constexpr const char* kEverMemberSql = "SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2";
+constexpr const char* kEverMemberSql =
+    "SELECT left_seq IS NULL AND silenced FROM conversation_members WHERE conversation_id = $1 AND user_id = $2";
+
+// Applies a group's complete send rules to its current members ($2 silenced, $3 privileged); only
+// rows that change are written.
+constexpr const char* kApplyRules = "chat_apply_rules";
+constexpr const char* kApplyRulesSql = R"(
+UPDATE conversation_members SET silenced = (user_id = ANY($2::bigint[])), privileged = (user_id = ANY($3::bigint[]))
+WHERE conversation_id = $1 AND left_seq IS NULL
+  AND (silenced <> (user_id = ANY($2::bigint[])) OR privileged <> (user_id = ANY($3::bigint[]))))";
 
 constexpr const char* kEnsureGroup = "chat_ensure_group";
 constexpr const char* kEnsureGroupSql =
@@ -281,6 +292,7 @@ void PgChatStore::Prepare(pqxx::connection& c) {
   c.prepare(kListConversations, kListConversationsSql);
   c.prepare(kMarkRead, kMarkReadSql);
   c.prepare(kLoadGroupMembers, kLoadGroupMembersSql);
+  c.prepare(kApplyRules, kApplyRulesSql);
 }
 
 namespace {
@@ -328,6 +340,7 @@ CommittedMessage Committed(const PendingSend& s, const v1::SendMessageResult& r,
 // groups exist (protocol.md section 11); a former member, who knows the group, is told they left.
 constexpr const char kConversationNotFound[] = "conversation not found";
 constexpr const char kNoLongerMember[] = "you are no longer a member of this group";
+constexpr const char kMuted[] = "you are muted in this group";
 
 Status NotFoundOrLeft(bool former_member) {
   return former_member ? PermissionDenied(kNoLongerMember) : NotFound(kConversationNotFound);
@@ -335,7 +348,9 @@ Status NotFoundOrLeft(bool former_member) {
 
 // For a send refused by the member check of an existing group conversation (the error path only).
 Status RefusedGroupSend(pqxx::transaction_base& t, const PendingSend& s) {
-  return NotFoundOrLeft(!t.exec_prepared(kEverMember, s.conversation_id, I64(s.sender_id)).empty());
+  pqxx::result r = t.exec_prepared(kEverMember, s.conversation_id, I64(s.sender_id));
+  if (!r.empty() && r[0][0].as<bool>()) return PermissionDenied(kMuted);
+  return NotFoundOrLeft(!r.empty());
 }
 
 void ExecSendBatch(pqxx::transaction_base& t, const std::vector<const PendingSend*>& sends, int64_t now_ms,
@@ -544,6 +559,9 @@ Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& req, uin
           changed += w.exec_prepared(kAddMembers, req.conversation_id(), last_seq, adds).affected_rows();
         if (req.remove_user_ids_size() > 0)
           changed += w.exec_prepared(kRemoveMembers, req.conversation_id(), last_seq, removes).affected_rows();
+        if (req.has_rules())
+          w.exec_prepared(kApplyRules, req.conversation_id(), BigintArray(req.rules().silenced_user_ids()),
+                          BigintArray(req.rules().privileged_user_ids()));
         *seq = static_cast<uint64_t>(last_seq);
         const bool pure_notice = req.add_user_ids_size() == 0 && req.remove_user_ids_size() == 0;
         if (!req.notice().empty() && (changed > 0 || pure_notice)) {
@@ -552,10 +570,13 @@ Status PgChatStore::UpdateMembers(const internal::UpdateMembersRequest& req, uin
           notice.direct = false;
           notice.sender_id = 0;
           // Retries must not repeat the notice: a membership change posts only when it changed
-          // something, keyed by the (unique) members_version; a pure notice is keyed by its text.
+          // something, and a versioned request (every group action: roles, mutes, renames) is
+          // applied once; both are keyed by the (unique) members_version. An unversioned pure
+          // notice is keyed by its text.
           notice.client_msg_id =
-              pure_notice ? fmt::format("sys.n.{:016x}", Fnv1a64(std::to_string(req.actor_id()) + "\n" + req.notice()))
-                          : fmt::format("sys.m.{}", version);
+              pure_notice && req.membership_version() == 0
+                  ? fmt::format("sys.n.{:016x}", Fnv1a64(std::to_string(req.actor_id()) + "\n" + req.notice()))
+                  : fmt::format("sys.m.{}", version);
           notice.content.mutable_system()->set_text(req.notice());
           SendOutcome o;
           ExecSend(w, notice, now_ms, &o, &committed);

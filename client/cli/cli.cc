@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -116,7 +117,18 @@ Groups:
   group-add GROUP_ID HANDLE...      add contacts to a group
   groups                            your groups
   members GROUP_ID                  a group's members
-  leave GROUP_ID                    leave a group
+  leave GROUP_ID                    leave a group (an owner transfers ownership first)
+  group-code GROUP_ID               make an invite code (valid 7 days) and draw it as a QR code
+  group-preview CODE                what an invite code shows: name, size, a few names
+  join-group CODE                   join a group by its invite code
+  rename-group GROUP_ID [NAME...]   owner, admins: rename (no NAME: unnamed)
+  kick GROUP_ID HANDLE...           owner, admins: remove members
+  mute GROUP_ID HANDLE [--off]      owner, admins: a member may not send (--off: may again)
+  mute-all GROUP_ID [--off]         owner, admins: only the owner and admins may send
+  group-admin GROUP_ID HANDLE [--off]  owner: appoint (--off: remove) an admin (at most 3)
+  group-owner GROUP_ID HANDLE       owner: make a member the owner
+  group-confirm GROUP_ID [--off]    owner: invitations need approval, codes admit nobody
+  dissolve GROUP_ID                 owner: end the group for everyone
 
 Output is one human-readable line per item. An error reply prints
 "error: <STATUS>: <message>" on stderr and exits 1; usage errors exit 2.
@@ -130,7 +142,7 @@ const std::set<std::string>& ValueOptions() {
   return k;
 }
 const std::set<std::string>& FlagOptions() {
-  static const std::set<std::string> k = {"json", "help", "sent", "rotate", "add"};
+  static const std::set<std::string> k = {"json", "help", "sent", "rotate", "add", "off"};
   return k;
 }
 
@@ -293,6 +305,22 @@ const char* GroupChangeName(v1::GroupChangeKind k) {
       return "member removed";
     case v1::GROUP_CHANGE_KIND_RENAMED:
       return "renamed";
+    case v1::GROUP_CHANGE_KIND_ADMIN_ADDED:
+      return "admin appointed";
+    case v1::GROUP_CHANGE_KIND_ADMIN_REMOVED:
+      return "admin removed";
+    case v1::GROUP_CHANGE_KIND_OWNER_TRANSFERRED:
+      return "owner changed";
+    case v1::GROUP_CHANGE_KIND_MEMBER_MUTED:
+      return "member muted";
+    case v1::GROUP_CHANGE_KIND_MEMBER_UNMUTED:
+      return "member unmuted";
+    case v1::GROUP_CHANGE_KIND_SETTINGS_CHANGED:
+      return "settings changed";
+    case v1::GROUP_CHANGE_KIND_DISSOLVED:
+      return "dissolved";
+    case v1::GROUP_CHANGE_KIND_MEMBER_JOINED:
+      return "member joined";
     default:
       return "changed";
   }
@@ -565,6 +593,17 @@ class Cli {
         {"groups", &Cli::CmdGroups},
         {"members", &Cli::CmdMembers},
         {"leave", &Cli::CmdLeave},
+        {"group-code", &Cli::CmdGroupCode},
+        {"group-preview", &Cli::CmdGroupPreview},
+        {"join-group", &Cli::CmdJoinGroup},
+        {"rename-group", &Cli::CmdRenameGroup},
+        {"kick", &Cli::CmdKick},
+        {"mute", &Cli::CmdMute},
+        {"mute-all", &Cli::CmdMuteAll},
+        {"group-admin", &Cli::CmdGroupAdmin},
+        {"group-owner", &Cli::CmdGroupOwner},
+        {"group-confirm", &Cli::CmdGroupConfirm},
+        {"dissolve", &Cli::CmdDissolve},
         {"watch", &Cli::CmdWatch},
     };
     auto it = kCommands.find(name);
@@ -1030,6 +1069,96 @@ class Cli {
     uint64_t gid = GroupIdOf(words_[0]);
     Check(client::LeaveGroup(Conn(), gid, timeout_));
     std::cout << "left group " << gid << std::endl;
+    return 0;
+  }
+
+  // One manage_group action on words_[0]'s group; prints the group after it.
+  int ManageAction(const std::function<void(v1::ManageGroupRequest&)>& fill, const std::string& done) {
+    v1::ManageGroupRequest req = client::GroupAction(GroupIdOf(words_[0]));
+    fill(req);
+    auto r = Check(client::ManageGroup(Conn(), req, timeout_));
+    std::cout << done << "; group ";
+    PrintGroup(r.group().group());
+    return 0;
+  }
+  bool Off() const { return args_.flags.count("off") > 0; }
+
+  int CmdRenameGroup() {
+    NeedWords(1, "rename-group GROUP_ID [NAME...]");
+    std::string name;
+    for (size_t i = 1; i < words_.size(); ++i) name += (i > 1 ? " " : "") + words_[i];
+    return ManageAction([&](auto& r) { r.set_rename(name); }, "renamed");
+  }
+  int CmdKick() {
+    NeedWords(2, "kick GROUP_ID HANDLE...");
+    std::vector<uint64_t> ids;
+    for (size_t i = 1; i < words_.size(); ++i) ids.push_back(UserIdOf(words_[i]));
+    return ManageAction(
+        [&](auto& r) {
+          for (uint64_t id : ids) r.mutable_remove_members()->add_user_ids(id);
+        },
+        "removed " + std::to_string(ids.size()) + " member(s)");
+  }
+  int CmdMute() {
+    NeedWords(2, "mute GROUP_ID HANDLE [--off]");
+    const uint64_t id = UserIdOf(words_[1]);
+    return ManageAction(
+        [&](auto& r) {
+          r.mutable_mute_member()->set_user_id(id);
+          r.mutable_mute_member()->set_on(!Off());
+        },
+        Off() ? "unmuted" : "muted");
+  }
+  int CmdMuteAll() {
+    NeedWords(1, "mute-all GROUP_ID [--off]");
+    return ManageAction([&](auto& r) { r.set_mute_all(!Off()); }, Off() ? "group unmuted" : "group muted");
+  }
+  int CmdGroupAdmin() {
+    NeedWords(2, "group-admin GROUP_ID HANDLE [--off]");
+    const uint64_t id = UserIdOf(words_[1]);
+    return ManageAction(
+        [&](auto& r) {
+          r.mutable_set_admin()->set_user_id(id);
+          r.mutable_set_admin()->set_on(!Off());
+        },
+        Off() ? "admin removed" : "admin appointed");
+  }
+  int CmdGroupOwner() {
+    NeedWords(2, "group-owner GROUP_ID HANDLE");
+    const uint64_t id = UserIdOf(words_[1]);
+    return ManageAction([&](auto& r) { r.set_transfer_owner_to(id); }, "ownership transferred");
+  }
+  int CmdGroupConfirm() {
+    NeedWords(1, "group-confirm GROUP_ID [--off]");
+    return ManageAction([&](auto& r) { r.set_invite_confirmation(!Off()); },
+                        Off() ? "invitation confirmation off" : "invitation confirmation on");
+  }
+  int CmdDissolve() {
+    NeedWords(1, "dissolve GROUP_ID");
+    return ManageAction([&](auto& r) { r.set_dissolve(true); }, "dissolved");
+  }
+  int CmdGroupCode() {
+    NeedWords(1, "group-code GROUP_ID");
+    auto r = Check(client::MakeGroupInviteCode(Conn(), GroupIdOf(words_[0]), timeout_));
+    const std::string& code = r.group_invite_code().code();
+    std::cout << QrTerminalArt(code) << "invite code (valid until " << FormatTime(r.group_invite_code().expires_ms())
+              << "): " << Safe(code) << std::endl;
+    return 0;
+  }
+  int CmdGroupPreview() {
+    NeedWords(1, "group-preview CODE");
+    auto r = Check(client::PreviewGroupInviteCode(Conn(), words_[0], timeout_));
+    const auto& p = r.group_preview();
+    std::cout << "group \"" << Safe(p.name()) << "\", " << p.member_count() << " members:";
+    for (const auto& n : p.member_names()) std::cout << " " << Safe(n);
+    std::cout << std::endl;
+    return 0;
+  }
+  int CmdJoinGroup() {
+    NeedWords(1, "join-group CODE");
+    auto r = Check(client::JoinGroupByCode(Conn(), words_[0], timeout_));
+    std::cout << "joined group ";
+    PrintGroup(r.group().group());
     return 0;
   }
 

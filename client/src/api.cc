@@ -347,6 +347,28 @@ v1::Reply ListMyGroups(Connection& conn, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_my_groups(); });
 }
 
+v1::Reply ManageGroup(Connection& conn, const v1::ManageGroupRequest& request, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { *f.mutable_manage_group() = request; });
+}
+
+v1::ManageGroupRequest GroupAction(uint64_t group_id) {
+  v1::ManageGroupRequest r;
+  r.set_group_id(group_id);
+  return r;
+}
+
+v1::Reply MakeGroupInviteCode(Connection& conn, uint64_t group_id, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_make_group_invite_code()->set_group_id(group_id); });
+}
+
+v1::Reply PreviewGroupInviteCode(Connection& conn, const std::string& code, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_preview_group_invite_code()->set_code(code); });
+}
+
+v1::Reply JoinGroupByCode(Connection& conn, const std::string& code, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_join_group_by_code()->set_code(code); });
+}
+
 // ---- flows -----------------------------------------------------------------------------------
 
 namespace {

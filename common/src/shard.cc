@@ -80,16 +80,21 @@ std::optional<ParsedConversation> ParseConversationId(std::string_view id) {
   return std::nullopt;
 }
 
-std::string QrToken(uint64_t user_id, std::string_view secret_hex) {
+namespace {
+
+// prefix (2 characters) + the id as 16 lowercase hex digits + kRoutedSecretHexChars lowercase hex digits.
+constexpr size_t kRoutedSecretHexChars = 32;
+
+std::string RoutedToken(std::string_view prefix, uint64_t id, std::string_view secret_hex) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string t = "q1";
-  for (int shift = 60; shift >= 0; shift -= 4) t += kHex[(user_id >> shift) & 0xF];
+  std::string t(prefix);
+  for (int shift = 60; shift >= 0; shift -= 4) t += kHex[(id >> shift) & 0xF];
   t += secret_hex;
   return t;
 }
 
-std::optional<uint64_t> ParseQrToken(std::string_view token, std::string* secret_hex) {
-  if (token.size() != 2 + 16 + kQrSecretHexChars || token.substr(0, 2) != "q1") return std::nullopt;
+std::optional<uint64_t> ParseRoutedToken(std::string_view prefix, std::string_view token, std::string* secret_hex) {
+  if (token.size() != 2 + 16 + kRoutedSecretHexChars || token.substr(0, 2) != prefix) return std::nullopt;
   uint64_t id = 0;
   for (size_t i = 2; i < token.size(); ++i) {
     const char c = token[i];
@@ -102,6 +107,24 @@ std::optional<uint64_t> ParseQrToken(std::string_view token, std::string* secret
   if (id == 0 || id > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
   if (secret_hex) secret_hex->assign(token.substr(18));
   return id;
+}
+
+}  // namespace
+
+static_assert(kQrSecretHexChars == kRoutedSecretHexChars && kInviteSecretHexChars == kRoutedSecretHexChars);
+
+std::string QrToken(uint64_t user_id, std::string_view secret_hex) { return RoutedToken("q1", user_id, secret_hex); }
+
+std::optional<uint64_t> ParseQrToken(std::string_view token, std::string* secret_hex) {
+  return ParseRoutedToken("q1", token, secret_hex);
+}
+
+std::string GroupInviteToken(uint64_t route_id, std::string_view secret_hex) {
+  return RoutedToken("g1", route_id, secret_hex);
+}
+
+std::optional<uint64_t> ParseGroupInviteToken(std::string_view token) {
+  return ParseRoutedToken("g1", token, nullptr);
 }
 
 }  // namespace chat

@@ -1,6 +1,7 @@
 #include "common/token.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <charconv>
@@ -89,6 +90,19 @@ bool ValidTokenKeyId(std::string_view id) {
     if (!ok) return false;
   }
   return true;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex += kHex[out[i] >> 4];
+    hex += kHex[out[i] & 15];
+  }
+  return hex;
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {

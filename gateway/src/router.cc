@@ -98,6 +98,18 @@ struct RequestRouter::Backends {
     return chats.at(ShardOfConversation(conversation, chats.size()));
   }
   internal::GroupService::Stub& GroupOf(uint64_t group) { return groups.at(ShardOfGroup(group, groups.size())); }
+  // The shard of an invite code's group (by its route id). A malformed code goes to the asker's
+  // shard, which counts the try and gives the one "not valid" reply.
+  internal::GroupService::Stub& InviteCodeShard(const RequestContext& ctx, const std::string& code) {
+    if (auto route = ParseGroupInviteToken(code)) return GroupOf(*route);
+    return groups.at(ShardOfUser(ctx.identity.user_id, groups.size()));
+  }
+  internal::InviteCodeRequest InviteCode(const RequestContext& ctx, const std::string& code) const {
+    internal::InviteCodeRequest r;
+    *r.mutable_origin() = OriginOf(ctx);
+    r.set_code(code);
+    return r;
+  }
   internal::Origin OriginOf(const RequestContext& ctx) const {
     internal::Origin o;
     o.set_user_id(ctx.identity.user_id);
@@ -535,6 +547,30 @@ const std::unordered_map<int, Route>& Routes() {
        Call(b, b.GroupOf(gid), RPC(ListMembers), std::move(r), &v1::Reply::mutable_group_members, f.request_id(),
             std::move(done)); }}},
     {F::kListMyGroups, {true, ListMyGroups}},
+    {F::kManageGroup, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.manage_group().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::ManageGroupRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.manage_group();
+       Call(b, b.GroupOf(gid), RPC(Manage), std::move(r), &v1::Reply::mutable_group, f.request_id(),
+            std::move(done)); }}},
+    {F::kMakeGroupInviteCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.make_group_invite_code().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::MakeInviteCodeRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.make_group_invite_code();
+       Call(b, b.GroupOf(gid), RPC(MakeInviteCode), std::move(r), &v1::Reply::mutable_group_invite_code,
+            f.request_id(), std::move(done)); }}},
+    {F::kPreviewGroupInviteCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.InviteCodeShard(ctx, f.preview_group_invite_code().code()), RPC(PreviewInviteCode),
+            b.InviteCode(ctx, f.preview_group_invite_code().code()), &v1::Reply::mutable_group_preview,
+            f.request_id(), std::move(done)); }}},
+    {F::kJoinGroupByCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       Call(b, b.InviteCodeShard(ctx, f.join_group_by_code().code()), RPC(JoinByCode),
+            b.InviteCode(ctx, f.join_group_by_code().code()), &v1::Reply::mutable_group, f.request_id(),
+            std::move(done)); }}},
   };
   return routes;
 }

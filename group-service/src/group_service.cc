@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/secure_random.h"
 #include "common/shard.h"
 #include "common/status.h"
 #include "common/text_policy.h"
+#include "common/token.h"
 
 namespace chat::group {
 
@@ -51,6 +54,13 @@ Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, bool re
     out->push_back(id);
   }
   return OkStatus();
+}
+
+// A new group's send rules: its creator (the owner) is its only privileged member.
+internal::GroupSendRules CreatorRules(uint64_t creator) {
+  internal::GroupSendRules rules;
+  rules.add_privileged_user_ids(creator);
+  return rules;
 }
 
 }  // namespace
@@ -115,7 +125,7 @@ Status GroupServiceImpl::Names(const std::vector<uint64_t>& users, std::vector<s
 internal::OutboxGroupChange GroupServiceImpl::Change(const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
                                                      const std::vector<uint64_t>& user_ids,
                                                      const std::vector<uint64_t>& to, uint64_t skip_session_id,
-                                                     const ChatDelta& delta) {
+                                                     const ChatDelta& delta, uint64_t invited_by, bool by_code) {
   internal::OutboxGroupChange change;
   change.set_group_id(group.id);
   change.set_version(group.version);
@@ -123,12 +133,15 @@ internal::OutboxGroupChange GroupServiceImpl::Change(const GroupRow& group, v1::
   for (uint64_t u : delta.remove) change.add_remove_user_ids(u);
   change.set_actor_id(delta.actor_id);
   change.set_notice(delta.notice);
+  if (delta.rules) *change.mutable_rules() = *delta.rules;
   v1::Event event;
   auto* changed = event.mutable_group_changed();
   group.ToProto(changed->mutable_group());
   changed->set_kind(kind);
   changed->set_actor_id(actor);
   for (uint64_t u : user_ids) changed->add_user_ids(u);
+  changed->set_invited_by(invited_by);
+  changed->set_by_code(by_code);
   internal::Delivery* d = change.mutable_event();
   for (uint64_t u : to) d->add_user_ids(u);
   d->set_event(event.SerializeAsString());
@@ -143,10 +156,12 @@ uint64_t GroupServiceImpl::Record(pqxx::work& txn, const internal::OutboxGroupCh
 }
 
 bool GroupServiceImpl::Announce(const internal::OutboxGroupChange& change, uint64_t outbox_id, bool relayed) {
-  const ChatDelta delta{{change.add_user_ids().begin(), change.add_user_ids().end()},
-                        {change.remove_user_ids().begin(), change.remove_user_ids().end()},
-                        change.actor_id(),
-                        change.notice()};
+  ChatDelta delta{{change.add_user_ids().begin(), change.add_user_ids().end()},
+                  {change.remove_user_ids().begin(), change.remove_user_ids().end()},
+                  change.actor_id(),
+                  change.notice(),
+                  std::nullopt};
+  if (change.has_rules()) delta.rules = change.rules();
   if (!SyncChat(change.group_id(), change.version(), &delta, /*short_deadline=*/relayed).ok())
     return false;  // relayed again later
   FanoutItem item;
@@ -183,11 +198,13 @@ Status GroupServiceImpl::SyncChat(uint64_t group_id, int64_t version, const Chat
         if (delta && version == g->chat_synced_version + 1) {
           for (uint64_t u : delta->add) req.add_add_user_ids(u);
           for (uint64_t u : delta->remove) req.add_remove_user_ids(u);
+          if (delta->rules) *req.mutable_rules() = *delta->rules;
           reached = version;
         } else {
-          // An earlier push is missing: send the whole membership instead of a delta.
+          // An earlier push is missing: send the whole membership (and send rules) instead of a delta.
           for (uint64_t u : ListMemberIds(txn, group_id)) req.add_add_user_ids(u);
           for (uint64_t u : RemovedSince(txn, group_id, g->chat_synced_version)) req.add_remove_user_ids(u);
+          *req.mutable_rules() = SendRules(txn, group_id, g->all_muted);
           reached = g->version;
         }
         req.set_membership_version(static_cast<uint64_t>(reached));
@@ -235,8 +252,67 @@ Status GroupServiceImpl::Existing(const GroupRow& group, v1::GroupResult* res) {
 
 std::vector<QuotaSpec> GroupQuotaSpecs(const Limits& limits) {
   constexpr int64_t kDayMs = 24 * 3600 * 1000;
+  constexpr int64_t kHourMs = 3600 * 1000;
   return {{"groups_d", limits.group.user_groups_created_per_day, kDayMs},
-          {"invites_d", limits.group.user_invitations_per_day, kDayMs}};
+          {"invites_d", limits.group.user_invitations_per_day, kDayMs},
+          {"codes_d", limits.group.user_invite_codes_per_day, kDayMs},
+          {"code_uses_h", limits.group.user_invite_code_uses_per_hour, kHourMs}};
+}
+
+Status GroupServiceImpl::ChargeOne(uint64_t user, size_t spec, const std::string& what) {
+  if (!deps_.quotas) return OkStatus();
+  const int64_t wait = deps_.quotas->TakeOne({{spec, user, 1}});
+  if (wait == 0) return OkStatus();
+  return QuotaExceeded(what, wait);
+}
+
+int64_t GroupServiceImpl::NowMs() const {
+  if (deps_.now_ms) return deps_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status GroupServiceImpl::CommitAction(uint64_t gid, uint64_t actor, uint64_t skip_session_id, bool require_member,
+                                      const ActionFn& fn, GroupRow* out, const char* what) {
+  if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+  ActionPlan plan;
+  internal::OutboxGroupChange change;
+  uint64_t outbox_id = 0;
+  auto st = WithTransaction(
+      *deps_.pool,
+      [&](pqxx::work& txn) -> Status {
+        plan = ActionPlan{};
+        auto g = LoadGroup(txn, gid, /*for_update=*/true);
+        if (!g || g->dissolved) return NotFound(kGroupNotFound);
+        const auto role = MemberRole(txn, gid, actor);
+        if (require_member && !role) return NotFound(kGroupNotFound);
+        GroupRow group = *g;
+        if (auto s = fn(txn, group, role, &plan); !s.ok()) return s;
+        *out = group;
+        if (plan.nothing) return OkStatus();
+        group.version = CommitMembershipChange(txn, gid, group.member_count, group.owner_id);
+        group.dissolved = group.member_count == 0;
+        LogMembership(txn, gid, group.version, plan.add, /*added=*/true);
+        LogMembership(txn, gid, group.version, plan.remove, /*added=*/false);
+        std::vector<uint64_t> to = ListMemberIds(txn, gid);
+        to.insert(to.end(), plan.also_tell.begin(), plan.also_tell.end());
+        ChatDelta delta{plan.add, plan.remove, actor, plan.notice, SendRules(txn, gid, group.all_muted)};
+        change = Change(group, plan.kind, actor, plan.user_ids, to, skip_session_id, delta, plan.invited_by,
+                        plan.by_code);
+        outbox_id = Record(txn, change);
+        *out = group;
+        return OkStatus();
+      },
+      what);
+  if (!st.ok()) return st;
+  if (plan.nothing) {
+    // A repeat: also re-drives a chat push that failed earlier (best effort; the relay repairs it otherwise).
+    if (out->chat_synced_version < out->version) (void)SyncChat(gid, 0, nullptr);
+    return OkStatus();
+  }
+  // Committed: OK from here on (see the header comment); the event waits for chat to have it.
+  Announce(change, outbox_id);
+  return OkStatus();
 }
 
 Status GroupServiceImpl::TakeQuota(uint64_t user, uint64_t groups, uint64_t invitations) {
@@ -311,7 +387,7 @@ grpc::Status GroupServiceImpl::CreateGroup(grpc::ServerContext*, const internal:
             group = GroupRow{id, name, creator, created_ms, static_cast<uint32_t>(everyone.size()), false, 1, 0};
             change =
                 Change(group, v1::GROUP_CHANGE_KIND_CREATED, creator, everyone, everyone, req->origin().session_id(),
-                       ChatDelta{everyone, {}, creator, creator_name[0] + " created the group"});
+                       ChatDelta{everyone, {}, creator, creator_name[0] + " created the group", CreatorRules(creator)});
             outbox_id = Record(txn, change);
             return OkStatus();
           }
@@ -382,42 +458,29 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
     std::unordered_map<uint64_t, std::string> name_of;
     for (size_t i = 0; i < named.size(); ++i) name_of[named[i]] = names[i];
 
-    std::vector<uint64_t> added, everyone;
-    int64_t version = 0;
-    internal::OutboxGroupChange change;
-    uint64_t outbox_id = 0;
-    st = WithTransaction(
-        *deps_.pool,
-        [&](pqxx::work& txn) -> Status {
-          added.clear();
-          everyone.clear();
-          version = 0;
-          auto g = LoadGroup(txn, gid, /*for_update=*/true);
-          if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
-          group = *g;
-          added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
-          if (added.empty()) return OkStatus();
-          if (g->member_count + added.size() > max_members) return FailedPrecondition(CapMessage(max_members));
-          group.member_count = g->member_count + static_cast<uint32_t>(added.size());
-          version = CommitMembershipChange(txn, gid, group.member_count, g->owner_id);
-          group.version = version;
-          LogMembership(txn, gid, version, added, /*added=*/true);
-          everyone = ListMemberIds(txn, gid);
+    GroupRow after;
+    st = CommitAction(
+        gid, actor, req->origin().session_id(), /*require_member=*/true,
+        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole>, ActionPlan* plan) -> Status {
+          const std::vector<uint64_t> added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
+          if (added.empty()) {  // a concurrent call added them first
+            plan->nothing = true;
+            return OkStatus();
+          }
+          if (g.member_count + added.size() > max_members) return FailedPrecondition(CapMessage(max_members));
+          g.member_count += static_cast<uint32_t>(added.size());
           std::vector<std::string> added_names;
           for (uint64_t u : added) added_names.push_back(name_of[u]);
-          change =
-              Change(group, v1::GROUP_CHANGE_KIND_MEMBERS_ADDED, actor, added, everyone, req->origin().session_id(),
-                     ChatDelta{added, {}, actor, name_of[actor] + " invited " + JoinNames(added_names)});
-          outbox_id = Record(txn, change);
+          plan->kind = v1::GROUP_CHANGE_KIND_MEMBERS_ADDED;
+          plan->user_ids = added;
+          plan->add = added;
+          plan->invited_by = actor;
+          plan->notice = name_of[actor] + " invited " + JoinNames(added_names);
           return OkStatus();
         },
-        "add members");
+        &after, "add members");
     if (!st.ok()) return st;
-    if (added.empty()) return nothing_new();  // a concurrent call added them first
-
-    // Committed: OK from here on (see the header comment); the event waits for chat to have it.
-    Announce(change, outbox_id);
-    group.ToProto(res->mutable_group());
+    after.ToProto(res->mutable_group());
     return OkStatus();
   });
 }
@@ -455,44 +518,22 @@ grpc::Status GroupServiceImpl::Leave(grpc::ServerContext*, const internal::Group
     std::vector<std::string> name;
     if (auto s = Names({user}, &name); !s.ok()) return s;
 
-    GroupRow group;
-    std::vector<uint64_t> remaining;
-    int64_t version = 0;
-    internal::OutboxGroupChange change;
-    uint64_t outbox_id = 0;
-    st = WithTransaction(
-        *deps_.pool,
-        [&](pqxx::work& txn) -> Status {
-          auto g = LoadGroup(txn, gid, /*for_update=*/true);
-          if (!g) return NotFound(kGroupNotFound);
-          auto role = DeleteMember(txn, gid, user);
-          if (!role) return NotFound(kGroupNotFound);  // a concurrent Leave won
-          group = *g;
-          group.member_count = g->member_count > 0 ? g->member_count - 1 : 0;
-          if (group.member_count > 0 && (*role == v1::GROUP_ROLE_OWNER || g->owner_id == user)) {
-            auto heir = OldestMember(txn, gid);
-            if (!heir) return Internal("member count out of step");
-            SetRole(txn, gid, *heir, v1::GROUP_ROLE_OWNER);
-            group.owner_id = *heir;
-          }
-          version = CommitMembershipChange(txn, gid, group.member_count, group.owner_id);
-          group.version = version;
-          group.dissolved = group.member_count == 0;
-          LogMembership(txn, gid, version, {user}, /*added=*/false);
-          remaining = ListMemberIds(txn, gid);
-          std::vector<uint64_t> to = remaining;
-          to.push_back(user);
-          change = Change(group, v1::GROUP_CHANGE_KIND_MEMBER_LEFT, user, {user}, to, req->origin().session_id(),
-                          ChatDelta{{}, {user}, user, name[0] + " left the group"});
-          outbox_id = Record(txn, change);
+    GroupRow after;
+    return CommitAction(
+        gid, user, req->origin().session_id(), /*require_member=*/true,
+        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole> role, ActionPlan* plan) -> Status {
+          if (*role == v1::GROUP_ROLE_OWNER && g.member_count > 1)
+            return FailedPrecondition("the owner must transfer ownership before leaving the group");
+          if (!DeleteMember(txn, gid, user)) return NotFound(kGroupNotFound);
+          g.member_count = g.member_count > 0 ? g.member_count - 1 : 0;
+          plan->kind = v1::GROUP_CHANGE_KIND_MEMBER_LEFT;
+          plan->user_ids = {user};
+          plan->remove = {user};
+          plan->also_tell = {user};
+          plan->notice = name[0] + " left the group";
           return OkStatus();
         },
-        "leave");
-    if (!st.ok()) return st;
-
-    // Committed: OK from here on (see the header comment); the event waits for chat to have it.
-    Announce(change, outbox_id);
-    return OkStatus();
+        &after, "leave");
   });
 }
 
@@ -567,6 +608,7 @@ grpc::Status GroupServiceImpl::ListMembers(grpc::ServerContext*, const internal:
       out->set_role(m.role);
       out->set_alias(m.alias);
       out->set_joined_ms(m.joined_ms);
+      out->set_muted(m.muted);
     }
     return OkStatus();
   });
@@ -593,6 +635,355 @@ grpc::Status GroupServiceImpl::ListMyGroups(grpc::ServerContext*, const internal
         resyncs = SyncChat(g.id, 0, nullptr, /*short_deadline=*/true).ok() ? resyncs - 1 : 0;
       g.ToProto(res->add_groups());
     }
+    return OkStatus();
+  });
+}
+
+}  // namespace chat::group
+
+namespace chat::group {
+
+namespace {
+
+constexpr char kOwnerOnly[] = "only the group's owner can do this";
+constexpr char kOwnerOrAdmin[] = "only the group's owner and admins can do this";
+
+bool IsAdmin(std::optional<v1::GroupRole> role) { return role && *role >= v1::GROUP_ROLE_ADMIN; }
+bool IsOwner(std::optional<v1::GroupRole> role) { return role && *role == v1::GROUP_ROLE_OWNER; }
+
+bool ValidId(uint64_t id) { return id != 0 && id <= static_cast<uint64_t>(INT64_MAX); }
+
+}  // namespace
+
+// An action that finds nothing to change (a repeat): OK, and no version, notice or event.
+Status GroupServiceImpl::Unchanged(ActionPlan* plan) {
+  plan->nothing = true;
+  return OkStatus();
+}
+
+namespace {
+
+}  // namespace
+
+grpc::Status GroupServiceImpl::Manage(grpc::ServerContext*, const internal::ManageGroupRequest* req,
+                                      v1::GroupResult* res) {
+  return Guarded("Manage", [&]() -> Status {
+    const uint64_t actor = req->origin().user_id();
+    const auto& r = req->request();
+    const uint64_t gid = r.group_id();
+    if (actor == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    using A = v1::ManageGroupRequest;
+    // Who the action names (their names go into the notice), checked before anything is read.
+    std::vector<uint64_t> targets;
+    switch (r.action_case()) {
+      case A::kSetAdmin:
+        targets = {r.set_admin().user_id()};
+        break;
+      case A::kTransferOwnerTo:
+        targets = {r.transfer_owner_to()};
+        break;
+      case A::kMuteMember:
+        targets = {r.mute_member().user_id()};
+        break;
+      case A::kRemoveMembers: {
+        if (r.remove_members().user_ids_size() == 0) return InvalidArgument("name at least one member to remove");
+        if (static_cast<uint32_t>(r.remove_members().user_ids_size()) > deps_.limits->group.max_group_members)
+          return InvalidArgument("too many members in one request");
+        if (auto st = DistinctIds(r.remove_members().user_ids(), /*reject_duplicates=*/false, &targets); !st.ok())
+          return st;
+        break;
+      }
+      case A::kDissolve:
+        if (!r.dissolve()) return InvalidArgument("dissolve must be true");
+        break;
+      case A::kRename:
+      case A::kMuteAll:
+      case A::kInviteConfirmation:
+        break;
+      case A::ACTION_NOT_SET:
+        return InvalidArgument("name one action");
+    }
+    for (uint64_t t : targets) {
+      if (!ValidId(t)) return InvalidArgument("a valid user id is required");
+      if (t == actor) return InvalidArgument("you cannot do this to yourself");
+    }
+    std::string new_name = r.rename();
+    if (r.action_case() == A::kRename)
+      if (auto st = NormalizeGroupName(&new_name, deps_.limits->group.max_group_name_chars); !st.ok()) return st;
+    if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+
+    std::vector<uint64_t> named{actor};
+    named.insert(named.end(), targets.begin(), targets.end());
+    std::vector<std::string> names;
+    if (auto st = Names(named, &names); !st.ok()) return st;
+    const std::string& actor_name = names[0];
+    const uint32_t max_admins = deps_.limits->group.max_group_admins;
+
+    GroupRow after;
+    auto act = [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole> role, ActionPlan* plan) -> Status {
+      // The target's role, NOT_FOUND-free: a target who is not a member is INVALID_ARGUMENT (the actor
+      // is a member and may know who is in the group).
+      auto target_role = [&](uint64_t t) -> Result<v1::GroupRole> {
+        auto tr = MemberRole(txn, gid, t);
+        if (!tr) return InvalidArgument("that user is not a member of this group");
+        return *tr;
+      };
+      switch (r.action_case()) {
+        case A::kRename: {
+          if (!IsAdmin(role)) return PermissionDenied(kOwnerOrAdmin);
+          if (new_name == g.name) return Unchanged(plan);
+          SetName(txn, gid, new_name);
+          g.name = new_name;
+          plan->kind = v1::GROUP_CHANGE_KIND_RENAMED;
+          plan->notice = new_name.empty() ? actor_name + " removed the group name"
+                                          : actor_name + " renamed the group to \"" + new_name + "\"";
+          return OkStatus();
+        }
+        case A::kSetAdmin: {
+          if (!IsOwner(role)) return PermissionDenied(kOwnerOnly);
+          const uint64_t t = targets[0];
+          auto tr = target_role(t);
+          if (!tr.ok()) return tr.status();
+          const bool on = r.set_admin().on();
+          if ((*tr == v1::GROUP_ROLE_ADMIN) == on) return Unchanged(plan);
+          if (on && CountAdmins(txn, gid) >= max_admins)
+            return FailedPrecondition("a group has at most " + std::to_string(max_admins) + " admins");
+          SetRole(txn, gid, t, on ? v1::GROUP_ROLE_ADMIN : v1::GROUP_ROLE_MEMBER);
+          plan->kind = on ? v1::GROUP_CHANGE_KIND_ADMIN_ADDED : v1::GROUP_CHANGE_KIND_ADMIN_REMOVED;
+          plan->user_ids = {t};
+          plan->notice = on ? actor_name + " made " + names[1] + " an admin"
+                            : actor_name + " removed " + names[1] + " as an admin";
+          return OkStatus();
+        }
+        case A::kTransferOwnerTo: {
+          if (!IsOwner(role)) return PermissionDenied(kOwnerOnly);
+          const uint64_t t = targets[0];
+          if (auto tr = target_role(t); !tr.ok()) return tr.status();
+          SetRole(txn, gid, actor, v1::GROUP_ROLE_MEMBER);  // first: one owner at a time (unique index)
+          SetRole(txn, gid, t, v1::GROUP_ROLE_OWNER);
+          g.owner_id = t;
+          plan->kind = v1::GROUP_CHANGE_KIND_OWNER_TRANSFERRED;
+          plan->user_ids = {t};
+          plan->notice = actor_name + " made " + names[1] + " the group owner";
+          return OkStatus();
+        }
+        case A::kRemoveMembers: {
+          if (!IsAdmin(role)) return PermissionDenied(kOwnerOrAdmin);
+          std::vector<uint64_t> removed;
+          std::vector<std::string> removed_names;
+          for (size_t i = 0; i < targets.size(); ++i) {
+            auto tr = MemberRole(txn, gid, targets[i]);
+            if (!tr) continue;  // not (or no longer) a member: a repeat removes nobody twice
+            if (*tr >= v1::GROUP_ROLE_ADMIN && !IsOwner(role))
+              return PermissionDenied("admins can remove members only, not the owner or other admins");
+            DeleteMember(txn, gid, targets[i]);
+            removed.push_back(targets[i]);
+            removed_names.push_back(names[i + 1]);
+          }
+          if (removed.empty()) return Unchanged(plan);
+          g.member_count -= static_cast<uint32_t>(std::min<size_t>(removed.size(), g.member_count));
+          plan->kind = v1::GROUP_CHANGE_KIND_MEMBER_REMOVED;
+          plan->user_ids = removed;
+          plan->remove = removed;
+          plan->also_tell = removed;
+          plan->notice = actor_name + " removed " + JoinNames(removed_names);
+          return OkStatus();
+        }
+        case A::kMuteMember: {
+          if (!IsAdmin(role)) return PermissionDenied(kOwnerOrAdmin);
+          const uint64_t t = targets[0];
+          auto tr = target_role(t);
+          if (!tr.ok()) return tr.status();
+          if (*tr >= v1::GROUP_ROLE_ADMIN) return FailedPrecondition("the owner and admins cannot be muted");
+          const bool on = r.mute_member().on();
+          if (!SetMuted(txn, gid, t, on)) return Unchanged(plan);
+          plan->kind = on ? v1::GROUP_CHANGE_KIND_MEMBER_MUTED : v1::GROUP_CHANGE_KIND_MEMBER_UNMUTED;
+          plan->user_ids = {t};
+          plan->notice = on ? actor_name + " muted " + names[1] : actor_name + " unmuted " + names[1];
+          return OkStatus();
+        }
+        case A::kMuteAll: {
+          if (!IsAdmin(role)) return PermissionDenied(kOwnerOrAdmin);
+          if (g.all_muted == r.mute_all()) return Unchanged(plan);
+          g.all_muted = r.mute_all();
+          SetFlags(txn, gid, g.all_muted, g.invite_confirmation);
+          plan->kind = v1::GROUP_CHANGE_KIND_SETTINGS_CHANGED;
+          plan->notice = g.all_muted ? actor_name + " muted the group: only the owner and admins can send"
+                                     : actor_name + " unmuted the group";
+          return OkStatus();
+        }
+        case A::kInviteConfirmation: {
+          if (!IsOwner(role)) return PermissionDenied(kOwnerOnly);
+          if (g.invite_confirmation == r.invite_confirmation()) return Unchanged(plan);
+          g.invite_confirmation = r.invite_confirmation();
+          SetFlags(txn, gid, g.all_muted, g.invite_confirmation);
+          plan->kind = v1::GROUP_CHANGE_KIND_SETTINGS_CHANGED;
+          plan->notice = g.invite_confirmation
+                             ? actor_name + " turned on invitation confirmation: new members need approval"
+                             : actor_name + " turned off invitation confirmation";
+          return OkStatus();
+        }
+        case A::kDissolve: {
+          if (!IsOwner(role)) return PermissionDenied(kOwnerOnly);
+          std::vector<uint64_t> everyone = DeleteAllMembers(txn, gid);
+          g.member_count = 0;
+          plan->kind = v1::GROUP_CHANGE_KIND_DISSOLVED;
+          plan->remove = everyone;
+          plan->also_tell = everyone;
+          plan->notice = actor_name + " dissolved the group";
+          return OkStatus();
+        }
+        case A::ACTION_NOT_SET:
+          break;
+      }
+      return InvalidArgument("name one action");
+    };
+    if (auto st = CommitAction(gid, actor, req->origin().session_id(), /*require_member=*/true, act, &after,
+                               "manage group");
+        !st.ok())
+      return st;
+    after.ToProto(res->mutable_group());
+    return OkStatus();
+  });
+}
+
+std::optional<InviteCodeRow> GroupServiceImpl::LiveCode(pqxx::work& txn, const std::string& code, int64_t now_ms) {
+  auto row = LookupInviteCode(txn, Sha256Hex(code));
+  if (!row || row->revoked || row->expires_ms <= now_ms || !OwnsGroup(row->group_id)) return std::nullopt;
+  auto g = LoadGroup(txn, row->group_id, false);
+  if (!g || g->dissolved || !MemberRole(txn, row->group_id, row->created_by)) return std::nullopt;
+  return row;
+}
+
+grpc::Status GroupServiceImpl::MakeInviteCode(grpc::ServerContext*, const internal::MakeInviteCodeRequest* req,
+                                              v1::GroupInviteCode* res) {
+  return Guarded("MakeInviteCode", [&]() -> Status {
+    const uint64_t user = req->origin().user_id();
+    const uint64_t gid = req->request().group_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+    const uint32_t code_max = deps_.limits->group.invite_code_max_members;
+    uint64_t route = 0;
+    while (route == 0 || ShardOfGroup(route, deps_.shard_count) != deps_.shard)
+      route = RandomU64() & static_cast<uint64_t>(INT64_MAX);
+    const std::string code = GroupInviteToken(route, RandomHex(kInviteSecretHexChars));
+    const int64_t now = NowMs();
+    const int64_t expires = now + int64_t{deps_.limits->group.invite_code_ttl_s} * 1000;
+    bool checked = false;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> Status {
+          auto g = LoadGroup(txn, gid, false);
+          if (!g || g->dissolved || !MemberRole(txn, gid, user)) return NotFound(kGroupNotFound);
+          if (g->member_count >= code_max)
+            return FailedPrecondition("a group of " + std::to_string(code_max) +
+                                      " or more members is joined by invitation only");
+          if (!checked) {  // charged once, after the checks a member can see (not per transaction retry)
+            checked = true;
+            if (auto s = ChargeOne(user, 2, "too many invite codes made today (limits.group.user_invite_codes_per_day)");
+                !s.ok())
+              return s;
+          }
+          InsertInviteCode(txn, Sha256Hex(code), gid, user, expires, now);
+          return OkStatus();
+        },
+        "make invite code");
+    if (!st.ok()) return st;
+    res->set_code(code);
+    res->set_expires_ms(expires);
+    return OkStatus();
+  });
+}
+
+grpc::Status GroupServiceImpl::PreviewInviteCode(grpc::ServerContext*, const internal::InviteCodeRequest* req,
+                                                 v1::GroupPreview* res) {
+  return Guarded("PreviewInviteCode", [&]() -> Status {
+    const uint64_t user = req->origin().user_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    // Every use counts, found or not: guessing costs quota whatever the answer.
+    if (auto s = ChargeOne(user, 3, "too many invite codes tried this hour (limits.group.user_invite_code_uses_per_hour)");
+        !s.ok())
+      return s;
+    if (!ParseGroupInviteToken(req->code())) return NotFound(kInvalidInviteCode);
+    GroupRow group;
+    std::vector<std::pair<uint64_t, std::string>> shown;
+    const int64_t now = NowMs();
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> Status {
+          auto code = LiveCode(txn, req->code(), now);
+          if (!code) return NotFound(kInvalidInviteCode);
+          group = *LoadGroup(txn, code->group_id, false);
+          shown = PreviewMembers(txn, code->group_id, deps_.limits->group.invite_preview_names);
+          return OkStatus();
+        },
+        "preview invite code");
+    if (!st.ok()) return st;
+    std::vector<uint64_t> ids;
+    for (const auto& [id, alias] : shown)
+      if (alias.empty()) ids.push_back(id);
+    std::vector<std::string> names;
+    if (auto s = Names(ids, &names); !s.ok()) return s;
+    res->set_name(group.name);
+    res->set_member_count(group.member_count);
+    size_t next = 0;
+    for (const auto& [id, alias] : shown) res->add_member_names(alias.empty() ? names[next++] : alias);
+    return OkStatus();
+  });
+}
+
+grpc::Status GroupServiceImpl::JoinByCode(grpc::ServerContext*, const internal::InviteCodeRequest* req,
+                                          v1::GroupResult* res) {
+  return Guarded("JoinByCode", [&]() -> Status {
+    const uint64_t user = req->origin().user_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    if (auto s = ChargeOne(user, 3, "too many invite codes tried this hour (limits.group.user_invite_code_uses_per_hour)");
+        !s.ok())
+      return s;
+    if (!ParseGroupInviteToken(req->code())) return NotFound(kInvalidInviteCode);
+    const int64_t now = NowMs();
+    // The code's group (read first: the action locks the group row, and needs its id).
+    std::optional<InviteCodeRow> code;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> Status {
+          code = LiveCode(txn, req->code(), now);
+          return code ? OkStatus() : NotFound(kInvalidInviteCode);
+        },
+        "join by code (read)");
+    if (!st.ok()) return st;
+    std::vector<std::string> names;
+    if (auto s = Names({user, code->created_by}, &names); !s.ok()) return s;
+    const uint32_t code_max = deps_.limits->group.invite_code_max_members;
+    const uint32_t max_members = deps_.limits->group.max_group_members;
+    GroupRow after;
+    st = CommitAction(
+        code->group_id, user, req->origin().session_id(), /*require_member=*/false,
+        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole> role, ActionPlan* plan) -> Status {
+          if (role) return Unchanged(plan);  // already a member (a retry): OK
+          // Re-checked under the group's lock: its maker may have left since the read.
+          if (!LiveCode(txn, req->code(), now)) return NotFound(kInvalidInviteCode);
+          if (g.invite_confirmation)
+            return FailedPrecondition("this group admits new members only with its owner's or an admin's approval");
+          if (g.member_count >= code_max)
+            return FailedPrecondition("a group of " + std::to_string(code_max) +
+                                      " or more members is joined by invitation only");
+          if (g.member_count >= max_members) return FailedPrecondition(CapMessage(max_members));
+          InsertMembers(txn, g.id, {user}, v1::GROUP_ROLE_MEMBER, code->created_by);
+          g.member_count += 1;
+          plan->kind = v1::GROUP_CHANGE_KIND_MEMBER_JOINED;
+          plan->user_ids = {user};
+          plan->add = {user};
+          plan->invited_by = code->created_by;
+          plan->by_code = true;
+          plan->notice = names[0] + " joined the group with " + names[1] + "'s invite code";
+          return OkStatus();
+        },
+        &after, "join by code");
+    if (!st.ok()) return st;
+    after.ToProto(res->mutable_group());
     return OkStatus();
   });
 }

@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kGroupColumns =
     "id, name, owner_id, " CHAT_MS("created_at") ", member_count, dissolved_at IS NOT NULL, version, "
-    "chat_synced_version";
+    "chat_synced_version, all_muted, invite_confirmation";
 
 constexpr const char* kGetGroup = "group_get";
 constexpr const char* kGetGroupForUpdate = "group_get_for_update";
@@ -23,7 +23,6 @@ constexpr const char* kGroupByRequest = "group_by_request";
 constexpr const char* kInsertMembers = "group_insert_members";
 constexpr const char* kMembersAmong = "group_members_among";
 constexpr const char* kDeleteMember = "group_delete_member";
-constexpr const char* kOldestMember = "group_oldest_member";
 constexpr const char* kSetRole = "group_set_role";
 constexpr const char* kCommitChange = "group_commit_change";
 constexpr const char* kLogMembership = "group_log_membership";
@@ -34,6 +33,16 @@ constexpr const char* kLeftSince = "group_left_since";
 constexpr const char* kMarkSynced = "group_mark_synced";
 constexpr const char* kPruneLog = "group_prune_log";
 constexpr const char* kGroupsOfUser = "group_groups_of_user";
+constexpr const char* kSetName = "group_set_name";
+constexpr const char* kSetFlags = "group_set_flags";
+constexpr const char* kSetMuted = "group_set_muted";
+constexpr const char* kCountAdmins = "group_count_admins";
+constexpr const char* kSendRules = "group_send_rules";
+constexpr const char* kDeleteAllMembers = "group_delete_all_members";
+constexpr const char* kInsertCode = "group_insert_code";
+constexpr const char* kPurgeCodes = "group_purge_codes";
+constexpr const char* kLookupCode = "group_lookup_code";
+constexpr const char* kPreviewMembers = "group_preview_members";
 
 int64_t Db(uint64_t id) { return static_cast<int64_t>(id); }
 
@@ -47,6 +56,8 @@ GroupRow ReadGroup(const pqxx::row& r) {
   g.dissolved = r[5].as<bool>();
   g.version = r[6].as<int64_t>();
   g.chat_synced_version = r[7].as<int64_t>();
+  g.all_muted = r[8].as<bool>();
+  g.invite_confirmation = r[9].as<bool>();
   return g;
 }
 
@@ -75,8 +86,6 @@ void PrepareGroupStatements(pqxx::connection& c) {
             "ORDER BY u.ord ON CONFLICT (group_id, user_id) DO NOTHING RETURNING user_id");
   c.prepare(kMembersAmong, "SELECT user_id FROM group_members WHERE group_id = $1 AND user_id = ANY($2::bigint[])");
   c.prepare(kDeleteMember, "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2 RETURNING role");
-  c.prepare(kOldestMember,
-            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY joined_at, join_order LIMIT 1");
   c.prepare(kSetRole, "UPDATE group_members SET role = $3 WHERE group_id = $1 AND user_id = $2");
   c.prepare(kCommitChange,
             "UPDATE groups SET member_count = $2, owner_id = $3, version = version + 1, updated_at = now(), "
@@ -86,7 +95,7 @@ void PrepareGroupStatements(pqxx::connection& c) {
             "INSERT INTO group_membership_log (group_id, version, user_id, added) "
             "SELECT $1, $2, u, $4 FROM unnest($3::bigint[]) AS u ON CONFLICT DO NOTHING");
   c.prepare(kListMembers,
-            "SELECT user_id, role, alias, " CHAT_MS("joined_at") " FROM group_members WHERE group_id = $1 "
+            "SELECT user_id, role, alias, " CHAT_MS("joined_at") ", muted FROM group_members WHERE group_id = $1 "
             "ORDER BY joined_at, join_order");
   c.prepare(kListMemberIds, "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY joined_at, join_order");
   c.prepare(kRemovedSince,
@@ -101,9 +110,25 @@ void PrepareGroupStatements(pqxx::connection& c) {
   c.prepare(kPruneLog, "DELETE FROM group_membership_log WHERE group_id = $1 AND version <= $2");
   c.prepare(kGroupsOfUser,
             "SELECT g.id, g.name, g.owner_id, (extract(epoch FROM g.created_at) * 1000)::bigint, g.member_count, "
-            "g.dissolved_at IS NOT NULL, g.version, g.chat_synced_version "
+            "g.dissolved_at IS NOT NULL, g.version, g.chat_synced_version, g.all_muted, g.invite_confirmation "
             "FROM group_members m JOIN groups g ON g.id = m.group_id "
             "WHERE m.user_id = $1 AND g.dissolved_at IS NULL ORDER BY g.created_at, g.id");
+  c.prepare(kSetName, "UPDATE groups SET name = $2 WHERE id = $1");
+  c.prepare(kSetFlags, "UPDATE groups SET all_muted = $2, invite_confirmation = $3 WHERE id = $1");
+  c.prepare(kSetMuted, "UPDATE group_members SET muted = $3 WHERE group_id = $1 AND user_id = $2 AND muted <> $3");
+  c.prepare(kCountAdmins, "SELECT count(*) FROM group_members WHERE group_id = $1 AND role = 2");
+  c.prepare(kSendRules, "SELECT user_id, role, muted FROM group_members WHERE group_id = $1");
+  c.prepare(kDeleteAllMembers, "DELETE FROM group_members WHERE group_id = $1 RETURNING user_id");
+  c.prepare(kInsertCode,
+            "INSERT INTO invite_codes (code, group_id, created_by, expires_at) "
+            "VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000.0))");
+  c.prepare(kPurgeCodes, "DELETE FROM invite_codes WHERE group_id = $1 AND expires_at < to_timestamp($2::bigint / 1000.0)");
+  c.prepare(kLookupCode,
+            "SELECT group_id, created_by, " CHAT_MS("expires_at") ", revoked_at IS NOT NULL FROM invite_codes "
+            "WHERE code = $1");
+  c.prepare(kPreviewMembers,
+            "SELECT user_id, COALESCE(alias, '') FROM group_members WHERE group_id = $1 "
+            "ORDER BY joined_at, join_order LIMIT $2");
 }
 
 #undef CHAT_MS
@@ -115,6 +140,8 @@ void GroupRow::ToProto(v1::Group* g) const {
   g->set_owner_id(owner_id);
   g->set_member_count(member_count);
   g->set_created_ms(created_ms);
+  g->set_all_muted(all_muted);
+  g->set_invite_confirmation(invite_confirmation);
 }
 
 std::optional<GroupRow> LoadGroup(pqxx::work& txn, uint64_t group_id, bool for_update) {
@@ -171,12 +198,6 @@ std::optional<v1::GroupRole> DeleteMember(pqxx::work& txn, uint64_t group_id, ui
   return static_cast<v1::GroupRole>(res[0][0].as<int>());
 }
 
-std::optional<uint64_t> OldestMember(pqxx::work& txn, uint64_t group_id) {
-  auto res = txn.exec_prepared(kOldestMember, Db(group_id));
-  if (res.empty()) return std::nullopt;
-  return res[0][0].as<uint64_t>();
-}
-
 void SetRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id, v1::GroupRole role) {
   txn.exec_prepared(kSetRole, Db(group_id), Db(user_id), static_cast<int>(role));
 }
@@ -200,6 +221,7 @@ std::vector<MemberRow> ListMembers(pqxx::work& txn, uint64_t group_id) {
     m.role = static_cast<v1::GroupRole>(r[1].as<int>());
     if (!r[2].is_null()) m.alias = r[2].as<std::string>();
     m.joined_ms = r[3].as<int64_t>();
+    m.muted = r[4].as<bool>();
     out.push_back(std::move(m));
   }
   return out;
@@ -225,6 +247,61 @@ void MarkChatSynced(pqxx::work& txn, uint64_t group_id, int64_t version) {
 std::vector<GroupRow> GroupsOfUser(pqxx::work& txn, uint64_t user_id) {
   std::vector<GroupRow> out;
   for (const auto& r : txn.exec_prepared(kGroupsOfUser, Db(user_id))) out.push_back(ReadGroup(r));
+  return out;
+}
+
+void SetName(pqxx::work& txn, uint64_t group_id, const std::string& name) {
+  txn.exec_prepared(kSetName, Db(group_id), name);
+}
+
+void SetFlags(pqxx::work& txn, uint64_t group_id, bool all_muted, bool invite_confirmation) {
+  txn.exec_prepared(kSetFlags, Db(group_id), all_muted, invite_confirmation);
+}
+
+bool SetMuted(pqxx::work& txn, uint64_t group_id, uint64_t user_id, bool muted) {
+  return txn.exec_prepared(kSetMuted, Db(group_id), Db(user_id), muted).affected_rows() > 0;
+}
+
+uint32_t CountAdmins(pqxx::work& txn, uint64_t group_id) {
+  return txn.exec_prepared(kCountAdmins, Db(group_id)).at(0)[0].as<uint32_t>();
+}
+
+internal::GroupSendRules SendRules(pqxx::work& txn, uint64_t group_id, bool all_muted) {
+  internal::GroupSendRules rules;
+  for (const auto& r : txn.exec_prepared(kSendRules, Db(group_id))) {
+    const uint64_t user = r[0].as<uint64_t>();
+    const bool privileged = r[1].as<int>() >= static_cast<int>(v1::GROUP_ROLE_ADMIN);
+    if (privileged) rules.add_privileged_user_ids(user);
+    if (!privileged && (all_muted || r[2].as<bool>())) rules.add_silenced_user_ids(user);
+  }
+  return rules;
+}
+
+std::vector<uint64_t> DeleteAllMembers(pqxx::work& txn, uint64_t group_id) {
+  return ReadIds(txn.exec_prepared(kDeleteAllMembers, Db(group_id)));
+}
+
+void InsertInviteCode(pqxx::work& txn, const std::string& code_hash, uint64_t group_id, uint64_t created_by,
+                      int64_t expires_ms, int64_t now_ms) {
+  txn.exec_prepared(kPurgeCodes, Db(group_id), now_ms);
+  txn.exec_prepared(kInsertCode, code_hash, Db(group_id), Db(created_by), expires_ms);
+}
+
+std::optional<InviteCodeRow> LookupInviteCode(pqxx::work& txn, const std::string& code_hash) {
+  auto res = txn.exec_prepared(kLookupCode, code_hash);
+  if (res.empty()) return std::nullopt;
+  InviteCodeRow row;
+  row.group_id = res[0][0].as<uint64_t>();
+  row.created_by = res[0][1].as<uint64_t>();
+  row.expires_ms = res[0][2].as<int64_t>();
+  row.revoked = res[0][3].as<bool>();
+  return row;
+}
+
+std::vector<std::pair<uint64_t, std::string>> PreviewMembers(pqxx::work& txn, uint64_t group_id, uint32_t limit) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  for (const auto& r : txn.exec_prepared(kPreviewMembers, Db(group_id), static_cast<int>(limit)))
+    out.emplace_back(r[0].as<uint64_t>(), r[1].as<std::string>());
   return out;
 }
 

@@ -189,6 +189,7 @@ class GroupServiceTest : public ::testing::Test {
     deps.chat = &chat_;
     deps.events = &events_;
     deps.outbox = outbox_.get();
+    deps.now_ms = [this] { return now_ms_.load(); };
     service_ = std::make_unique<GroupServiceImpl>(deps);
     for (auto [id, name] : std::vector<std::pair<uint64_t, std::string>>{
              {kAlice, "Alice"}, {kBob, "Bob"}, {kCarol, "Carol"}, {kDave, "Dave"}, {kEve, "Eve"}})
@@ -262,6 +263,48 @@ class GroupServiceTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.error_message();
     return {res.groups().begin(), res.groups().end()};
   }
+  grpc::Status Manage(uint64_t actor, uint64_t group_id, const std::function<void(v1::ManageGroupRequest&)>& fill,
+                      v1::Group* out = nullptr) {
+    grpc::ServerContext ctx;
+    internal::ManageGroupRequest req;
+    *req.mutable_origin() = Origin(actor);
+    req.mutable_request()->set_group_id(group_id);
+    fill(*req.mutable_request());
+    v1::GroupResult res;
+    auto st = service_->Manage(&ctx, &req, &res);
+    if (out) *out = res.group();
+    return st;
+  }
+  grpc::Status MakeCode(uint64_t user, uint64_t group_id, v1::GroupInviteCode* out) {
+    grpc::ServerContext ctx;
+    internal::MakeInviteCodeRequest req;
+    *req.mutable_origin() = Origin(user);
+    req.mutable_request()->set_group_id(group_id);
+    return service_->MakeInviteCode(&ctx, &req, out);
+  }
+  std::string MustMakeCode(uint64_t user, uint64_t group_id) {
+    v1::GroupInviteCode code;
+    auto st = MakeCode(user, group_id, &code);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return code.code();
+  }
+  grpc::Status Preview(uint64_t user, const std::string& code, v1::GroupPreview* out) {
+    grpc::ServerContext ctx;
+    internal::InviteCodeRequest req;
+    *req.mutable_origin() = Origin(user);
+    req.set_code(code);
+    return service_->PreviewInviteCode(&ctx, &req, out);
+  }
+  grpc::Status Join(uint64_t user, const std::string& code, v1::Group* out = nullptr) {
+    grpc::ServerContext ctx;
+    internal::InviteCodeRequest req;
+    *req.mutable_origin() = Origin(user);
+    req.set_code(code);
+    v1::GroupResult res;
+    auto st = service_->JoinByCode(&ctx, &req, &res);
+    if (out) *out = res.group();
+    return st;
+  }
   std::map<uint64_t, v1::GroupRole> Roles(uint64_t viewer, uint64_t group_id) {
     v1::GroupMembersResult res;
     auto st = List(viewer, group_id, &res);
@@ -272,6 +315,7 @@ class GroupServiceTest : public ::testing::Test {
   }
 
   Limits limits_;
+  std::atomic<int64_t> now_ms_{1'800'000'000'000};
   std::string database_;
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<Outbox> outbox_;
@@ -415,45 +459,40 @@ TEST_F(GroupServiceTest, NonMemberCannotTellTheGroupExists) {
   EXPECT_TRUE(events_.Take().empty());
 }
 
-TEST_F(GroupServiceTest, LeaveMovesOwnershipToTheLongestStandingMember) {
-  // Carol is listed before Bob, so she joined first.
+TEST_F(GroupServiceTest, TheOwnerMustTransferOwnershipBeforeLeaving) {
   auto g = MustCreate(kAlice, {kCarol, kBob});
-  friends_.Befriend(kAlice, kDave);
-  ASSERT_TRUE(Add(kAlice, g.group_id(), {kDave}).ok());
+  EXPECT_EQ(Leave(kAlice, g.group_id()).error_code(), ToGrpc(v1::FAILED_PRECONDITION));
+  EXPECT_TRUE(chat_.Take().empty()) << "a refused leave changes nothing";
+  ASSERT_TRUE(Manage(kAlice, g.group_id(), [](auto& r) { r.set_transfer_owner_to(kCarol); }).ok());
+  EXPECT_EQ(Roles(kBob, g.group_id()),
+            (std::map<uint64_t, v1::GroupRole>{
+                {kAlice, v1::GROUP_ROLE_MEMBER}, {kBob, v1::GROUP_ROLE_MEMBER}, {kCarol, v1::GROUP_ROLE_OWNER}}));
   chat_.Take();
   events_.Take();
 
   ASSERT_TRUE(Leave(kAlice, g.group_id()).ok());
-  EXPECT_EQ(Roles(kBob, g.group_id()),
-            (std::map<uint64_t, v1::GroupRole>{
-                {kBob, v1::GROUP_ROLE_MEMBER}, {kCarol, v1::GROUP_ROLE_OWNER}, {kDave, v1::GROUP_ROLE_MEMBER}}));
   auto calls = chat_.Take();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].add_user_ids_size(), 0);
   EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kAlice}));
   EXPECT_EQ(calls[0].notice(), "Alice left the group");
+  EXPECT_EQ(Set(calls[0].rules().privileged_user_ids()), (std::set<uint64_t>{kCarol}));
   auto events = events_.Take();
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol, kDave}));
+  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol}));
   EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBER_LEFT);
-  EXPECT_EQ(Set(events[0].event.group_changed().user_ids()), (std::set<uint64_t>{kAlice}));
   EXPECT_EQ(events[0].event.group_changed().group().owner_id(), kCarol);
-  EXPECT_EQ(events[0].event.group_changed().group().member_count(), 3u);
+  EXPECT_EQ(events[0].event.group_changed().group().member_count(), 2u);
 
   EXPECT_TRUE(MyGroups(kAlice).empty());
   v1::GroupMembersResult res;
   EXPECT_EQ(List(kAlice, g.group_id(), &res).error_code(), ToGrpc(v1::NOT_FOUND));
   EXPECT_EQ(Leave(kAlice, g.group_id()).error_code(), ToGrpc(v1::NOT_FOUND));
-
-  // Carol leaves: Bob joined before Dave.
-  ASSERT_TRUE(Leave(kCarol, g.group_id()).ok());
-  EXPECT_EQ(Roles(kDave, g.group_id())[kBob], v1::GROUP_ROLE_OWNER);
+  // Bob leaves; then the owner is the last member and may leave: the group is dissolved.
   ASSERT_TRUE(Leave(kBob, g.group_id()).ok());
-  EXPECT_EQ(Roles(kDave, g.group_id())[kDave], v1::GROUP_ROLE_OWNER);
-  // The last member leaves: the group is dissolved and listed nowhere.
-  ASSERT_TRUE(Leave(kDave, g.group_id()).ok());
-  EXPECT_TRUE(MyGroups(kDave).empty());
-  EXPECT_EQ(List(kDave, g.group_id(), &res).error_code(), ToGrpc(v1::NOT_FOUND));
+  ASSERT_TRUE(Leave(kCarol, g.group_id()).ok());
+  EXPECT_TRUE(MyGroups(kCarol).empty());
+  EXPECT_EQ(List(kCarol, g.group_id(), &res).error_code(), ToGrpc(v1::NOT_FOUND));
 }
 
 TEST_F(GroupServiceTest, MemberListCarriesProfilesAndNeverAPhone) {
@@ -869,6 +908,306 @@ TEST(GroupNameTest, RefusesTheUnsafeTextProbes) {
     Status st = GroupName(bad, 64);
     EXPECT_EQ(st.code(), v1::INVALID_ARGUMENT) << EscapeForTerminal(bad);
     EXPECT_EQ(st.message().rfind("group name ", 0), 0u) << st.message();
+  }
+}
+
+}  // namespace
+}  // namespace chat::group
+
+namespace chat::group {
+namespace {
+
+// ---- roles and the owner's and admins' actions (protocol.md 8.45) ----
+
+TEST_F(GroupServiceTest, EachRoleMayDoOnlyItsActionsAndEachActionIsANoticeInOrder) {
+  auto g = MustCreate(kAlice, {kBob, kCarol, kDave});
+  const uint64_t gid = g.group_id();
+  auto code = [](const grpc::Status& s) { return s.error_code(); };
+  // A member may do none of it.
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_rename("Bob's"); })), ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.mutable_remove_members()->add_user_ids(kCarol); })),
+            ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_mute_all(true); })), ToGrpc(v1::PERMISSION_DENIED));
+  // A non-member learns nothing, not even that the group exists.
+  EXPECT_EQ(code(Manage(kEve, gid, [](auto& r) { r.set_rename("x"); })), ToGrpc(v1::NOT_FOUND));
+  EXPECT_TRUE(chat_.Take().empty());
+
+  // The owner appoints Bob; an admin renames, mutes and removes members...
+  ASSERT_TRUE(Manage(kAlice, gid, [](auto& r) {
+                r.mutable_set_admin()->set_user_id(kBob);
+                r.mutable_set_admin()->set_on(true);
+              }).ok());
+  v1::Group after;
+  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.set_rename("Climbing"); }, &after).ok());
+  EXPECT_EQ(after.name(), "Climbing");
+  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) {
+                r.mutable_mute_member()->set_user_id(kCarol);
+                r.mutable_mute_member()->set_on(true);
+              }).ok());
+  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.mutable_remove_members()->add_user_ids(kDave); }).ok());
+  // ...but none of the owner's.
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.mutable_remove_members()->add_user_ids(kAlice); })),
+            ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_transfer_owner_to(kCarol); })),
+            ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_invite_confirmation(true); })),
+            ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_dissolve(true); })), ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) {
+              r.mutable_set_admin()->set_user_id(kCarol);
+              r.mutable_set_admin()->set_on(true);
+            })),
+            ToGrpc(v1::PERMISSION_DENIED));
+  // The owner and admins cannot be muted.
+  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) {
+              r.mutable_mute_member()->set_user_id(kBob);
+              r.mutable_mute_member()->set_on(true);
+            })),
+            ToGrpc(v1::FAILED_PRECONDITION));
+  // Bad requests.
+  EXPECT_EQ(code(Manage(kAlice, gid, [](auto&) {})), ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_transfer_owner_to(kAlice); })),
+            ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_transfer_owner_to(kEve); })), ToGrpc(v1::INVALID_ARGUMENT))
+      << "not a member";
+  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_rename(std::string(65, 'x')); })),
+            ToGrpc(v1::INVALID_ARGUMENT));
+
+  // Every action that changed something is one versioned push with its notice, in order.
+  auto calls = chat_.Take();
+  std::vector<std::string> notices;
+  uint64_t last_version = 0;
+  for (const auto& c : calls) {
+    notices.push_back(c.notice());
+    EXPECT_GT(c.membership_version(), last_version);
+    last_version = c.membership_version();
+    EXPECT_TRUE(c.has_rules());
+  }
+  EXPECT_EQ(notices, (std::vector<std::string>{"Alice made Bob an admin", "Bob renamed the group to \"Climbing\"",
+                                               "Bob muted Carol", "Bob removed Dave"}));
+  EXPECT_EQ(Set(calls.back().remove_user_ids()), (std::set<uint64_t>{kDave}));
+  EXPECT_EQ(Set(calls.back().rules().privileged_user_ids()), (std::set<uint64_t>{kAlice, kBob}));
+  EXPECT_EQ(Set(calls.back().rules().silenced_user_ids()), (std::set<uint64_t>{kCarol}));
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_ADMIN_ADDED);
+  EXPECT_EQ(events[1].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_RENAMED);
+  EXPECT_EQ(events[2].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBER_MUTED);
+  EXPECT_EQ(events[3].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBER_REMOVED);
+  EXPECT_EQ(events[3].to, (std::set<uint64_t>{kAlice, kBob, kCarol, kDave})) << "the removed member is told too";
+
+  // Repeats change nothing and tell nobody.
+  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.set_rename("Climbing"); }).ok());
+  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.mutable_remove_members()->add_user_ids(kDave); }).ok());
+  EXPECT_TRUE(chat_.Take().empty());
+  EXPECT_TRUE(events_.Take().empty());
+  v1::GroupMembersResult res;
+  ASSERT_TRUE(List(kCarol, gid, &res).ok());
+  for (const auto& m : res.members()) EXPECT_EQ(m.muted(), m.profile().user_id() == kCarol);
+  EXPECT_EQ(List(kDave, gid, &res).error_code(), ToGrpc(v1::NOT_FOUND)) << "removed";
+}
+
+TEST_F(GroupServiceTest, MutingTheWholeGroupSilencesEveryoneButTheOwnerAndAdmins) {
+  auto g = MustCreate(kAlice, {kBob, kCarol});
+  const uint64_t gid = g.group_id();
+  ASSERT_TRUE(Manage(kAlice, gid, [](auto& r) { r.set_mute_all(true); }).ok());
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].rules().silenced_user_ids()), (std::set<uint64_t>{kBob, kCarol}));
+  // An admin appointed now may speak; a member added now may not.
+  ASSERT_TRUE(Manage(kAlice, gid, [](auto& r) {
+                r.mutable_set_admin()->set_user_id(kBob);
+                r.mutable_set_admin()->set_on(true);
+              }).ok());
+  friends_.Befriend(kAlice, kDave);
+  ASSERT_TRUE(Add(kAlice, gid, {kDave}).ok());
+  calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(Set(calls[1].rules().silenced_user_ids()), (std::set<uint64_t>{kCarol, kDave}));
+  EXPECT_EQ(Set(calls[1].rules().privileged_user_ids()), (std::set<uint64_t>{kAlice, kBob}));
+  v1::Group after;
+  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.set_mute_all(false); }, &after).ok());
+  EXPECT_FALSE(after.all_muted());
+  calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].rules().silenced_user_ids_size(), 0);
+  EXPECT_EQ(calls[0].notice(), "Bob unmuted the group");
+}
+
+TEST_F(GroupServiceTest, DissolvingEndsTheGroupForEveryone) {
+  auto g = MustCreate(kAlice, {kBob, kCarol});
+  ASSERT_TRUE(Manage(kAlice, g.group_id(), [](auto& r) { r.set_dissolve(true); }).ok());
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].remove_user_ids()), (std::set<uint64_t>{kAlice, kBob, kCarol}));
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_DISSOLVED);
+  EXPECT_EQ(events[0].to, (std::set<uint64_t>{kAlice, kBob, kCarol}));
+  for (uint64_t u : {kAlice, kBob, kCarol}) EXPECT_TRUE(MyGroups(u).empty());
+  v1::GroupMembersResult res;
+  EXPECT_EQ(List(kBob, g.group_id(), &res).error_code(), ToGrpc(v1::NOT_FOUND));
+}
+
+// Concurrent appointments never make more than max_group_admins admins; concurrent transfers never
+// make two owners (the group row lock serializes them).
+TEST_F(GroupServiceTest, NeverMoreThanThreeAdminsOrTwoOwnersUnderRaces) {
+  std::vector<uint64_t> members;
+  for (uint64_t u = 2001; u < 2009; ++u) members.push_back(u);
+  auto g = MustCreate(kAlice, members);
+  const uint64_t gid = g.group_id();
+  for (int round = 0; round < 2; ++round) {
+    std::atomic<int> ok{0}, full{0};
+    std::vector<std::thread> threads;
+    for (uint64_t u : members)
+      threads.emplace_back([&, u] {
+        auto st = Manage(kAlice, gid, [u](auto& r) {
+          r.mutable_set_admin()->set_user_id(u);
+          r.mutable_set_admin()->set_on(true);
+        });
+        (st.ok() ? ok : full)++;
+        if (!st.ok()) {
+          EXPECT_EQ(st.error_code(), ToGrpc(v1::FAILED_PRECONDITION)) << st.error_message();
+        }
+      });
+    for (auto& t : threads) t.join();
+    int admins = 0;
+    for (auto [id, role] : Roles(kAlice, gid)) admins += role == v1::GROUP_ROLE_ADMIN;
+    EXPECT_EQ(admins, 3);
+    if (round == 0) {
+      EXPECT_EQ(ok.load(), 3);
+    }
+  }
+  std::atomic<int> transferred{0};
+  std::vector<std::thread> threads;
+  for (uint64_t u : members)
+    threads.emplace_back([&, u] {
+      if (Manage(kAlice, gid, [u](auto& r) { r.set_transfer_owner_to(u); }).ok()) ++transferred;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(transferred.load(), 1);
+  int owners = 0;
+  for (auto [id, role] : Roles(kAlice, gid)) owners += role == v1::GROUP_ROLE_OWNER;
+  EXPECT_EQ(owners, 1);
+}
+
+// ---- invite codes (protocol.md 8.46-8.48) ----
+
+TEST_F(GroupServiceTest, AnInviteCodeAdmitsStrangersAndShowsNoIdsOrHandles) {
+  auto g = MustCreate(kAlice, {kBob});
+  ASSERT_TRUE(Manage(kAlice, g.group_id(), [](auto& r) { r.set_rename("Climbing"); }).ok());
+  v1::GroupInviteCode made;
+  ASSERT_TRUE(MakeCode(kBob, g.group_id(), &made).ok());
+  EXPECT_EQ(made.expires_ms(), now_ms_.load() + int64_t{limits_.group.invite_code_ttl_s} * 1000);
+  EXPECT_EQ(made.code().find(std::to_string(g.group_id())), std::string::npos);
+  EXPECT_EQ(ShardOfGroup(*ParseGroupInviteToken(made.code()), 1), 0u);
+  chat_.Take();
+  events_.Take();
+
+  v1::GroupPreview preview;
+  ASSERT_TRUE(Preview(kEve, made.code(), &preview).ok());
+  EXPECT_EQ(preview.name(), "Climbing");
+  EXPECT_EQ(preview.member_count(), 2u);
+  EXPECT_EQ(std::vector<std::string>(preview.member_names().begin(), preview.member_names().end()),
+            (std::vector<std::string>{"Alice", "Bob"}));
+  const std::string wire = preview.SerializeAsString() + preview.DebugString();
+  for (const char* hidden : {"h_Alice", "h_Bob", "1001", "1002"}) EXPECT_EQ(wire.find(hidden), std::string::npos);
+
+  // Eve is nobody's friend here and joins; the event says whose code.
+  v1::Group joined;
+  ASSERT_TRUE(Join(kEve, made.code(), &joined).ok());
+  EXPECT_EQ(joined.member_count(), 3u);
+  auto calls = chat_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(Set(calls[0].add_user_ids()), (std::set<uint64_t>{kEve}));
+  EXPECT_EQ(calls[0].notice(), "Eve joined the group with Bob's invite code");
+  auto events = events_.Take();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event.group_changed().kind(), v1::GROUP_CHANGE_KIND_MEMBER_JOINED);
+  EXPECT_EQ(events[0].event.group_changed().invited_by(), kBob);
+  EXPECT_TRUE(events[0].event.group_changed().by_code());
+  ASSERT_TRUE(Join(kEve, made.code()).ok()) << "a retry by a member is OK";
+  EXPECT_TRUE(chat_.Take().empty());
+}
+
+TEST_F(GroupServiceTest, ACodeThatAdmitsNobodyLooksLikeAWrongOne) {
+  auto g = MustCreate(kAlice, {kBob, kCarol});
+  const std::string by_bob = MustMakeCode(kBob, g.group_id());
+  const std::string by_alice = MustMakeCode(kAlice, g.group_id());
+  now_ms_ += 3LL * 24 * 3600 * 1000;
+  const std::string later = MustMakeCode(kAlice, g.group_id());  // a new code: a new 7 days
+  ASSERT_TRUE(Leave(kBob, g.group_id()).ok());
+  v1::GroupPreview p;
+  std::string wrong = later;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  std::vector<std::pair<std::string, std::string>> dead = {
+      {"made by a member who left", by_bob}, {"wrong", wrong}, {"malformed", "g1xyz"}, {"empty", ""}};
+  for (const auto& [what, c] : dead) {
+    auto st = Preview(kEve, c, &p);
+    EXPECT_EQ(st.error_code(), ToGrpc(v1::NOT_FOUND)) << what;
+    EXPECT_EQ(st.error_message(), kInvalidInviteCode) << what;
+    st = Join(kEve, c);
+    EXPECT_EQ(st.error_code(), ToGrpc(v1::NOT_FOUND)) << what;
+    EXPECT_EQ(st.error_message(), kInvalidInviteCode) << what;
+  }
+  ASSERT_TRUE(Preview(kEve, by_alice, &p).ok());
+  // 7 days after the first codes: they expire, the later one still admits.
+  now_ms_ += 4LL * 24 * 3600 * 1000;
+  auto st = Join(kEve, by_alice);
+  EXPECT_EQ(st.error_message(), kInvalidInviteCode) << "expired";
+  ASSERT_TRUE(Join(kEve, later).ok());
+}
+
+TEST_F(GroupServiceTest, CodesAdmitNobodyAtTheirSizeLimitOrInConfirmationMode) {
+  limits_.group.invite_code_max_members = 3;
+  auto g = MustCreate(kAlice, {kBob});
+  const std::string code = MustMakeCode(kAlice, g.group_id());
+  ASSERT_TRUE(Manage(kAlice, g.group_id(), [](auto& r) { r.set_invite_confirmation(true); }).ok());
+  EXPECT_EQ(Join(kEve, code).error_code(), ToGrpc(v1::FAILED_PRECONDITION));
+  ASSERT_TRUE(Manage(kAlice, g.group_id(), [](auto& r) { r.set_invite_confirmation(false); }).ok());
+  ASSERT_TRUE(Join(kEve, code).ok());  // 2 -> 3
+  EXPECT_EQ(Join(kDave, code).error_code(), ToGrpc(v1::FAILED_PRECONDITION)) << "3 members: invitations only";
+  v1::GroupInviteCode c;
+  EXPECT_EQ(MakeCode(kAlice, g.group_id(), &c).error_code(), ToGrpc(v1::FAILED_PRECONDITION));
+  EXPECT_EQ(MakeCode(kDave, g.group_id(), &c).error_code(), ToGrpc(v1::NOT_FOUND)) << "not a member";
+}
+
+// 50 concurrent joins at a group one short of a limit: exactly one gets in, the rest get the
+// documented FAILED_PRECONDITION. At 499 of 500 they come by code and by invitation; at 99 by code
+// (the code rule: codes admit below 100).
+TEST_F(GroupServiceTest, FiftyConcurrentJoinsAtTheLastPlaceAdmitExactlyOne) {
+  for (const uint32_t size : {499u, 99u}) {
+    const bool cap_race = size == 499;
+    limits_.group.invite_code_max_members = cap_race ? 1000 : 100;
+    std::vector<uint64_t> members;
+    const uint64_t base = cap_race ? 10000 : 20000;
+    for (uint64_t i = 0; i + 1 < size; ++i) members.push_back(base + i);
+    auto g = MustCreate(kAlice, members);
+    ASSERT_EQ(g.member_count(), size);
+    const std::string code = MustMakeCode(kAlice, g.group_id());
+    std::atomic<int> in{0}, refused{0};
+    std::vector<std::thread> threads;
+    for (uint64_t i = 0; i < 50; ++i) {
+      const uint64_t joiner = base + 5000 + i;
+      const bool by_invitation = cap_race && i % 2 == 1;
+      if (by_invitation) friends_.Befriend(kAlice, joiner);
+      threads.emplace_back([&, joiner, by_invitation] {
+        auto st = by_invitation ? Add(kAlice, g.group_id(), {joiner}) : Join(joiner, code);
+        if (st.ok()) {
+          ++in;
+        } else {
+          ++refused;
+          EXPECT_EQ(st.error_code(), ToGrpc(v1::FAILED_PRECONDITION)) << st.error_message();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(in.load(), 1) << "at " << size;
+    EXPECT_EQ(refused.load(), 49);
+    v1::GroupMembersResult res;
+    ASSERT_TRUE(List(kAlice, g.group_id(), &res).ok());
+    EXPECT_EQ(res.members_size(), static_cast<int>(size) + 1);
+    EXPECT_EQ(res.group().member_count(), size + 1);
   }
 }
 

@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <string>
 
+#include "common/secure_random.h"
+
 namespace chat::account {
 
-uint64_t RandomU64();
+using chat::RandomU64;
 // Uniform in [0, bound), bound > 0 (rejection sampling, no modulo bias).
 uint64_t RandomBelow(uint64_t bound);
 // `digits` random decimal digits, e.g. "042917".

@@ -136,6 +136,16 @@ v1::Reply AddGroupMembers(Connection& conn, uint64_t group_id, const std::vector
 v1::Reply LeaveGroup(Connection& conn, uint64_t group_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListGroupMembers(Connection& conn, uint64_t group_id, std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply ListMyGroups(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
+// An owner's or admin's change (one action: rename, set_admin, transfer_owner_to, remove_members,
+// mute_member, mute_all, invite_confirmation, dissolve); GroupAction(id) starts the request.
+v1::Reply ManageGroup(Connection& conn, const v1::ManageGroupRequest& request,
+                      std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::ManageGroupRequest GroupAction(uint64_t group_id);
+v1::Reply MakeGroupInviteCode(Connection& conn, uint64_t group_id, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply PreviewGroupInviteCode(Connection& conn, const std::string& code,
+                                 std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply JoinGroupByCode(Connection& conn, const std::string& code,
+                          std::chrono::milliseconds timeout = kDefaultTimeout);
 
 // ---- flows -------------------------------------------------------------------------------------
 

@@ -136,7 +136,13 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(group, uint32_t, max_group_members, 500, 0, kNoMax) \
   X(group, uint32_t, max_group_name_chars, 64, 0, kNoMax) \
   X(group, uint32_t, user_groups_created_per_day, 50, 0, kNoMax)       /* per user, cluster-wide; 0 = off */ \
-  X(group, uint32_t, user_invitations_per_day, 500, 0, kNoMax)         /* members added, per user; 0 = off */
+  X(group, uint32_t, user_invitations_per_day, 500, 0, kNoMax)         /* members added, per user; 0 = off */ \
+  X(group, uint32_t, max_group_admins, 3, 0, kNoMax)                   /* besides the owner */ \
+  X(group, uint32_t, invite_code_ttl_s, 7 * 24 * 3600, 1, kNoMax)      /* each code from its making */ \
+  X(group, uint32_t, invite_code_max_members, 100, 0, kNoMax)          /* codes admit below this size */ \
+  X(group, uint32_t, invite_preview_names, 5, 0, 50)                   /* member names a code preview shows */ \
+  X(group, uint32_t, user_invite_codes_per_day, 20, 0, kNoMax)         /* codes made, per user; 0 = off */ \
+  X(group, uint32_t, user_invite_code_uses_per_hour, 30, 0, kNoMax)    /* previews + joins, per user; 0 = off */
 #define CHAT_LIMITS_ACCOUNT(X) \
   X(account, uint32_t, code_ttl_s, 300, 0, kNoMax) \
   X(account, uint32_t, code_max_tries, 5, 0, kNoMax) \

@@ -43,4 +43,13 @@ std::string QrToken(uint64_t user_id, std::string_view secret_hex);
 // The user a well-formed token names (nullopt for anything else); *secret_hex gets its secret.
 std::optional<uint64_t> ParseQrToken(std::string_view token, std::string* secret_hex = nullptr);
 
+// A group invite code: "g1", a route id as 16 lowercase hex digits, then kInviteSecretHexChars
+// lowercase hex digits of randomness. The route id is not the group id: it is minted so that
+// ShardOfGroup(route id) is the group's shard, so the gateway can route a code without anyone
+// learning which group it opens. group-service stores only the code's SHA-256.
+inline constexpr size_t kInviteSecretHexChars = 32;
+std::string GroupInviteToken(uint64_t route_id, std::string_view secret_hex);
+// The route id of a well-formed code (nullopt for anything else).
+std::optional<uint64_t> ParseGroupInviteToken(std::string_view token);
+
 }  // namespace chat

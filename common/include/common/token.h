@@ -68,6 +68,8 @@ class TokenSigner {
 
 // HMAC-SHA256 of `data` under `key` (32 raw bytes).
 std::string HmacSha256(std::string_view key, std::string_view data);
+// SHA-256 of `data` as 64 lowercase hex digits.
+std::string Sha256Hex(std::string_view data);
 
 // Key ids are 1..32 chars of [A-Za-z0-9_-] (no dot: the id is one field of a v2 token).
 bool ValidTokenKeyId(std::string_view id);

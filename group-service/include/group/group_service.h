@@ -51,6 +51,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -78,11 +79,17 @@ struct GroupServiceDeps {
   EventPublisher* events = nullptr;
   Outbox* outbox = nullptr;      // null: changes are announced at most once (tests of the logic alone)
   UserQuotas* quotas = nullptr;  // made from GroupQuotaSpecs; null = no per-user quotas (tests)
+  std::function<int64_t()> now_ms;  // wall clock in ms (invite code expiry); null = the system clock
 };
 
 // The per-user quotas of this service, in this order: groups created per day, invitations (members a
-// user adds, at creation or later) per day.
+// user adds, at creation or later) per day, invite codes made per day, invite code uses (previews and
+// joins, found or not) per hour.
 std::vector<QuotaSpec> GroupQuotaSpecs(const Limits& limits);
+
+// The one reply to every invite code that admits nobody: malformed, unknown, expired, its group
+// dissolved, its maker no longer a member. The gateway gives it for codes it cannot route.
+inline constexpr char kInvalidInviteCode[] = "this invite code is not valid";
 
 // Outbox topics: a committed membership change (internal::OutboxGroupChange), and a full re-sync of
 // one group's chat copy (the group id in decimal; migration 0004 writes one per group that lagged
@@ -112,6 +119,14 @@ class GroupServiceImpl final : public internal::GroupService::Service {
                            v1::GroupMembersResult* res) override;
   grpc::Status ListMyGroups(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
                             v1::GroupsResult* res) override;
+  grpc::Status Manage(grpc::ServerContext* ctx, const internal::ManageGroupRequest* req,
+                      v1::GroupResult* res) override;
+  grpc::Status MakeInviteCode(grpc::ServerContext* ctx, const internal::MakeInviteCodeRequest* req,
+                              v1::GroupInviteCode* res) override;
+  grpc::Status PreviewInviteCode(grpc::ServerContext* ctx, const internal::InviteCodeRequest* req,
+                                 v1::GroupPreview* res) override;
+  grpc::Status JoinByCode(grpc::ServerContext* ctx, const internal::InviteCodeRequest* req,
+                          v1::GroupResult* res) override;
 
   // A committed change, right after its commit and again from the outbox relay (`relayed`: with the
   // short deadline) until it is acknowledged: pushes it to chat (SyncChat, idempotent by version),
@@ -129,13 +144,42 @@ class GroupServiceImpl final : public internal::GroupService::Service {
  private:
   // Charges `user` for `groups` created and `invitations` (members added); the refusal when over quota.
   Status TakeQuota(uint64_t user, uint64_t groups, uint64_t invitations);
+  // Charges `user` one unit of quota `spec` (GroupQuotaSpecs order); `what` names the limit.
+  Status ChargeOne(uint64_t user, size_t spec, const std::string& what);
   // What one committed change tells chat-service.
   struct ChatDelta {
     std::vector<uint64_t> add;
     std::vector<uint64_t> remove;
     uint64_t actor_id = 0;
     std::string notice;
+    std::optional<internal::GroupSendRules> rules;  // the complete send rules at the change's version
   };
+  // One change to an existing group, decided under its row lock by an ActionFn, which reads and
+  // writes the rows it changes and fills the plan. CommitAction then bumps the version (with the
+  // plan's member count and owner in `group`), logs the membership delta, records the outbox row with
+  // the send rules and announces it after the commit.
+  struct ActionPlan {
+    bool nothing = false;  // the action changes nothing (a repeat): no version, no notice, no event
+    v1::GroupChangeKind kind = v1::GROUP_CHANGE_KIND_UNSPECIFIED;
+    std::vector<uint64_t> user_ids;  // the event's user_ids
+    std::vector<uint64_t> add, remove;
+    std::string notice;
+    std::vector<uint64_t> also_tell;  // told besides the members after the change (the removed)
+    uint64_t invited_by = 0;
+    bool by_code = false;
+  };
+  // actor_role: the actor's role before the action, nullopt for a non-member (an ActionFn that
+  // admits non-members, a join, checks it itself).
+  static Status Unchanged(ActionPlan* plan);
+  using ActionFn = std::function<Status(pqxx::work& txn, GroupRow& group, std::optional<v1::GroupRole> actor_role,
+                                        ActionPlan* plan)>;
+  // NOT_FOUND for a group of another shard, a missing or dissolved one, and (require_member) an actor
+  // who is not a member. *out: the group after the change (or as it is, when nothing changed).
+  Status CommitAction(uint64_t group_id, uint64_t actor, uint64_t skip_session_id, bool require_member,
+                      const ActionFn& fn, GroupRow* out, const char* what);
+  // The invite code's row if it admits anyone now (known, unexpired, its group alive, its maker a member).
+  std::optional<InviteCodeRow> LiveCode(pqxx::work& txn, const std::string& code, int64_t now_ms);
+  int64_t NowMs() const;
   // Brings chat-service up to the group's committed membership (see the header comment).
   // `version` is the version the caller committed (0 for a plain re-drive) and `delta` its change.
   // Changes push with the full RPC deadline; re-drives from read paths (ListMembers, ListMyGroups)
@@ -152,7 +196,8 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   // The committed change as its outbox row: what chat must apply and the event announcing it to `to`.
   static internal::OutboxGroupChange Change(const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
                                             const std::vector<uint64_t>& user_ids, const std::vector<uint64_t>& to,
-                                            uint64_t skip_session_id, const ChatDelta& delta);
+                                            uint64_t skip_session_id, const ChatDelta& delta,
+                                            uint64_t invited_by = 0, bool by_code = false);
   // Inside the change's transaction: appends its outbox row; 0 without an outbox.
   uint64_t Record(pqxx::work& txn, const internal::OutboxGroupChange& change);
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/internal/services.pb.h"
 #include "chat/v1/client.pb.h"
 
 namespace chat::group {
@@ -28,6 +29,8 @@ struct GroupRow {
   bool dissolved = false;
   int64_t version = 0;              // membership version
   int64_t chat_synced_version = 0;  // newest version chat-service applied
+  bool all_muted = false;
+  bool invite_confirmation = false;
   void ToProto(v1::Group* g) const;
 };
 
@@ -36,6 +39,14 @@ struct MemberRow {
   v1::GroupRole role = v1::GROUP_ROLE_MEMBER;
   std::string alias;
   int64_t joined_ms = 0;
+  bool muted = false;
+};
+
+struct InviteCodeRow {
+  uint64_t group_id = 0;
+  uint64_t created_by = 0;
+  int64_t expires_ms = 0;
+  bool revoked = false;
 };
 
 std::optional<GroupRow> LoadGroup(pqxx::work& txn, uint64_t group_id, bool for_update);
@@ -56,8 +67,6 @@ std::vector<uint64_t> InsertMembers(pqxx::work& txn, uint64_t group_id, const st
 std::vector<uint64_t> MembersAmong(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& users);
 // Returns the removed member's role, nullopt if they were not a member.
 std::optional<v1::GroupRole> DeleteMember(pqxx::work& txn, uint64_t group_id, uint64_t user_id);
-// The longest-standing member (earliest joined_at, then join order).
-std::optional<uint64_t> OldestMember(pqxx::work& txn, uint64_t group_id);
 void SetRole(pqxx::work& txn, uint64_t group_id, uint64_t user_id, v1::GroupRole role);
 // Records a committed membership change: sets member_count and owner, marks the group dissolved
 // when it has no members left, bumps and returns the new version.
@@ -74,5 +83,20 @@ bool LeftSince(pqxx::work& txn, uint64_t group_id, uint64_t user_id, int64_t aft
 void MarkChatSynced(pqxx::work& txn, uint64_t group_id, int64_t version);
 // Non-dissolved groups of this shard where user_id is a member, oldest first.
 std::vector<GroupRow> GroupsOfUser(pqxx::work& txn, uint64_t user_id);
+void SetName(pqxx::work& txn, uint64_t group_id, const std::string& name);
+void SetFlags(pqxx::work& txn, uint64_t group_id, bool all_muted, bool invite_confirmation);
+// False when the member's flag already had that value (or they are not a member).
+bool SetMuted(pqxx::work& txn, uint64_t group_id, uint64_t user_id, bool muted);
+uint32_t CountAdmins(pqxx::work& txn, uint64_t group_id);
+// The complete send rules of the group's current members (see internal.GroupSendRules).
+internal::GroupSendRules SendRules(pqxx::work& txn, uint64_t group_id, bool all_muted);
+// Removes every member (a dissolve); returns who they were.
+std::vector<uint64_t> DeleteAllMembers(pqxx::work& txn, uint64_t group_id);
+// Stores a new code (by its hash) and drops the group's expired ones.
+void InsertInviteCode(pqxx::work& txn, const std::string& code_hash, uint64_t group_id, uint64_t created_by,
+                      int64_t expires_ms, int64_t now_ms);
+std::optional<InviteCodeRow> LookupInviteCode(pqxx::work& txn, const std::string& code_hash);
+// The first `limit` members (oldest first) with their aliases ("" = none).
+std::vector<std::pair<uint64_t, std::string>> PreviewMembers(pqxx::work& txn, uint64_t group_id, uint32_t limit);
 
 }  // namespace chat::group
