@@ -123,8 +123,6 @@ std::string GroupInviteToken(uint64_t route_id, std::string_view secret_hex) {
   return RoutedToken("g1", route_id, secret_hex);
 }
 
-std::optional<uint64_t> ParseGroupInviteToken(std::string_view token) {
-  return ParseRoutedToken("g1", token, nullptr);
-}
+std::optional<uint64_t> ParseGroupInviteToken(std::string_view token) { return ParseRoutedToken("g1", token, nullptr); }
 
 }  // namespace chat

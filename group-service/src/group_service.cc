@@ -297,8 +297,8 @@ Status GroupServiceImpl::CommitAction(uint64_t gid, uint64_t actor, uint64_t ski
         std::vector<uint64_t> to = ListMemberIds(txn, gid);
         to.insert(to.end(), plan.also_tell.begin(), plan.also_tell.end());
         ChatDelta delta{plan.add, plan.remove, actor, plan.notice, SendRules(txn, gid, group.all_muted)};
-        change = Change(group, plan.kind, actor, plan.user_ids, to, skip_session_id, delta, plan.invited_by,
-                        plan.by_code);
+        change =
+            Change(group, plan.kind, actor, plan.user_ids, to, skip_session_id, delta, plan.invited_by, plan.by_code);
         outbox_id = Record(txn, change);
         *out = group;
         return OkStatus();
@@ -661,9 +661,7 @@ Status GroupServiceImpl::Unchanged(ActionPlan* plan) {
   return OkStatus();
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 grpc::Status GroupServiceImpl::Manage(grpc::ServerContext*, const internal::ManageGroupRequest* req,
                                       v1::GroupResult* res) {
@@ -839,8 +837,8 @@ grpc::Status GroupServiceImpl::Manage(grpc::ServerContext*, const internal::Mana
       }
       return InvalidArgument("name one action");
     };
-    if (auto st = CommitAction(gid, actor, req->origin().session_id(), /*require_member=*/true, act, &after,
-                               "manage group");
+    if (auto st =
+            CommitAction(gid, actor, req->origin().session_id(), /*require_member=*/true, act, &after, "manage group");
         !st.ok())
       return st;
     after.ToProto(res->mutable_group());
@@ -882,7 +880,8 @@ grpc::Status GroupServiceImpl::MakeInviteCode(grpc::ServerContext*, const intern
                                       " or more members is joined by invitation only");
           if (!checked) {  // charged once, after the checks a member can see (not per transaction retry)
             checked = true;
-            if (auto s = ChargeOne(user, 2, "too many invite codes made today (limits.group.user_invite_codes_per_day)");
+            if (auto s =
+                    ChargeOne(user, 2, "too many invite codes made today (limits.group.user_invite_codes_per_day)");
                 !s.ok())
               return s;
           }
@@ -903,7 +902,8 @@ grpc::Status GroupServiceImpl::PreviewInviteCode(grpc::ServerContext*, const int
     const uint64_t user = req->origin().user_id();
     if (user == 0) return InvalidArgument("the request has no user");
     // Every use counts, found or not: guessing costs quota whatever the answer.
-    if (auto s = ChargeOne(user, 3, "too many invite codes tried this hour (limits.group.user_invite_code_uses_per_hour)");
+    if (auto s =
+            ChargeOne(user, 3, "too many invite codes tried this hour (limits.group.user_invite_code_uses_per_hour)");
         !s.ok())
       return s;
     if (!ParseGroupInviteToken(req->code())) return NotFound(kInvalidInviteCode);
@@ -939,7 +939,8 @@ grpc::Status GroupServiceImpl::JoinByCode(grpc::ServerContext*, const internal::
   return Guarded("JoinByCode", [&]() -> Status {
     const uint64_t user = req->origin().user_id();
     if (user == 0) return InvalidArgument("the request has no user");
-    if (auto s = ChargeOne(user, 3, "too many invite codes tried this hour (limits.group.user_invite_code_uses_per_hour)");
+    if (auto s =
+            ChargeOne(user, 3, "too many invite codes tried this hour (limits.group.user_invite_code_uses_per_hour)");
         !s.ok())
       return s;
     if (!ParseGroupInviteToken(req->code())) return NotFound(kInvalidInviteCode);

@@ -122,7 +122,8 @@ void PrepareGroupStatements(pqxx::connection& c) {
   c.prepare(kInsertCode,
             "INSERT INTO invite_codes (code, group_id, created_by, expires_at) "
             "VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000.0))");
-  c.prepare(kPurgeCodes, "DELETE FROM invite_codes WHERE group_id = $1 AND expires_at < to_timestamp($2::bigint / 1000.0)");
+  c.prepare(kPurgeCodes,
+            "DELETE FROM invite_codes WHERE group_id = $1 AND expires_at < to_timestamp($2::bigint / 1000.0)");
   c.prepare(kLookupCode,
             "SELECT group_id, created_by, " CHAT_MS("expires_at") ", revoked_at IS NOT NULL FROM invite_codes "
             "WHERE code = $1");

@@ -419,6 +419,50 @@ TEST_F(ChatStoreTest, GroupMembershipGatesSendAndHistory) {
   EXPECT_EQ(h.last_seq(), 6u);
 }
 
+// group-service pushes the complete send rules with every versioned change: a silenced member's
+// sends are refused with their own reply, everyone else's go through; each versioned notice is
+// posted once, even when its text repeats an earlier one.
+TEST_F(ChatStoreTest, SilencedMembersCannotSendAndVersionedNoticesRepeat) {
+  uint64_t version = 0;
+  auto push = [&](std::vector<uint64_t> add, std::vector<uint64_t> silenced, const std::string& notice, uint64_t* seq) {
+    grpc::ServerContext ctx;
+    internal::UpdateMembersRequest req;
+    req.set_conversation_id(group_);
+    req.set_group_id(kGroup);
+    for (auto u : add) req.add_add_user_ids(u);
+    req.set_actor_id(kAlice);
+    req.set_notice(notice);
+    req.set_membership_version(++version);
+    for (auto u : silenced) req.mutable_rules()->add_silenced_user_ids(u);
+    req.mutable_rules()->add_privileged_user_ids(kAlice);
+    internal::UpdateMembersResult res;
+    auto st = svc().UpdateMembers(&ctx, &req, &res);
+    *seq = res.seq();
+    return st;
+  };
+  uint64_t seq = 0;
+  ASSERT_TRUE(push({kAlice, kBob, kCarol}, {}, "created", &seq).ok());
+  ASSERT_TRUE(push({}, {kBob}, "Alice muted Bob", &seq).ok());
+  EXPECT_EQ(seq, 2u);
+  auto st = Send(kBob, group_, "b1", "can I?");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(), "you are muted in this group");
+  ASSERT_TRUE(Send(kCarol, group_, "c1", "I can").ok());
+  ASSERT_TRUE(push({}, {}, "Alice unmuted Bob", &seq).ok());
+  ASSERT_TRUE(Send(kBob, group_, "b1", "now I can").ok()) << "the refused send stored nothing";
+  ASSERT_TRUE(push({}, {kBob, kCarol}, "Alice muted Bob", &seq).ok());  // the same text again
+  EXPECT_EQ(seq, 6u) << "a second versioned notice with the same text is posted too";
+  EXPECT_EQ(Send(kCarol, group_, "c2", "and me?").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(Send(kAlice, group_, "a1", "the owner may").ok());
+  v1::HistoryResult h;
+  ASSERT_TRUE(History(kCarol, group_, &h).ok());
+  std::vector<std::string> texts;
+  for (const auto& m : h.messages())
+    texts.push_back(m.sender_id() == 0 ? "[" + m.content().system().text() + "]" : m.content().text().text());
+  EXPECT_EQ(texts, (std::vector<std::string>{"[created]", "[Alice muted Bob]", "I can", "[Alice unmuted Bob]",
+                                             "now I can", "[Alice muted Bob]", "the owner may"}));
+}
+
 TEST_F(ChatStoreTest, MemberAddedLaterGetsNoOlderFanOutAndRemovedMemberNothingAfter) {
   // Two replicas of the shard: membership changes on one, sends on the other.
   Replica other(pg_.ConnInfo(db_), friends_, options_);

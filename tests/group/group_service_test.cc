@@ -938,7 +938,9 @@ TEST_F(GroupServiceTest, EachRoleMayDoOnlyItsActionsAndEachActionIsANoticeInOrde
                 r.mutable_set_admin()->set_on(true);
               }).ok());
   v1::Group after;
-  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.set_rename("Climbing"); }, &after).ok());
+  ASSERT_TRUE(Manage(
+                  kBob, gid, [](auto& r) { r.set_rename("Climbing"); }, &after)
+                  .ok());
   EXPECT_EQ(after.name(), "Climbing");
   ASSERT_TRUE(Manage(kBob, gid, [](auto& r) {
                 r.mutable_mute_member()->set_user_id(kCarol);
@@ -948,26 +950,25 @@ TEST_F(GroupServiceTest, EachRoleMayDoOnlyItsActionsAndEachActionIsANoticeInOrde
   // ...but none of the owner's.
   EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.mutable_remove_members()->add_user_ids(kAlice); })),
             ToGrpc(v1::PERMISSION_DENIED));
-  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_transfer_owner_to(kCarol); })),
-            ToGrpc(v1::PERMISSION_DENIED));
-  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_invite_confirmation(true); })),
-            ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_transfer_owner_to(kCarol); })), ToGrpc(v1::PERMISSION_DENIED));
+  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_invite_confirmation(true); })), ToGrpc(v1::PERMISSION_DENIED));
   EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) { r.set_dissolve(true); })), ToGrpc(v1::PERMISSION_DENIED));
-  EXPECT_EQ(code(Manage(kBob, gid, [](auto& r) {
-              r.mutable_set_admin()->set_user_id(kCarol);
-              r.mutable_set_admin()->set_on(true);
-            })),
+  EXPECT_EQ(code(Manage(kBob, gid,
+                        [](auto& r) {
+                          r.mutable_set_admin()->set_user_id(kCarol);
+                          r.mutable_set_admin()->set_on(true);
+                        })),
             ToGrpc(v1::PERMISSION_DENIED));
   // The owner and admins cannot be muted.
-  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) {
-              r.mutable_mute_member()->set_user_id(kBob);
-              r.mutable_mute_member()->set_on(true);
-            })),
+  EXPECT_EQ(code(Manage(kAlice, gid,
+                        [](auto& r) {
+                          r.mutable_mute_member()->set_user_id(kBob);
+                          r.mutable_mute_member()->set_on(true);
+                        })),
             ToGrpc(v1::FAILED_PRECONDITION));
   // Bad requests.
   EXPECT_EQ(code(Manage(kAlice, gid, [](auto&) {})), ToGrpc(v1::INVALID_ARGUMENT));
-  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_transfer_owner_to(kAlice); })),
-            ToGrpc(v1::INVALID_ARGUMENT));
+  EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_transfer_owner_to(kAlice); })), ToGrpc(v1::INVALID_ARGUMENT));
   EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_transfer_owner_to(kEve); })), ToGrpc(v1::INVALID_ARGUMENT))
       << "not a member";
   EXPECT_EQ(code(Manage(kAlice, gid, [](auto& r) { r.set_rename(std::string(65, 'x')); })),
@@ -1026,7 +1027,9 @@ TEST_F(GroupServiceTest, MutingTheWholeGroupSilencesEveryoneButTheOwnerAndAdmins
   EXPECT_EQ(Set(calls[1].rules().silenced_user_ids()), (std::set<uint64_t>{kCarol, kDave}));
   EXPECT_EQ(Set(calls[1].rules().privileged_user_ids()), (std::set<uint64_t>{kAlice, kBob}));
   v1::Group after;
-  ASSERT_TRUE(Manage(kBob, gid, [](auto& r) { r.set_mute_all(false); }, &after).ok());
+  ASSERT_TRUE(Manage(
+                  kBob, gid, [](auto& r) { r.set_mute_all(false); }, &after)
+                  .ok());
   EXPECT_FALSE(after.all_muted());
   calls = chat_.Take();
   ASSERT_EQ(calls.size(), 1u);

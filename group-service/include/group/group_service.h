@@ -77,8 +77,8 @@ struct GroupServiceDeps {
   ProfileSource* profiles = nullptr;
   ConversationMembership* chat = nullptr;
   EventPublisher* events = nullptr;
-  Outbox* outbox = nullptr;      // null: changes are announced at most once (tests of the logic alone)
-  UserQuotas* quotas = nullptr;  // made from GroupQuotaSpecs; null = no per-user quotas (tests)
+  Outbox* outbox = nullptr;         // null: changes are announced at most once (tests of the logic alone)
+  UserQuotas* quotas = nullptr;     // made from GroupQuotaSpecs; null = no per-user quotas (tests)
   std::function<int64_t()> now_ms;  // wall clock in ms (invite code expiry); null = the system clock
 };
 
@@ -119,8 +119,7 @@ class GroupServiceImpl final : public internal::GroupService::Service {
                            v1::GroupMembersResult* res) override;
   grpc::Status ListMyGroups(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
                             v1::GroupsResult* res) override;
-  grpc::Status Manage(grpc::ServerContext* ctx, const internal::ManageGroupRequest* req,
-                      v1::GroupResult* res) override;
+  grpc::Status Manage(grpc::ServerContext* ctx, const internal::ManageGroupRequest* req, v1::GroupResult* res) override;
   grpc::Status MakeInviteCode(grpc::ServerContext* ctx, const internal::MakeInviteCodeRequest* req,
                               v1::GroupInviteCode* res) override;
   grpc::Status PreviewInviteCode(grpc::ServerContext* ctx, const internal::InviteCodeRequest* req,
@@ -196,8 +195,8 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   // The committed change as its outbox row: what chat must apply and the event announcing it to `to`.
   static internal::OutboxGroupChange Change(const GroupRow& group, v1::GroupChangeKind kind, uint64_t actor,
                                             const std::vector<uint64_t>& user_ids, const std::vector<uint64_t>& to,
-                                            uint64_t skip_session_id, const ChatDelta& delta,
-                                            uint64_t invited_by = 0, bool by_code = false);
+                                            uint64_t skip_session_id, const ChatDelta& delta, uint64_t invited_by = 0,
+                                            bool by_code = false);
   // Inside the change's transaction: appends its outbox row; 0 without an outbox.
   uint64_t Record(pqxx::work& txn, const internal::OutboxGroupChange& change);
 
