@@ -365,6 +365,31 @@ v1::Reply PreviewGroupInviteCode(Connection& conn, const std::string& code, mill
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_preview_group_invite_code()->set_code(code); });
 }
 
+v1::Reply RespondGroupInvitation(Connection& conn, uint64_t group_id, bool accept, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    f.mutable_respond_group_invitation()->set_group_id(group_id);
+    f.mutable_respond_group_invitation()->set_accept(accept);
+  });
+}
+
+v1::Reply ListGroupInvitations(Connection& conn, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_group_invitations(); });
+}
+
+v1::Reply ListGroupJoinRequests(Connection& conn, uint64_t group_id, milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_list_group_join_requests()->set_group_id(group_id); });
+}
+
+v1::Reply ReviewGroupJoinRequest(Connection& conn, uint64_t group_id, uint64_t user_id, bool approve,
+                                 milliseconds timeout) {
+  return Do(conn, timeout, [&](v1::ClientFrame& f) {
+    auto* r = f.mutable_review_group_join_request();
+    r->set_group_id(group_id);
+    r->set_user_id(user_id);
+    r->set_approve(approve);
+  });
+}
+
 v1::Reply JoinGroupByCode(Connection& conn, const std::string& code, milliseconds timeout) {
   return Do(conn, timeout, [&](v1::ClientFrame& f) { f.mutable_join_group_by_code()->set_code(code); });
 }

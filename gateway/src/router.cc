@@ -289,6 +289,22 @@ void ListMyGroups(Backends& b, const RequestContext& ctx, const ClientFrame& f, 
                             });
 }
 
+// Invitations live on their groups' shards: every group shard is asked, any error fails the list.
+void ListGroupInvitations(Backends& b, const RequestContext& ctx, const ClientFrame& f, ReplyFn done) {
+  const uint64_t rid = f.request_id();
+  Scatter<v1::GroupInvitationsResult>(
+      b.groups, b.deadline_ms, UserRequest(ctx), RPC(ListMyInvitations),
+      [rid, done](std::vector<v1::GroupInvitationsResult>& results, std::vector<grpc::Status>& statuses) {
+        if (ReplyFirstError(statuses, rid, done)) return;
+        v1::Reply reply;
+        reply.set_request_id(rid);
+        auto* out = reply.mutable_group_invitations();
+        for (auto& r : results)
+          for (auto& x : *r.mutable_invitations()) *out->add_invitations() = std::move(x);
+        done(std::move(reply), std::nullopt);
+      });
+}
+
 // A user's outgoing requests live on their targets' shards: every account shard is asked, newest
 // first, at most kMaxListedRequests (account-service's cap for one shard's list).
 constexpr int kMaxListedRequests = 1000;
@@ -567,6 +583,31 @@ const std::unordered_map<int, Route>& Routes() {
        Call(b, b.InviteCodeShard(ctx, f.preview_group_invite_code().code()), RPC(PreviewInviteCode),
             b.InviteCode(ctx, f.preview_group_invite_code().code()), &v1::Reply::mutable_group_preview,
             f.request_id(), std::move(done)); }}},
+    {F::kRespondGroupInvitation, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.respond_group_invitation().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::RespondInvitationRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.respond_group_invitation();
+       Call(b, b.GroupOf(gid), RPC(RespondInvitation), std::move(r), &v1::Reply::mutable_group, f.request_id(),
+            std::move(done)); }}},
+    {F::kListGroupInvitations, {true, ListGroupInvitations}},
+    {F::kListGroupJoinRequests, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.list_group_join_requests().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::GroupIdRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       r.set_group_id(gid);
+       Call(b, b.GroupOf(gid), RPC(ListJoinRequests), std::move(r), &v1::Reply::mutable_group_invitations,
+            f.request_id(), std::move(done)); }}},
+    {F::kReviewGroupJoinRequest, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
+       const uint64_t gid = f.review_group_join_request().group_id();
+       if (MissingId(gid, "group_id", f.request_id(), done)) return;
+       internal::JoinReviewRequest r;
+       *r.mutable_origin() = b.OriginOf(ctx);
+       *r.mutable_request() = f.review_group_join_request();
+       Call(b, b.GroupOf(gid), RPC(ReviewJoinRequest), std::move(r), &v1::Reply::mutable_group, f.request_id(),
+            std::move(done)); }}},
     {F::kJoinGroupByCode, {true, [](Backends& b, const C& ctx, const F& f, ReplyFn done) {
        Call(b, b.InviteCodeShard(ctx, f.join_group_by_code().code()), RPC(JoinByCode),
             b.InviteCode(ctx, f.join_group_by_code().code()), &v1::Reply::mutable_group, f.request_id(),

@@ -56,6 +56,11 @@ Status DistinctIds(const google::protobuf::RepeatedField<uint64_t>& ids, bool re
   return OkStatus();
 }
 
+bool IsAdmin(std::optional<v1::GroupRole> role) { return role && *role >= v1::GROUP_ROLE_ADMIN; }
+bool IsOwner(std::optional<v1::GroupRole> role) { return role && *role == v1::GROUP_ROLE_OWNER; }
+
+constexpr char kNoInvitation[] = "no such invitation";
+
 // A new group's send rules: its creator (the owner) is its only privileged member.
 internal::GroupSendRules CreatorRules(uint64_t creator) {
   internal::GroupSendRules rules;
@@ -293,6 +298,7 @@ Status GroupServiceImpl::CommitAction(uint64_t gid, uint64_t actor, uint64_t ski
         group.version = CommitMembershipChange(txn, gid, group.member_count, group.owner_id);
         group.dissolved = group.member_count == 0;
         LogMembership(txn, gid, group.version, plan.add, /*added=*/true);
+        DeleteInvitations(txn, gid, plan.add);  // whoever joined, by any way, waits for nothing more
         LogMembership(txn, gid, group.version, plan.remove, /*added=*/false);
         std::vector<uint64_t> to = ListMemberIds(txn, gid);
         to.insert(to.end(), plan.also_tell.begin(), plan.also_tell.end());
@@ -423,12 +429,14 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
 
     // Who is new (read without locking; re-checked under the lock below).
     GroupRow group;
+    std::optional<v1::GroupRole> actor_role;
     std::vector<uint64_t> fresh;
     auto st = WithTransaction(
         *deps_.pool,
         [&](pqxx::work& txn) -> Status {
           auto g = LoadGroup(txn, gid, false);
-          if (!g || g->dissolved || !MemberRole(txn, gid, actor)) return NotFound(kGroupNotFound);
+          actor_role = MemberRole(txn, gid, actor);
+          if (!g || g->dissolved || !actor_role) return NotFound(kGroupNotFound);
           group = *g;
           auto present = MembersAmong(txn, gid, users);
           std::unordered_set<uint64_t> p(present.begin(), present.end());
@@ -448,7 +456,11 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
       return OkStatus();
     };
     if (fresh.empty()) return nothing_new();
-    if (group.member_count + fresh.size() > max_members) return FailedPrecondition(CapMessage(max_members));
+    // Invitations that wait (a large group, or confirmation mode) meet the cap when they are accepted.
+    const bool direct = group.member_count < deps_.limits->group.invitee_accepts_from_members &&
+                        !(group.invite_confirmation && !IsAdmin(actor_role));
+    if ((direct && group.member_count + fresh.size() > max_members) || group.member_count >= max_members)
+      return FailedPrecondition(CapMessage(max_members));
     if (auto s = CheckFriends(actor, fresh); !s.ok()) return s;
     if (auto s = TakeQuota(actor, 0, fresh.size()); !s.ok()) return s;
     std::vector<uint64_t> named{actor};
@@ -459,9 +471,31 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
     for (size_t i = 0; i < named.size(); ++i) name_of[named[i]] = names[i];
 
     GroupRow after;
+    const int64_t now = NowMs();
+    const int64_t expires = now + int64_t{deps_.limits->group.group_invitation_ttl_s} * 1000;
+    std::vector<uint64_t> invited, pending, admins;
     st = CommitAction(
         gid, actor, req->origin().session_id(), /*require_member=*/true,
-        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole>, ActionPlan* plan) -> Status {
+        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole> role, ActionPlan* plan) -> Status {
+          invited.clear();
+          pending.clear();
+          admins.clear();
+          // Confirmation mode (a member's invitation waits for approval) and large groups (the invitee
+          // accepts first): nobody joins now, so nothing reaches chat; the waiting ones are told below.
+          const bool approval = g.invite_confirmation && !IsAdmin(role);
+          if (approval || g.member_count >= deps_.limits->group.invitee_accepts_from_members) {
+            if (g.member_count >= max_members) return FailedPrecondition(CapMessage(max_members));
+            const auto present = MembersAmong(txn, gid, fresh);
+            for (uint64_t u : fresh) {
+              if (std::find(present.begin(), present.end(), u) != present.end()) continue;
+              UpsertInvitation(txn, gid, u, actor, /*by_code=*/false,
+                               approval ? InvitationState::kAwaitingApproval : InvitationState::kAwaitingInvitee,
+                               expires, now);
+              (approval ? pending : invited).push_back(u);
+            }
+            if (approval) admins = AdminIds(txn, gid);
+            return Unchanged(plan);
+          }
           const std::vector<uint64_t> added = InsertMembers(txn, gid, fresh, v1::GROUP_ROLE_MEMBER, actor);
           if (added.empty()) {  // a concurrent call added them first
             plan->nothing = true;
@@ -480,7 +514,11 @@ grpc::Status GroupServiceImpl::AddMembers(grpc::ServerContext*, const internal::
         },
         &after, "add members");
     if (!st.ok()) return st;
+    for (uint64_t u : invited) TellInvitation(after, u, actor, false, expires, {u}, false);
+    for (uint64_t u : pending) TellInvitation(after, u, actor, false, expires, admins, true);
     after.ToProto(res->mutable_group());
+    for (uint64_t u : invited) res->add_invited_user_ids(u);
+    for (uint64_t u : pending) res->add_pending_approval_user_ids(u);
     return OkStatus();
   });
 }
@@ -647,9 +685,6 @@ namespace {
 
 constexpr char kOwnerOnly[] = "only the group's owner can do this";
 constexpr char kOwnerOrAdmin[] = "only the group's owner and admins can do this";
-
-bool IsAdmin(std::optional<v1::GroupRole> role) { return role && *role >= v1::GROUP_ROLE_ADMIN; }
-bool IsOwner(std::optional<v1::GroupRole> role) { return role && *role == v1::GROUP_ROLE_OWNER; }
 
 bool ValidId(uint64_t id) { return id != 0 && id <= static_cast<uint64_t>(INT64_MAX); }
 
@@ -959,6 +994,8 @@ grpc::Status GroupServiceImpl::JoinByCode(grpc::ServerContext*, const internal::
     if (auto s = Names({user, code->created_by}, &names); !s.ok()) return s;
     const uint32_t code_max = deps_.limits->group.invite_code_max_members;
     const uint32_t max_members = deps_.limits->group.max_group_members;
+    const int64_t expires = now + int64_t{deps_.limits->group.group_invitation_ttl_s} * 1000;
+    std::vector<uint64_t> admins;
     GroupRow after;
     st = CommitAction(
         code->group_id, user, req->origin().session_id(), /*require_member=*/false,
@@ -966,8 +1003,12 @@ grpc::Status GroupServiceImpl::JoinByCode(grpc::ServerContext*, const internal::
           if (role) return Unchanged(plan);  // already a member (a retry): OK
           // Re-checked under the group's lock: its maker may have left since the read.
           if (!LiveCode(txn, req->code(), now)) return NotFound(kInvalidInviteCode);
-          if (g.invite_confirmation)
-            return FailedPrecondition("this group admits new members only with its owner's or an admin's approval");
+          if (g.invite_confirmation) {  // a request for the owner and admins to approve
+            UpsertInvitation(txn, g.id, user, code->created_by, /*by_code=*/true, InvitationState::kAwaitingApproval,
+                             expires, now);
+            admins = AdminIds(txn, g.id);
+            return Unchanged(plan);
+          }
           if (g.member_count >= code_max)
             return FailedPrecondition("a group of " + std::to_string(code_max) +
                                       " or more members is joined by invitation only");
@@ -984,6 +1025,187 @@ grpc::Status GroupServiceImpl::JoinByCode(grpc::ServerContext*, const internal::
         },
         &after, "join by code");
     if (!st.ok()) return st;
+    if (!admins.empty()) {  // awaiting approval: the joiner is not a member and learns nothing more
+      TellInvitation(after, user, code->created_by, /*by_code=*/true, expires, admins, true);
+      res->add_pending_approval_user_ids(user);
+      return OkStatus();
+    }
+    after.ToProto(res->mutable_group());
+    return OkStatus();
+  });
+}
+
+}  // namespace chat::group
+
+namespace chat::group {
+
+void GroupServiceImpl::TellInvitation(const GroupRow& group, uint64_t user, uint64_t inviter, bool by_code,
+                                      int64_t expires_ms, const std::vector<uint64_t>& to, bool needs_approval) {
+  FanoutItem item;
+  item.user_ids = to;
+  auto* e = item.event.mutable_group_invitation();
+  e->set_needs_approval(needs_approval);
+  v1::GroupInvitation* inv = e->mutable_invitation();
+  inv->set_group_id(group.id);
+  inv->set_group_name(group.name);
+  inv->set_member_count(group.member_count);
+  inv->set_user_id(user);
+  inv->set_inviter_id(inviter);
+  inv->set_by_code(by_code);
+  inv->set_expires_ms(expires_ms);
+  std::vector<FanoutItem> items;
+  items.push_back(std::move(item));
+  deps_.events->Publish(std::move(items));  // a doorbell: the lists are the truth
+}
+
+grpc::Status GroupServiceImpl::RespondInvitation(grpc::ServerContext*, const internal::RespondInvitationRequest* req,
+                                                 v1::GroupResult* res) {
+  return Guarded("RespondInvitation", [&]() -> Status {
+    const uint64_t user = req->origin().user_id();
+    const uint64_t gid = req->request().group_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (!OwnsGroup(gid)) return NotFound(kNoInvitation);
+    const int64_t now = NowMs();
+    // The invitation as it stands (its inviter names the notice); taken under the group's lock below.
+    std::optional<v1::GroupInvitation> pending;
+    auto st = WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> Status {
+          pending.reset();
+          for (auto& inv : InvitationsOf(txn, user, now))
+            if (inv.group_id() == gid) pending = inv;
+          return pending ? OkStatus() : NotFound(kNoInvitation);
+        },
+        "respond to invitation (read)");
+    if (!st.ok()) return st;
+    if (!req->request().accept()) {
+      return WithTransaction(
+          *deps_.pool,
+          [&](pqxx::work& txn) -> Status {
+            return TakeInvitation(txn, gid, user, InvitationState::kAwaitingInvitee, now) ? OkStatus()
+                                                                                          : NotFound(kNoInvitation);
+          },
+          "decline invitation");
+    }
+    std::vector<std::string> names;
+    if (auto s = Names({user, pending->inviter_id()}, &names); !s.ok()) return s;
+    const uint32_t max_members = deps_.limits->group.max_group_members;
+    GroupRow after;
+    st = CommitAction(
+        gid, user, req->origin().session_id(), /*require_member=*/false,
+        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole> role, ActionPlan* plan) -> Status {
+          auto inv = TakeInvitation(txn, gid, user, InvitationState::kAwaitingInvitee, now);
+          if (role) return Unchanged(plan);  // joined meanwhile (another way in)
+          if (!inv) return NotFound(kNoInvitation);
+          if (g.member_count >= max_members) return FailedPrecondition(CapMessage(max_members));
+          InsertMembers(txn, gid, {user}, v1::GROUP_ROLE_MEMBER, inv->first);
+          g.member_count += 1;
+          plan->kind = v1::GROUP_CHANGE_KIND_MEMBERS_ADDED;
+          plan->user_ids = {user};
+          plan->add = {user};
+          plan->invited_by = inv->first;
+          plan->notice = names[0] + " joined the group, invited by " + names[1];
+          return OkStatus();
+        },
+        &after, "accept invitation");
+    if (!st.ok()) return st;
+    after.ToProto(res->mutable_group());
+    return OkStatus();
+  });
+}
+
+grpc::Status GroupServiceImpl::ListMyInvitations(grpc::ServerContext*, const internal::UserIdRequest* req,
+                                                 v1::GroupInvitationsResult* res) {
+  return Guarded("ListMyInvitations", [&]() -> Status {
+    if (req->user_id() == 0) return InvalidArgument("the request has no user");
+    const int64_t now = NowMs();
+    return WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> Status {
+          res->Clear();
+          for (auto& inv : InvitationsOf(txn, req->user_id(), now)) *res->add_invitations() = std::move(inv);
+          return OkStatus();
+        },
+        "list my invitations");
+  });
+}
+
+grpc::Status GroupServiceImpl::ListJoinRequests(grpc::ServerContext*, const internal::GroupIdRequest* req,
+                                                v1::GroupInvitationsResult* res) {
+  return Guarded("ListJoinRequests", [&]() -> Status {
+    const uint64_t user = req->origin().user_id();
+    const uint64_t gid = req->group_id();
+    if (user == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (!OwnsGroup(gid)) return NotFound(kGroupNotFound);
+    const int64_t now = NowMs();
+    return WithTransaction(
+        *deps_.pool,
+        [&](pqxx::work& txn) -> Status {
+          res->Clear();
+          auto g = LoadGroup(txn, gid, false);
+          const auto role = MemberRole(txn, gid, user);
+          if (!g || g->dissolved || !role) return NotFound(kGroupNotFound);
+          if (!IsAdmin(role)) return PermissionDenied(kOwnerOrAdmin);
+          for (auto& inv : JoinRequests(txn, gid, now)) *res->add_invitations() = std::move(inv);
+          return OkStatus();
+        },
+        "list join requests");
+  });
+}
+
+grpc::Status GroupServiceImpl::ReviewJoinRequest(grpc::ServerContext*, const internal::JoinReviewRequest* req,
+                                                 v1::GroupResult* res) {
+  return Guarded("ReviewJoinRequest", [&]() -> Status {
+    const uint64_t admin = req->origin().user_id();
+    const auto& r = req->request();
+    const uint64_t gid = r.group_id();
+    if (admin == 0) return InvalidArgument("the request has no user");
+    if (gid == 0) return InvalidArgument("group id is required");
+    if (!ValidId(r.user_id())) return InvalidArgument("a valid user id is required");
+    std::vector<std::string> names;
+    if (auto s = Names({admin, r.user_id()}, &names); !s.ok()) return s;
+    const int64_t now = NowMs();
+    const int64_t expires = now + int64_t{deps_.limits->group.group_invitation_ttl_s} * 1000;
+    const uint32_t max_members = deps_.limits->group.max_group_members;
+    std::optional<std::pair<uint64_t, bool>> request;  // (inviter, by_code)
+    bool now_invited = false;
+    GroupRow after;
+    auto st = CommitAction(
+        gid, admin, req->origin().session_id(), /*require_member=*/true,
+        [&](pqxx::work& txn, GroupRow& g, std::optional<v1::GroupRole> role, ActionPlan* plan) -> Status {
+          now_invited = false;
+          if (!IsAdmin(role)) return PermissionDenied(kOwnerOrAdmin);
+          request = TakeInvitation(txn, gid, r.user_id(), InvitationState::kAwaitingApproval, now);
+          if (!request) return NotFound(kNoInvitation);
+          if (!r.approve()) return Unchanged(plan);
+          if (MemberRole(txn, gid, r.user_id())) return Unchanged(plan);  // joined meanwhile
+          const auto [inviter, by_code] = *request;
+          // An approved invitation to a large group still waits for the invitee; a code join (the
+          // joiner asked) or a smaller group joins now.
+          if (!by_code && g.member_count >= deps_.limits->group.invitee_accepts_from_members) {
+            UpsertInvitation(txn, gid, r.user_id(), inviter, false, InvitationState::kAwaitingInvitee, expires, now);
+            now_invited = true;
+            return Unchanged(plan);
+          }
+          if (g.member_count >= max_members) return FailedPrecondition(CapMessage(max_members));
+          InsertMembers(txn, gid, {r.user_id()}, v1::GROUP_ROLE_MEMBER, inviter);
+          g.member_count += 1;
+          plan->kind = by_code ? v1::GROUP_CHANGE_KIND_MEMBER_JOINED : v1::GROUP_CHANGE_KIND_MEMBERS_ADDED;
+          plan->user_ids = {r.user_id()};
+          plan->add = {r.user_id()};
+          plan->invited_by = inviter;
+          plan->by_code = by_code;
+          plan->notice = names[0] + " approved " + names[1] + " joining the group";
+          return OkStatus();
+        },
+        &after, "review join request");
+    if (!st.ok()) return st;
+    if (now_invited) {
+      TellInvitation(after, r.user_id(), request->first, false, expires, {r.user_id()}, false);
+      res->add_invited_user_ids(r.user_id());
+    }
     after.ToProto(res->mutable_group());
     return OkStatus();
   });

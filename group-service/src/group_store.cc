@@ -43,6 +43,18 @@ constexpr const char* kInsertCode = "group_insert_code";
 constexpr const char* kPurgeCodes = "group_purge_codes";
 constexpr const char* kLookupCode = "group_lookup_code";
 constexpr const char* kPreviewMembers = "group_preview_members";
+constexpr const char* kPurgeInvitations = "group_purge_invitations";
+constexpr const char* kUpsertInvitation = "group_upsert_invitation";
+constexpr const char* kTakeInvitation = "group_take_invitation";
+constexpr const char* kSetInvitationState = "group_set_invitation_state";
+constexpr const char* kInvitationsOf = "group_invitations_of";
+constexpr const char* kJoinRequests = "group_join_requests";
+constexpr const char* kAdminIds = "group_admin_ids";
+constexpr const char* kDeleteInvitations = "group_delete_invitations";
+
+// Columns of an invitation with its group's name and size, as ReadInvitation reads them.
+#define CHAT_INVITATION_COLUMNS \
+  "i.group_id, g.name, g.member_count, i.invitee, i.inviter, i.by_code, " CHAT_MS("i.expires_at")
 
 int64_t Db(uint64_t id) { return static_cast<int64_t>(id); }
 
@@ -127,11 +139,35 @@ void PrepareGroupStatements(pqxx::connection& c) {
   c.prepare(kLookupCode,
             "SELECT group_id, created_by, " CHAT_MS("expires_at") ", revoked_at IS NOT NULL FROM invite_codes "
             "WHERE code = $1");
+  c.prepare(kPurgeInvitations,
+            "DELETE FROM group_invitations WHERE group_id = $1 AND expires_at <= to_timestamp($2::bigint / 1000.0)");
+  c.prepare(kUpsertInvitation,
+            "INSERT INTO group_invitations (group_id, invitee, inviter, by_code, state, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0)) "
+            "ON CONFLICT (group_id, invitee) DO UPDATE SET inviter = EXCLUDED.inviter, by_code = EXCLUDED.by_code, "
+            "state = EXCLUDED.state, created_at = now(), expires_at = EXCLUDED.expires_at");
+  c.prepare(kTakeInvitation,
+            "DELETE FROM group_invitations WHERE group_id = $1 AND invitee = $2 AND state = $3 "
+            "AND expires_at > to_timestamp($4::bigint / 1000.0) RETURNING inviter, by_code");
+  c.prepare(kSetInvitationState,
+            "UPDATE group_invitations SET state = $3, expires_at = to_timestamp($4::bigint / 1000.0) "
+            "WHERE group_id = $1 AND invitee = $2");
+  c.prepare(kInvitationsOf, "SELECT " CHAT_INVITATION_COLUMNS
+                            " FROM group_invitations i JOIN groups g ON g.id = i.group_id "
+                            "WHERE i.invitee = $1 AND i.state = 2 AND i.expires_at > to_timestamp($2::bigint / 1000.0) "
+                            "AND g.dissolved_at IS NULL ORDER BY i.created_at");
+  c.prepare(kJoinRequests, "SELECT " CHAT_INVITATION_COLUMNS
+                           " FROM group_invitations i JOIN groups g ON g.id = i.group_id "
+                           "WHERE i.group_id = $1 AND i.state = 1 AND i.expires_at > to_timestamp($2::bigint / 1000.0) "
+                           "ORDER BY i.created_at");
+  c.prepare(kDeleteInvitations, "DELETE FROM group_invitations WHERE group_id = $1 AND invitee = ANY($2::bigint[])");
+  c.prepare(kAdminIds, "SELECT user_id FROM group_members WHERE group_id = $1 AND role >= 2");
   c.prepare(kPreviewMembers,
             "SELECT user_id, COALESCE(alias, '') FROM group_members WHERE group_id = $1 "
             "ORDER BY joined_at, join_order LIMIT $2");
 }
 
+#undef CHAT_INVITATION_COLUMNS
 #undef CHAT_MS
 
 void GroupRow::ToProto(v1::Group* g) const {
@@ -304,6 +340,64 @@ std::vector<std::pair<uint64_t, std::string>> PreviewMembers(pqxx::work& txn, ui
   for (const auto& r : txn.exec_prepared(kPreviewMembers, Db(group_id), static_cast<int>(limit)))
     out.emplace_back(r[0].as<uint64_t>(), r[1].as<std::string>());
   return out;
+}
+
+namespace {
+
+v1::GroupInvitation ReadInvitation(const pqxx::row& r) {
+  v1::GroupInvitation inv;
+  inv.set_group_id(r[0].as<uint64_t>());
+  inv.set_group_name(r[1].as<std::string>());
+  inv.set_member_count(r[2].as<uint32_t>());
+  inv.set_user_id(r[3].as<uint64_t>());
+  inv.set_inviter_id(r[4].as<uint64_t>());
+  inv.set_by_code(r[5].as<bool>());
+  inv.set_expires_ms(r[6].as<int64_t>());
+  return inv;
+}
+
+std::vector<v1::GroupInvitation> ReadInvitations(const pqxx::result& res) {
+  std::vector<v1::GroupInvitation> out;
+  for (const auto& r : res) out.push_back(ReadInvitation(r));
+  return out;
+}
+
+}  // namespace
+
+void UpsertInvitation(pqxx::work& txn, uint64_t group_id, uint64_t invitee, uint64_t inviter, bool by_code,
+                      InvitationState state, int64_t expires_ms, int64_t now_ms) {
+  txn.exec_prepared(kPurgeInvitations, Db(group_id), now_ms);
+  txn.exec_prepared(kUpsertInvitation, Db(group_id), Db(invitee), Db(inviter), by_code, static_cast<int>(state),
+                    expires_ms);
+}
+
+std::optional<std::pair<uint64_t, bool>> TakeInvitation(pqxx::work& txn, uint64_t group_id, uint64_t invitee,
+                                                        InvitationState state, int64_t now_ms) {
+  auto res = txn.exec_prepared(kTakeInvitation, Db(group_id), Db(invitee), static_cast<int>(state), now_ms);
+  if (res.empty()) return std::nullopt;
+  return std::make_pair(res[0][0].as<uint64_t>(), res[0][1].as<bool>());
+}
+
+void SetInvitationState(pqxx::work& txn, uint64_t group_id, uint64_t invitee, InvitationState state,
+                        int64_t expires_ms) {
+  txn.exec_prepared(kSetInvitationState, Db(group_id), Db(invitee), static_cast<int>(state), expires_ms);
+}
+
+std::vector<v1::GroupInvitation> InvitationsOf(pqxx::work& txn, uint64_t invitee, int64_t now_ms) {
+  return ReadInvitations(txn.exec_prepared(kInvitationsOf, Db(invitee), now_ms));
+}
+
+std::vector<v1::GroupInvitation> JoinRequests(pqxx::work& txn, uint64_t group_id, int64_t now_ms) {
+  return ReadInvitations(txn.exec_prepared(kJoinRequests, Db(group_id), now_ms));
+}
+
+void DeleteInvitations(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& invitees) {
+  if (invitees.empty()) return;
+  txn.exec_prepared(kDeleteInvitations, Db(group_id), BigintArray(invitees));
+}
+
+std::vector<uint64_t> AdminIds(pqxx::work& txn, uint64_t group_id) {
+  return ReadIds(txn.exec_prepared(kAdminIds, Db(group_id)));
 }
 
 }  // namespace chat::group

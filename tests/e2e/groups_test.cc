@@ -126,12 +126,11 @@ TEST_F(Groups, AStrangerJoinsByCodeAndEveryActionIsANoticeInOrderWithTheMessages
   ASSERT_EQ(Manage(bob, gid, [](auto& m) { m.set_rename("Climbing club"); }).status(), v1::OK);
   EXPECT_EQ(client::LeaveGroup(alice.c(), gid).status(), v1::FAILED_PRECONDITION) << "the owner transfers first";
 
-  EXPECT_EQ(Lines(carol, conv),
-            (std::vector<std::string>{"[Carol joined the group with Bob's invite code]", "[Alice made Bob an admin]",
-                                      "[Bob muted Carol]", "bob speaks", "[Bob unmuted Carol]", "thanks",
-                                      "[Alice muted the group: only the owner and admins can send]",
-                                      "admins still speak", "[Alice unmuted the group]",
-                                      "[Bob renamed the group to \"Climbing club\"]"}));
+  EXPECT_EQ(Lines(carol, conv), (std::vector<std::string>{
+                                    "[Carol joined the group with Bob's invite code]", "[Alice made Bob an admin]",
+                                    "[Bob muted Carol]", "bob speaks", "[Bob unmuted Carol]", "thanks",
+                                    "[Alice muted the group: only the owner and admins can send]", "admins still speak",
+                                    "[Alice unmuted the group]", "[Bob renamed the group to \"Climbing club\"]"}));
   r = client::ListGroupMembers(carol.c(), gid);
   ASSERT_EQ(r.status(), v1::OK);
   EXPECT_EQ(r.group_members().group().name(), "Climbing club");
@@ -152,10 +151,12 @@ TEST_F(Groups, AKickedMemberGetsNothingFromTheKickOnWhateverWasInFlight) {
   ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
   const uint64_t gid = r.group().group().group_id();
   const std::string conv = GroupConversationId(gid);
-  ASSERT_EQ(Manage(alice, gid, [&](auto& m) {
-              m.mutable_set_admin()->set_user_id(bob.id);
-              m.mutable_set_admin()->set_on(true);
-            }).status(),
+  ASSERT_EQ(Manage(alice, gid,
+                   [&](auto& m) {
+                     m.mutable_set_admin()->set_user_id(bob.id);
+                     m.mutable_set_admin()->set_on(true);
+                   })
+                .status(),
             v1::OK);
 
   constexpr int kPerSender = 67;

@@ -146,6 +146,15 @@ v1::Reply PreviewGroupInviteCode(Connection& conn, const std::string& code,
                                  std::chrono::milliseconds timeout = kDefaultTimeout);
 v1::Reply JoinGroupByCode(Connection& conn, const std::string& code,
                           std::chrono::milliseconds timeout = kDefaultTimeout);
+// Invitations to groups of 100 or more members wait for the invitee; in confirmation mode, members'
+// invitations and code joins wait for an owner's or admin's review.
+v1::Reply RespondGroupInvitation(Connection& conn, uint64_t group_id, bool accept,
+                                 std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ListGroupInvitations(Connection& conn, std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ListGroupJoinRequests(Connection& conn, uint64_t group_id,
+                                std::chrono::milliseconds timeout = kDefaultTimeout);
+v1::Reply ReviewGroupJoinRequest(Connection& conn, uint64_t group_id, uint64_t user_id, bool approve,
+                                 std::chrono::milliseconds timeout = kDefaultTimeout);
 
 // ---- flows -------------------------------------------------------------------------------------
 

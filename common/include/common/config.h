@@ -142,7 +142,9 @@ inline constexpr uint64_t kNoMax = UINT64_MAX;  // the type's own maximum
   X(group, uint32_t, invite_code_max_members, 100, 0, kNoMax)          /* codes admit below this size */ \
   X(group, uint32_t, invite_preview_names, 5, 0, 50)                   /* member names a code preview shows */ \
   X(group, uint32_t, user_invite_codes_per_day, 20, 0, kNoMax)         /* codes made, per user; 0 = off */ \
-  X(group, uint32_t, user_invite_code_uses_per_hour, 30, 0, kNoMax)    /* previews + joins, per user; 0 = off */
+  X(group, uint32_t, user_invite_code_uses_per_hour, 30, 0, kNoMax)    /* previews + joins, per user; 0 = off */ \
+  X(group, uint32_t, invitee_accepts_from_members, 100, 0, kNoMax)     /* from this size invitees must accept */ \
+  X(group, uint32_t, group_invitation_ttl_s, 7 * 24 * 3600, 1, kNoMax) /* invitations and approval requests */
 #define CHAT_LIMITS_ACCOUNT(X) \
   X(account, uint32_t, code_ttl_s, 300, 0, kNoMax) \
   X(account, uint32_t, code_max_tries, 5, 0, kNoMax) \

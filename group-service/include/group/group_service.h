@@ -126,6 +126,14 @@ class GroupServiceImpl final : public internal::GroupService::Service {
                                  v1::GroupPreview* res) override;
   grpc::Status JoinByCode(grpc::ServerContext* ctx, const internal::InviteCodeRequest* req,
                           v1::GroupResult* res) override;
+  grpc::Status RespondInvitation(grpc::ServerContext* ctx, const internal::RespondInvitationRequest* req,
+                                 v1::GroupResult* res) override;
+  grpc::Status ListMyInvitations(grpc::ServerContext* ctx, const internal::UserIdRequest* req,
+                                 v1::GroupInvitationsResult* res) override;
+  grpc::Status ListJoinRequests(grpc::ServerContext* ctx, const internal::GroupIdRequest* req,
+                                v1::GroupInvitationsResult* res) override;
+  grpc::Status ReviewJoinRequest(grpc::ServerContext* ctx, const internal::JoinReviewRequest* req,
+                                 v1::GroupResult* res) override;
 
   // A committed change, right after its commit and again from the outbox relay (`relayed`: with the
   // short deadline) until it is acknowledged: pushes it to chat (SyncChat, idempotent by version),
@@ -179,6 +187,10 @@ class GroupServiceImpl final : public internal::GroupService::Service {
   // The invite code's row if it admits anyone now (known, unexpired, its group alive, its maker a member).
   std::optional<InviteCodeRow> LiveCode(pqxx::work& txn, const std::string& code, int64_t now_ms);
   int64_t NowMs() const;
+  // Publishes a group_invitation event about `user`'s invitation (or approval request) to `to`, at
+  // most once (a doorbell: ListMyInvitations and ListJoinRequests are the truth).
+  void TellInvitation(const GroupRow& group, uint64_t user, uint64_t inviter, bool by_code, int64_t expires_ms,
+                      const std::vector<uint64_t>& to, bool needs_approval);
   // Brings chat-service up to the group's committed membership (see the header comment).
   // `version` is the version the caller committed (0 for a plain re-drive) and `delta` its change.
   // Changes push with the full RPC deadline; re-drives from read paths (ListMembers, ListMyGroups)

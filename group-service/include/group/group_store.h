@@ -96,6 +96,22 @@ std::vector<uint64_t> DeleteAllMembers(pqxx::work& txn, uint64_t group_id);
 void InsertInviteCode(pqxx::work& txn, const std::string& code_hash, uint64_t group_id, uint64_t created_by,
                       int64_t expires_ms, int64_t now_ms);
 std::optional<InviteCodeRow> LookupInviteCode(pqxx::work& txn, const std::string& code_hash);
+enum class InvitationState { kAwaitingApproval = 1, kAwaitingInvitee = 2 };
+// Writes (or replaces) the invitation of `invitee` and drops the group's lapsed ones.
+void UpsertInvitation(pqxx::work& txn, uint64_t group_id, uint64_t invitee, uint64_t inviter, bool by_code,
+                      InvitationState state, int64_t expires_ms, int64_t now_ms);
+// Deletes and returns (inviter, by_code) of a live invitation in `state`; nullopt if there is none.
+std::optional<std::pair<uint64_t, bool>> TakeInvitation(pqxx::work& txn, uint64_t group_id, uint64_t invitee,
+                                                        InvitationState state, int64_t now_ms);
+void SetInvitationState(pqxx::work& txn, uint64_t group_id, uint64_t invitee, InvitationState state,
+                        int64_t expires_ms);
+// Live invitations awaiting `invitee` in groups of this shard, oldest first.
+std::vector<v1::GroupInvitation> InvitationsOf(pqxx::work& txn, uint64_t invitee, int64_t now_ms);
+// Live requests awaiting approval in the group, oldest first.
+std::vector<v1::GroupInvitation> JoinRequests(pqxx::work& txn, uint64_t group_id, int64_t now_ms);
+void DeleteInvitations(pqxx::work& txn, uint64_t group_id, const std::vector<uint64_t>& invitees);
+// The owner and the admins.
+std::vector<uint64_t> AdminIds(pqxx::work& txn, uint64_t group_id);
 // The first `limit` members (oldest first) with their aliases ("" = none).
 std::vector<std::pair<uint64_t, std::string>> PreviewMembers(pqxx::work& txn, uint64_t group_id, uint32_t limit);
 
