@@ -129,6 +129,10 @@ Groups:
   group-owner GROUP_ID HANDLE       owner: make a member the owner
   group-confirm GROUP_ID [--off]    owner: invitations need approval, codes admit nobody
   dissolve GROUP_ID                 owner: end the group for everyone
+  invitations                       invitations waiting for your answer (groups of 100 or more)
+  accept-group GROUP_ID [--off]     accept an invitation (--off: decline it)
+  join-requests GROUP_ID            owner, admins: who waits for approval (confirmation mode)
+  approve GROUP_ID HANDLE [--off]   owner, admins: approve a request (--off: reject it)
 
 Output is one human-readable line per item. An error reply prints
 "error: <STATUS>: <message>" on stderr and exits 1; usage errors exit 2.
@@ -604,6 +608,10 @@ class Cli {
         {"group-owner", &Cli::CmdGroupOwner},
         {"group-confirm", &Cli::CmdGroupConfirm},
         {"dissolve", &Cli::CmdDissolve},
+        {"invitations", &Cli::CmdInvitations},
+        {"accept-group", &Cli::CmdAcceptGroup},
+        {"join-requests", &Cli::CmdJoinRequests},
+        {"approve", &Cli::CmdApprove},
         {"watch", &Cli::CmdWatch},
     };
     auto it = kCommands.find(name);
@@ -1154,9 +1162,50 @@ class Cli {
     std::cout << std::endl;
     return 0;
   }
+  void PrintInvitations(const v1::GroupInvitationsResult& r) {
+    if (r.invitations().empty()) std::cout << "none\n";
+    for (const auto& i : r.invitations()) {
+      std::cout << i.group_id() << "  \"" << Safe(i.group_name()) << "\"  " << i.member_count() << " members  user "
+                << i.user_id() << (i.by_code() ? " by the invite code of " : " invited by ") << i.inviter_id()
+                << ", until " << FormatTime(i.expires_ms()) << std::endl;
+    }
+  }
+  int CmdInvitations() {
+    PrintInvitations(Check(client::ListGroupInvitations(Conn(), timeout_)).group_invitations());
+    return 0;
+  }
+  int CmdAcceptGroup() {
+    NeedWords(1, "accept-group GROUP_ID [--off]");
+    auto r = Check(client::RespondGroupInvitation(Conn(), GroupIdOf(words_[0]), !Off(), timeout_));
+    if (Off()) {
+      std::cout << "declined" << std::endl;
+    } else {
+      std::cout << "joined group ";
+      PrintGroup(r.group().group());
+    }
+    return 0;
+  }
+  int CmdJoinRequests() {
+    NeedWords(1, "join-requests GROUP_ID");
+    PrintInvitations(Check(client::ListGroupJoinRequests(Conn(), GroupIdOf(words_[0]), timeout_)).group_invitations());
+    return 0;
+  }
+  int CmdApprove() {
+    NeedWords(2, "approve GROUP_ID HANDLE [--off]");
+    auto r = Check(client::ReviewGroupJoinRequest(Conn(), GroupIdOf(words_[0]), UserIdOf(words_[1]), !Off(), timeout_));
+    std::cout << (Off()                                   ? "rejected"
+                  : r.group().invited_user_ids_size() > 0 ? "approved: invited"
+                                                          : "approved: joined")
+              << std::endl;
+    return 0;
+  }
   int CmdJoinGroup() {
     NeedWords(1, "join-group CODE");
     auto r = Check(client::JoinGroupByCode(Conn(), words_[0], timeout_));
+    if (r.group().pending_approval_user_ids_size() > 0) {
+      std::cout << "asked to join: the group's owner or an admin must approve" << std::endl;
+      return 0;
+    }
     std::cout << "joined group ";
     PrintGroup(r.group().group());
     return 0;
@@ -1259,6 +1308,17 @@ class Cli {
         if (!d.device_name().empty()) std::cout << " \"" << Safe(d.device_name()) << "\"";
         std::cout << " (session " << d.session_id() << "; `logout " << d.session_id() << "` if it was not you)"
                   << std::endl;
+        break;
+      }
+      case v1::Event::kGroupInvitation: {
+        const auto& i = e.group_invitation().invitation();
+        LearnNames({i.user_id(), i.inviter_id()});
+        if (e.group_invitation().needs_approval())
+          std::cout << ShortName(i.user_id()) << " waits for approval to join group \"" << Safe(i.group_name())
+                    << "\" (`approve " << i.group_id() << " " << i.user_id() << "`)" << std::endl;
+        else
+          std::cout << ShortName(i.inviter_id()) << " invited you to group \"" << Safe(i.group_name()) << "\", "
+                    << i.member_count() << " members (`accept-group " << i.group_id() << "`)" << std::endl;
         break;
       }
       case v1::Event::kProfileChanged: {

@@ -222,3 +222,90 @@ TEST_F(Groups, AKickedMemberGetsNothingFromTheKickOnWhateverWasInFlight) {
 
 }  // namespace
 }  // namespace chat::e2e
+
+namespace chat::e2e {
+namespace {
+
+// Invitations that wait, with invitee_accepts_from_members lowered to 3 so a small group is "large".
+class GroupInvitations : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ClusterOptions o;
+    o.account_shards = 2;
+    o.group_shards = 2;
+    o.limits.group.invitee_accepts_from_members = 3;
+    cluster_ = new TestCluster(o);
+  }
+  static void TearDownTestSuite() { delete cluster_; }
+  void SetUp() override { ASSERT_TRUE(cluster_) << "the suite's cluster did not start (see above)"; }
+  static TestCluster* cluster_;
+};
+TestCluster* GroupInvitations::cluster_ = nullptr;
+
+TEST_F(GroupInvitations, LargeGroupsWaitForTheInviteeAndConfirmationModeForTheOwner) {
+  User alice = cluster_->SignUp(0, kJson, "Alice");
+  User bob = cluster_->SignUp(1, kProto, "Bob");
+  User dave = cluster_->SignUp(0, kProto, "Dave");
+  User carol = cluster_->SignUp(1, kJson, "Carol");
+  User eve = cluster_->SignUp(0, kJson, "Eve");
+  for (const User* u : {&bob, &dave, &carol}) cluster_->MakeFriends(alice, *u);
+  cluster_->MakeFriends(bob, eve);
+  v1::Reply r = client::CreateGroup(alice.c(), "Alumni", {bob.id, dave.id});
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  const uint64_t gid = r.group().group().group_id();
+  const std::string conv = GroupConversationId(gid);
+
+  // Three members: Carol is invited, not added.
+  r = client::AddGroupMembers(alice.c(), gid, {carol.id});
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  ASSERT_EQ(r.group().invited_user_ids_size(), 1);
+  EXPECT_EQ(r.group().group().member_count(), 3u);
+  auto e = carol.c().WaitEvent([](const v1::Event& ev) { return ev.has_group_invitation(); }, kEventWait);
+  ASSERT_TRUE(e) << Diag(carol.c());
+  EXPECT_EQ(e->group_invitation().invitation().group_name(), "Alumni");
+  EXPECT_EQ(e->group_invitation().invitation().inviter_id(), alice.id);
+  r = client::ListGroupInvitations(carol.c());
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  ASSERT_EQ(r.group_invitations().invitations_size(), 1);
+  EXPECT_EQ(client::ListGroupMembers(carol.c(), gid).status(), v1::NOT_FOUND) << "not a member yet";
+  r = client::RespondGroupInvitation(carol.c(), gid, true);
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  EXPECT_EQ(r.group().group().member_count(), 4u);
+  SendTextOk(carol.c(), conv, "hello all");
+  EXPECT_EQ(client::RespondGroupInvitation(carol.c(), gid, true).status(), v1::NOT_FOUND);
+
+  // Confirmation mode: Bob's invitation of Eve waits for Alice, then (a large group) for Eve.
+  v1::ManageGroupRequest m = client::GroupAction(gid);
+  m.set_invite_confirmation(true);
+  ASSERT_EQ(client::ManageGroup(alice.c(), m).status(), v1::OK);
+  r = client::AddGroupMembers(bob.c(), gid, {eve.id});
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  ASSERT_EQ(r.group().pending_approval_user_ids_size(), 1);
+  e = alice.c().WaitEvent(
+      [](const v1::Event& ev) { return ev.has_group_invitation() && ev.group_invitation().needs_approval(); },
+      kEventWait);
+  ASSERT_TRUE(e) << Diag(alice.c());
+  EXPECT_EQ(e->group_invitation().invitation().user_id(), eve.id);
+  EXPECT_EQ(client::ListGroupJoinRequests(bob.c(), gid).status(), v1::PERMISSION_DENIED);
+  r = client::ListGroupJoinRequests(alice.c(), gid);
+  ASSERT_EQ(r.status(), v1::OK);
+  ASSERT_EQ(r.group_invitations().invitations_size(), 1);
+  EXPECT_EQ(r.group_invitations().invitations(0).inviter_id(), bob.id);
+  r = client::ReviewGroupJoinRequest(alice.c(), gid, eve.id, true);
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  EXPECT_EQ(r.group().invited_user_ids_size(), 1) << "approved into a large group: Eve answers now";
+  ASSERT_TRUE(eve.c().WaitEvent([](const v1::Event& ev) { return ev.has_group_invitation(); }, kEventWait));
+  r = client::RespondGroupInvitation(eve.c(), gid, true);
+  ASSERT_EQ(r.status(), v1::OK) << client::DescribeError(r);
+  EXPECT_EQ(r.group().group().member_count(), 5u);
+
+  std::vector<std::string> notices;
+  for (const auto& msg : FullHistory(alice.c(), conv))
+    if (msg.sender_id() == 0) notices.push_back(msg.content().system().text());
+  EXPECT_EQ(notices, (std::vector<std::string>{"Alice created the group", "Carol joined the group, invited by Alice",
+                                               "Alice turned on invitation confirmation: new members need approval",
+                                               "Eve joined the group, invited by Bob"}));
+}
+
+}  // namespace
+}  // namespace chat::e2e
