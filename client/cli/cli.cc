@@ -1067,6 +1067,7 @@ class Cli {
     for (const auto& m : r.group_members().members()) {
       std::cout << "  " << Who(m.profile()) << ", id " << m.profile().user_id() << ", " << RoleName(m.role());
       if (!m.alias().empty()) std::cout << ", alias \"" << Safe(m.alias()) << "\"";
+      if (m.muted()) std::cout << ", muted";
       std::cout << std::endl;
     }
     return 0;
